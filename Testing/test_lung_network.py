@@ -21,14 +21,8 @@ import SimpleITK as sitk
 
 from oncoqi.cli import main
 from oncoqi.lung.preprocess import PreprocessOptions, preprocess
-from oncoqi.lung.train import (
-    AugmentOptions,
-    TrainingError,
-    augment_slice,
-    cosine_learning_rate,
-    dice_weight,
-    load_cases,
-)
+from oncoqi.lung.train import cosine_learning_rate, dice_weight
+from oncoqi.lung.training_data import AugmentOptions, TrainingError, augment_slice, load_cases
 from oncoqi.phantom import PhantomOptions, make_ct, write_study
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
@@ -308,6 +302,7 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys):
     out = tmp_path / "run"
     argv = ["lung", "train", "--phantoms", "2", "--seed", "3", "--phantom-size", "64", "--epochs", "2",
             "--base-filters", "4", "--depth", "2", "--grid", "64", "--pixel-mm", "6", "--batch-size", "8",
+            "--crop", "32", "--steps-per-epoch", "3", "--workers", "2",
             "--out", str(out)]
     assert main(argv) == 0
     assert "best validation Dice" in capsys.readouterr().out

@@ -1,28 +1,30 @@
 """Train the lung tumour U-Net (``oncoqi lung train``) and export it to ONNX.
 
 Data
-    Cases are CT + tumour label pairs, read from a folder (:func:`load_cases`) or generated on
-    the fly by the phantom generator with hard-randomised options (:func:`phantom_cases`). Each
-    case is preprocessed exactly as at inference (:func:`oncoqi.lung.preprocess` on the grid and
-    coding the model will carry in its metadata) and lung isolation gives the slices a tumour
-    can be on. Every slice with tumour is a positive; tumour-free slices that meet the search
-    region are drawn as negatives (``negative_ratio`` per positive), so the network learns that
-    vessels, heart and bone are not tumour. Whole cases, not slices, are held out for
-    validation, so neighbouring slices of one tumour never sit on both sides.
+    Cases, their slices, the scanner randomisation and the crops are in
+    :mod:`oncoqi.lung.training_data`. Whole cases, not slices, are held out for validation, so
+    neighbouring slices of one tumour never sit on both sides.
+Steps
+    Each step draws ``batch_size`` random training slices and takes one augmented crop of each
+    (:func:`oncoqi.lung.training_data.sample_crop`); an "epoch" is ``steps_per_epoch`` steps,
+    after which the validation Dice is measured on whole held-out slices, as inference sees them:
+    the thresholded probability inside the tumour search region, over all validation slices.
 Loss
     ``w(epoch) * soft Dice loss + (1 - w(epoch)) * binary cross-entropy`` with ``w`` falling
     linearly from ``dice_start`` to ``dice_end`` over ``dice_epochs`` (:func:`dice_weight`):
     Dice dominates first because with few tumour pixels BCE alone learns "all background";
     BCE later calibrates the probabilities the threshold and the confidence score rely on.
-Augmentation
-    As published (:func:`augment_slice`): rotation up to 25 degrees with p = 0.6, shifts up to
-    12 % of the field with p = 0.25, zoom up to 3 % with p = 0.1.
 Optimiser
-    Adam with a cosine-annealed learning rate (:func:`cosine_learning_rate`) over all steps.
+    Adam with a cosine-annealed learning rate (:func:`cosine_learning_rate`) over all steps, and
+    the gradient norm clipped to ``clip_norm``. The network has no normalisation layers, so it
+    needs a modest rate: at 1e-3 the soft Dice loss drives it into saturated sigmoids (all
+    foreground, then all background with zero gradient) within a few dozen steps; 2e-4 with
+    clipping trains steadily.
 Outputs (in ``--out``)
     ``best.weights.h5`` (checkpoint of the best validation Dice), ``training_log.csv``,
     ``learning_curves.png`` and ``lung_unet.onnx`` (the best weights, with the preprocessing,
-    threshold and U-Net options in its metadata).
+    threshold and U-Net options in its metadata; rewritten at every improvement, so an
+    interrupted run leaves its best model).
 
 TensorFlow is imported only when training runs, so ``oncoqi lung --help`` and the core work
 without it.
@@ -35,26 +37,24 @@ import csv
 import io
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 from oncoqi.atomic import atomic_path, write_text
-from oncoqi.dicom import read_image, read_volume_file
-from oncoqi.dicom.load import VOLUME_SUFFIXES
-from oncoqi.errors import InputError, OncoQIError
-from oncoqi.image import Image
-from oncoqi.lung.isolation import isolate_lungs
 from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
-from oncoqi.lung.preprocess import (
-    AIR_HU,
-    GridGeometry,
-    PreprocessOptions,
-    lung_window,
-    preprocess,
+from oncoqi.lung.preprocess import AIR_HU, PreprocessOptions, lung_window
+from oncoqi.lung.training_data import (
+    AugmentOptions,
+    SliceOptions,
+    SliceSet,
+    TrainingError,
+    default_workers,
+    load_cases,
+    prepare_slices,
+    sample_crop,
 )
 from oncoqi.lung.unet import UNetOptions
 
@@ -63,27 +63,8 @@ MODEL_NAME = "lung_unet.onnx"
 LOG_NAME = "training_log.csv"
 PLOT_NAME = "learning_curves.png"
 CHECKPOINT_NAME = "best.weights.h5"
-#: Name prefixes of a case's tumour label file and of its CT volume file.
-LABEL_PREFIXES = ("tumor_label", "tumour_label", "label", "gtv")
-CT_PREFIXES = ("image", "ct", "volume")
 #: Columns of the training log.
 LOG_COLUMNS = ("epoch", "learning_rate", "dice_weight", "loss", "train_dice", "val_dice", "best", "seconds")
-
-
-class TrainingError(OncoQIError):
-    """Training cannot start or go on (no cases, no tumour, bad options)."""
-
-
-@dataclass(frozen=True)
-class AugmentOptions:
-    """Random in-plane transforms of training slices (the published probabilities by default)."""
-
-    rotation_deg: float = 25.0
-    p_rotation: float = 0.6
-    shift_fraction: float = 0.12
-    p_shift: float = 0.25
-    zoom_fraction: float = 0.03
-    p_zoom: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -92,16 +73,22 @@ class TrainOptions:
 
     Parameters
     ----------
-    epochs, batch_size
-        Passes over the training slices, and slices per step.
-    learning_rate, min_learning_rate
-        Start and end of the cosine-annealed Adam learning rate.
+    epochs, steps_per_epoch, batch_size
+        Validation rounds, steps between them, and crops per step.
+    crop
+        Side of the square training crops in network pixels (a multiple of ``2 ** depth``, at most
+        the grid).
+    tumour_fraction
+        Share of crops centred near a tumour pixel (on slices that have one).
+    learning_rate, min_learning_rate, clip_norm
+        Start and end of the cosine-annealed Adam learning rate; global gradient-norm clip.
     dice_start, dice_end, dice_epochs
         Weight of the Dice term at epoch 0, and from epoch ``dice_epochs`` on (linear between).
     negative_ratio, min_negatives
         Tumour-free slices drawn per tumour slice of a case, and at least this many per case.
-    validation_fraction
-        Fraction of the cases (at least one) held out for validation and checkpointing.
+    validation_fraction, max_validation_slices
+        Fraction of the cases (at least one) held out for validation and checkpointing, and at
+        most this many of their slices (evenly spaced) scored each epoch.
     threshold
         Probability threshold of the validation Dice, stored in the model for inference.
     seed
@@ -109,15 +96,20 @@ class TrainOptions:
     """
 
     epochs: int = 40
+    steps_per_epoch: int = 100
     batch_size: int = 8
-    learning_rate: float = 1e-3
+    crop: int = 160
+    tumour_fraction: float = 0.5
+    learning_rate: float = 2e-4
     min_learning_rate: float = 1e-5
+    clip_norm: float = 1.0
     dice_start: float = 1.0
     dice_end: float = 0.5
     dice_epochs: int = 10
     negative_ratio: float = 0.5
     min_negatives: int = 2
     validation_fraction: float = 0.2
+    max_validation_slices: int = 64
     threshold: float = DEFAULT_THRESHOLD
     seed: int = 0
     unet: UNetOptions = field(default_factory=UNetOptions)
@@ -125,46 +117,25 @@ class TrainOptions:
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise TrainingError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if min(self.epochs, self.steps_per_epoch, self.batch_size, self.max_validation_slices) < 1:
+            raise TrainingError("epochs, steps_per_epoch, batch_size and max_validation_slices must be >= 1")
         if not 0.0 <= self.dice_end <= 1.0 or not 0.0 <= self.dice_start <= 1.0 or self.dice_epochs < 0:
             raise TrainingError("dice_start and dice_end must be in [0, 1] and dice_epochs >= 0")
         if not 0.0 < self.validation_fraction < 1.0:
             raise TrainingError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
+        if not 0.0 <= self.tumour_fraction <= 1.0:
+            raise TrainingError(f"tumour_fraction must be in [0, 1], got {self.tumour_fraction}")
         divisor = self.unet.divisor
-        if self.preprocess.rows % divisor or self.preprocess.columns % divisor:
-            raise TrainingError(
-                f"the network grid {self.preprocess.columns} x {self.preprocess.rows} is not a multiple of "
-                f"2**depth = {divisor}"
-            )
+        grid = (self.preprocess.rows, self.preprocess.columns)
+        if grid[0] % divisor or grid[1] % divisor:
+            raise TrainingError(f"the network grid {grid[1]} x {grid[0]} is not a multiple of 2**depth = {divisor}")
+        if self.crop % divisor or not divisor <= self.crop <= min(grid):
+            raise TrainingError(f"crop={self.crop} must be a multiple of {divisor} between {divisor} and {min(grid)}")
 
-
-@dataclass
-class Case:
-    """One training case: a CT and its tumour label (non-zero is tumour) on the same grid."""
-
-    name: str
-    ct: Image
-    label: Image
-
-
-@dataclass
-class SliceSet:
-    """Training slices on the network grid: uint8 codes and 0/1 tumour masks, ``(n, rows, columns)``."""
-
-    images: np.ndarray
-    masks: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    @classmethod
-    def concat(cls, parts: list[SliceSet], rows: int, columns: int) -> SliceSet:
-        """All slices of ``parts`` in one set (empty sets of the given size when ``parts`` is empty)."""
-        if not parts:
-            empty = np.zeros((0, rows, columns), np.uint8)
-            return cls(empty, empty.copy())
-        return cls(np.concatenate([p.images for p in parts]), np.concatenate([p.masks for p in parts]))
+    @property
+    def slice_options(self) -> SliceOptions:
+        """How slices are drawn from the training cases."""
+        return SliceOptions(self.preprocess, self.negative_ratio, self.min_negatives)
 
 
 @dataclass
@@ -190,162 +161,6 @@ def cosine_learning_rate(step: int, total: int, start: float, end: float) -> flo
     """Cosine annealing from ``start`` at step 0 to ``end`` at step ``total``."""
     t = min(max(step / max(total, 1), 0.0), 1.0)
     return end + 0.5 * (start - end) * (1.0 + math.cos(math.pi * t))
-
-
-def augment_slice(
-    image: np.ndarray, mask: np.ndarray, rng: np.random.Generator, options: AugmentOptions, fill: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Randomly rotate, shift and zoom one slice and its mask together (one affine resampling).
-
-    Parameters
-    ----------
-    image
-        uint8 codes ``(rows, columns)``; resampled linearly.
-    mask
-        0/1 tumour mask of the same shape; resampled by nearest neighbour so it stays binary.
-    rng
-        Source of the random choices.
-    options
-        Ranges and probabilities of each transform.
-    fill
-        Code of the area brought in from outside the field of view (air, as the preprocessing pads).
-
-    Returns
-    -------
-    tuple of numpy.ndarray
-        The transformed image (uint8) and mask (uint8); the inputs when no transform was drawn.
-    """
-    angle = rng.uniform(-options.rotation_deg, options.rotation_deg) if rng.random() < options.p_rotation else 0.0
-    shape = np.array(image.shape, float)
-    shift = (
-        rng.uniform(-options.shift_fraction, options.shift_fraction, 2) * shape
-        if rng.random() < options.p_shift
-        else np.zeros(2)
-    )
-    zoom = 1.0 + rng.uniform(-options.zoom_fraction, options.zoom_fraction) if rng.random() < options.p_zoom else 1.0
-    if angle == 0.0 and not shift.any() and zoom == 1.0:
-        return image, mask
-    a = math.radians(angle)
-    # Output pixel o samples input pixel M (o - c - shift) + c: a rotation and zoom about the centre.
-    matrix = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) / zoom
-    centre = (shape - 1.0) / 2.0
-    offset = centre - matrix @ (centre + shift)
-    img = ndimage.affine_transform(image.astype(np.float32), matrix, offset, order=1, mode="constant", cval=fill)
-    msk = ndimage.affine_transform(mask, matrix, offset, order=0, mode="constant", cval=0)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8), msk.astype(np.uint8)
-
-
-def case_slices(case: Case, options: TrainOptions, rng: np.random.Generator) -> SliceSet:
-    """The positive and drawn negative slices of a case on the network grid (see the module doc).
-
-    Raises
-    ------
-    oncoqi.lung.LungNotFoundError
-        When lung isolation finds no lungs in the CT.
-    """
-    pre = preprocess(case.ct, options.preprocess)
-    tumour = pre.to_network_grid(case.label.with_array((case.label.array != 0).astype(np.uint8)), "label")
-    search = pre.to_network_grid(isolate_lungs(case.ct, name=case.name).search_region, "label")
-    has_tumour = tumour.any(axis=(1, 2))
-    positives = np.flatnonzero(has_tumour)
-    candidates = np.flatnonzero(~has_tumour & search.any(axis=(1, 2)))
-    wanted = max(round(options.negative_ratio * len(positives)), options.min_negatives)
-    negatives = rng.choice(candidates, size=min(wanted, len(candidates)), replace=False)
-    chosen = np.sort(np.concatenate([positives, negatives]).astype(int))
-    return SliceSet(pre.array[chosen].copy(), tumour[chosen].astype(np.uint8))
-
-
-def load_cases(folder: str | Path) -> list[Case]:
-    """Read the cases of a folder: one sub-folder per case.
-
-    A case folder holds a tumour label volume whose name starts with ``tumor_label``,
-    ``tumour_label``, ``label`` or ``gtv`` (NRRD/NIfTI/MetaImage, found at any depth, e.g.
-    ``truth/tumor_label.nrrd`` as :func:`oncoqi.phantom.write_study` writes) and the CT: a volume
-    file whose name starts with ``image``, ``ct`` or ``volume``, else a ``CT`` sub-folder of
-    DICOM, else the DICOM anywhere in the case folder. A label on another grid than the CT is
-    resampled onto it (nearest neighbour).
-
-    Raises
-    ------
-    TrainingError
-        When the folder holds no case, or a case has no label or several.
-    InputError
-        When a CT or label cannot be read.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise InputError(f"{root}: not a folder of cases")
-    cases = []
-    for case_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        volumes = [p for p in case_dir.rglob("*") if p.is_file() and p.name.lower().endswith(VOLUME_SUFFIXES)]
-        labels = [p for p in volumes if p.name.lower().startswith(LABEL_PREFIXES)]
-        if len(labels) != 1:
-            raise TrainingError(
-                f"{case_dir}: expected one tumour label file (name starting with {', '.join(LABEL_PREFIXES)}), "
-                f"found {len(labels)}"
-            )
-        cts = [p for p in volumes if p.name.lower().startswith(CT_PREFIXES)]
-        if cts:
-            ct = read_volume_file(cts[0])
-        else:
-            ct = read_image(case_dir / "CT" if (case_dir / "CT").is_dir() else case_dir)
-        label = read_volume_file(labels[0])
-        if not label.same_grid(ct):
-            label = ct.with_array(GridGeometry.of(ct).resample(label, "label"))
-        cases.append(Case(case_dir.name, ct, label))
-    if not cases:
-        raise TrainingError(f"{root}: no case folders (one sub-folder per case, each with a CT and a tumour label)")
-    return cases
-
-
-def phantom_cases(count: int, seed: int, size: int = 256, z_mm: float = 300.0) -> Iterator[Case]:
-    """Synthetic cases from the phantom generator with hard-randomised options.
-
-    Field of view, slice thickness, noise, blur and the number (0-2), size, shape and location
-    of tumours vary per case (the generator's seed varies the anatomy), so that the network
-    does not learn one scanner. A tumour that does not fit is redrawn with another seed.
-
-    Parameters
-    ----------
-    count
-        Number of cases.
-    seed
-        Seed of the option draws (use seeds never used for training to make test sets).
-    size
-        CT matrix (pixels per side).
-    z_mm
-        Length of thorax covered (mm), centred on the lungs; the number of slices follows from
-        the drawn slice thickness, so every case holds the whole lungs and its tumours.
-    """
-    from oncoqi.phantom import PhantomOptions, TumourPlacementError, TumourSpec, make_ct
-
-    rng = np.random.default_rng(seed)
-    made = 0
-    while made < count:
-        thickness = float(rng.choice([1.0, 1.25, 2.0, 2.5, 3.0, 5.0]))
-        n_tumours = int(rng.choice([0, 1, 1, 1, 2]))
-        options = PhantomOptions(
-            seed=int(rng.integers(0, 2**31 - 1)),
-            tumours=tuple(TumourSpec() for _ in range(n_tumours)),
-            size=size,
-            fov_mm=float(rng.uniform(330.0, 480.0)),
-            slice_thickness_mm=thickness,
-            slices=max(4, round(z_mm / thickness)),
-            noise_hu=float(rng.uniform(4.0, 40.0)),
-            blur_mm=float(rng.uniform(0.3, 2.5)),
-        )
-        try:
-            result = make_ct(options)
-        except TumourPlacementError:
-            continue
-        made += 1
-        yield Case(f"phantom-{options.seed}", result.ct, result.tumour_label)
-
-
-def _batches(n: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    order = rng.permutation(n)
-    for start in range(0, n, batch_size):
-        yield order[start : start + batch_size]
 
 
 def _hard_dice(prob: np.ndarray, truth: np.ndarray, threshold: float) -> float:
@@ -386,19 +201,47 @@ def write_learning_curves(rows: list[dict[str, float]], path: Path) -> Path:
     return path
 
 
+def _split(
+    prepared: Iterable[tuple[str, SliceSet | None, str]], options: TrainOptions, log: Callable[[str], None]
+) -> tuple[SliceSet, SliceSet]:
+    """Training and validation slices from the prepared cases (whole cases held out)."""
+    parts = []
+    for name, part, reason in prepared:
+        if part is None:
+            log(f"{name}: skipped ({reason})")
+            continue
+        n_pos = len(part.positives)
+        log(f"{name}: {n_pos} tumour and {len(part) - n_pos} tumour-free slices")
+        parts.append(part)
+    if len(parts) < 2:
+        raise TrainingError(f"training needs at least 2 usable cases (one held out for validation), got {len(parts)}")
+    rng = np.random.default_rng([options.seed, 2])
+    n_val = max(1, round(options.validation_fraction * len(parts)))
+    order = rng.permutation(len(parts))
+    rows, columns = options.preprocess.rows, options.preprocess.columns
+    train_set = SliceSet.concat([parts[i] for i in order[n_val:]], rows, columns)
+    val_set = SliceSet.concat([parts[i] for i in order[:n_val]], rows, columns)
+    if not train_set.masks.any():
+        raise TrainingError("no training slice holds tumour: add cases with tumour labels")
+    if len(val_set) > options.max_validation_slices:
+        keep = np.linspace(0, len(val_set) - 1, options.max_validation_slices).round().astype(int)
+        val_set = SliceSet(val_set.images[keep], val_set.masks[keep], val_set.search[keep])
+    return train_set, val_set
+
+
 def train(
-    cases: list[Case] | Iterator[Case],
+    prepared: Iterable[tuple[str, SliceSet | None, str]],
     out: str | Path,
     options: TrainOptions = TrainOptions(),
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train the U-Net on ``cases`` and write the checkpoint, log, plot and ONNX model to ``out``.
+    """Train the U-Net and write the checkpoint, log, plot and ONNX model to ``out``.
 
     Parameters
     ----------
-    cases
-        Training and validation cases (a generator is consumed once, case by case, so that
-        only the drawn slices stay in memory).
+    prepared
+        ``(case name, slices or None, reason skipped)`` per case, as
+        :func:`oncoqi.lung.training_data.prepare_slices` yields them (consumed once).
     out
         Output folder (created).
     options
@@ -414,7 +257,7 @@ def train(
     Raises
     ------
     TrainingError
-        With fewer than two cases, or when no training slice holds tumour.
+        With fewer than two usable cases, or when no training slice holds tumour.
     oncoqi.lung.unet.TensorFlowMissingError
         When TensorFlow is not installed.
     """
@@ -425,27 +268,13 @@ def train(
     import tensorflow as tf
 
     out = Path(out)
-    rng = np.random.default_rng(options.seed)
-    prepared = []
-    for case in cases:
-        part = case_slices(case, options, rng)
-        log(f"{case.name}: {int(part.masks.any(axis=(1, 2)).sum())} tumour and "
-            f"{int((~part.masks.any(axis=(1, 2))).sum())} tumour-free slices")
-        prepared.append(part)
-    if len(prepared) < 2:
-        raise TrainingError(f"training needs at least 2 cases (one held out for validation), got {len(prepared)}")
-    n_val = max(1, round(options.validation_fraction * len(prepared)))
-    order = rng.permutation(len(prepared))
-    rows, columns = options.preprocess.rows, options.preprocess.columns
-    train_set = SliceSet.concat([prepared[i] for i in order[n_val:]], rows, columns)
-    val_set = SliceSet.concat([prepared[i] for i in order[:n_val]], rows, columns)
-    if not train_set.masks.any():
-        raise TrainingError("no training slice holds tumour: add cases with tumour labels")
+    train_set, val_set = _split(prepared, options, log)
+    rng = np.random.default_rng([options.seed, 3])
     fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
 
     keras.utils.set_random_seed(options.seed)
     model = build_unet(options.unet, levels=options.preprocess.levels, seed=options.seed)
-    optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate, global_clipnorm=options.clip_norm)
     w_dice = tf.Variable(1.0, trainable=False, dtype=tf.float32)
 
     @tf.function
@@ -459,40 +288,51 @@ def train(
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss, soft_dice
 
-    def predict(images: np.ndarray) -> np.ndarray:
-        parts = [model(images[s : s + options.batch_size, :, :, None].astype(np.float32), training=False).numpy()
-                 for s in range(0, len(images), options.batch_size)]
-        return np.concatenate(parts)[..., 0] if parts else np.zeros(images.shape, np.float32)
+    def validation_dice() -> float:
+        parts = [model(val_set.images[s : s + 2, :, :, None].astype(np.float32), training=False).numpy()[..., 0]
+                 for s in range(0, len(val_set), 2)]  # fmt: skip
+        prob = np.concatenate(parts) * val_set.search
+        return _hard_dice(prob, val_set.masks, options.threshold)
 
-    steps_per_epoch = math.ceil(len(train_set) / options.batch_size)
-    total_steps = options.epochs * steps_per_epoch
+    def export(note: str) -> Path:
+        # Exported at every improvement too, so that an interrupted run leaves its best model.
+        metadata = model_metadata(options.preprocess, options.threshold, options.unet, options.unet.divisor)
+        metadata["oncoqi.training"] = note
+        return export_onnx(model, out / MODEL_NAME, metadata)
+
+    total_steps = options.epochs * options.steps_per_epoch
     checkpoint = out / CHECKPOINT_NAME
     out.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, float]] = []
     best_dice, best_epoch, global_step = -1.0, 0, 0
-    log(f"{len(train_set)} training and {len(val_set)} validation slices; {model.count_params():,} parameters")
+    log(f"{len(train_set)} training slices ({len(train_set.positives)} with tumour), {len(val_set)} validation "
+        f"slices; {model.count_params():,} parameters; {options.epochs} x {options.steps_per_epoch} steps of "
+        f"{options.batch_size} crops of {options.crop} px")
     for epoch in range(options.epochs):
         started = time.perf_counter()
         w = dice_weight(epoch, options.dice_start, options.dice_end, options.dice_epochs)
         w_dice.assign(w)
         losses, dices = [], []
         lr = options.learning_rate
-        for index in _batches(len(train_set), options.batch_size, rng):
+        for _ in range(options.steps_per_epoch):
             lr = cosine_learning_rate(global_step, total_steps, options.learning_rate, options.min_learning_rate)
             optimizer.learning_rate.assign(lr)
-            pairs = [augment_slice(train_set.images[i], train_set.masks[i], rng, options.augment, fill) for i in index]
+            index = rng.integers(len(train_set), size=options.batch_size)
+            pairs = [sample_crop(train_set, int(i), rng, options.augment, fill, options.crop, options.tumour_fraction)
+                     for i in index]  # fmt: skip
             x = np.stack([p[0] for p in pairs])[..., None].astype(np.float32)
             y = np.stack([p[1] for p in pairs])[..., None].astype(np.float32)
             loss, soft = step(tf.constant(x), tf.constant(y))
             losses.append(float(loss))
             dices.append(float(soft))
             global_step += 1
-        val_dice = _hard_dice(predict(val_set.images), val_set.masks, options.threshold)
+        val_dice = validation_dice()
         improved = val_dice > best_dice
         if improved:
             best_dice, best_epoch = val_dice, epoch + 1
             with atomic_path(checkpoint) as tmp:
                 model.save_weights(str(tmp))
+            export(f"best epoch {best_epoch} so far, validation Dice {best_dice:.4f}")
         row = {"epoch": epoch + 1, "learning_rate": lr, "dice_weight": w, "loss": float(np.mean(losses)),
                "train_dice": float(np.mean(dices)), "val_dice": val_dice, "best": int(improved),
                "seconds": time.perf_counter() - started}
@@ -502,9 +342,7 @@ def train(
             f"validation Dice {val_dice:.3f}{' (best)' if improved else ''}, {row['seconds']:.0f} s")
     write_learning_curves(history, out / PLOT_NAME)
     model.load_weights(str(checkpoint))
-    metadata = model_metadata(options.preprocess, options.threshold, options.unet, options.unet.divisor)
-    metadata["oncoqi.training"] = f"best epoch {best_epoch} of {options.epochs}, validation Dice {best_dice:.4f}"
-    model_path = export_onnx(model, out / MODEL_NAME, metadata)
+    model_path = export(f"best epoch {best_epoch} of {options.epochs}, validation Dice {best_dice:.4f}")
     return TrainResult(model_path, out / LOG_NAME, out / PLOT_NAME, checkpoint, best_epoch, best_dice)
 
 
@@ -527,9 +365,13 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     source.add_argument("--phantoms", type=int, metavar="N", help="generate N synthetic cases with random options")
     p.add_argument("--seed", type=int, default=0, help="seed of phantoms, split, sampling and weights (default 0)")
     p.add_argument("--phantom-size", type=int, default=256, help="phantom CT matrix (default 256)")
-    p.add_argument("--phantom-z-mm", type=float, default=300.0, help="thorax length of a phantom (default 300 mm)")
+    p.add_argument("--phantom-z-mm", type=float, default=300.0, help="longest thorax length of a phantom (default 300 mm)")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="processes preparing phantom cases (default: one per CPU)")
     p.add_argument("--epochs", type=int, default=TrainOptions.epochs)
+    p.add_argument("--steps-per-epoch", type=int, default=TrainOptions.steps_per_epoch)
     p.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
+    p.add_argument("--crop", type=int, default=TrainOptions.crop, help="training crop side in network pixels")
     p.add_argument("--learning-rate", type=float, default=TrainOptions.learning_rate)
     p.add_argument("--dice-epochs", type=int, default=TrainOptions.dice_epochs,
                    help="epochs over which the Dice weight falls from --dice-start to --dice-end")
@@ -547,17 +389,21 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     options = TrainOptions(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
-        dice_start=args.dice_start, dice_end=args.dice_end, dice_epochs=args.dice_epochs, seed=args.seed,
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, crop=args.crop,
+        learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
+        dice_epochs=args.dice_epochs, seed=args.seed,
         unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
         preprocess=PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid),
     )
-    if args.cases:
-        cases: list[Case] | Iterator[Case] = load_cases(args.cases)
-    else:
-        if args.phantoms < 2:
-            raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
-        cases = phantom_cases(args.phantoms, args.seed, args.phantom_size, args.phantom_z_mm)
-    result = train(cases, args.out, options)
-    print(f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch}")
+    if args.phantoms is not None and args.phantoms < 2:
+        raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
+    started = time.perf_counter()
+    prepared = prepare_slices(
+        load_cases(args.cases) if args.cases else None, options.slice_options, args.seed,
+        phantoms=args.phantoms or 0, phantom_size=args.phantom_size, phantom_z_mm=args.phantom_z_mm,
+        workers=args.workers,
+    )
+    result = train(prepared, args.out, options)
+    print(f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "
+          f"({(time.perf_counter() - started) / 60:.1f} min)")
     return 0
