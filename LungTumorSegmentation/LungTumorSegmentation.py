@@ -1,16 +1,20 @@
-"""LungTumorSegmentation: lung tumour segmentation on chest CT (OncoQI).
+"""LungTumorSegmentation: automatic lung tumour segmentation on chest CT (OncoQI).
 
-The module shows what the segmentation works on: the chosen CT converted to the core's
-:class:`oncoqi.Image` (LPS grid, value range). The segmentation itself is added to the same Logic,
-which converts MRML nodes to core objects and back (``LungTumorSegmentationLib``, ``OncoQISlicer``)
-so that it also runs under pytest on ``slicer-core``.
+Choose a CT and click Apply: the OncoQI core (``oncoqi.lung.segment.segment_ct``: lung isolation,
+a 2D U-Net run with onnxruntime, lesion labelling and RECIST measurement) runs in a background
+thread while Slicer stays usable, with a progress bar and a Cancel button. When it finishes, a
+segmentation node gets one segment per lesion ("GTV-1", "Lesion 2", ...), coded with DICOM
+terminology and marked as made by an AUTOMATIC algorithm so that a DICOM SEG export says so, and
+a table node gets one row of measurements per lesion. Everything but the Widget lives in
+``LungTumorSegmentationLib`` (Qt-free), so it also runs under pytest on ``slicer-core``.
 """
 
 import logging
 
+import qt
 import slicer
 import vtk
-from slicer import vtkMRMLScalarVolumeNode
+from slicer import vtkMRMLScalarVolumeNode, vtkMRMLSegmentationNode, vtkMRMLTableNode
 from slicer.i18n import tr as _
 from slicer.i18n import translate
 from slicer.parameterNodeWrapper import parameterNodeWrapper
@@ -21,6 +25,9 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+#: How often the Widget looks at a running segmentation (ms): smooth progress, negligible cost.
+POLL_INTERVAL_MS = 200
 
 
 def _ensureCore() -> None:
@@ -40,9 +47,13 @@ class LungTumorSegmentation(ScriptedLoadableModule):
         self.parent.dependencies = []
         self.parent.contributors = ["OncoQI contributors"]
         self.parent.helpText = _(
-            "Segments lung tumours on chest CT. This version converts the chosen CT to the OncoQI core "
-            "and reports its grid (in LPS, as DICOM) and value range, so you can check what the "
-            "segmentation will see."
+            "Segments lung tumours on an axial chest CT (in Hounsfield units) with a neural network. "
+            "Choose the CT and click Apply; the work runs in the background and can be cancelled. "
+            "The result is a segmentation with one segment per lesion (GTV-1 is the largest, then "
+            "Lesion 2, 3, ... by volume), coded for DICOM SEG export, and a table with each lesion's "
+            "volume, RECIST diameters, centroid (RAS), side, mean HU and the network's confidence. "
+            "Optionally the lung mask is added as a second segmentation. The result is a proposal: "
+            "review and edit it in the Segment Editor before reporting."
         )
         self.parent.acknowledgementText = _(
             "Part of the OncoQI extension for quantitative oncologic imaging."
@@ -54,14 +65,29 @@ class LungTumorSegmentationParameterNode:
     """Module state, saved with the scene.
 
     inputVolume
-        The chest CT to work on.
+        The chest CT to segment.
+    outputSegmentation
+        Where the lesions go (created on the first run, replaced on the next).
+    outputTable
+        Where the lesion measurements go (created on the first run).
+    includeLungs
+        Also add the lung mask as a segmentation.
+    lungSegmentation
+        Where the lungs go (created on the first run with ``includeLungs``).
+    threads
+        onnxruntime threads; 0 means all processors but one, which stays with the GUI.
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
+    outputSegmentation: vtkMRMLSegmentationNode
+    outputTable: vtkMRMLTableNode
+    includeLungs: bool = False
+    lungSegmentation: vtkMRMLSegmentationNode
+    threads: int = 0
 
 
 class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Wires the ``.ui`` to the Logic; holds no computation of its own."""
+    """Wires the ``.ui`` to the Logic and follows the background job; holds no computation."""
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -69,6 +95,9 @@ class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
         self.logic = None
         self._parameterNode = None
         self._parameterNodeGuiTag = None
+        self._job = None
+        self._jobInput = None
+        self._pollTimer = None
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
@@ -78,14 +107,21 @@ class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
         self.logic = LungTumorSegmentationLogic()
+        self._pollTimer = qt.QTimer()
+        self._pollTimer.setInterval(POLL_INTERVAL_MS)
+        self._pollTimer.connect("timeout()", self._pollJob)
 
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancelButton)
+        self.ui.progressBar.visible = False
 
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        self._cancelJob()
+        self._pollTimer.stop()
         self.removeObservers()
 
     def enter(self) -> None:
@@ -95,9 +131,11 @@ class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
             self._parameterNodeGuiTag = None
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
 
     def onSceneStartClose(self, caller, event) -> None:
+        # The nodes a running job would write into are going away: drop its result.
+        self._cancelJob()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -114,52 +152,223 @@ class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
     def setParameterNode(self, inputParameterNode) -> None:
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
         self._parameterNode = inputParameterNode
         if self._parameterNode:
             self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._checkCanApply)
-            self._checkCanApply()
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateButtons)
+        self._updateButtons()
 
-    def _checkCanApply(self, caller=None, event=None) -> None:
-        if self._parameterNode and self._parameterNode.inputVolume:
-            self.ui.applyButton.toolTip = _("Summarize the input volume")
-            self.ui.applyButton.enabled = True
-        else:
-            self.ui.applyButton.toolTip = _("Select an input volume")
-            self.ui.applyButton.enabled = False
+    def _updateButtons(self, caller=None, event=None) -> None:
+        """Apply needs a CT and no running job; Cancel needs a running job."""
+        running = self._job is not None
+        hasInput = bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.ui.applyButton.enabled = hasInput and not running
+        self.ui.applyButton.toolTip = _("Segment the lung tumors of the CT") if hasInput else _("Select a CT volume")
+        self.ui.cancelButton.enabled = running
+        self.ui.lesionTableView.setMRMLTableNode(self._parameterNode.outputTable if self._parameterNode else None)
 
     def onApplyButton(self) -> None:
-        with slicer.util.tryWithErrorDisplay(_("Failed to summarize the volume."), waitCursor=True):
-            summary = self.logic.summarizeVolume(self._parameterNode.inputVolume)
-            self.ui.summaryText.plainText = summary.report()
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Cannot segment this volume."), waitCursor=True):
+            self._job = self.logic.startSegmentation(p.inputVolume, threads=p.threads or None)
+            self._jobInput = p.inputVolume
+            self.ui.statusLabel.text = _("Finding the lungs...")
+            self.ui.progressBar.setRange(0, 0)
+            self.ui.progressBar.visible = True
+            self._pollTimer.start()
+        self._updateButtons()
+
+    def onCancelButton(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            self.ui.statusLabel.text = _("Cancelling...")
+
+    def _cancelJob(self) -> None:
+        """Cancel a running job and forget it: its result will not be written."""
+        if self._job is not None:
+            self._job.cancel()
+            self._job = None
+            self._jobInput = None
+            self._pollTimer.stop()
+            self.ui.progressBar.visible = False
+            self.ui.statusLabel.text = _("Cancelled: nothing was added to the scene.")
+
+    def _pollJob(self) -> None:
+        """Show the job's progress; when it is done, write its result on this (the main) thread."""
+        job = self._job
+        if job is None:
+            self._pollTimer.stop()
+            return
+        if not job.done:
+            self._showProgress(job.progress)
+            return
+        self._pollTimer.stop()
+        self._job = None
+        inputVolume, self._jobInput = self._jobInput, None
+        self.ui.progressBar.visible = False
+        try:
+            self._finishJob(job, inputVolume)
+        except Exception:  # noqa: BLE001 - _finishJob's tryWithErrorDisplay showed it; a timer slot has no caller
+            self.ui.statusLabel.text = _("Failed: nothing was added to the scene.")
+        finally:
+            self._updateButtons()
+
+    def _showProgress(self, progress) -> None:
+        if progress is None:
+            return
+        done, total = progress
+        if done < total:
+            self.ui.progressBar.setRange(0, total)
+            self.ui.progressBar.value = done
+            self.ui.statusLabel.text = _("Running the network: {done} of {total} slices").format(done=done, total=total)
+        else:
+            self.ui.progressBar.setRange(0, 0)
+            self.ui.statusLabel.text = _("Labelling and measuring the lesions...")
+
+    def _finishJob(self, job, inputVolume) -> None:
+        from oncoqi.lung.onnx_model import SegmentationCancelled
+
+        if isinstance(job.error, SegmentationCancelled):
+            self.ui.statusLabel.text = _("Cancelled: nothing was added to the scene.")
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Lung tumor segmentation failed."), waitCursor=True):
+            result = job.result()
+            nodes = self.logic.apply(
+                result, inputVolume, p.outputSegmentation, p.outputTable,
+                lungSegmentationNode=p.lungSegmentation, includeLungs=p.includeLungs,
+            )  # fmt: skip
+            p.outputSegmentation = nodes.segmentation
+            p.outputTable = nodes.table
+            if nodes.lungs is not None:
+                p.lungSegmentation = nodes.lungs
+            from LungTumorSegmentationLib.segmentation import summary_text
+
+            self.ui.statusLabel.text = summary_text(result)
 
 
 class LungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
-    """Converts MRML nodes for the ``oncoqi`` core and runs it; usable without the GUI."""
+    """Converts MRML nodes for the ``oncoqi`` core and runs it; usable without the GUI.
+
+    ``segment`` (no MRML writes, any thread after the volume is read) and ``apply`` (main thread)
+    are the two halves of ``process``; ``startSegmentation`` runs ``segment`` in a background
+    thread, as the Widget does.
+    """
 
     def getParameterNode(self):
         return LungTumorSegmentationParameterNode(super().getParameterNode())
 
-    def summarizeVolume(self, inputVolume):
-        """Grid (LPS) and value range of ``inputVolume`` as the core receives it.
+    @staticmethod
+    def _ctImage(inputVolume):
+        """The CT as the core receives it (main thread; refuses a non-CT at once), logged."""
+        if not inputVolume:
+            raise ValueError("Input volume is invalid")
+        from LungTumorSegmentationLib.segmentation import ct_image_from_node
+        from LungTumorSegmentationLib.summary import summarize_image
+
+        ct = ct_image_from_node(inputVolume)
+        logging.info("LungTumorSegmentation: %s", summarize_image(ct).report().replace("\n", "; "))
+        return ct
+
+    def segment(self, inputVolume, modelPath=None, threads=None, progress=None, cancel=None):
+        """Segment the lung tumours of a CT volume node, synchronously, without changing the scene.
+
+        Parameters
+        ----------
+        inputVolume
+            The chest CT (Hounsfield units, axial slices, no parent transform).
+        modelPath
+            ONNX model (default: the one shipped with OncoQI).
+        threads
+            onnxruntime threads (default: all processors but one).
+        progress
+            ``progress(done, total)`` over the network's slices.
+        cancel
+            A ``threading.Event``; setting it stops the run with ``SegmentationCancelled``.
 
         Returns
         -------
-        LungTumorSegmentationLib.summary.VolumeSummary
-        """
-        if not inputVolume:
-            raise ValueError("Input volume is invalid")
-        _ensureCore()
-        from LungTumorSegmentationLib.summary import summarize_volume_node
+        LungTumorSegmentationLib.segmentation.LungTumorResult
+            Give it to :meth:`apply`.
 
-        summary = summarize_volume_node(inputVolume)
-        logging.info("LungTumorSegmentation: %s", summary.report().replace("\n", "; "))
-        return summary
+        Raises
+        ------
+        oncoqi.errors.OncoQIError
+            Not a CT, no lungs found, no model, cancelled, ...: the message says which.
+        """
+        _ensureCore()
+        from LungTumorSegmentationLib.segmentation import segment_image
+
+        return segment_image(self._ctImage(inputVolume), modelPath, threads, progress, cancel)
+
+    def startSegmentation(self, inputVolume, modelPath=None, threads=None, progress=None, cancel=None):
+        """Start :meth:`segment` in a background thread and return its job at once.
+
+        The CT is read and checked here, on the calling (main) thread, so a volume that is not
+        a CT is refused before the job starts. Poll ``job.done`` (never block the GUI), show
+        ``job.progress``, call ``job.cancel()``; when done, ``job.result()`` gives the result
+        for :meth:`apply` or raises the job's error. ``progress``, when given, is called from the
+        worker thread.
+
+        Returns
+        -------
+        LungTumorSegmentationLib.job.BackgroundJob
+        """
+        _ensureCore()
+        from LungTumorSegmentationLib.job import BackgroundJob
+        from LungTumorSegmentationLib.segmentation import segment_image
+
+        ct = self._ctImage(inputVolume)
+        return BackgroundJob(
+            lambda report, event: segment_image(ct, modelPath, threads, report, event),
+            name=f"LungTumorSegmentation of {inputVolume.GetName()}",
+            cancel_event=cancel,
+            on_progress=progress,
+        ).start()
+
+    def apply(self, result, inputVolume, segmentationNode=None, tableNode=None, lungSegmentationNode=None,
+              includeLungs=False):  # fmt: skip
+        """Write a :meth:`segment` result into the scene (main thread only).
+
+        Parameters
+        ----------
+        result
+            From :meth:`segment` or a finished job's ``result()``.
+        inputVolume
+            The CT it was computed on (the segmentations' reference geometry).
+        segmentationNode, tableNode, lungSegmentationNode
+            Nodes to fill, replacing their content; new ones are added when None.
+        includeLungs
+            Also write the right and left lung as a segmentation.
+
+        Returns
+        -------
+        LungTumorSegmentationLib.segmentation.WrittenNodes
+            ``(segmentation, table, lungs)``; ``lungs`` is None without ``includeLungs``.
+            On an error nothing is added or changed.
+        """
+        _ensureCore()
+        from LungTumorSegmentationLib.segmentation import summary_text, write_results
+
+        nodes = write_results(
+            slicer.mrmlScene, result, inputVolume, segmentationNode, tableNode, lungSegmentationNode, includeLungs
+        )
+        logging.info("LungTumorSegmentation: %s", summary_text(result).replace("\n", "; "))
+        return nodes
+
+    def process(self, inputVolume, segmentationNode=None, tableNode=None, modelPath=None, threads=None,
+                includeLungs=False, lungSegmentationNode=None):  # fmt: skip
+        """:meth:`segment` then :meth:`apply`, synchronously (for scripts); returns ``apply``'s nodes."""
+        result = self.segment(inputVolume, modelPath, threads)
+        return self.apply(result, inputVolume, segmentationNode, tableNode, lungSegmentationNode, includeLungs)
 
 
 class LungTumorSegmentationTest(ScriptedLoadableModuleTest):
-    """Runs the Logic on a synthetic CT made with numpy: no download, and the answers are known."""
+    """Runs the Logic on OncoQI's embedded sample CT (synthetic, with a known tumour): no download.
+
+    Needs the trained model shipped in ``oncoqi/data``; skipped, saying so, without it.
+    """
 
     def setUp(self) -> None:
         slicer.mrmlScene.Clear()
@@ -168,46 +377,97 @@ class LungTumorSegmentationTest(ScriptedLoadableModuleTest):
         self.setUp()
         self.test_LungTumorSegmentationLogic()
         self.setUp()
+        self.test_LungTumorSegmentationJob()
+        self.setUp()
         self.test_LungTumorSegmentationParameterNode()
 
-    def test_LungTumorSegmentationLogic(self) -> None:
-        self.delayDisplay("Summarizing a synthetic oblique CT")
+    def _loadSample(self, folder):
+        """The sample CT as a volume node and its truth tumour labels (an ``oncoqi.Image``)."""
         _ensureCore()
-        import numpy as np
-
-        from oncoqi.image import Image
         from OncoQISlicer.mrml import volume_node_from_image
 
-        # Air (-1000 HU) with a 2x3x4-voxel soft-tissue block (40 HU), on an oblique grid.
-        array = np.full((6, 8, 10), -1000, dtype=np.int16)
-        array[2:4, 3:6, 4:8] = 40
-        angle = np.deg2rad(20.0)
-        direction = np.array(
-            [[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]]
-        )
-        image = Image(array, (0.75, 0.8, 2.5), (-120.0, 35.5, -60.25), direction)
-        volumeNode = volume_node_from_image(slicer.mrmlScene, image, "synthetic CT")
-        # Slicer stores RAS: x and y of the LPS origin change sign, z does not.
-        self.assertEqual(volumeNode.GetOrigin(), (120.0, -35.5, -60.25))
+        from oncoqi.dicom import read_image
+        from oncoqi.lung.segment import default_model_path
+        from oncoqi.phantom.sample import extract_sample
 
-        summary = LungTumorSegmentationLogic().summarizeVolume(volumeNode)
+        if not default_model_path().is_file():
+            self.skipTest(f"no trained model at {default_model_path()}")
+        sample = extract_sample(folder)
+        ctNode = volume_node_from_image(slicer.mrmlScene, read_image(sample / "CT"), "sample CT")
+        return ctNode, read_image(sample / "truth" / "tumor_label.nrrd")
 
-        self.assertEqual(summary.name, "synthetic CT")
-        self.assertEqual(summary.size, (10, 8, 6))
-        self.assertEqual(summary.spacing, (0.75, 0.8, 2.5))
-        self.assertEqual(summary.origin, (-120.0, 35.5, -60.25))
-        np.testing.assert_array_equal(summary.direction, direction)
-        self.assertEqual(summary.extent_mm, (7.5, 6.4, 15.0))
-        self.assertEqual((summary.minimum, summary.maximum), (-1000.0, 40.0))
-        tissue, total = 2 * 3 * 4, 6 * 8 * 10
-        self.assertAlmostEqual(summary.mean, (40.0 * tissue - 1000.0 * (total - tissue)) / total, places=9)
+    def test_LungTumorSegmentationLogic(self) -> None:
+        self.delayDisplay("Segmenting the lung tumours of the sample CT")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            ctNode, truth = self._loadSample(folder)
+        import numpy as np
+        from LungTumorSegmentationLib.segmentation import ALGORITHM_TYPE_TAG
+        from OncoQISlicer.mrml import labels_from_segmentation_node
+
+        segmentationNode, tableNode, lungNode = LungTumorSegmentationLogic().process(ctNode, includeLungs=True)
+
+        segmentation = segmentationNode.GetSegmentation()
+        gtvId = segmentation.GetSegmentIdBySegmentName("GTV-1")
+        self.assertTrue(gtvId, "no GTV-1 segment")
+        gtv = segmentation.GetSegment(gtvId)
+        self.assertIn("SCT^49755003^", gtv.GetTerminology())
+        self.assertIn("SCT^86049000^Neoplasm, Primary", gtv.GetTerminology())
+        self.assertIn("SCT^39607008^Lung", gtv.GetTerminology())
+        algorithmType = vtk.reference("")
+        self.assertTrue(gtv.GetTag(ALGORITHM_TYPE_TAG, algorithmType))
+        self.assertEqual(str(algorithmType), "AUTOMATIC")
+        self.assertEqual(tableNode.GetNumberOfRows(), segmentation.GetNumberOfSegments())
+        self.assertEqual(tableNode.GetCellText(0, 1), "GTV-1")
+        self.assertEqual(lungNode.GetSegmentation().GetNumberOfSegments(), 2)
+
+        labels, _names = labels_from_segmentation_node(segmentationNode, ctNode, [gtvId])
+        found, tumour = labels.array == 1, truth.array > 0
+        # The sample's tumours are known exactly: most of GTV-1 must lie in one of them.
+        self.assertGreater(np.count_nonzero(found & tumour), 0.5 * np.count_nonzero(found))
+        self.delayDisplay("Test passed")
+
+    def test_LungTumorSegmentationJob(self) -> None:
+        self.delayDisplay("Background segmentation: cancelled, then run to the end")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            ctNode, _truth = self._loadSample(folder)
+        from oncoqi.lung.onnx_model import SegmentationCancelled
+
+        logic = LungTumorSegmentationLogic()
+        nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
+        job = logic.startSegmentation(ctNode, threads=1)
+        job.cancel()
+        self.assertTrue(job.wait(600))
+        self.assertIsInstance(job.error, SegmentationCancelled)
+        self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)
+
+        reports = []
+        job = logic.startSegmentation(ctNode, progress=lambda done, total: reports.append((done, total)))
+        self.assertTrue(job.wait(600))
+        segmentationNode, tableNode, _lungs = logic.apply(job.result(), ctNode)
+        self.assertEqual(reports[-1][0], reports[-1][1])
+        self.assertEqual(job.progress, reports[-1])
+        self.assertGreater(segmentationNode.GetSegmentation().GetNumberOfSegments(), 0)
+        self.assertEqual(tableNode.GetNumberOfRows(), segmentationNode.GetSegmentation().GetNumberOfSegments())
         self.delayDisplay("Test passed")
 
     def test_LungTumorSegmentationParameterNode(self) -> None:
-        self.delayDisplay("Parameter node keeps the input volume")
+        self.delayDisplay("Parameter node keeps the CT, the outputs and the options")
         volumeNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "ct")
+        tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "lesions")
         logic = LungTumorSegmentationLogic()
-        logic.getParameterNode().inputVolume = volumeNode
-        # A fresh wrapper reads the singleton MRML node again: the reference lives in MRML.
-        self.assertEqual(logic.getParameterNode().inputVolume.GetID(), volumeNode.GetID())
+        parameterNode = logic.getParameterNode()
+        self.assertEqual((parameterNode.includeLungs, parameterNode.threads), (False, 0))
+        parameterNode.inputVolume = volumeNode
+        parameterNode.outputTable = tableNode
+        parameterNode.includeLungs = True
+        parameterNode.threads = 3
+        # A fresh wrapper reads the singleton MRML node again: the state lives in MRML.
+        fresh = logic.getParameterNode()
+        self.assertEqual(fresh.inputVolume.GetID(), volumeNode.GetID())
+        self.assertEqual(fresh.outputTable.GetID(), tableNode.GetID())
+        self.assertEqual((fresh.includeLungs, fresh.threads), (True, 3))
         self.delayDisplay("Test passed")

@@ -1,0 +1,376 @@
+"""LungTumorSegmentation's Logic and Qt-free library on Slicer's real MRML (``slicer-core``).
+
+The embedded sample CT (``oncoqi.phantom.sample``) is loaded into a volume node, as Slicer's DICOM
+module would. Most tests run the pipeline with the hand-built ONNX graph of ``test_lung_network.py``
+(probability = network input / 255, exactly): it checks the plumbing (threads, progress, cancel,
+node creation, coding, geometry) against the core's own result on the same CT, independently of
+how good a trained model is. The module's own Test class, which needs the trained model shipped in
+``oncoqi/data`` and checks that GTV-1 lies in the sample's true tumour, is skipped without it.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_lung_network import _identity_model
+
+from oncoqi import __version__
+from oncoqi.dicom import read_image
+from oncoqi.errors import OncoQIError
+from oncoqi.image import Image
+from oncoqi.lung import EmptyVolumeError, NotCTError
+from oncoqi.lung.isolation import LungNotFoundError
+from oncoqi.lung.onnx_model import SegmentationCancelled
+from oncoqi.lung.report import lesion_name
+from oncoqi.lung.segment import LungSegmentation, NoModelError, default_model_path, segment_ct
+from oncoqi.phantom.sample import extract_sample
+
+MODULE = "LungTumorSegmentation"
+#: Seconds a background job may take on the sample (it takes about 3 s with the test graph).
+JOB_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> dict[str, Image]:
+    root = extract_sample(tmp_path_factory.mktemp("lung_sample"))
+    return {"ct": read_image(root / "CT"), "truth": read_image(root / "truth" / "tumor_label.nrrd")}
+
+
+@pytest.fixture(scope="module")
+def test_model(tmp_path_factory) -> Path:
+    """The exact ``codes / 255`` graph: many lesions (all dense tissue), which exercises every path."""
+    return _identity_model(tmp_path_factory.mktemp("lung_model") / "identity.onnx")
+
+
+@pytest.fixture(scope="module")
+def core_result(sample, test_model) -> LungSegmentation:
+    """The core's own answer on the sample CT, to compare the Slicer side with."""
+    return segment_ct(sample["ct"], test_model, threads=1)
+
+
+@pytest.fixture
+def trained_model() -> Path:
+    path = default_model_path()
+    if not path.is_file():
+        pytest.skip(f"no trained model at {path}: train one with `oncoqi lung train` (see Docs/model-card.md)")
+    return path
+
+
+@pytest.fixture
+def logic(slicer_module_loader):
+    return slicer_module_loader.load(MODULE).LungTumorSegmentationLogic()
+
+
+@pytest.fixture
+def ct_node(mrml_scene, sample):
+    from OncoQISlicer.mrml import volume_node_from_image
+
+    return volume_node_from_image(mrml_scene, sample["ct"], "sample CT")
+
+
+def segment_names(node) -> list[str]:
+    segmentation = node.GetSegmentation()
+    return [segmentation.GetNthSegment(n).GetName() for n in range(segmentation.GetNumberOfSegments())]
+
+
+def segment_tag(segment, tag: str) -> str | None:
+    import vtk
+
+    value = vtk.reference("")
+    return str(value) if segment.GetTag(tag, value) else None
+
+
+def table_column(table_node, name: str) -> list:
+    column = table_node.GetTable().GetColumnByName(name)
+    assert column is not None, name
+    return [column.GetValue(row) for row in range(table_node.GetNumberOfRows())]
+
+
+# --- the background job, no MRML needed ---------------------------------------------------------
+
+
+def test_job_returns_the_result_and_the_last_progress(extension_paths) -> None:
+    from LungTumorSegmentationLib.job import BackgroundJob
+
+    seen = []
+
+    def work(progress, cancel):
+        for done in range(4):
+            progress(done, 3)
+        return "answer"
+
+    job = BackgroundJob(work, on_progress=lambda done, total: seen.append((done, total))).start()
+    assert job.wait(10) and job.done
+    assert job.result() == "answer" and job.error is None
+    assert job.progress == (3, 3) and seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_job_hands_its_error_to_the_caller_and_stops_when_cancelled(extension_paths) -> None:
+    from LungTumorSegmentationLib.job import BackgroundJob
+
+    started, release = threading.Event(), threading.Event()
+
+    def work(progress, cancel):
+        started.set()
+        release.wait(10)
+        if cancel.is_set():
+            raise SegmentationCancelled("stopped")
+        return 1
+
+    job = BackgroundJob(work).start()
+    assert started.wait(10)
+    assert not job.done and job.progress is None and job.error is None
+    with pytest.raises(RuntimeError, match="still running"):
+        job.result()
+    job.cancel()
+    assert job.cancel_requested
+    release.set()
+    assert job.wait(10)
+    assert isinstance(job.error, SegmentationCancelled)
+    with pytest.raises(SegmentationCancelled, match="stopped"):
+        job.result()
+
+
+# --- synchronous Logic -------------------------------------------------------------------------
+
+
+@pytest.mark.slicer
+def test_process_gives_coded_segments_and_a_table_equal_to_the_core(logic, ct_node, sample, test_model, core_result):
+    from LungTumorSegmentationLib import segmentation as lib
+    from OncoQISlicer.mrml import labels_from_segmentation_node
+    from QuantitativeReportingLib.report import segment_codes
+
+    lesions = core_result.lesions
+    assert len(lesions) > 2  # GTV-1 and several others: both codings are exercised
+
+    nodes = logic.process(ct_node, modelPath=test_model, threads=1, includeLungs=True)
+
+    # One segment per lesion, in label order, named as the command line's SEG names them.
+    assert segment_names(nodes.segmentation) == ["GTV-1"] + [f"Lesion {n}" for n in range(2, len(lesions) + 1)]
+    segmentation = nodes.segmentation.GetSegmentation()
+    for n, lesion in enumerate(lesions):
+        segment = segmentation.GetNthSegment(n)
+        neoplasm = "SCT^86049000^Neoplasm, Primary" if lesion.label == 1 else "SCT^108369006^Neoplasm"
+        side = {"right": "SCT^24028007^Right", "left": "SCT^7771000^Left"}.get(lesion.side, "^^")
+        assert segment.GetTerminology() == (
+            "Segmentation category and type - 3D Slicer General Anatomy list~"
+            f"SCT^49755003^Morphologically Altered Structure~{neoplasm}~^^~"
+            f"Anatomic codes - DICOM master list~SCT^39607008^Lung~{side}"
+        )
+        assert segment_tag(segment, "DICOM.SegmentAlgorithmType") == "AUTOMATIC"
+        assert segment_tag(segment, "DICOM.SegmentAlgorithmName") == "OncoQI LungTumorSegmentation"
+        assert segment_tag(segment, "DICOM.SegmentAlgorithmVersion").startswith(f"{__version__} identity.onnx sha256:")
+        assert segment_tag(segment, "OncoQI.LesionLabel") == str(lesion.label)
+        assert segment.GetColor() == pytest.approx(lib.lesion_color(lesion.label))
+        # QuantitativeReporting's SEG export reads the same codes back.
+        codes = segment_codes(segment)
+        assert (codes["category"].value, codes["type"].value, codes["anatomic_region"].value) == (
+            "49755003", "86049000" if lesion.label == 1 else "108369006", "39607008",
+        )  # fmt: skip
+
+    # Voxel for voxel the core's labels, on the CT's exact grid.
+    labels, names = labels_from_segmentation_node(nodes.segmentation, ct_node)
+    np.testing.assert_array_equal(labels.array, core_result.labels.array)
+    assert names == {lesion.label: lesion_name(lesion.label) for lesion in lesions}
+    ct = sample["ct"]
+    assert (labels.spacing, labels.origin) == (ct.spacing, ct.origin)
+    np.testing.assert_array_equal(labels.direction, ct.direction)
+
+    # The table holds the core's measurements, one row per lesion; the centroid in RAS.
+    records = [lesion.to_dict() for lesion in lesions]
+    table = nodes.table
+    assert table.GetNumberOfRows() == len(records)
+    assert [table.GetTable().GetColumnName(n) for n in range(table.GetNumberOfColumns())] == [
+        c.name for c in lib.TABLE_COLUMNS
+    ]
+    assert table_column(table, "Label") == [r["label"] for r in records]
+    assert table_column(table, "Segment") == [lesion_name(r["label"]) for r in records]
+    for column, key in (("Volume (ml)", "volume_ml"), ("RECIST (mm)", "recist_mm"),
+                        ("Perpendicular (mm)", "perpendicular_mm"), ("Mean HU", "mean_hu"),
+                        ("Confidence", "confidence")):  # fmt: skip
+        assert table_column(table, column) == [r[key] for r in records], column
+    for axis, (column, sign) in enumerate((("Centroid R (mm)", -1), ("Centroid A (mm)", -1), ("Centroid S (mm)", 1))):
+        assert table_column(table, column) == [sign * r["centroid_lps_mm"][axis] for r in records], column
+    assert table_column(table, "Side") == [r["side"] for r in records]
+    assert table_column(table, "Slices") == [r["n_slices"] for r in records]
+    assert table.GetColumnUnitLabel("Volume (ml)") == "ml"
+
+    # The lung mask, as a second segmentation, equals the core's.
+    assert segment_names(nodes.lungs) == ["Right lung", "Left lung"]
+    lungs, _names = labels_from_segmentation_node(nodes.lungs, ct_node)
+    np.testing.assert_array_equal(lungs.array, core_result.lungs.array)
+    right = nodes.lungs.GetSegmentation().GetNthSegment(0)
+    assert "SCT^39607008^Lung~SCT^24028007^Right~" in right.GetTerminology()
+    assert segment_codes(right)["type"].value == "39607008"
+
+
+@pytest.mark.slicer
+def test_apply_replaces_the_content_of_chosen_nodes(logic, mrml_scene, ct_node, test_model, core_result):
+    chosen_segmentation = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my lesions")
+    chosen_segmentation.GetSegmentation().AddEmptySegment("", "old drawing")
+    chosen_table = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my table")
+    result = logic.segment(ct_node, modelPath=test_model, threads=1)
+    count = mrml_scene.GetNumberOfNodes()
+
+    for _run in range(2):
+        nodes = logic.apply(result, ct_node, chosen_segmentation, chosen_table)
+        assert (nodes.segmentation, nodes.table, nodes.lungs) == (chosen_segmentation, chosen_table, None)
+        assert segment_names(chosen_segmentation)[0] == "GTV-1"
+        assert chosen_segmentation.GetSegmentation().GetNumberOfSegments() == len(core_result.lesions)
+        assert chosen_table.GetNumberOfRows() == len(core_result.lesions)
+        # Only a display node for the segmentation may appear; no temporary node stays behind.
+        assert mrml_scene.GetNumberOfNodes() == count + 1
+
+
+@pytest.mark.slicer
+def test_apply_adds_nothing_when_it_fails(logic, mrml_scene, ct_node, test_model, monkeypatch):
+    from LungTumorSegmentationLib import segmentation as lib
+
+    from oncoqi.errors import InputError
+
+    result = logic.segment(ct_node, modelPath=test_model, threads=1)
+    count = mrml_scene.GetNumberOfNodes()
+
+    def broken_table(lesions):
+        raise RuntimeError("table failed")
+
+    monkeypatch.setattr(lib, "lesion_table", broken_table)
+    with pytest.raises(RuntimeError, match="table failed"):
+        logic.apply(result, ct_node, includeLungs=True)
+    assert mrml_scene.GetNumberOfNodes() == count
+
+    monkeypatch.undo()
+    mrml_scene.RemoveNode(ct_node)
+    with pytest.raises(InputError, match="removed from the scene"):
+        logic.apply(result, ct_node)
+    assert mrml_scene.GetNumberOfNodes() == count - 1
+
+
+# --- background job on the scene ----------------------------------------------------------------
+
+
+@pytest.mark.slicer
+def test_job_segments_in_the_background_and_the_nodes_come_on_apply(
+    logic, mrml_scene, ct_node, test_model, core_result
+):
+    count = mrml_scene.GetNumberOfNodes()
+    reports = []
+    main = threading.current_thread()
+    threads = set()
+
+    def progress(done, total):
+        reports.append((done, total))
+        threads.add(threading.current_thread())
+
+    job = logic.startSegmentation(ct_node, modelPath=test_model, threads=1, progress=progress)
+    assert job.wait(JOB_TIMEOUT_S)
+    assert mrml_scene.GetNumberOfNodes() == count  # the worker wrote nothing to the scene
+    assert main not in threads  # the core ran on the worker thread
+    assert reports[0][0] == 0 and reports[-1][0] == reports[-1][1] == len(core_result.slices_run)
+    assert job.progress == reports[-1]
+
+    result = job.result()
+    np.testing.assert_array_equal(result.segmentation.labels.array, core_result.labels.array)
+    nodes = logic.apply(result, ct_node)
+    assert nodes.segmentation.GetSegmentation().GetNumberOfSegments() == len(core_result.lesions)
+
+
+@pytest.mark.slicer
+def test_job_cancelled_before_it_starts_adds_nothing(logic, mrml_scene, ct_node, test_model):
+    count = mrml_scene.GetNumberOfNodes()
+    cancel = threading.Event()
+    cancel.set()
+    job = logic.startSegmentation(ct_node, modelPath=test_model, threads=1, cancel=cancel)
+    assert job.wait(JOB_TIMEOUT_S)
+    assert isinstance(job.error, SegmentationCancelled) and job.progress is None
+    with pytest.raises(SegmentationCancelled, match="before it started"):
+        job.result()
+    assert mrml_scene.GetNumberOfNodes() == count
+
+
+@pytest.mark.slicer
+def test_job_cancelled_while_running_adds_nothing(logic, mrml_scene, ct_node, test_model):
+    count = mrml_scene.GetNumberOfNodes()
+    cancel = threading.Event()
+    reports = []
+
+    def cancel_after_first_batch(done, total):
+        reports.append((done, total))
+        if done > 0:
+            cancel.set()  # what the Cancel button does, from another thread
+
+    job = logic.startSegmentation(ct_node, modelPath=test_model, threads=1, progress=cancel_after_first_batch,
+                                  cancel=cancel)  # fmt: skip
+    assert job.wait(JOB_TIMEOUT_S)
+    assert isinstance(job.error, SegmentationCancelled) and job.cancel_requested
+    done, total = job.progress
+    assert 0 < done < total and len(reports) == 2
+    assert mrml_scene.GetNumberOfNodes() == count
+
+
+# --- clear errors -------------------------------------------------------------------------------
+
+
+@pytest.mark.slicer
+@pytest.mark.parametrize(
+    ("values", "error", "message"),
+    [
+        (np.full((6, 8, 10), 40, np.int16), EmptyVolumeError, "every voxel is 40"),
+        (np.arange(480, dtype=np.float32).reshape(6, 8, 10), NotCTError, "not CT numbers in HU"),
+    ],
+    ids=["uniform", "no air"],
+)
+def test_a_volume_that_is_not_a_ct_is_refused_before_any_work(logic, mrml_scene, values, error, message):
+    from OncoQISlicer.mrml import volume_node_from_image
+
+    node = volume_node_from_image(mrml_scene, Image(values, (1.0, 1.0, 2.0), (0.0, 0.0, 0.0), np.eye(3)), "small")
+    count = mrml_scene.GetNumberOfNodes()
+    for run in (logic.segment, logic.startSegmentation, logic.process):
+        with pytest.raises(error, match=message) as raised:
+            run(node, modelPath="no model is loaded before the check")
+        assert "volume 'small'" in str(raised.value)
+    assert mrml_scene.GetNumberOfNodes() == count
+
+
+@pytest.mark.slicer
+def test_a_ct_without_lungs_fails_in_the_job_with_a_clear_error(logic, mrml_scene, test_model):
+    from OncoQISlicer.mrml import volume_node_from_image
+
+    # Air around a solid soft-tissue cylinder: a CT of something, but no lungs in it.
+    values = np.full((20, 64, 64), -1000, np.int16)
+    yy, xx = np.mgrid[:64, :64]
+    values[:, (yy - 32) ** 2 + (xx - 32) ** 2 < 25**2] = 40
+    ct = Image(values, (5.0, 5.0, 5.0), (-160.0, -160.0, 0.0), np.eye(3))
+    node = volume_node_from_image(mrml_scene, ct, "phantom")
+    count = mrml_scene.GetNumberOfNodes()
+
+    job = logic.startSegmentation(node, modelPath=test_model, threads=1)
+    assert job.wait(JOB_TIMEOUT_S)
+    assert isinstance(job.error, LungNotFoundError) and isinstance(job.error, OncoQIError)
+    assert "phantom" in str(job.error)
+    with pytest.raises(LungNotFoundError):
+        logic.process(node, modelPath=test_model, threads=1)
+    assert mrml_scene.GetNumberOfNodes() == count
+
+
+@pytest.mark.slicer
+def test_without_a_model_the_error_says_how_to_get_one(logic, ct_node, tmp_path, monkeypatch):
+    import oncoqi.lung.segment
+
+    monkeypatch.setattr(oncoqi.lung.segment, "default_model_path", lambda: tmp_path / "lung_unet.onnx")
+    with pytest.raises(NoModelError, match="oncoqi lung train"):
+        logic.segment(ct_node)
+    job = logic.startSegmentation(ct_node)
+    assert job.wait(JOB_TIMEOUT_S) and isinstance(job.error, NoModelError)
+
+
+# --- the module's own Test class (needs the trained model) ----------------------------------------
+
+
+@pytest.mark.slicer
+@pytest.mark.parametrize("method", ["test_LungTumorSegmentationLogic", "test_LungTumorSegmentationJob"])
+def test_module_test_class_passes_with_the_trained_model(method, trained_model, run_module_test) -> None:
+    run_module_test(MODULE, method)
