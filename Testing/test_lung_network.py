@@ -233,6 +233,7 @@ def test_segment_cli_report_writes_seg_and_sr_and_refuses_volume_input(tmp_path,
     assert (report / "sr.dcm").is_file()
     assert main(args) == 2 and "seg.dcm" in capsys.readouterr().err  # never overwritten without --force
     assert main([*args, "--force"]) == 0
+    assert main([*args[:-2], "--dicom-seg"]) == 0 and (tmp_path / "out" / "seg.dcm").is_file()
     volume_input = ["lung", "segment", str(study / "truth" / "tumor_label.nrrd"), "--out", str(tmp_path / "o2"),
                     "--model", str(model), "--report", str(tmp_path / "r2")]  # fmt: skip
     assert main(volume_input) == 2 and "--report needs the CT as a DICOM series" in capsys.readouterr().err

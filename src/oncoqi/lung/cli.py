@@ -11,7 +11,8 @@ tumours are searched: the lungs and their mirror about the spine, dilated by 5 m
 pipeline (:func:`oncoqi.lung.segment.segment_ct`) and writes, on the input's grid,
 ``DIR/tumor_label.nrrd`` (0 background, 1 GTV-1, 2..n other lesions), ``DIR/lung_mask.nrrd`` and
 ``DIR/lesions.json`` (one record per lesion), only once everything has been computed; with
-``--report DIR2`` also a DICOM SEG + SR of the lesions (:mod:`oncoqi.lung.report`).
+``--report DIR2`` also a DICOM SEG + SR of the lesions (:mod:`oncoqi.lung.report`), and
+``--dicom-seg`` the same into ``DIR``.
 ``oncoqi lung train`` trains the network (:mod:`oncoqi.lung.train`; needs the ``train`` extra).
 """
 
@@ -59,6 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     seg.add_argument("--report", metavar="DIR",
                      help="also write the lesions as DICOM SEG + SR TID 1500 (seg.dcm, sr.dcm) into DIR; "
                           "INPUT must then be a DICOM series")  # fmt: skip
+    seg.add_argument("--dicom-seg", action="store_true", help="write the DICOM SEG + SR into --out (as --report OUT)")
     seg.add_argument("--force", action="store_true", help="with --report, replace an existing seg.dcm/sr.dcm")
     seg.set_defaults(func=_segment)
 
@@ -90,6 +92,8 @@ def _isolate(args: argparse.Namespace) -> int:
 
 def _segment(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
+    if args.dicom_seg and not args.report:
+        args.report = args.out
     ct = read_image(args.input, args.series_uid)
     if args.report and ct.metadata.get("source") != "dicom":
         raise InputError(f"{args.input}: --report needs the CT as a DICOM series (the SEG references its instances)")

@@ -4,7 +4,9 @@
 quarters of the lungs' slice range) and one coronal slice through the lungs' centre, in the
 radiological convention (patient's right on the picture's left, anterior or superior at the
 top) and at true proportions in mm. Outlines: tight lungs in cyan, the tumour search region in
-yellow and, when given, a reference (e.g. an expert's lung contours) in red. The CT is shown in
+yellow, when given, a reference (e.g. an expert's lung contours) in red and the lesions found by
+the tumour network in magenta (the middle axial slice then goes through the largest lesion, so
+a QC of a segmentation shows it). The CT is shown in
 the lung window. Pillow (a dependency of highdicom) draws it, so no plotting library is needed.
 """
 
@@ -28,6 +30,7 @@ from oncoqi.lung.preprocess import lung_window
 LUNG_COLOUR = (0, 255, 255)
 SEARCH_COLOUR = (255, 220, 0)
 REFERENCE_COLOUR = (255, 40, 40)
+LESION_COLOUR = (255, 0, 255)
 #: Height of each panel in picture pixels, and the gaps and the caption band.
 PANEL_PX = 320
 GAP_PX = 8
@@ -40,6 +43,7 @@ def write_lung_qc(
     path: str | os.PathLike,
     *,
     reference: Image | None = None,
+    lesions: Image | None = None,
     title: str = "OncoQI lung isolation",
 ) -> Path:
     """Write the QC picture of ``masks`` over ``ct`` as a PNG.
@@ -54,6 +58,8 @@ def write_lung_qc(
         Where to write the PNG (its folder must exist).
     reference
         Optional reference lung mask on the CT's grid (non-zero = lung), outlined in red.
+    lesions
+        Optional lesion labels on the CT's grid (1 = GTV-1, the largest), outlined in magenta.
     title
         First caption line; the second gives the volumes.
 
@@ -67,7 +73,8 @@ def write_lung_qc(
     ValueError
         When a mask is not on the CT's grid.
     """
-    for name, image in (("lungs", masks.lungs), ("search region", masks.search_region), ("reference", reference)):
+    for name, image in (("lungs", masks.lungs), ("search region", masks.search_region), ("reference", reference),
+                        ("lesions", lesions)):
         if image is not None and not image.same_grid(ct):
             raise ValueError(f"the {name} mask is not on the CT's grid")
     view = CanonicalView.of(ct.direction)
@@ -79,9 +86,16 @@ def write_lung_qc(
         outlines.append((view.to_canonical(reference.array) > 0, REFERENCE_COLOUR))
     lungs = outlines[0][0]
     first, last = masks.lung_slices
+    axial = [int(round(first + fraction * (last - first))) for fraction in (0.25, 0.5, 0.75)]
+    count = 0
+    if lesions is not None:
+        labels = view.to_canonical(lesions.array)
+        outlines.append((labels > 0, LESION_COLOUR))
+        count = len(np.unique(labels)) - int((labels == 0).any())
+        if count:
+            axial[1] = int(round(np.nonzero(labels == labels[labels > 0].min())[0].mean()))
     panels = []
-    for fraction in (0.25, 0.5, 0.75):
-        k = int(round(first + fraction * (last - first)))
+    for k in axial:
         panels.append(_panel(gray[k], [(m[k], c) for m, c in outlines], (sy, sx)))
     row = int(round(np.nonzero(lungs)[1].mean()))
     superior_last = ct.index_to_lps(np.array([0.0, 0.0, 1.0]))[2] > ct.origin[2]
@@ -101,6 +115,7 @@ def write_lung_qc(
     legend = (
         f"cyan: lungs (right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml)   yellow: search region"
         + ("   red: reference" if reference is not None else "")
+        + (f"   magenta: {count} lesion(s)" if lesions is not None else "")
     )
     draw.text((GAP_PX, text_y + CAPTION_PX // 2), legend, fill=(255, 255, 255))
     path = Path(path)

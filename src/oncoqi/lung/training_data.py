@@ -86,11 +86,13 @@ class SliceOptions:
 
 @dataclass
 class Case:
-    """One training case: a CT and its tumour label (non-zero is tumour) on the same grid."""
+    """One case: a CT and its tumour label (non-zero is tumour) on the same grid, and for
+    phantoms the exact lung mask (1 right, 2 left) that evaluation compares lung isolation with."""
 
     name: str
     ct: Image
     label: Image
+    lungs: Image | None = None
 
 
 @dataclass
@@ -254,7 +256,7 @@ def phantom_case(seed: int, index: int, size: int = 256, z_mm: float = 300.0) ->
             result = make_ct(options)
         except TumourPlacementError:
             continue
-        return Case(f"phantom-{seed}-{index}", result.ct, result.tumour_label)
+        return Case(f"phantom-{seed}-{index}", result.ct, result.tumour_label, result.lung_mask)
 
 
 def phantom_cases(count: int, seed: int, size: int = 256, z_mm: float = 300.0) -> Iterator[Case]:

@@ -1,0 +1,285 @@
+"""Benchmark: accuracy and speed of the whole lung tumour pipeline with a trained model.
+
+Run from the checkout root::
+
+    PYTHONPATH=src python Testing/benchmarks/bench_lung_segmentation.py [--model PATH] [--cases 20]
+        [--set-seed 1000] [--json FILE] [--markdown FILE] [--skip-timing]
+
+What it measures (the bars of the lung segmentation issue):
+
+* **Synthetic test set**: cases ``0 .. cases-1`` of :func:`oncoqi.lung.training_data.phantom_case`
+  with ``--set-seed`` (1000 by default; the shipped model was trained on set seed 0, so no test
+  case was seen in training), randomised exactly as the training cases are. Per case DSC,
+  HD95, surface Dice at 1.18 mm (cases with a tumour), lung-wise detection (sensitivity,
+  specificity, AUC of the maximum probability) over all cases, and lung isolation Dice against
+  the phantom's exact lung mask.
+* **Real CT** (when ``../shared/data`` is present; never used for training or tuning):
+  NSCLC-Radiomics LUNG1-001 (lung Dice against ``Lung-Left`` + ``Lung-Right``, DSC of our GTV-1
+  and of all our lesions against the expert ``GTV-1``), LIDC-IDRI-1011 (each of the three
+  nodules outlined by at least 3 of 4 readers: detected when a predicted lesion overlaps it),
+  and slicerio's CTChest4 (no annotation: the number and volume of lesions found, all false).
+* **Speed**: ``oncoqi lung segment`` on a 512 x 512 x 150 phantom CT as a separate process, wall
+  time and peak resident memory (the bars: 60 s and 1.5 GB on 2 cores).
+
+The exit code is 1 when a bar is missed. ``--json`` writes every number; ``--markdown`` the
+tables that ``Docs/model-card.md`` and ``Docs/validation.md`` include.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from oncoqi.atomic import write_text, write_volume
+from oncoqi.dicom import load_series, read_image, scan_series
+from oncoqi.dicom.lidc import consensus_label, read_lidc_xml
+from oncoqi.dicom.rtstruct import read_rtstruct, rois_to_label
+from oncoqi.image import Image
+from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
+from oncoqi.lung.training_data import phantom_case
+from oncoqi.metrics import EvaluationCase, evaluate_set
+from oncoqi.phantom import PhantomOptions, make_ct
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from datasets import dataset  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
+
+BARS = {"dsc_median": 0.85, "hd95_median_mm": 5.0, "sensitivity": 0.95, "specificity": 0.95,
+        "lung_dice": 0.95, "seconds_512": 60.0, "peak_gb_512": 1.5}  # fmt: skip
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    total = int(a.sum()) + int(b.sum())
+    return 2.0 * float((a & b).sum()) / total if total else 1.0
+
+
+def _segment(ct: Image, model: Path, name: str) -> tuple[LungSegmentation, float]:
+    start = time.perf_counter()
+    result = segment_ct(ct, model, threads=2, name=name)
+    return result, time.perf_counter() - start
+
+
+def synthetic_set(model: Path, cases: int, set_seed: int) -> dict[str, Any]:
+    """Segment and score the synthetic test set."""
+    rows, evaluation_cases = [], []
+    for index in range(cases):
+        case = phantom_case(set_seed, index)
+        result, seconds = _segment(case.ct, model, case.name)
+        truth = case.label.with_array((case.label.array != 0).astype(np.uint8))
+        evaluation_cases.append(EvaluationCase(case.name, result.labels, truth, result.probability, case.lungs))
+        rows.append({
+            "case": case.name, "slices": int(case.ct.array.shape[0]),
+            "slice_mm": round(case.ct.spacing[2], 2), "truth_ml": round(float(truth.array.sum()) * case.ct.voxel_volume_ml, 2),
+            "lesions": len(result.lesions), "predicted_ml": round(sum(x.volume_ml for x in result.lesions), 2),
+            "lung_dice": round(dice(result.lungs.array, case.lungs.array), 4), "seconds": round(seconds, 1),
+        })  # fmt: skip
+        print(rows[-1], flush=True)
+    report = evaluate_set(evaluation_cases)
+    for row, metrics in zip(rows, report.cases):
+        if row["truth_ml"] > 0:
+            row.update(dsc=round(metrics.dice, 4), hd95_mm=_round(metrics.hd95_mm), surface_dice=round(metrics.surface_dice, 4))
+    with_tumour = [r for r in rows if "dsc" in r]
+    det = report.detection
+    return {
+        "cases": rows,
+        "summary": {
+            "cases": len(rows), "cases_with_tumour": len(with_tumour),
+            "dsc_median": statistics.median(r["dsc"] for r in with_tumour),
+            "hd95_median_mm": statistics.median(r["hd95_mm"] for r in with_tumour),
+            "surface_dice_median": statistics.median(r["surface_dice"] for r in with_tumour),
+            "sensitivity": det.sensitivity, "specificity": det.specificity, "auc": det.auc,
+            "lungs": det.lungs, "true_positives": det.true_positives, "false_positives": det.false_positives,
+            "false_negatives": det.false_negatives, "true_negatives": det.true_negatives,
+            "lung_dice_median": statistics.median(r["lung_dice"] for r in rows),
+            "lung_dice_min": min(r["lung_dice"] for r in rows),
+        },
+    }  # fmt: skip
+
+
+def _round(value: float) -> float | None:
+    return None if not math.isfinite(value) else round(value, 2)
+
+
+def lung1(model: Path) -> dict[str, Any] | None:
+    """LUNG1-001: lung Dice and GTV-1 DSC against the expert RTSTRUCT."""
+    try:
+        root = dataset("nsclc-radiomics-lung1-001")
+    except pytest.skip.Exception as skipped:
+        print(f"LUNG1-001 skipped: {skipped}", file=sys.stderr)
+        return None
+    scan = scan_series(root)
+    ct = load_series(next(s for s in scan.series if s.modality == "CT"))
+    rtstruct = read_rtstruct(next(s for s in scan.series if s.modality == "RTSTRUCT").files[0])
+    lungs = rois_to_label(rtstruct, ct, ["Lung-Right", "Lung-Left"]).array
+    gtv = rois_to_label(rtstruct, ct, ["GTV-1"]).array != 0
+    result, seconds = _segment(ct, model, "LUNG1-001")
+    ours = result.labels.array
+    return {
+        "lung_dice": round(dice(result.lungs.array, lungs), 4),
+        "gtv_ml": round(float(gtv.sum()) * ct.voxel_volume_ml, 1),
+        "gtv1_dsc": round(dice(ours == 1, gtv), 4),
+        "all_lesions_dsc": round(dice(ours != 0, gtv), 4),
+        "lesions": [x.to_dict() for x in result.lesions],
+        "seconds": round(seconds, 1),
+    }
+
+
+def lidc_1011(model: Path) -> dict[str, Any] | None:
+    """LIDC-IDRI-1011: which of the nodules outlined by >= 3 of 4 readers are found."""
+    try:
+        root = dataset("lidc-idri-1011")
+    except pytest.skip.Exception as skipped:
+        print(f"LIDC-IDRI-1011 skipped: {skipped}", file=sys.stderr)
+        return None
+    ct = read_image(root)
+    nodules = consensus_label(read_lidc_xml(sorted(root.rglob("*.xml"))), ct, min_readers=3)
+    result, seconds = _segment(ct, model, "LIDC-IDRI-1011")
+    found = []
+    for n in range(1, int(nodules.array.max()) + 1):
+        inside = nodules.array == n
+        hits = sorted(int(v) for v in np.unique(result.labels.array[inside]) if v)
+        found.append({"nodule": n, "ml": round(float(inside.sum()) * ct.voxel_volume_ml, 2), "detected": bool(hits),
+                      "dsc": round(dice(np.isin(result.labels.array, hits), inside), 4) if hits else 0.0,
+                      "max_probability": round(float(result.probability.array[inside].max()), 3)})  # fmt: skip
+    matched = set(np.unique(result.labels.array[nodules.array != 0])) - {0}
+    return {"nodules": found, "lesions": len(result.lesions),
+            "false_lesions": len(result.lesions) - len(matched), "seconds": round(seconds, 1)}  # fmt: skip
+
+
+def ctchest4(model: Path) -> dict[str, Any] | None:
+    """slicerio's CTChest4 (real, low-resolution, no tumour outlined): lesions found."""
+    try:
+        import slicerio
+    except ImportError:
+        print("CTChest4 skipped: slicerio is not installed", file=sys.stderr)
+        return None
+    ct = read_image(slicerio.get_testdata_file("CTChest4.nrrd"))
+    result, seconds = _segment(ct, model, "CTChest4")
+    return {"lesions": len(result.lesions), "lesion_ml": [round(x.volume_ml, 2) for x in result.lesions],
+            "seconds": round(seconds, 1)}  # fmt: skip
+
+
+def timing_512(model: Path) -> dict[str, Any]:
+    """``oncoqi lung segment`` on a 512 x 512 x 150 phantom in a child process: wall time, peak RSS."""
+    study = make_ct(PhantomOptions(seed=4242, size=512, slices=150, slice_thickness_mm=2.0))
+    with tempfile.TemporaryDirectory() as tmp:
+        volume = write_volume(study.ct, Path(tmp) / "ct.nrrd")
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "oncoqi.cli", "lung", "segment", str(volume), "--out",
+                        str(Path(tmp) / "out"), "--model", str(model), "--threads", "2"], check=True)  # fmt: skip
+        seconds = time.perf_counter() - start
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
+    return {"shape": [512, 512, 150], "seconds": round(seconds, 1), "peak_gb": round(peak_gb, 2)}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The tables of the model card and the validation page."""
+    s = results["synthetic"]["summary"]
+    lines = [
+        f"Model `{results['model']}`, benchmark run {results['date']} on {results['machine']}.",
+        "",
+        f"**Synthetic test set** (set seed {results['set_seed']}, {s['cases']} cases, {s['cases_with_tumour']} with tumour):",
+        "",
+        "| metric | value | bar |",
+        "|---|---|---|",
+        f"| median DSC | {s['dsc_median']:.3f} | >= {BARS['dsc_median']} |",
+        f"| median HD95 | {s['hd95_median_mm']:.2f} mm | <= {BARS['hd95_median_mm']} mm |",
+        f"| median surface Dice (1.18 mm) | {s['surface_dice_median']:.3f} | |",
+        f"| lung-wise sensitivity | {s['sensitivity']:.3f} ({s['true_positives']}/{s['true_positives'] + s['false_negatives']}) | >= {BARS['sensitivity']} |",
+        f"| lung-wise specificity | {s['specificity']:.3f} ({s['true_negatives']}/{s['true_negatives'] + s['false_positives']}) | >= {BARS['specificity']} |",
+        f"| lung-wise AUC (max probability) | {s['auc']:.3f} | |",
+        f"| lung isolation Dice (median, min) | {s['lung_dice_median']:.3f}, {s['lung_dice_min']:.3f} | >= {BARS['lung_dice']} |",
+        "",
+        "| case | slices x mm | truth ml | predicted ml | lesions | DSC | HD95 mm | lung Dice | s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for r in results["synthetic"]["cases"]:
+        lines.append(f"| {r['case']} | {r['slices']} x {r['slice_mm']} | {r['truth_ml']} | {r['predicted_ml']} | "
+                     f"{r['lesions']} | {r.get('dsc', '-')} | {r.get('hd95_mm', '-')} | {r['lung_dice']} | {r['seconds']} |")
+    real = results.get("lung1")
+    if real:
+        lines += ["", "**NSCLC-Radiomics LUNG1-001** (real, expert RTSTRUCT; never used for training):", "",
+                  f"- lung isolation Dice {real['lung_dice']:.3f} (bar {BARS['lung_dice']})",
+                  f"- GTV-1 ({real['gtv_ml']} ml): DSC of our GTV-1 {real['gtv1_dsc']:.3f}, of all our lesions "
+                  f"{real['all_lesions_dsc']:.3f}; {len(real['lesions'])} lesion(s) found; {real['seconds']} s"]
+    lidc = results.get("lidc")
+    if lidc:
+        lines += ["", "**LIDC-IDRI-1011** (real; nodules outlined by >= 3 of 4 radiologists):", ""]
+        for n in lidc["nodules"]:
+            lines.append(f"- nodule {n['nodule']} ({n['ml']} ml): {'detected' if n['detected'] else 'missed'}, "
+                         f"DSC {n['dsc']:.3f}, highest probability inside {n['max_probability']}")
+        lines.append(f"- lesions found: {lidc['lesions']}, of which not on a nodule: {lidc['false_lesions']}")
+    chest = results.get("ctchest4")
+    if chest:
+        lines += ["", f"**CTChest4** (real, 3 x 3 x 10 mm, no tumour outlined): {chest['lesions']} lesion(s) found "
+                      f"{chest['lesion_ml']} ml"]
+    t = results.get("timing")
+    if t:
+        lines += ["", f"**Speed**: 512 x 512 x 150 CT end to end (`oncoqi lung segment`, 2 threads): {t['seconds']} s "
+                      f"(bar {BARS['seconds_512']} s; published CPU time 170-180 s), peak memory {t['peak_gb']} GB "
+                      f"(bar {BARS['peak_gb_512']} GB)"]
+    return "\n".join(lines) + "\n"
+
+
+def missed_bars(results: dict[str, Any]) -> list[str]:
+    s = results["synthetic"]["summary"]
+    missed = [k for k in ("dsc_median", "sensitivity", "specificity") if s[k] < BARS[k]]
+    missed += ["hd95_median_mm"] if s["hd95_median_mm"] > BARS["hd95_median_mm"] else []
+    missed += ["lung_dice (synthetic)"] if s["lung_dice_min"] < BARS["lung_dice"] else []
+    if results.get("lung1") and results["lung1"]["lung_dice"] < BARS["lung_dice"]:
+        missed.append("lung_dice (LUNG1-001)")
+    t = results.get("timing")
+    if t and (t["seconds"] > BARS["seconds_512"] or t["peak_gb"] > BARS["peak_gb_512"]):
+        missed.append("speed/memory (512 x 512 x 150)")
+    return missed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
+    parser.add_argument("--cases", type=int, default=20, help="synthetic test cases")
+    parser.add_argument("--set-seed", type=int, default=1000, help="synthetic test set seed (never a training seed)")
+    parser.add_argument("--skip-timing", action="store_true", help="do not time the 512 x 512 x 150 case")
+    parser.add_argument("--skip-real", action="store_true", help="do not run the real CTs")
+    parser.add_argument("--json", type=Path, help="write all results as JSON here")
+    parser.add_argument("--markdown", type=Path, help="write the result tables as Markdown here")
+    args = parser.parse_args(argv)
+    model = resolve_model(args.model)
+    import platform
+
+    results: dict[str, Any] = {"model": model.name, "set_seed": args.set_seed,
+                               "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
+                               f"{len(__import__('os').sched_getaffinity(0))} CPUs"}  # fmt: skip
+    results["synthetic"] = synthetic_set(model, args.cases, args.set_seed)
+    if not args.skip_real:
+        results["lung1"] = lung1(model)
+        results["lidc"] = lidc_1011(model)
+        results["ctchest4"] = ctchest4(model)
+    if not args.skip_timing:
+        results["timing"] = timing_512(model)
+    text = markdown(results)
+    print(text)
+    if args.json:
+        write_text(json.dumps(results, indent=2, default=float) + "\n", args.json)
+    if args.markdown:
+        write_text(text, args.markdown)
+    missed = missed_bars(results)
+    if missed:
+        print(f"bars missed: {missed}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The shipped lung tumour model, end to end: accuracy on unseen phantoms, no false lesions on
+real CT without tumour, and clear refusals of bad input by ``oncoqi lung segment``.
+
+The full accuracy figures (20 unseen synthetic studies, LUNG1-001, LIDC-IDRI-1011, speed) come
+from ``Testing/benchmarks/bench_lung_segmentation.py``; these tests keep the regressions out at a
+fraction of its cost. They skip when no model is shipped (a checkout without the ONNX file).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from oncoqi.atomic import write_volume
+from oncoqi.cli import main
+from oncoqi.dicom import read_image
+from oncoqi.image import Image
+from oncoqi.lung import isolate_lungs, write_lung_qc
+from oncoqi.lung.onnx_model import OnnxSegmenter
+from oncoqi.lung.preprocess import PreprocessOptions
+from oncoqi.lung.segment import default_model_path, segment_ct
+from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, make_petct, write_study
+
+MODEL = default_model_path()
+pytestmark = pytest.mark.skipif(not MODEL.is_file(), reason=f"no trained model shipped at {MODEL}")
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    return 2.0 * float((a & b).sum()) / max(1, int(a.sum() + b.sum()))
+
+
+def test_shipped_model_is_small_and_carries_its_preprocessing():
+    assert MODEL.stat().st_size <= 50e6
+    seg = OnnxSegmenter(MODEL, threads=1)
+    assert seg.preprocess_options == PreprocessOptions()  # the published 1 x 1 mm, 512 x 512 grid
+    assert 0.0 < seg.threshold < 1.0
+    assert "validation Dice" in seg.metadata["oncoqi.training"]
+
+
+@pytest.mark.parametrize(
+    "seed, spec",
+    [(2001, TumourSpec(volume_ml=12.0, location="parenchyma")), (2002, TumourSpec(volume_ml=40.0, shape="lobulated"))],
+)
+def test_unseen_phantom_tumour_is_segmented(seed, spec):
+    """Seeds 2000+ are never used for training (set seed 0) nor for the benchmark (set seed 1000)."""
+    study = make_ct(PhantomOptions(seed=seed, tumours=(spec,), slice_thickness_mm=5.0, slices=60, noise_hu=20.0))
+    result = segment_ct(study.ct, MODEL, threads=2)
+    truth = study.tumour_label.array != 0
+    assert result.lesions, "the tumour was missed"
+    assert dice(result.labels.array != 0, truth) >= 0.7
+    assert (result.labels.array == 1)[truth].any(), "GTV-1 is not the tumour"
+    assert result.labels.same_grid(study.ct)
+
+
+def test_tumour_free_phantom_gives_no_lesion():
+    study = make_ct(PhantomOptions(seed=2003, tumours=(), slice_thickness_mm=5.0, slices=60))
+    assert segment_ct(study.ct, MODEL, threads=2).lesions == []
+
+
+def test_real_chest_ct_without_tumour_gives_no_false_lesion(tmp_path):
+    """slicerio's CTChest4 (real, 3 x 3 x 10 mm): vessels, heart and bone must not become lesions."""
+    slicerio = pytest.importorskip("slicerio", reason="slicerio (PyPI) ships CTChest4.nrrd; pip install slicerio")
+    ct = read_image(slicerio.get_testdata_file("CTChest4.nrrd"))
+    result = segment_ct(ct, MODEL, threads=2, name="CTChest4")
+    qc = write_lung_qc(ct, result.masks, tmp_path / "ctchest4.png", lesions=result.labels, title="CTChest4")
+    assert PILImage.open(qc).size[0] > 0
+    assert [lesion.volume_ml for lesion in result.lesions] == []
+
+
+def _refused(tmp_path, capsys, source, what: str) -> None:
+    out = tmp_path / "out"
+    assert main(["lung", "segment", str(source), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and what in err, err
+    assert not out.exists(), "nothing may be written for a refused input"
+
+
+def test_segment_refuses_a_pet_series(tmp_path, capsys):
+    study = make_petct(PhantomOptions(seed=5, size=64, slices=20, fov_mm=300.0))
+    write_study(study, tmp_path / "study")
+    _refused(tmp_path, capsys, tmp_path / "study" / "PET", "modality is PT")
+
+
+def test_segment_refuses_a_ct_without_lungs(tmp_path, capsys):
+    hu = np.full((20, 64, 64), -1000, np.int16)
+    hu[:, 8:56, 8:56] = 40  # a water block: body, no air inside
+    path = write_volume(Image(hu, (4.0, 4.0, 5.0), metadata={"modality": "CT"}), tmp_path / "block.nrrd")
+    _refused(tmp_path, capsys, path, "no lungs found")
+
+
+def test_segment_refuses_a_series_with_a_missing_slice(tmp_path, capsys):
+    study = make_ct(PhantomOptions(seed=6, size=64, slices=20, fov_mm=300.0))
+    files = write_study(study, tmp_path / "study")["CT"]
+    sorted(files)[10].unlink()
+    _refused(tmp_path, capsys, tmp_path / "study" / "CT", "missing slice")
+
+
+def test_segment_refuses_an_empty_volume(tmp_path, capsys):
+    path = write_volume(Image(np.full((10, 32, 32), -1000, np.int16)), tmp_path / "air.nrrd")
+    _refused(tmp_path, capsys, path, "every voxel is -1000")
+
+
+def test_isolation_of_the_shared_search_region_is_what_segmentation_uses():
+    """The lesions can only lie in the search region lung isolation returns for the same CT."""
+    study = make_ct(PhantomOptions(seed=2004, tumours=(TumourSpec(volume_ml=20.0),), slice_thickness_mm=5.0, slices=60))
+    result = segment_ct(study.ct, MODEL, threads=2)
+    search = isolate_lungs(study.ct).search_region.array != 0
+    assert not (result.labels.array != 0)[~search].any()
