@@ -4,8 +4,11 @@ The embedded sample CT (``oncoqi.phantom.sample``) is loaded into a volume node,
 module would. Most tests run the pipeline with the hand-built ONNX graph of ``test_lung_network.py``
 (probability = network input / 255, exactly): it checks the plumbing (threads, progress, cancel,
 node creation, coding, geometry) against the core's own result on the same CT, independently of
-how good a trained model is. The module's own Test class, which needs the trained model shipped in
-``oncoqi/data`` and checks that GTV-1 lies in the sample's true tumour, is skipped without it.
+how good a trained model is. The Widget's job handling (start, poll, progress, cancel, error
+display) runs with recording stand-ins for its Qt widgets and timer; its ``.ui`` and Qt bindings
+are checked in ``test_slicer_ui.py`` and in a real Slicer. The module's own Test class, which
+needs the trained model shipped in ``oncoqi/data`` and checks that GTV-1 lies in the sample's true
+tumour, is skipped without it.
 """
 
 from __future__ import annotations
@@ -412,3 +415,113 @@ def test_without_a_model_the_error_says_how_to_get_one(logic, ct_node, tmp_path,
 @pytest.mark.parametrize("method", ["test_LungTumorSegmentationLogic", "test_LungTumorSegmentationJob"])
 def test_module_test_class_passes_with_the_trained_model(method, trained_model, run_module_test) -> None:
     run_module_test(MODULE, method)
+
+
+# --- the Widget's job handling, with recording stand-ins for its Qt widgets ----------------------
+
+
+class _Recorder:
+    """Stand-in for a Qt widget or timer: keeps the properties set on it and the calls made."""
+
+    def __init__(self, **properties) -> None:
+        self.__dict__.update(properties)
+        self.calls: list[tuple] = []
+
+    def __getattr__(self, method: str):
+        return lambda *args: self.calls.append((method, *args))
+
+
+@pytest.fixture
+def widget(slicer_module_loader, mrml_scene, ct_node, test_model, monkeypatch):
+    """The module's Widget with stand-in widgets and the test model as the shipped one.
+
+    ``errors`` collects the messages ``slicer.util.tryWithErrorDisplay`` would show.
+    """
+    import contextlib
+    import types
+
+    import slicer
+
+    import oncoqi.lung.segment
+
+    monkeypatch.setattr(oncoqi.lung.segment, "default_model_path", lambda: test_model)
+    errors = []
+
+    @contextlib.contextmanager
+    def try_with_error_display(message=None, show=True, waitCursor=False):
+        try:
+            yield
+        except Exception as exc:
+            errors.append(f"{message}\n\n{exc}")
+            raise
+
+    monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", try_with_error_display)
+    module = slicer_module_loader.load(MODULE)
+    widget = module.LungTumorSegmentationWidget()
+    widget.logic = module.LungTumorSegmentationLogic()
+    widget.ui = types.SimpleNamespace(
+        applyButton=_Recorder(enabled=False), cancelButton=_Recorder(enabled=False),
+        progressBar=_Recorder(visible=False, value=0), statusLabel=_Recorder(text=""), lesionTableView=_Recorder(),
+    )  # fmt: skip
+    widget._pollTimer = _Recorder()
+    widget._parameterNode = types.SimpleNamespace(
+        inputVolume=ct_node, outputSegmentation=None, outputTable=None, includeLungs=True, lungSegmentation=None,
+        threads=1,
+    )  # fmt: skip
+    widget.errors = errors
+    return widget
+
+
+def _poll_until_finished(widget) -> None:
+    """What the QTimer does: call _pollJob until the job is handed over (bounded in time)."""
+    import time
+
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while widget._job is not None:
+        assert time.monotonic() < deadline, "the job did not finish"
+        widget._pollJob()
+        time.sleep(0.02)
+
+
+@pytest.mark.slicer
+def test_widget_runs_the_job_and_writes_the_result_when_polled(widget, core_result) -> None:
+    ui, p = widget.ui, widget._parameterNode
+    widget.onApplyButton()
+    assert widget._job is not None and ("start",) in widget._pollTimer.calls
+    assert (ui.applyButton.enabled, ui.cancelButton.enabled, ui.progressBar.visible) == (False, True, True)
+
+    _poll_until_finished(widget)
+
+    assert widget.errors == []
+    assert p.outputSegmentation.GetSegmentation().GetNumberOfSegments() == len(core_result.lesions)
+    assert p.outputTable.GetNumberOfRows() == len(core_result.lesions)
+    assert p.lungSegmentation.GetSegmentation().GetNumberOfSegments() == 2
+    assert ui.statusLabel.text.startswith(f"sample CT: {len(core_result.lesions)} lesion(s)")
+    assert (ui.applyButton.enabled, ui.cancelButton.enabled, ui.progressBar.visible) == (True, False, False)
+    assert ("setMRMLTableNode", p.outputTable) in ui.lesionTableView.calls
+
+
+@pytest.mark.slicer
+def test_widget_cancel_adds_nothing(widget, mrml_scene) -> None:
+    count = mrml_scene.GetNumberOfNodes()
+    widget.onApplyButton()
+    widget.onCancelButton()
+    assert widget.ui.statusLabel.text == "Cancelling..."
+    _poll_until_finished(widget)
+    assert widget.ui.statusLabel.text == "Cancelled: nothing was added to the scene."
+    assert widget.errors == [] and widget._parameterNode.outputSegmentation is None
+    assert mrml_scene.GetNumberOfNodes() == count
+
+
+@pytest.mark.slicer
+def test_widget_shows_one_message_when_the_job_fails(widget, mrml_scene, tmp_path, monkeypatch) -> None:
+    import oncoqi.lung.segment
+
+    monkeypatch.setattr(oncoqi.lung.segment, "default_model_path", lambda: tmp_path / "lung_unet.onnx")
+    count = mrml_scene.GetNumberOfNodes()
+    widget.onApplyButton()
+    _poll_until_finished(widget)
+    (message,) = widget.errors
+    assert message.startswith("Lung tumor segmentation failed.\n\nno trained model is shipped yet")
+    assert widget.ui.statusLabel.text == "Failed: nothing was added to the scene."
+    assert widget.ui.applyButton.enabled and mrml_scene.GetNumberOfNodes() == count
