@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "oncoqi.pet.cli",
     "oncoqi.tcia.cli",
     "oncoqi.report.cli",
+    "oncoqi.batch.cli",
     "oncoqi.demo",
 )
 

@@ -1,0 +1,330 @@
+"""``oncoqi batch``: series choice, one study, the cohort (resume, failures, workers, Dask), manifests.
+
+The cohort is 8 small synthetic PET/CT studies made once per module by :mod:`oncoqi.phantom`, one of
+them corrupted (a CT slice removed). The mechanics (resume, failures, equal tables in every worker
+mode) run on a known-output ONNX model (probability = CT code / 255, see ``test_lung_network``),
+so they need no trained model and assert no model-dependent number; the shipped model is checked
+separately (skipped while ``oncoqi/data/lung_unet.onnx`` is absent): GTV-1 must overlap the truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+import oncoqi.cli
+from oncoqi.batch import SelectionError, StudyInput, StudyOptions, choose_series, group_studies, load_done, run_cohort
+from oncoqi.batch.cohort import MAX_EXIT_CODE, is_manifest
+from oncoqi.batch.selection import lung_slice_count
+from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LOG_NAME, QC_NAME, study_folder
+from oncoqi.batch.table import RESULT_COLUMNS, read_results_csv
+from oncoqi.dicom import read_volume_file, scan_series
+from oncoqi.lung.segment import default_model_path
+from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct, write_study
+from test_lung_network import _identity_model
+
+pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
+
+#: Seeds of the cohort; the last one is corrupted (a CT slice removed).
+SEEDS = tuple(range(101, 109))
+BROKEN_SEED = SEEDS[-1]
+#: Threshold of the known-output model: CT denser than about 0 HU (tumours, vessels, soft tissue).
+ID_THRESHOLD = 0.9
+
+
+def _options(seed: int) -> PhantomOptions:
+    return PhantomOptions(
+        seed=seed, size=80, slices=36, slice_thickness_mm=5.0, pet_size=48, noise_hu=0.0, pet_noise=0.0,
+        tumours=(TumourSpec(volume_ml=15.0, shape="round", location="parenchyma", suv=8.0),),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    """8 PET/CT studies in nested folders (``site/<n>/``); the last one misses a CT slice."""
+    root = tmp_path_factory.mktemp("cohort")
+    for n, seed in enumerate(SEEDS):
+        write_study(make_petct(_options(seed)), root / f"site{n % 2}" / f"case{seed}")
+    ct_files = sorted((root / f"site{(len(SEEDS) - 1) % 2}" / f"case{BROKEN_SEED}" / "CT").glob("*.dcm"))
+    ct_files[len(ct_files) // 2].unlink()
+    return root
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    from oncoqi.lung.preprocess import PreprocessOptions
+
+    grid = PreprocessOptions(pixel_mm=4.0, columns=96, rows=96)
+    return _identity_model(tmp_path_factory.mktemp("model") / "identity.onnx", grid, ID_THRESHOLD)
+
+
+@pytest.fixture(autouse=True)
+def _only_batch(monkeypatch):
+    monkeypatch.setattr(oncoqi.cli, "COMMAND_MODULES", ("oncoqi.batch.cli", "oncoqi.demo"))
+
+
+#: Keeps the known-output model's lesions to a few (it finds every dense structure near the lungs).
+MIN_VOLUME = ("--min-volume", "1")
+
+
+def batch(*argv: str) -> int:
+    return oncoqi.cli.main(["batch", *argv, *MIN_VOLUME, "--no-progress"])
+
+
+def rows_of(out: Path) -> list[tuple[str, ...]]:
+    """results.csv as sorted tuples (order of rows does not matter)."""
+    return sorted(tuple(r[c] for c in RESULT_COLUMNS) for r in read_results_csv(out / "results.csv"))
+
+
+def failures_of(out: Path) -> list[dict[str, str]]:
+    with (out / "failures.csv").open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def study_inputs(root: Path) -> list[StudyInput]:
+    return group_studies(scan_series(root))
+
+
+# --- series selection ------------------------------------------------------------------------
+
+
+def _copy_series(src: Path, dest: Path, number: int, **changes) -> Path:
+    """Copy a DICOM series with a new SeriesInstanceUID and number, and attributes changed."""
+    dest.mkdir(parents=True)
+    uid = pydicom.uid.generate_uid()
+    for f in sorted(src.glob("*.dcm")):
+        ds = pydicom.dcmread(f)
+        ds.SeriesInstanceUID, ds.SeriesNumber = uid, number
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+        for key, value in changes.items():
+            setattr(ds, key, value)
+        ds.save_as(dest / f.name)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def one_study(cohort) -> Path:
+    return cohort / "site0" / f"case{SEEDS[0]}"
+
+
+def test_selection_ct_and_its_pet(one_study):
+    (study,) = study_inputs(one_study)
+    choice = choose_series(study)
+    assert choice.ct.modality == "CT" and choice.pet is not None and choice.pet.modality == "PT"
+    assert choice.pet.frame_of_reference_uid == choice.ct.frame_of_reference_uid
+    assert choice.log[0].startswith("rule: ") and any(line.startswith("CT chosen (only candidate)") for line in choice.log)
+    assert 0 < lung_slice_count(choice.ct) <= choice.ct.number_of_instances
+
+
+def test_selection_leaves_out_non_axial_and_prefers_most_lung_slices(one_study, tmp_path):
+    shutil.copytree(one_study, tmp_path / "s", ignore=shutil.ignore_patterns("truth"))
+    _copy_series(one_study / "CT", tmp_path / "s" / "CT_sag", 7, ImageOrientationPatient=[0, 1, 0, 0, 0, -1])
+    (study,) = study_inputs(tmp_path / "s")
+    choice = choose_series(study)
+    assert choice.ct.description == "Thorax phantom CT" and choice.ct.series_number == 2
+    assert any("not axial" in line and "#7" in line for line in choice.log)
+    # two axial candidates: the one with more lung slices wins even with fewer slices in all
+    _copy_series(one_study / "CT", tmp_path / "s" / "CT_b", 9)
+    (study,) = study_inputs(tmp_path / "s")
+    pick = choose_series(study, lung_slices=lambda s: 100 if s.series_number == 9 else 1)
+    assert pick.ct.series_number == 9 and any("CT not chosen" in line for line in pick.log)
+
+
+def test_selection_ambiguous_copies_tie_break_on_series_number_and_is_logged(one_study, tmp_path):
+    shutil.copytree(one_study, tmp_path / "s", ignore=shutil.ignore_patterns("truth"))
+    _copy_series(one_study / "CT", tmp_path / "s" / "CT_copy", 5)
+    (study,) = study_inputs(tmp_path / "s")
+    choice = choose_series(study)
+    assert choice.ct.series_number == 2
+    assert any("tie on lung slices and slice count" in line and "#5" in line for line in choice.log)
+
+
+def test_selection_series_override_and_errors(one_study, tmp_path):
+    (study,) = study_inputs(one_study)
+    default = choose_series(study)
+    pet_uid, ct_uid = default.pet.series_uid, default.ct.series_uid
+    forced = choose_series(study, [pet_uid, "1.2.3.4.5.6"])  # a UID of another study is ignored here
+    assert forced.pet.series_uid == pet_uid and "PET chosen by --series" in forced.log[-1]
+    assert choose_series(study, [ct_uid]).log[1].startswith("CT chosen by --series")
+    no_ct = StudyInput(study.patient_id, study.study_uid, tuple(s for s in study.series if s.modality != "CT"))
+    with pytest.raises(SelectionError, match=r"no axial chest CT series to segment \(PT #3 .*: not CT\)"):
+        choose_series(no_ct)
+    few = dataclasses.replace(default.ct, files=default.ct.files[:3])
+    with pytest.raises(SelectionError, match="fewer than 10 slices"):
+        choose_series(StudyInput(study.patient_id, study.study_uid, (few,)))
+    seg_like = dataclasses.replace(default.ct, series_uid="1.2.9", modality="SEG", is_image=False)
+    with pytest.raises(SelectionError, match="--series 1.2.9 is SEG .* not a CT or PET image series"):
+        choose_series(StudyInput(study.patient_id, study.study_uid, (*study.series, seg_like)), ["1.2.9"])
+
+
+# --- the cohort ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def first_run(cohort, model, tmp_path_factory) -> tuple[Path, int]:
+    out = tmp_path_factory.mktemp("run1") / "out"
+    code = batch(str(cohort), "--out", str(out), "--model", str(model))
+    return out, code
+
+
+def test_cohort_outputs_and_failure(first_run, cohort):
+    out, code = first_run
+    assert code == 1  # exit code = number of failed studies
+    failures = failures_of(out)
+    assert len(failures) == 1 and failures[0]["patient_id"] == f"OQI-PHANTOM-{BROKEN_SEED}"
+    assert "missing slice" in failures[0]["reason"] and "CT series" in failures[0]["reason"]
+    broken = out / failures[0]["folder"]
+    assert not (broken / DONE_NAME).exists() and "FAILED: " in (broken / LOG_NAME).read_text()
+    studies = study_inputs(cohort)
+    assert len(studies) == 8
+    rows = read_results_csv(out / "results.csv")
+    assert list(rows[0]) == list(RESULT_COLUMNS)
+    assert {r["patient_id"] for r in rows} == {f"OQI-PHANTOM-{s}" for s in SEEDS[:-1]}
+    for study in studies:
+        folder = study_folder(out, study)
+        if study.patient_id.endswith(str(BROKEN_SEED)):
+            continue
+        done = load_done(folder)
+        assert done is not None and done["pet_series_uid"] and done["ct_series_uid"]
+        for name in (QC_NAME, LABELS_NAME, "ct/seg.dcm", "ct/sr.dcm", "pet/seg.dcm", "pet/sr.dcm", "lung_mask.nrrd"):
+            assert name in done["files"], name
+        log = (folder / LOG_NAME).read_text()
+        assert "rule: CT image series" in log and "CT chosen" in log and "PET chosen" in log
+        mine = [r for r in rows if r["study_uid"] == study.study_uid]
+        assert [r["lesion"] for r in mine][0] == "GTV-1" and all(r["pet_series_uid"] for r in mine)
+        gtv = mine[0]
+        assert float(gtv["volume_ml"]) > 0 and float(gtv["suv_max"]) > 0 and gtv["thr_method"] == "background 50"
+    assert (out / "results.parquet").is_file()
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / "results.parquet")
+    assert table.num_rows == len(rows) and table.column_names == list(RESULT_COLUMNS)
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and "missing slice" in html
+    qc_links = [part.split("'")[0] for part in html.split("src='")[1:] if not part.startswith("data:")]
+    assert len(qc_links) == 7 and all((out / link).is_file() for link in qc_links)
+
+
+def test_rerun_skips_complete_studies_redoes_failed_and_force_redoes_all(first_run, cohort, model, tmp_path, capsys):
+    out, _ = first_run
+    work = tmp_path / "out"
+    shutil.copytree(out, work)
+    before = {p: p.stat().st_mtime_ns for p in work.rglob("*") if p.is_file() and "OQI-PHANTOM-" in str(p)}
+    capsys.readouterr()
+    code = oncoqi.cli.main(["batch", str(cohort), "--out", str(work), "--model", str(model), *MIN_VOLUME])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.count("skipped ") == 7 and err.count("failed ") == 1  # progress lines, one per study
+    after = {p: p.stat().st_mtime_ns for p in before}
+    changed = {p.parent.name for p in before if after[p] != before[p]}
+    assert len(changed) == 1  # only the failed study's folder (its log) was touched
+    assert rows_of(work) == rows_of(out)
+    # a changed output invalidates its study
+    victim = next(p for p in before if p.name == QC_NAME)
+    victim.write_bytes(b"not the picture")
+    assert batch(str(cohort), "--out", str(work), "--model", str(model)) == 1
+    assert load_done(victim.parent) is not None and victim.read_bytes()[:4] == b"\x89PNG"
+    # --force redoes a complete study (one study as input: its folder is found the same way)
+    one = next(p for p in cohort.glob("site*/case*") if p.name != f"case{BROKEN_SEED}")
+    marker = next(work.glob(f"OQI-PHANTOM-{one.name[4:]}/*/{DONE_NAME}"))
+    stamp = marker.stat().st_mtime_ns
+    assert batch(str(one), "--out", str(work), "--model", str(model)) == 0 and marker.stat().st_mtime_ns == stamp
+    assert batch(str(one), "--out", str(work), "--model", str(model), "--force") == 0
+    assert marker.stat().st_mtime_ns != stamp and load_done(marker.parent) is not None
+
+
+def test_same_results_with_two_worker_processes(first_run, cohort, model, tmp_path):
+    out, _ = first_run
+    code = batch(str(cohort), "--out", str(tmp_path / "w2"), "--model", str(model), "--workers", "2")
+    assert code == 1
+    assert rows_of(tmp_path / "w2") == rows_of(out)
+    assert failures_of(tmp_path / "w2") == failures_of(out)
+
+
+def test_same_results_on_a_dask_local_cluster(first_run, cohort, model, tmp_path):
+    distributed = pytest.importorskip("dask.distributed", reason="dask.distributed (the batch extra) is not installed")
+    out, _ = first_run
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        code = batch(str(cohort), "--out", str(tmp_path / "dask"), "--model", str(model),
+                     "--scheduler", cluster.scheduler_address)  # fmt: skip
+    assert code == 1
+    assert rows_of(tmp_path / "dask") == rows_of(out)
+    assert failures_of(tmp_path / "dask") == failures_of(out)
+
+
+def test_scheduler_without_dask_names_the_extra(cohort, model, tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kwargs):
+        if name.startswith(("dask", "distributed")):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    code = batch(str(cohort / "site0" / f"case{SEEDS[0]}"), "--out", str(tmp_path / "o"), "--model", str(model),
+                 "--scheduler", "tcp://127.0.0.1:1")  # fmt: skip
+    assert code == 2 and "pip install 'oncoqi[batch]'" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(tmp_path, model, capsys, monkeypatch):
+    assert batch(str(tmp_path / "absent"), "--out", str(tmp_path / "o"), "--model", str(model)) == 2
+    assert "no such folder or manifest file" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert batch(str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--model", str(model)) == 2
+    assert "no DICOM series found" in capsys.readouterr().err
+    from oncoqi.lung import segment
+
+    monkeypatch.setattr(segment, "default_model_path", lambda: tmp_path / "absent.onnx")
+    assert batch(str(tmp_path / "empty"), "--out", str(tmp_path / "o")) == 2
+    assert "no trained model" in capsys.readouterr().err
+    assert MAX_EXIT_CODE == 125
+
+
+# --- manifest input --------------------------------------------------------------------------
+
+
+def test_manifest_input_downloads_then_processes(server, model, tmp_path, monkeypatch):
+    from tcia_server import shared_catalog
+
+    monkeypatch.setenv("ONCOQI_CACHE_DIR", str(tmp_path / "cache"))
+    catalog = shared_catalog()
+    ct, pt = catalog.find("CT", "PHANTOM-002"), catalog.find("PT", "PHANTOM-002")
+    manifest = tmp_path / "cart.tcia"
+    manifest.write_text(f"downloadServerUrl=https://example.org/\nmanifestVersion=3.0\nListOfSeriesToDownload=\n{ct.uid}\n{pt.uid}\n")
+    assert is_manifest(manifest) and not is_manifest(tmp_path)
+    out = tmp_path / "out"
+    result = run_cohort(manifest, out, StudyOptions(model=str(model)), api_url=server.url, progress=False)
+    # the series landed in OUT/downloads/<patient>/<study>/<series>; the test server's 3-slice CT is too short
+    assert (out / "downloads" / "PHANTOM-002").is_dir()
+    assert [s.status for s in result.studies] == ["failed"] and result.exit_code == 1
+    assert "fewer than 10 slices" in result.failures[0]["reason"] and result.failures[0]["patient_id"] == "PHANTOM-002"
+    fetched = len(server.requests_to("getImageWithMD5Hash"))
+    run_cohort(manifest, out, StudyOptions(model=str(model)), api_url=server.url, progress=False)
+    assert len(server.requests_to("getImageWithMD5Hash")) == fetched  # complete series are not fetched again
+
+
+# --- the shipped model -----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not default_model_path().is_file(), reason=f"no trained model at {default_model_path()} yet")
+def test_shipped_model_finds_each_phantom_tumour_as_gtv1(cohort, tmp_path):
+    inputs = [cohort / f"site{n % 2}" / f"case{seed}" for n, seed in enumerate(SEEDS[:2])]
+    for path in inputs:
+        result = run_cohort(path, tmp_path / "out", progress=False)
+        (study,) = result.studies
+        assert study.status == "done", study.error
+        labels = read_volume_file(study.folder / LABELS_NAME).array
+        truth = read_volume_file(path / "truth" / "tumor_label.nrrd").array
+        assert np.logical_and(labels == 1, truth > 0).any(), f"GTV-1 of {path.name} misses the true tumour"
+        assert json.loads((study.folder / DONE_NAME).read_text())["rows"][0]["lesion"] == "GTV-1"
+    assert os.path.isfile(tmp_path / "out" / "report.html")

@@ -1,0 +1,98 @@
+"""``oncoqi batch INPUT --out DIR``: the whole pipeline on every study of a folder or TCIA manifest.
+
+For each study: the chest CT and its PET are chosen (the rule is logged), the lung tumours are
+segmented and measured, the PET indices of each lesion and of its PET-thresholded counterpart are
+computed, and DICOM SEG + SR TID 1500, a QC picture and a log are written into
+``DIR/<PatientID>/<StudyInstanceUID>/``. Then ``DIR/results.csv`` (and ``results.parquet``),
+``DIR/failures.csv`` and ``DIR/report.html`` cover the whole cohort.
+
+A rerun skips the complete studies (``done.json`` verified) and redoes failed ones; ``--force``
+redoes everything. Exit code: the number of failed studies (and failed downloads), at most 125;
+2 for a usage problem (no input, no model, bad option). See Docs/batch.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from oncoqi.batch.cohort import MAX_EXIT_CODE, run_cohort
+from oncoqi.batch.study import StudyOptions
+from oncoqi.pet.segment import ThresholdMethod
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``oncoqi batch``."""
+    p = sub.add_parser(
+        "batch",
+        help="run segmentation, PET indices, SEG/SR and QC on every study of a folder or manifest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", metavar="INPUT", help="folder of DICOM studies (any nesting), or a TCIA .tcia manifest")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="studies processed at once in separate processes (default: %(default)s)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster, e.g. tcp://host:8786 (needs the batch extra; shared file system)")
+    p.add_argument("--series", action="append", default=[], metavar="UID",
+                   help="use this CT or PET SeriesInstanceUID in the study that holds it (repeatable)")
+    p.add_argument("--model", metavar="M.onnx", help="tumour model (default: the shipped one)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="onnxruntime threads per study (default: %(default)s)")
+    p.add_argument("--pet-method", choices=[m.value for m in ThresholdMethod], default="background",
+                   help="threshold of the PET-defined lesion (default: %(default)s)")
+    p.add_argument("--pet-value", type=float, default=50.0,
+                   help="its value: SUV for fixed, percent otherwise (default: %(default)s)")
+    p.add_argument("--pet-margin", type=float, default=10.0, metavar="MM",
+                   help="the PET lesion is sought within GTV-1 grown by this margin (default: %(default)s)")
+    p.add_argument("--min-volume", type=float, default=0.0, metavar="ML",
+                   help="drop lesions smaller than this on the CT (default: %(default)s, keep all)")
+    p.add_argument("--force", action="store_true", help="redo studies that are already complete")
+    p.add_argument("--no-qc", action="store_true", help="do not write the QC pictures")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or per-study lines")
+    g = p.add_argument_group("manifest input")
+    g.add_argument("--api-url", help="NBIA v4 API base URL (default: TCIA's)")
+    g.add_argument("--source", choices=("nbia", "idc"), default="nbia", help="archive of the manifest's series")
+    g.add_argument("--download-dir", metavar="DIR", help="where the series are downloaded (default: OUT/downloads)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the cohort and print the summary; returns the exit code (failed studies, at most 125)."""
+    options = StudyOptions(
+        model=args.model,
+        threads=args.threads,
+        series=tuple(args.series),
+        pet_method=args.pet_method,
+        pet_value=args.pet_value,
+        pet_margin_mm=args.pet_margin,
+        min_volume_ml=args.min_volume,
+        qc=not args.no_qc,
+    )
+    if options.model is None:  # a missing model fails every study alike: say so once, before any work
+        from oncoqi.lung.segment import resolve_model
+
+        resolve_model(None)
+    result = run_cohort(
+        args.input,
+        args.out,
+        options,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        force=args.force,
+        progress=not args.no_progress,
+        api_url=args.api_url,
+        source=args.source,
+        download_dir=args.download_dir,
+    )
+    done, skipped, failed = (len(result.with_status(s)) for s in ("done", "skipped", "failed"))
+    lesions = sum(1 for r in result.rows if r.get("lesion") not in (None, "", "none"))
+    print(f"{len(result.studies)} studies: {done} processed, {skipped} already complete, {failed} failed; {lesions} lesions")
+    for name, path in result.files.items():
+        print(f"{name}: {path}")
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.failures:
+        print(f"{len(result.failures)} failure(s), reasons in {result.files['failures.csv']}", file=sys.stderr)
+    return min(len(result.failures), MAX_EXIT_CODE)

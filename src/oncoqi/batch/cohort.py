@@ -1,0 +1,459 @@
+"""Run a cohort: find the studies, skip the complete ones, run the others in parallel, write the tables.
+
+:func:`run_cohort` is what ``oncoqi batch``, ``oncoqi demo`` and the Slicer script call:
+
+1. **Input**: a folder (any nesting; studies are the (PatientID, StudyInstanceUID) groups of the
+   series :func:`oncoqi.dicom.scan_series` finds) or a TCIA manifest (``.tcia`` cart or a file of
+   SeriesInstanceUIDs), whose series are first downloaded with :func:`oncoqi.tcia.download_series`
+   into ``OUT/downloads`` (resumable too: complete series are not fetched again).
+2. **Resume**: a study whose ``done.json`` verifies (:func:`oncoqi.batch.study.load_done`) is
+   ``skipped`` and its rows are reused; a failed or interrupted study is redone; ``force`` redoes all.
+3. **Schedule**: ``workers == 1``: one study after the other in this process; ``workers > 1``: a
+   :class:`concurrent.futures.ProcessPoolExecutor` of fresh (spawned) processes, each single-threaded
+   (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` = 1 and one onnxruntime thread
+   per study unless ``StudyOptions.threads`` says otherwise); ``scheduler``: a Dask cluster
+   (``tcp://host:8786`` or a ``dask.distributed`` client/cluster object), whose workers must see the
+   input and output folders at the same paths. The outputs are the same in every mode.
+4. **Outputs**: ``results.csv`` (+ ``results.parquet`` when ``pyarrow`` is importable),
+   ``failures.csv`` and ``report.html`` in the output folder, rewritten at the end of every run from
+   all studies (done now or before).
+
+A failed study never stops the others; :attr:`CohortResult.exit_code` is the number of failed
+studies, capped at :data:`MAX_EXIT_CODE`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from oncoqi.batch.html import write_html_report
+from oncoqi.batch.selection import StudyInput, find_override_problems, group_studies
+from oncoqi.batch.study import (
+    DONE,
+    FAILED,
+    QC_NAME,
+    SKIPPED,
+    StudyOptions,
+    StudyResult,
+    load_done,
+    run_study,
+    skipped_result,
+    study_folder,
+)
+from oncoqi.batch.table import (
+    parquet_available,
+    sort_rows,
+    write_failures_csv,
+    write_results_csv,
+    write_results_parquet,
+)
+from oncoqi.dicom.scan import ScanResult, scan_series
+from oncoqi.errors import InputError, OncoQIError
+
+log = logging.getLogger(__name__)
+
+#: Exit codes above this are reserved by shells (126: not executable, 127: not found, 128+n: signal n).
+MAX_EXIT_CODE = 125
+#: Names written into the output folder.
+RESULTS_CSV = "results.csv"
+RESULTS_PARQUET = "results.parquet"
+FAILURES_CSV = "failures.csv"
+REPORT_HTML = "report.html"
+DOWNLOADS_DIR = "downloads"
+#: Environment variables that make numerical libraries single-threaded in worker processes.
+SINGLE_THREAD_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS": "1",
+}
+#: Called in the calling process with each finished study (e.g. by the Slicer script).
+StudyCallback = Callable[[StudyResult], None]
+
+
+class DaskMissingError(OncoQIError):
+    """``--scheduler`` was given but ``dask.distributed`` is not installed."""
+
+
+@dataclass
+class CohortResult:
+    """Outcome of :func:`run_cohort`.
+
+    Attributes
+    ----------
+    out_dir
+        The output folder.
+    studies
+        One result per study, sorted by patient and study.
+    rows
+        The results table (sorted).
+    failures
+        The ``failures.csv`` records.
+    files
+        The cohort files written: ``results.csv``, ``failures.csv``, ``report.html`` and, when
+        pyarrow is installed, ``results.parquet``.
+    notes
+        Things the user should know (no Parquet, unknown ``--series`` UIDs, download failures).
+    """
+
+    out_dir: Path
+    studies: list[StudyResult] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def with_status(self, status: str) -> list[StudyResult]:
+        """The studies that ended ``done``, ``skipped`` or ``failed``."""
+        return [s for s in self.studies if s.status == status]
+
+    @property
+    def exit_code(self) -> int:
+        """Number of failed studies and failed downloads, capped at :data:`MAX_EXIT_CODE` (0: all fine)."""
+        return min(len(self.failures), MAX_EXIT_CODE)
+
+
+def is_manifest(path: str | os.PathLike) -> bool:
+    """True for a TCIA ``.tcia`` manifest or a text file of SeriesInstanceUIDs (not a DICOM file)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    if p.suffix.lower() in (".tcia", ".txt", ".csv"):
+        return True
+    with p.open("rb") as f:
+        head = f.read(132)
+    return not (len(head) == 132 and head[128:132] == b"DICM")
+
+
+def download_manifest(
+    manifest: str | os.PathLike,
+    download_dir: str | os.PathLike,
+    *,
+    api_url: str | None = None,
+    source: str = "nbia",
+    workers: int = 4,
+    timeout: float = 60.0,
+    retries: int = 3,
+) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Download the series of a manifest (resumably) and return their folders and the failures.
+
+    Parameters
+    ----------
+    manifest
+        TCIA ``.tcia`` manifest or a file of SeriesInstanceUIDs.
+    download_dir
+        Where the series go (``<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/``).
+    api_url
+        NBIA v4 API base URL (default: TCIA's public one).
+    source
+        ``nbia`` (TCIA) or ``idc`` (NCI Imaging Data Commons; needs the ``idc`` extra).
+    workers, timeout, retries
+        Parallel downloads, seconds before a request times out, retries of a failed request.
+
+    Returns
+    -------
+    tuple
+        The series folders downloaded or already present, and one failure record per series that
+        could not be downloaded (``reason`` names the series).
+
+    Raises
+    ------
+    InputError
+        When the manifest cannot be read or lists no series.
+    """
+    from oncoqi.tcia.download import download_series
+    from oncoqi.tcia.http import HttpClient, RetryPolicy
+    from oncoqi.tcia.manifest import read_tcia_manifest
+
+    uids = read_tcia_manifest(manifest).series_uids
+    if source == "idc":
+        from oncoqi.tcia.idc import IDCSource
+
+        client: Any = IDCSource()
+    elif source == "nbia":
+        from oncoqi.tcia.nbia import NBIA_API_URL, NBIAClient
+
+        http = HttpClient(timeout=timeout, retry=RetryPolicy(retries=max(0, retries)))
+        client = NBIAClient(api_url or NBIA_API_URL, http=http)
+    else:
+        raise InputError(f"unknown download source {source!r}: choose 'nbia' or 'idc'")
+    report = download_series(client, uids, download_dir, workers=max(1, min(workers, 16)))
+    folders = [o.path for o in report.outcomes if o.path is not None and o.state.value in ("done", "skipped")]
+    failures = [
+        {"patient_id": "", "study_uid": "", "folder": "", "reason": f"download of series {o.series_uid} failed: {o.message}"}
+        for o in report.outcomes
+        if o.path is None or o.state.value not in ("done", "skipped")
+    ]
+    return folders, failures
+
+
+def find_studies(
+    inputs: Sequence[str | os.PathLike],
+    exclude: str | os.PathLike | None = None,
+) -> tuple[list[StudyInput], ScanResult]:
+    """Scan folders and group their series into studies.
+
+    Parameters
+    ----------
+    inputs
+        Folders (or files) to scan; their series are merged.
+    exclude
+        A folder whose files are left out (the output folder, when it lies inside the input).
+
+    Returns
+    -------
+    tuple
+        The studies (sorted by patient and study) and the merged scan.
+
+    Raises
+    ------
+    InputError
+        When an input does not exist.
+    """
+    merged: ScanResult | None = None
+    for path in inputs:
+        scan = scan_series(path)
+        if merged is None:
+            merged = scan
+        else:
+            merged.series.extend(scan.series)
+            merged.skipped.extend(scan.skipped)
+    if merged is None:
+        raise InputError("no input folder given")
+    if exclude is not None:
+        ex = Path(exclude).resolve()
+        merged.series = [s for s in merged.series if not s.files[0].resolve().is_relative_to(ex)]
+    return group_studies(merged), merged
+
+
+@contextmanager
+def single_threaded_env() -> Iterator[None]:
+    """Set :data:`SINGLE_THREAD_ENV` for processes started inside the block (unless already set)."""
+    saved = {k: os.environ.get(k) for k in SINGLE_THREAD_ENV}
+    for key, value in SINGLE_THREAD_ENV.items():
+        os.environ.setdefault(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _dask_client(scheduler: Any) -> tuple[Any, bool]:
+    """A ``dask.distributed.Client`` for an address, a cluster or a client; True when we own it."""
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise DaskMissingError(
+            f"--scheduler needs dask.distributed ({exc}); install the batch extra: pip install 'oncoqi[batch]'"
+        ) from exc
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    try:
+        return Client(scheduler, timeout=30), True
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise InputError(f"cannot connect to the Dask scheduler {scheduler}: {exc}") from exc
+
+
+def _run_all(
+    todo: list[StudyInput],
+    out_dir: Path,
+    options: StudyOptions,
+    workers: int,
+    scheduler: Any,
+    finished: Callable[[StudyResult], None],
+) -> None:
+    """Run ``todo`` in the chosen mode, calling ``finished`` in this process as each study ends."""
+    if not todo:
+        return
+    if scheduler is not None:
+        client, own = _dask_client(scheduler)
+        try:
+            from dask.distributed import as_completed as dask_completed
+
+            futures = [client.submit(run_study, s, out_dir, options, pure=False, key=f"oncoqi-study-{n}-{s.study_uid}")
+                       for n, s in enumerate(todo)]  # fmt: skip
+            by_future = dict(zip(futures, todo))
+            for future in dask_completed(futures):
+                finished(_collect(future, by_future[future], out_dir))
+        finally:
+            if own:
+                client.close()
+        return
+    if workers <= 1:
+        for study in todo:
+            finished(run_study(study, out_dir, options))
+        return
+    with single_threaded_env():
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
+            pending: dict[Future, StudyInput] = {pool.submit(run_study, s, out_dir, options): s for s in todo}
+            for future in as_completed(pending):
+                finished(_collect(future, pending[future], out_dir))
+
+
+def _collect(future: Any, study: StudyInput, out_dir: Path) -> StudyResult:
+    """The result of a future; a worker that died (killed, out of memory) gives a failed study."""
+    try:
+        return future.result()
+    except Exception as exc:  # the worker itself failed, not the study's code (that returns FAILED)
+        return StudyResult(study.key, study.patient_id, study.study_uid, study_folder(out_dir, study), FAILED,
+                           error=f"the worker running the study stopped: {type(exc).__name__}: {exc}")  # fmt: skip
+
+
+def run_cohort(
+    input_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    options: StudyOptions = StudyOptions(),
+    *,
+    workers: int = 1,
+    scheduler: Any = None,
+    force: bool = False,
+    progress: bool = True,
+    api_url: str | None = None,
+    source: str = "nbia",
+    download_dir: str | os.PathLike | None = None,
+    on_study: StudyCallback | None = None,
+) -> CohortResult:
+    """Process every study of a folder or manifest into ``out_dir`` (steps in the module documentation).
+
+    Parameters
+    ----------
+    input_path
+        Folder of studies (any nesting) or TCIA manifest.
+    out_dir
+        Output folder (created).
+    options
+        How each study is processed.
+    workers
+        Studies processed at once on this machine (ignored with ``scheduler``).
+    scheduler
+        Dask scheduler address (``tcp://host:8786``), ``dask.distributed.Client`` or cluster.
+    force
+        Redo studies that are already complete.
+    progress
+        Show a tqdm progress bar and one status line per study on stderr.
+    api_url, source, download_dir
+        For a manifest: the NBIA API URL, ``nbia`` or ``idc``, and where the series are downloaded
+        (default ``out_dir/downloads``).
+    on_study
+        Called in this process with each study's result as it finishes (skipped ones included).
+
+    Returns
+    -------
+    CohortResult
+
+    Raises
+    ------
+    InputError
+        When the input does not exist, holds no DICOM series, or ``workers`` < 1.
+    DaskMissingError
+        When ``scheduler`` is given without ``dask.distributed``.
+    """
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, not {workers}")
+    out = Path(out_dir)
+    src = Path(input_path)
+    if not src.exists():
+        raise InputError(f"{src}: no such folder or manifest file")
+    out.mkdir(parents=True, exist_ok=True)
+    result = CohortResult(out_dir=out)
+    download_failures: list[dict[str, Any]] = []
+    if is_manifest(src):
+        target = Path(download_dir) if download_dir is not None else out / DOWNLOADS_DIR
+        folders, download_failures = download_manifest(src, target, api_url=api_url, source=source)
+        result.notes.extend(f["reason"] for f in download_failures)
+        scan_inputs: list[Path] = folders
+        if not folders:
+            raise InputError(f"{src}: none of the manifest's series could be downloaded into {target}")
+    else:
+        scan_inputs = [src]
+    studies, scan = find_studies(scan_inputs, exclude=out if out.resolve().is_relative_to(src.resolve()) and src.is_dir() else None)
+    if not studies:
+        reason = f" ({len(scan.skipped)} files skipped, e.g. {scan.skipped[0][0]}: {scan.skipped[0][1]})" if scan.skipped else ""
+        raise InputError(f"{src}: no DICOM series found{reason}")
+    unknown = find_override_problems(studies, options.series)
+    if unknown:
+        result.notes.append(f"--series UID(s) found in no study: {', '.join(unknown)}")
+
+    results: dict[str, StudyResult] = {}
+    todo: list[StudyInput] = []
+    for study in studies:
+        done = None if force else load_done(study_folder(out, study))
+        if done is not None:
+            results[study.key] = skipped_result(study, study_folder(out, study), done)
+        else:
+            todo.append(study)
+
+    bar = tqdm(total=len(studies), desc="batch", unit="study", disable=not progress, dynamic_ncols=True)
+
+    def finished(r: StudyResult) -> None:
+        results[r.key] = r
+        if on_study is not None:
+            on_study(r)
+        lesions = sum(1 for row in r.rows if row.get("lesion") not in (None, "", "none"))
+        detail = r.error if r.status == FAILED else f"{lesions} lesion(s), {r.seconds:.1f} s"
+        if progress:
+            bar.write(f"{r.status:<7} {r.key}: {detail}", file=sys.stderr)
+        bar.update(1)
+        counts = {s: sum(1 for x in results.values() if x.status == s) for s in (DONE, SKIPPED, FAILED)}
+        bar.set_postfix(counts, refresh=False)
+
+    try:
+        for study in studies:
+            if study.key in results:
+                finished(results[study.key])
+        _run_all(todo, out, options, workers, scheduler, finished)
+    finally:
+        bar.close()
+
+    result.studies = sorted(results.values(), key=lambda r: (r.patient_id, r.study_uid))
+    result.rows = sort_rows(row for r in result.studies for row in r.rows)
+    result.failures = download_failures + [
+        {"patient_id": r.patient_id, "study_uid": r.study_uid, "folder": r.folder.relative_to(out).as_posix(), "reason": r.error}
+        for r in result.studies
+        if r.status == FAILED
+    ]
+    result.files["results.csv"] = write_results_csv(result.rows, out / RESULTS_CSV)
+    if parquet_available():
+        result.files["results.parquet"] = write_results_parquet(result.rows, out / RESULTS_PARQUET)
+    else:
+        (out / RESULTS_PARQUET).unlink(missing_ok=True)
+        result.notes.append("results.parquet not written: pyarrow is not installed (pip install 'oncoqi[batch]')")
+    result.files["failures.csv"] = write_failures_csv(result.failures, out / FAILURES_CSV)
+    studies_html = [
+        {"key": r.key, "status": r.status,
+         "qc": (r.folder / QC_NAME).relative_to(out).as_posix() if (r.folder / QC_NAME).is_file() and r.status != FAILED else ""}
+        for r in result.studies
+    ]  # fmt: skip
+    result.files["report.html"] = write_html_report(out, result.rows, result.failures, studies_html, out / REPORT_HTML)
+    for note in result.notes:
+        log.warning("%s", note)
+    return result
+
+
+__all__ = [
+    "MAX_EXIT_CODE",
+    "CohortResult",
+    "DaskMissingError",
+    "download_manifest",
+    "find_studies",
+    "is_manifest",
+    "run_cohort",
+    "single_threaded_env",
+]

@@ -1,0 +1,526 @@
+"""Run the whole pipeline on one study: :func:`run_study` -> :class:`StudyResult`.
+
+Steps (each logged to the study's ``log.txt``):
+
+1. choose the chest CT and its PET (:func:`oncoqi.batch.selection.choose_series`);
+2. load the CT and segment the lung tumours (:func:`oncoqi.lung.segment.segment_ct`; lesions below
+   ``min_volume_ml`` dropped), write the
+   label images and ``lesions.json``, and the CT's DICOM SEG + TID 1500 SR
+   (:func:`oncoqi.lung.report.write_lesion_report`) into ``ct/``;
+3. with a PET: SUVbw from the headers (:func:`oncoqi.pet.compute_suv_factors`), each CT lesion on the
+   PET grid (:func:`oncoqi.pet.transfer_labels`, nearest neighbour: the PET grid is kept) and its
+   PET-IndiC indices, and the PET-thresholded lesion of GTV-1 (:func:`oncoqi.pet.threshold_segment`
+   within GTV-1 grown by ``pet_margin_mm``; method and value configurable) with its indices;
+   all as a PET DICOM SEG + SR (:func:`oncoqi.pet.report.write_indices_report`) into ``pet/``;
+4. the QC picture ``qc.png`` (:func:`oncoqi.batch.qc.write_study_qc`);
+5. last, ``done.json``: the rows of the cohort table, the choices, and the SHA-256 of every output,
+   written atomically. A study is complete exactly when its ``done.json`` exists and every file it
+   lists still has its checksum (:func:`load_done`).
+
+Output folder of a study: ``OUT/<PatientID>/<StudyInstanceUID>/`` (characters other than letters,
+digits, ``.``, ``_`` and ``-`` replaced by ``_``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from oncoqi import __version__
+from oncoqi.atomic import write_text, write_volume
+from oncoqi.batch.selection import SeriesChoice, StudyInput, choose_series, study_folder_name
+from oncoqi.errors import OncoQIError
+from oncoqi.image import Image
+
+log = logging.getLogger(__name__)
+
+#: Files and folders of a study's output folder.
+DONE_NAME = "done.json"
+LOG_NAME = "log.txt"
+QC_NAME = "qc.png"
+LABELS_NAME = "tumor_label.nrrd"
+LUNGS_NAME = "lung_mask.nrrd"
+PET_LABELS_NAME = "pet_lesions.nrrd"
+LESIONS_NAME = "lesions.json"
+CT_REPORT_DIR = "ct"
+PET_REPORT_DIR = "pet"
+#: Format name and version of ``done.json``.
+DONE_FORMAT = "oncoqi-batch-study"
+DONE_VERSION = 1
+
+#: Study states reported by :func:`run_study` and the cohort runner.
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """How every study of a cohort is processed (the same for all, so results do not depend on workers).
+
+    Attributes
+    ----------
+    model
+        ONNX tumour model (None: the shipped ``oncoqi/data/lung_unet.onnx``).
+    threads
+        onnxruntime threads per study (1: one study per core, the batch runs studies in parallel).
+    series
+        SeriesInstanceUIDs that override the series choice in the studies that hold them.
+    pet_method, pet_value
+        Threshold of the PET-defined lesion (:class:`oncoqi.pet.ThresholdMethod`: ``fixed`` SUV,
+        ``percent`` of SUVmax, ``background``-adapted percentage).
+    pet_margin_mm
+        The PET lesion is sought within GTV-1 grown by this margin on the PET grid.
+    min_volume_ml
+        Lesions smaller than this (ml on the CT) are dropped (0: every lesion is kept).
+    qc
+        Write the QC picture.
+    """
+
+    model: str | None = None
+    threads: int = 1
+    series: tuple[str, ...] = ()
+    pet_method: str = "background"
+    pet_value: float = 50.0
+    pet_margin_mm: float = 10.0
+    min_volume_ml: float = 0.0
+    qc: bool = True
+
+
+@dataclass
+class StudyResult:
+    """What happened to one study.
+
+    Attributes
+    ----------
+    key
+        ``patient/study`` as shown to the user.
+    patient_id, study_uid
+        Identification of the study.
+    folder
+        Its output folder.
+    status
+        ``done`` (processed now), ``skipped`` (complete from an earlier run) or ``failed``.
+    rows
+        Its rows of the cohort table (one per lesion).
+    error
+        One line naming the file or series and the reason, for a failed study.
+    seconds
+        Processing time (0 for a skipped study).
+    ct_series_uid, pet_series_uid
+        The series used (empty when not chosen).
+    """
+
+    key: str
+    patient_id: str
+    study_uid: str
+    folder: Path
+    status: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    seconds: float = 0.0
+    ct_series_uid: str = ""
+    pet_series_uid: str = ""
+
+
+def study_folder(out_root: str | os.PathLike, study: StudyInput) -> Path:
+    """``out_root/<PatientID>/<StudyInstanceUID>`` with file-system-safe names."""
+    return Path(out_root) / study_folder_name(study.patient_id, "no-patient-id") / study_folder_name(
+        study.study_uid, "no-study-uid"
+    )
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_done(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``done.json`` of a complete study, or None when the study must be (re)done.
+
+    None when the marker is missing, unreadable, of another format, or when any file it lists is
+    missing or has changed (checksum).
+    """
+    path = Path(folder) / DONE_NAME
+    try:
+        done = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(done, dict) or done.get("format") != DONE_FORMAT or not isinstance(done.get("files"), dict):
+        return None
+    for name, digest in done["files"].items():
+        target = Path(folder) / name
+        if not target.is_file() or sha256(target) != digest:
+            return None
+    return done
+
+
+class _StudyLog(logging.Handler):
+    """Collects the study's own lines and the ``oncoqi`` log records of the thread running it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.buffer = io.StringIO()
+        self.thread = threading.get_ident()
+        self.addFilter(lambda record: record.thread == self.thread)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.buffer.write(self.format(record) + "\n")
+
+    def line(self, message: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        self.buffer.write(f"{stamp} {message}\n")
+
+
+def _clear_outputs(folder: Path) -> None:
+    """Remove what an earlier (failed or forced) run left, marker first: the study is then not complete."""
+    (folder / DONE_NAME).unlink(missing_ok=True)
+    for name in (QC_NAME, LABELS_NAME, LUNGS_NAME, PET_LABELS_NAME, LESIONS_NAME):
+        (folder / name).unlink(missing_ok=True)
+    for sub in (CT_REPORT_DIR, PET_REPORT_DIR):
+        for name in ("seg.dcm", "sr.dcm"):
+            (folder / sub / name).unlink(missing_ok=True)
+
+
+def _load_pet(info: Any) -> Any:
+    """The PET series as :class:`oncoqi.pet.PETSeries` from a scanned :class:`SeriesInfo`.
+
+    :func:`oncoqi.pet.load_pet_series` takes a folder and scans it again; here the series is
+    known, so its files are loaded directly with the same per-slice metadata.
+    """
+    from oncoqi.dicom import load_series
+    from oncoqi.pet import PETSeries
+
+    image = load_series(info)
+    headers = image.metadata["headers"]
+    image.metadata["sop_instance_uids"] = [str(h.SOPInstanceUID) for h in headers]
+    image.metadata["rescale_slopes"] = np.array([float(h.get("RescaleSlope", 1) or 1) for h in headers])
+    image.metadata["rescale_intercepts"] = np.array([float(h.get("RescaleIntercept", 0) or 0) for h in headers])
+    return PETSeries(image, headers)
+
+
+def _grow(mask: np.ndarray, spacing_kji: tuple[float, float, float], margin_mm: float) -> np.ndarray:
+    """``mask`` grown by ``margin_mm`` (Euclidean, in mm), computed in its bounding box plus the margin."""
+    idx = np.argwhere(mask)
+    pad = [int(np.ceil(margin_mm / s)) + 1 for s in spacing_kji]
+    lo = [max(0, int(a) - p) for a, p in zip(idx.min(axis=0), pad)]
+    hi = [min(n, int(b) + p + 1) for b, p, n in zip(idx.max(axis=0), pad, mask.shape)]
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    out = np.zeros_like(mask, dtype=bool)
+    out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_kji) <= margin_mm
+    return out
+
+
+def _centroid_ball(
+    suv: Image, centroid_lps: Any, spacing_kji: tuple[float, float, float], margin_mm: float
+) -> np.ndarray:
+    """The PET voxels within ``margin_mm`` of the voxel holding ``centroid_lps`` (empty outside the PET)."""
+    mask = np.zeros(suv.array.shape, bool)
+    i, j, k = (int(round(float(c))) for c in suv.lps_to_index(np.asarray(centroid_lps, float)))
+    if all(0 <= a < n for a, n in zip((k, j, i), mask.shape)):
+        mask[k, j, i] = True
+        return _grow(mask, spacing_kji, margin_mm)
+    return mask
+
+
+def _note(row: dict[str, Any], notes: list[str]) -> None:
+    """Append ``notes`` to the row's ``warnings``."""
+    if notes:
+        row["warnings"] = "; ".join([*filter(None, [row.get("warnings", "")]), *notes])
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def _drop_small(seg: Any, min_volume_ml: float) -> int:
+    """Drop lesions below ``min_volume_ml`` from a segmentation (labels are by decreasing volume); returns how many."""
+    keep = sum(1 for lesion in seg.lesions if lesion.volume_ml >= min_volume_ml)
+    dropped = len(seg.lesions) - keep
+    if dropped:
+        array = seg.labels.array.copy()
+        array[array > keep] = 0
+        seg.labels = seg.labels.with_array(array)
+        seg.lesions = seg.lesions[:keep]
+    return dropped
+
+
+def _lesion_row(study: StudyInput, choice: SeriesChoice, lesion: Any) -> dict[str, Any]:
+    from oncoqi.lung.report import lesion_name
+
+    return {
+        "patient_id": study.patient_id,
+        "study_uid": study.study_uid,
+        "ct_series_uid": choice.ct.series_uid,
+        "pet_series_uid": choice.pet.series_uid if choice.pet is not None else "",
+        "lesion": lesion_name(lesion.label),
+        "label": int(lesion.label),
+        "volume_ml": float(lesion.volume_ml),
+        "recist_mm": float(lesion.recist_mm),
+        "perpendicular_mm": float(lesion.perpendicular_mm),
+        "side": lesion.side,
+        "confidence": None if lesion.confidence is None else float(lesion.confidence),
+    }
+
+
+def _pet_part(
+    choice: SeriesChoice,
+    seg: Any,
+    rows: list[dict[str, Any]],
+    folder: Path,
+    options: StudyOptions,
+    say: Callable[[str], None],
+    study_warnings: list[str],
+) -> tuple[Image, Image | None, Image]:
+    """SUV, indices of the CT lesions and of GTV-1's PET-thresholded lesion, the PET SEG/SR.
+
+    Returns the SUV volume, the CT labels on the PET grid and the PET-thresholded lesion (label 1).
+    """
+    from oncoqi.lung.report import lesion_name
+    from oncoqi.pet import SUVType, apply_suv, compute_indices, compute_suv_factors, threshold_segment, transfer_labels
+    from oncoqi.pet.report import write_indices_report
+
+    assert choice.pet is not None
+    pet = _load_pet(choice.pet)
+    factors = compute_suv_factors(pet.datasets)
+    suv = apply_suv(pet.image, factors, SUVType.BW)
+    say(f"PET: SUVbw factor {factors.suvbw if factors.suvbw is not None else 'per frame'}")
+    for warning in factors.warnings:
+        say(f"  SUV note: {warning}")
+        study_warnings.append(f"SUV: {warning}")
+    on_pet = transfer_labels(seg.labels, suv, "nearest")
+    pet_labels = np.zeros(suv.array.shape, np.int16)
+    masks: list[tuple[str, Image, int]] = []
+    results = []
+    spacing_kji = (suv.spacing[2], suv.spacing[1], suv.spacing[0])
+    for row, lesion in zip(rows, seg.lesions):
+        name = lesion_name(lesion.label)
+        notes: list[str] = []
+        region = on_pet.array == lesion.label
+        if region.any():
+            indices = compute_indices(suv, on_pet, lesion.label)
+            masks.append((name, suv.with_array(region.astype(np.uint8)), 1))
+            results.append(indices)
+            row.update(suv_max=indices.suv_max, suv_peak=indices.suv_peak, suv_mean=indices.suv_mean,
+                       mtv_ml=indices.mtv_ml, tlg=indices.tlg)  # fmt: skip
+            notes.extend(indices.warnings)
+        else:
+            notes.append("smaller than a PET voxel on the PET grid: no CT-defined PET indices")
+        if lesion.label != 1:  # the PET-thresholded lesion is GTV-1's
+            _note(row, notes)
+            say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml")
+            continue
+        if region.any():
+            area = _grow(region, spacing_kji, options.pet_margin_mm)
+        else:
+            area = _centroid_ball(suv, lesion.centroid_lps_mm, spacing_kji, options.pet_margin_mm)
+        try:
+            if not area.any():
+                raise OncoQIError("the lesion lies outside the PET field of view")
+            thr = threshold_segment(suv, options.pet_method, options.pet_value,
+                                    region=suv.with_array(area.astype(np.uint8)))  # fmt: skip
+        except OncoQIError as exc:
+            notes.append(f"no PET-thresholded lesion ({exc})")
+        else:
+            mask = thr.mask
+            t_idx = compute_indices(suv, mask, 1)
+            masks.append((f"{name} PET {thr.method.value} {thr.value:g}", mask, 1))
+            results.append(t_idx)
+            pet_labels[(mask.array > 0) & (pet_labels == 0)] = lesion.label
+            row.update(thr_method=f"{thr.method.value} {thr.value:g}", thr_suv=thr.threshold, thr_suv_max=t_idx.suv_max,
+                       thr_suv_peak=t_idx.suv_peak, thr_mtv_ml=t_idx.mtv_ml, thr_tlg=t_idx.tlg)  # fmt: skip
+            notes.extend(thr.warnings)
+            notes.extend(t_idx.warnings)
+        _note(row, notes)
+        say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml; "
+            f"PET-thresholded ({options.pet_method} {options.pet_value:g}) MTV {_num(row.get('thr_mtv_ml'))} ml")
+    pet_lesions = suv.with_array(pet_labels)
+    if masks:
+        write_indices_report(choice.pet, masks, results, folder / PET_REPORT_DIR, SUVType.BW)
+        say(f"PET SEG/SR written: {PET_REPORT_DIR}/seg.dcm, {PET_REPORT_DIR}/sr.dcm ({len(masks)} segments)")
+    write_volume(pet_lesions, folder / PET_LABELS_NAME)
+    return suv, on_pet, pet_lesions
+
+
+def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOptions = StudyOptions()) -> StudyResult:
+    """Process one study into ``out_root/<patient>/<study>/`` (steps in the module documentation).
+
+    Never raises for a bad study: the error (one line, naming the file or series) is returned in a
+    ``failed`` :class:`StudyResult` and the traceback is in the study's ``log.txt``.
+
+    Parameters
+    ----------
+    study
+        The study's series (from :func:`oncoqi.batch.selection.group_studies`).
+    out_root
+        The cohort's output folder.
+    options
+        Processing options, the same for every study.
+
+    Returns
+    -------
+    StudyResult
+        ``done`` with the table rows, or ``failed`` with the reason.
+    """
+    from oncoqi.dicom import load_series
+    from oncoqi.lung.report import write_lesion_report
+    from oncoqi.lung.segment import segment_ct
+
+    start = time.perf_counter()
+    folder = study_folder(out_root, study)
+    result = StudyResult(study.key, study.patient_id, study.study_uid, folder, FAILED)
+    capture = _StudyLog()
+    root_logger = logging.getLogger("oncoqi")
+    root_logger.addHandler(capture)
+    say = capture.line
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _clear_outputs(folder)
+        say(f"oncoqi {__version__} batch: study {study.key} ({len(study.series)} series)")
+        say(f"options: {json.dumps(asdict(options))}")
+        choice = choose_series(study, options.series)
+        for line in choice.log:
+            say(line)
+        result.ct_series_uid = choice.ct.series_uid
+        result.pet_series_uid = choice.pet.series_uid if choice.pet is not None else ""
+        ct = load_series(choice.ct)
+        say(f"CT loaded: {ct.size[0]}x{ct.size[1]}x{ct.size[2]} voxels of "
+            f"{ct.spacing[0]:.3g}x{ct.spacing[1]:.3g}x{ct.spacing[2]:.3g} mm")  # fmt: skip
+        for warning in ct.metadata.get("geometry_warnings", []):
+            say(f"  geometry note: {warning}")
+        seg = segment_ct(ct, options.model, threads=options.threads, name=choice.ct.name)
+        if options.min_volume_ml > 0:
+            dropped = _drop_small(seg, options.min_volume_ml)
+            say(f"{dropped} lesion(s) smaller than {options.min_volume_ml:g} ml dropped")
+        volumes = seg.masks.volume_ml
+        say(f"lungs: right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml; "
+            f"{len(seg.lesions)} lesion(s) at threshold {seg.threshold:.3g}")  # fmt: skip
+        write_volume(seg.labels.with_array(seg.labels.array.astype(np.int16)), folder / LABELS_NAME)
+        write_volume(seg.lungs.with_array(seg.lungs.array.astype(np.uint8)), folder / LUNGS_NAME)
+        write_text(json.dumps([m.to_dict() for m in seg.lesions], indent=2) + "\n", folder / LESIONS_NAME)
+        rows = [_lesion_row(study, choice, lesion) for lesion in seg.lesions]
+        study_warnings: list[str] = []
+        if seg.lesions:
+            write_lesion_report(choice.ct, seg.labels, seg.lesions, folder / CT_REPORT_DIR, force=True)
+            say(f"CT SEG/SR written: {CT_REPORT_DIR}/seg.dcm, {CT_REPORT_DIR}/sr.dcm")
+        else:
+            study_warnings.append("no lesion found: no SEG/SR written")
+            say("warning: no lesion found; no SEG/SR written")
+        suv = pet_lesions = None
+        on_pet = None
+        if choice.pet is not None and seg.lesions:
+            suv, on_pet, pet_lesions = _pet_part(choice, seg, rows, folder, options, say, study_warnings)
+        if options.qc:
+            from oncoqi.batch.qc import write_study_qc
+
+            write_study_qc(ct, seg.labels, folder / QC_NAME, lungs=seg.lungs, suv=suv, pet_labels=on_pet,
+                           title=study.key)  # fmt: skip
+            say(f"QC picture: {QC_NAME}")
+        if not rows:
+            rows = [{"patient_id": study.patient_id, "study_uid": study.study_uid, "ct_series_uid": choice.ct.series_uid,
+                     "pet_series_uid": result.pet_series_uid, "lesion": "none"}]  # fmt: skip
+        for row in rows:
+            if study_warnings:
+                row["warnings"] = "; ".join([*filter(None, [row.get("warnings", "")]), *study_warnings])
+        rows = [_clean(row) for row in rows]
+        result.rows = rows
+        result.seconds = time.perf_counter() - start
+        files = sorted(
+            p.relative_to(folder).as_posix()
+            for p in folder.rglob("*")
+            if p.is_file() and p.name not in (DONE_NAME, LOG_NAME) and not p.name.startswith(".")
+        )
+        say(f"done in {result.seconds:.1f} s; writing {DONE_NAME}")
+        done = {
+            "format": DONE_FORMAT,
+            "version": DONE_VERSION,
+            "oncoqi": __version__,
+            "patient_id": study.patient_id,
+            "study_uid": study.study_uid,
+            "ct_series_uid": result.ct_series_uid,
+            "pet_series_uid": result.pet_series_uid,
+            "selection": choice.log,
+            "options": asdict(options),
+            "seconds": result.seconds,
+            "rows": rows,
+            "files": {name: sha256(folder / name) for name in files},
+        }
+        result.status = DONE
+        _write_log(capture, folder)
+        write_text(json.dumps(done, indent=2, allow_nan=False, default=_json_default) + "\n", folder / DONE_NAME)
+    except Exception as exc:  # one bad study never stops the cohort: the reason is reported, the run goes on
+        result.status = FAILED
+        result.rows = []
+        result.seconds = time.perf_counter() - start
+        reason = str(exc) if isinstance(exc, OncoQIError) else f"{type(exc).__name__}: {exc}"
+        result.error = " ".join(reason.split()) or type(exc).__name__
+        say(f"FAILED: {result.error}")
+        capture.buffer.write(traceback.format_exc())
+        try:
+            _write_log(capture, folder)
+        except OSError:
+            pass
+    finally:
+        root_logger.removeHandler(capture)
+    return result
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    """A table row with plain Python values (NaN and infinities as None), ready for JSON and CSV."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, float) and not np.isfinite(value):
+            value = None
+        out[key] = value
+    return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _write_log(capture: _StudyLog, folder: Path) -> None:
+    write_text(capture.buffer.getvalue(), folder / LOG_NAME)
+
+
+def skipped_result(study: StudyInput, folder: Path, done: dict[str, Any]) -> StudyResult:
+    """The :class:`StudyResult` of a study found complete (rows from its ``done.json``)."""
+    return StudyResult(
+        study.key, study.patient_id, study.study_uid, folder, SKIPPED, rows=list(done.get("rows", [])),
+        ct_series_uid=str(done.get("ct_series_uid", "")), pet_series_uid=str(done.get("pet_series_uid", "")),
+    )  # fmt: skip
+
+
+__all__ = [
+    "DONE",
+    "FAILED",
+    "SKIPPED",
+    "StudyOptions",
+    "StudyResult",
+    "load_done",
+    "run_study",
+    "skipped_result",
+    "study_folder",
+]
