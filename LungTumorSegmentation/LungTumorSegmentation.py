@@ -227,9 +227,8 @@ class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
             self.ui.statusLabel.text = _("Labelling and measuring the lesions...")
 
     def _finishJob(self, job, inputVolume) -> None:
-        from oncoqi.lung.onnx_model import SegmentationCancelled
-
-        if isinstance(job.error, SegmentationCancelled):
+        if job.cancel_requested:
+            # Also when the work ended before it saw the request: the user asked for nothing.
             self.ui.statusLabel.text = _("Cancelled: nothing was added to the scene.")
             return
         p = self._parameterNode

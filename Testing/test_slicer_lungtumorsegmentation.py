@@ -496,7 +496,10 @@ def test_widget_runs_the_job_and_writes_the_result_when_polled(widget, core_resu
     assert p.outputSegmentation.GetSegmentation().GetNumberOfSegments() == len(core_result.lesions)
     assert p.outputTable.GetNumberOfRows() == len(core_result.lesions)
     assert p.lungSegmentation.GetSegmentation().GetNumberOfSegments() == 2
-    assert ui.statusLabel.text.startswith(f"sample CT: {len(core_result.lesions)} lesion(s)")
+    status = ui.statusLabel.text.splitlines()
+    assert status[0].startswith(f"sample CT: {len(core_result.lesions)} lesion(s)")
+    assert status[1].startswith("GTV-1: ") and len(status) == 7
+    assert status[-1] == f"... and {len(core_result.lesions) - 5} smaller (see the table)"
     assert (ui.applyButton.enabled, ui.cancelButton.enabled, ui.progressBar.visible) == (True, False, False)
     assert ("setMRMLTableNode", p.outputTable) in ui.lesionTableView.calls
 
@@ -510,6 +513,14 @@ def test_widget_cancel_adds_nothing(widget, mrml_scene) -> None:
     _poll_until_finished(widget)
     assert widget.ui.statusLabel.text == "Cancelled: nothing was added to the scene."
     assert widget.errors == [] and widget._parameterNode.outputSegmentation is None
+    assert mrml_scene.GetNumberOfNodes() == count
+
+    # Cancel clicked after the work ended but before the timer saw it: still nothing is added.
+    widget.onApplyButton()
+    assert widget._job.wait(JOB_TIMEOUT_S) and widget._job.error is None
+    widget.onCancelButton()
+    _poll_until_finished(widget)
+    assert widget.ui.statusLabel.text == "Cancelled: nothing was added to the scene."
     assert mrml_scene.GetNumberOfNodes() == count
 
 

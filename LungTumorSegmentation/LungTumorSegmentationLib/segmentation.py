@@ -71,6 +71,8 @@ ALGORITHM_VERSION_TAG = "DICOM.SegmentAlgorithmVersion"
 #: The lesion's label value in the core's label image (links a segment to its table row).
 LESION_LABEL_TAG = "OncoQI.LesionLabel"
 
+#: Lesions listed in the module panel's summary (the table lists all).
+SUMMARY_LESIONS = 5
 #: Lung segment names by the core's lung label value.
 LUNG_NAMES = {RIGHT_LUNG: "Right lung", LEFT_LUNG: "Left lung"}
 _LUNG_SIDES = {RIGHT_LUNG: "right", LEFT_LUNG: "left"}
@@ -447,15 +449,20 @@ def write_results(
     return WrittenNodes(segmentation=segmentation_node, table=table_node, lungs=lungs)
 
 
-def summary_text(result: LungTumorResult) -> str:
-    """One line per lesion for the module panel (name, volume, RECIST, side), or "no lesion found"."""
+def summary_text(result: LungTumorResult, max_lesions: int = SUMMARY_LESIONS) -> str:
+    """Lines for the module panel: the count, then the largest lesions (name, volume, RECIST, side).
+
+    At most ``max_lesions`` are listed; the table has them all.
+    """
     if not result.lesions:
         return f"{result.ct_name}: no lesion found."
     lines = [f"{result.ct_name}: {len(result.lesions)} lesion(s) ({result.algorithm_version})"]
-    for lesion in result.lesions:
+    for lesion in result.lesions[:max_lesions]:
         lines.append(
             f"{lesion_name(lesion.label)}: {lesion.volume_ml:.1f} ml, RECIST {lesion.recist_mm:.1f} mm "
             f"x {lesion.perpendicular_mm:.1f} mm, {lesion.side}"
         )
+    if len(result.lesions) > max_lesions:
+        lines.append(f"... and {len(result.lesions) - max_lesions} smaller (see the table)")
     return "\n".join(lines)
 
