@@ -1,21 +1,49 @@
-"""``oncoqi demo`` runs the main job on the embedded sample and agrees with its ground truth."""
+"""``oncoqi demo`` runs the batch pipeline on the embedded sample and agrees with its ground truth."""
 
 from __future__ import annotations
 
 import json
 import re
 
+import pytest
+
 from oncoqi.cli import main
+from oncoqi.lung.segment import default_model_path
 
 
+def _check_common(out: str, tmp_path) -> dict:
+    """What holds whatever the model: series choice, lungs, SUV factor, the cohort files."""
+    assert re.search(r"CT chosen \(only candidate\): CT #2 .*72 slices", out) and re.search(r"PET chosen: PT #3", out)
+    dice = float(re.search(r"Dice (\d\.\d+) against the true lung mask", out).group(1))
+    assert dice >= 0.95
+    truth = json.loads((tmp_path / "sample" / "truth" / "truth.json").read_text())
+    factor = float(re.search(r"SUVbw factor (\S+) g/ml", out).group(1))
+    assert abs(factor / truth["pet"]["suvbw_factor"] - 1) < 1e-6
+    assert out.count("true tumour ") >= len(truth["tumours"])
+    for name in ("results.csv", "failures.csv", "report.html"):
+        assert (tmp_path / "batch" / name).is_file()
+    assert "5. lesion table (results.csv)" in out and re.search(r"^\s+GTV-1\s", out, re.M)
+    return truth
+
+
+def test_demo_plumbing_with_a_known_output_model(tmp_path, capsys):
+    from test_lung_network import _identity_model
+
+    model = _identity_model(tmp_path / "identity.onnx")
+    assert main(["demo", "--out", str(tmp_path), "--model", str(model)]) == 0
+    out = capsys.readouterr().out
+    _check_common(out, tmp_path)
+    assert ": processed" in out
+    assert main(["demo", "--out", str(tmp_path), "--model", str(model)]) == 0
+    assert "complete from an earlier run" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not default_model_path().is_file(), reason=f"no trained model at {default_model_path()} yet")
 def test_demo_on_embedded_sample(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"CT .* 192x192x72 voxels", out) and re.search(r"PT .* BQML", out)
-    dice = float(re.search(r"Dice (\d\.\d+) against the true lung mask", out).group(1))
-    assert dice >= 0.95
-    truth = json.loads((tmp_path / "truth" / "truth.json").read_text())
-    factor = float(re.search(r"SUVbw factor (\S+) g/ml", out).group(1))
-    assert abs(factor / truth["pet"]["suvbw_factor"] - 1) < 1e-6
-    assert (tmp_path / "lung_qc.png").is_file()
-    assert out.count("tumour ") == len(truth["tumours"])
+    _check_common(out, tmp_path)
+    found = re.search(r"GTV-1 \S+ ml, Dice (\d\.\d+) against true tumour", out)
+    assert found and float(found.group(1)) > 0, "GTV-1 overlaps no true tumour"
+    seconds = float(re.search(r"done in (\S+) s", out).group(1))
+    print(f"demo took {seconds:.1f} s")

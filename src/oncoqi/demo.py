@@ -1,10 +1,13 @@
-"""``oncoqi demo``: the main job on the embedded sample PET/CT study.
+"""``oncoqi demo``: the cohort pipeline (``oncoqi batch``) on the embedded sample PET/CT study.
 
-The demo unpacks the synthetic sample (made by :mod:`oncoqi.phantom`), checks and loads its
-series, isolates the lungs on the CT and computes the SUV normalisation of the PET, and compares
-each result with the sample's exact ground truth, so a newcomer sees in one command that the
-installation works and what OncoQI measures. Later stages (tumour segmentation, PET indices of
-the lesions, DICOM SEG/SR) join the same command as they land.
+The demo unpacks the synthetic sample (made by :mod:`oncoqi.phantom`) into ``OUT/sample``, runs
+:func:`oncoqi.batch.run_cohort` on it into ``OUT/batch`` (series choice, lung tumour segmentation,
+SUV and PET indices, DICOM SEG + SR, QC picture, ``results.csv`` and ``report.html``) and compares
+the results with the sample's exact ground truth: the lung mask (Dice), the SUVbw factor and GTV-1
+(Dice against the true tumour it overlaps most). A newcomer sees in one command that the
+installation works and what OncoQI measures. It needs the trained tumour model (shipped as
+``oncoqi/data/lung_unet.onnx``, or ``--model``). A rerun reuses the complete study; ``--force``
+redoes it.
 """
 
 from __future__ import annotations
@@ -16,17 +19,38 @@ from pathlib import Path
 
 import numpy as np
 
-from oncoqi.dicom import check_series, load_series, read_image, scan_series
-from oncoqi.lung import isolate_lungs, write_lung_qc
-from oncoqi.pet.series import load_pet_series
-from oncoqi.pet.suv import compute_suv_factors
+from oncoqi.batch import StudyOptions, run_cohort
+from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LUNGS_NAME
+from oncoqi.dicom import read_image
 from oncoqi.phantom.sample import extract_sample
+
+#: Columns of the lesion table printed by the demo: (header, results key, format).
+TABLE = (
+    ("lesion", "lesion", "{}"),
+    ("ml", "volume_ml", "{:.1f}"),
+    ("RECIST mm", "recist_mm", "{:.1f}"),
+    ("side", "side", "{}"),
+    ("conf", "confidence", "{:.2f}"),
+    ("SUVmax", "suv_max", "{:.2f}"),
+    ("SUVpeak", "suv_peak", "{:.2f}"),
+    ("MTV ml", "mtv_ml", "{:.1f}"),
+    ("TLG", "tlg", "{:.1f}"),
+    ("PET-thr MTV", "thr_mtv_ml", "{:.1f}"),
+)
+
+
+#: Lesion rows printed (the table holds them all).
+MAX_ROWS = 10
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi demo``."""
-    parser = sub.add_parser("demo", help="run OncoQI on the embedded sample PET/CT study", description=__doc__)
-    parser.add_argument("--out", default="oncoqi-demo", help="folder to unpack the sample into (default: %(default)s)")
+    parser = sub.add_parser(
+        "demo", help="run the batch pipeline on the embedded sample PET/CT study", description=__doc__
+    )
+    parser.add_argument("--out", default="oncoqi-demo", help="folder for the sample and the results (default: %(default)s)")
+    parser.add_argument("--model", metavar="M.onnx", help="tumour model (default: the shipped one)")
+    parser.add_argument("--force", action="store_true", help="redo the study even when it is complete")
     parser.set_defaults(func=run_demo)
 
 
@@ -34,52 +58,83 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * np.logical_and(a, b).sum() / max(1, a.sum() + b.sum()))
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    """Unpack, check, load and measure the sample; print each step against the truth. Returns the exit code."""
-    start = time.perf_counter()
-    study = extract_sample(Path(args.out))
-    truth = json.loads((study / "truth" / "truth.json").read_text())
-    print(f"sample study unpacked in {study}")
+def _cell(row: dict, key: str, fmt: str) -> str:
+    value = row.get(key)
+    return "-" if value is None or value == "" else fmt.format(value)
 
-    print("1. series found and checked")
-    for series in scan_series(study).series:
-        check = check_series(series)
-        if not check.ok:
-            print(f"  problem: {'; '.join(check.problems)}")
-            return 1
-        image = load_series(series)
-        print(
-            f"  {series.modality:<3} {series.description or '-':<26} {image.size[0]}x{image.size[1]}x{image.size[2]} "
-            f"voxels of {image.spacing[0]:.2f}x{image.spacing[1]:.2f}x{image.spacing[2]:.2f} mm, "
-            f"values {float(image.array.min()):.0f}..{float(image.array.max()):.0f} {image.metadata['units'] or '?'}"
-        )
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Unpack the sample, run the batch on it, print each result against the truth. Returns the exit code."""
+    start = time.perf_counter()
+    out = Path(args.out)
+    if args.model is None:  # say it once, before unpacking anything
+        from oncoqi.lung.segment import resolve_model
+
+        resolve_model(None)
+    sample = extract_sample(out / "sample")
+    truth = json.loads((sample / "truth" / "truth.json").read_text())
+    print(f"sample study unpacked in {sample}")
+
+    print(f"1. oncoqi batch {sample} --out {out / 'batch'}")
+    result = run_cohort(sample, out / "batch", StudyOptions(model=args.model), force=args.force, progress=False)
+    (study,) = result.studies
+    if study.status == "failed":
+        print(f"  failed: {study.error} (log: {study.folder / 'log.txt'})")
+        return 1
+    done = json.loads((study.folder / DONE_NAME).read_text())
+    info = done.get("study", {})
+    state = "processed" if study.status == "done" else "complete from an earlier run (--force redoes it)"
+    print(f"  {study.key}: {state}")
+    for line in done["selection"][1:]:
+        print(f"  {line}")
 
     print("2. lung isolation on the CT")
-    ct = read_image(study / "CT")
-    masks = isolate_lungs(ct, name="sample CT")
-    reference = read_image(study / "truth" / "lung_mask.nrrd").array
-    volumes = masks.volume_ml
+    lungs = read_image(study.folder / LUNGS_NAME).array
+    reference = read_image(sample / "truth" / "lung_mask.nrrd").array
+    volumes = info.get("lung_volume_ml", {})
     print(
-        f"  right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml "
+        f"  right {volumes.get('right', float('nan')):.0f} ml, left {volumes.get('left', float('nan')):.0f} ml "
         f"(truth {truth['lung_volume_ml']['right']:.0f} / {truth['lung_volume_ml']['left']:.0f} ml), "
-        f"Dice {_dice(masks.lungs.array > 0, reference > 0):.3f} against the true lung mask"
+        f"Dice {_dice(lungs > 0, reference > 0):.3f} against the true lung mask"
     )
-    qc = write_lung_qc(ct, masks, study / "lung_qc.png")
-    print(f"  QC picture: {qc}")
 
     print("3. PET SUV normalisation from the DICOM headers")
-    pet = load_pet_series(study / "PET")
-    factors = compute_suv_factors(pet.datasets)
+    suv = info.get("suv")
     expected = truth["pet"]["suvbw_factor"]
-    print(
-        f"  SUVbw factor {factors.suvbw:.9g} g/ml per Bq/ml (truth {expected:.9g}), "
-        f"SUL {factors.sul:.6g}, SUVbsa {factors.suvbsa:.6g}"
-    )
-    for warning in factors.warnings:
-        print(f"  note: {warning}")
+    if suv is None or suv.get("suvbw") is None:
+        print("  no SUVbw factor (no PET chosen, or no lesion to measure on it)")
+    else:
+        print(f"  SUVbw factor {suv['suvbw']:.9g} g/ml per Bq/ml (truth {expected:.9g}), "
+              f"SUL {suv['sul']:.6g}, SUVbsa {suv['suvbsa']:.6g}")  # fmt: skip
+        for warning in suv.get("warnings", []):
+            print(f"  note: {warning}")
 
-    print("4. ground-truth tumours of the sample")
+    print("4. lung tumours: GTV-1 against the truth")
+    labels = read_image(study.folder / LABELS_NAME).array
+    true_labels = read_image(sample / "truth" / "tumor_label.nrrd").array
+    gtv = labels == 1
+    if gtv.any():
+        overlap = [(int(np.logical_and(gtv, true_labels == t["label"]).sum()), t) for t in truth.get("tumours", [])]
+        hits, best = max(overlap, key=lambda o: o[0]) if overlap else (0, None)
+        if best is not None and hits:
+            dice = _dice(gtv, true_labels == best["label"])
+            print(f"  GTV-1 {float(gtv.sum()) * float(np.prod(info['ct']['spacing_mm'])) / 1000:.1f} ml, "
+                  f"Dice {dice:.3f} against true tumour {best['label']} ({best['volume_ml']:.1f} ml)")  # fmt: skip
+        else:
+            print("  GTV-1 overlaps no true tumour (Dice 0.000)")
+    else:
+        print("  no lesion found")
     for t in truth.get("tumours", []):
-        print(f"  tumour {t['label']}: {t['volume_ml']:.1f} ml, {t['shape']}, {t['location']}, {t['side']} lung")
+        print(f"  true tumour {t['label']}: {t['volume_ml']:.1f} ml, {t['shape']}, {t['location']}, {t['side']} lung")
+
+    print("5. lesion table (results.csv)")
+    print("  " + "  ".join(f"{h:>11}" for h, _, _ in TABLE))
+    for row in result.rows[:MAX_ROWS]:
+        print("  " + "  ".join(f"{_cell(row, key, fmt):>11}" for _, key, fmt in TABLE))
+    if len(result.rows) > MAX_ROWS:
+        print(f"  ... {len(result.rows) - MAX_ROWS} more lesion(s) in results.csv")
+    for name, path in result.files.items():
+        print(f"  {name}: {path}")
+    print(f"  QC picture: {study.folder / 'qc.png'}; SEG/SR: {study.folder / 'ct'}, {study.folder / 'pet'}")
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0

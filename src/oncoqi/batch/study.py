@@ -287,6 +287,7 @@ def _pet_part(
     options: StudyOptions,
     say: Callable[[str], None],
     study_warnings: list[str],
+    info: dict[str, Any],
 ) -> tuple[Image, Image | None, Image]:
     """SUV, indices of the CT lesions and of GTV-1's PET-thresholded lesion, the PET SEG/SR.
 
@@ -301,6 +302,7 @@ def _pet_part(
     factors = compute_suv_factors(pet.datasets)
     suv = apply_suv(pet.image, factors, SUVType.BW)
     say(f"PET: SUVbw factor {factors.suvbw if factors.suvbw is not None else 'per frame'}")
+    info["suv"] = {"suvbw": factors.suvbw, "sul": factors.sul, "suvbsa": factors.suvbsa, "warnings": list(factors.warnings)}
     for warning in factors.warnings:
         say(f"  SUV note: {warning}")
         study_warnings.append(f"SUV: {warning}")
@@ -424,8 +426,13 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
             say("warning: no lesion found; no SEG/SR written")
         suv = pet_lesions = None
         on_pet = None
+        info: dict[str, Any] = {
+            "ct": {"size": list(ct.size), "spacing_mm": list(ct.spacing), "series": choice.ct.name},
+            "lung_volume_ml": {k: float(v) for k, v in volumes.items()},
+            "threshold": float(seg.threshold),
+        }
         if choice.pet is not None and seg.lesions:
-            suv, on_pet, pet_lesions = _pet_part(choice, seg, rows, folder, options, say, study_warnings)
+            suv, on_pet, pet_lesions = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
         if options.qc:
             from oncoqi.batch.qc import write_study_qc
 
@@ -456,6 +463,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
             "ct_series_uid": result.ct_series_uid,
             "pet_series_uid": result.pet_series_uid,
             "selection": choice.log,
+            "study": info,
             "options": asdict(options),
             "seconds": result.seconds,
             "rows": rows,
