@@ -19,9 +19,18 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from test_lung_network import _identity_model
 
 import oncoqi.cli
-from oncoqi.batch import SelectionError, StudyInput, StudyOptions, choose_series, group_studies, load_done, run_cohort
+from oncoqi.batch import (
+    SelectionError,
+    StudyInput,
+    StudyOptions,
+    choose_series,
+    group_studies,
+    load_done,
+    run_cohort,
+)
 from oncoqi.batch.cohort import MAX_EXIT_CODE, is_manifest
 from oncoqi.batch.selection import lung_slice_count
 from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LOG_NAME, QC_NAME, study_folder
@@ -29,7 +38,6 @@ from oncoqi.batch.table import RESULT_COLUMNS, read_results_csv
 from oncoqi.dicom import read_volume_file, scan_series
 from oncoqi.lung.segment import default_model_path
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct, write_study
-from test_lung_network import _identity_model
 
 pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 
@@ -328,3 +336,47 @@ def test_shipped_model_finds_each_phantom_tumour_as_gtv1(cohort, tmp_path):
         assert np.logical_and(labels == 1, truth > 0).any(), f"GTV-1 of {path.name} misses the true tumour"
         assert json.loads((study.folder / DONE_NAME).read_text())["rows"][0]["lesion"] == "GTV-1"
     assert os.path.isfile(tmp_path / "out" / "report.html")
+
+
+# --- the Slicer script -----------------------------------------------------------------------
+
+
+def _load_script(repo_root: Path):
+    import importlib.util
+
+    path = repo_root / "LungTumorSegmentation" / "Scripts" / "batch.py"
+    spec = importlib.util.spec_from_file_location("oncoqi_slicer_batch_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_slicer_script_arguments(repo_root):
+    script = _load_script(repo_root)
+    args = script.parse_args(["Slicer", "--no-main-window", "--", "in", "--out", "o", "--workers", "2", "--no-mrml"])
+    assert (args.input, args.out, args.workers, args.no_mrml, args.pet_method) == ("in", "o", 2, True, "background")
+    assert script.parse_args(["in", "--out", "o", "--series", "1.2", "--series", "1.3"]).series == ["1.2", "1.3"]
+
+
+@pytest.mark.slicer
+def test_slicer_script_loads_and_measures_each_study_through_the_logics(
+    slicer_module_loader, repo_root, cohort, model, tmp_path, capsys
+):
+    logics = {
+        name: getattr(slicer_module_loader.load(name), f"{name}Logic")() for name in ("QuantitativeReporting", "PETIndiC")
+    }
+    script = _load_script(repo_root)
+    study = cohort / "site0" / f"case{SEEDS[0]}"
+    out = tmp_path / "out"
+    argv = ["Slicer", "--python-script", "batch.py", "--", str(study), "--out", str(out), "--model", str(model),
+            *MIN_VOLUME, "--no-progress"]  # fmt: skip
+    assert script.main(argv, logics) == 0
+    assert slicer_module_loader.pip_ensure_calls and slicer_module_loader.pip_ensure_calls[0][1] == "LungTumorSegmentation batch"
+    (folder,) = [p.parent for p in out.rglob(DONE_NAME)]
+    saved = {p.name for p in (folder / "slicer").iterdir()}
+    assert {"ct.nrrd", "lesions.seg.nrrd", "ct_measurements.tsv", "pet_indices.tsv"} <= saved
+    rows = read_results_csv(out / "results.csv")
+    with (folder / "slicer" / "pet_indices.tsv").open(newline="") as f:
+        table = list(csv.reader(f, delimiter="\t"))
+    assert len(table) - 1 >= len(rows)  # one row per lesion segment (the header first)
+    assert "slicer  OQI-PHANTOM-" in capsys.readouterr().out

@@ -16,8 +16,19 @@ Modules
 See ``Docs/batch.md``.
 """
 
-from oncoqi.batch.cohort import MAX_EXIT_CODE, CohortResult, DaskMissingError, run_cohort
-from oncoqi.batch.selection import SelectionError, SeriesChoice, StudyInput, choose_series, group_studies
+from oncoqi.batch.cohort import (
+    MAX_EXIT_CODE,
+    CohortResult,
+    DaskMissingError,
+    run_cohort,
+)
+from oncoqi.batch.selection import (
+    SelectionError,
+    SeriesChoice,
+    StudyInput,
+    choose_series,
+    group_studies,
+)
 from oncoqi.batch.study import StudyOptions, StudyResult, load_done, run_study
 
 __all__ = [

@@ -311,7 +311,7 @@ def _collect(future: Any, study: StudyInput, out_dir: Path) -> StudyResult:
     """The result of a future; a worker that died (killed, out of memory) gives a failed study."""
     try:
         return future.result()
-    except Exception as exc:  # the worker itself failed, not the study's code (that returns FAILED)
+    except Exception as exc:  # noqa: BLE001 - the worker itself failed, not the study's code (that returns FAILED)
         return StudyResult(study.key, study.patient_id, study.study_uid, study_folder(out_dir, study), FAILED,
                            error=f"the worker running the study stopped: {type(exc).__name__}: {exc}")  # fmt: skip
 
@@ -319,7 +319,7 @@ def _collect(future: Any, study: StudyInput, out_dir: Path) -> StudyResult:
 def run_cohort(
     input_path: str | os.PathLike,
     out_dir: str | os.PathLike,
-    options: StudyOptions = StudyOptions(),
+    options: StudyOptions | None = None,
     *,
     workers: int = 1,
     scheduler: Any = None,
@@ -339,7 +339,7 @@ def run_cohort(
     out_dir
         Output folder (created).
     options
-        How each study is processed.
+        How each study is processed (default: :class:`StudyOptions` defaults).
     workers
         Studies processed at once on this machine (ignored with ``scheduler``).
     scheduler
@@ -367,6 +367,7 @@ def run_cohort(
     """
     if workers < 1:
         raise InputError(f"--workers must be at least 1, not {workers}")
+    options = options if options is not None else StudyOptions()
     out = Path(out_dir)
     src = Path(input_path)
     if not src.exists():

@@ -41,7 +41,12 @@ from scipy import ndimage
 
 from oncoqi import __version__
 from oncoqi.atomic import write_text, write_volume
-from oncoqi.batch.selection import SeriesChoice, StudyInput, choose_series, study_folder_name
+from oncoqi.batch.selection import (
+    SeriesChoice,
+    StudyInput,
+    choose_series,
+    study_folder_name,
+)
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 
@@ -294,7 +299,14 @@ def _pet_part(
     Returns the SUV volume, the CT labels on the PET grid and the PET-thresholded lesion (label 1).
     """
     from oncoqi.lung.report import lesion_name
-    from oncoqi.pet import SUVType, apply_suv, compute_indices, compute_suv_factors, threshold_segment, transfer_labels
+    from oncoqi.pet import (
+        SUVType,
+        apply_suv,
+        compute_indices,
+        compute_suv_factors,
+        threshold_segment,
+        transfer_labels,
+    )
     from oncoqi.pet.report import write_indices_report
 
     assert choice.pet is not None
@@ -360,7 +372,7 @@ def _pet_part(
     return suv, on_pet, pet_lesions
 
 
-def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOptions = StudyOptions()) -> StudyResult:
+def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOptions | None = None) -> StudyResult:
     """Process one study into ``out_root/<patient>/<study>/`` (steps in the module documentation).
 
     Never raises for a bad study: the error (one line, naming the file or series) is returned in a
@@ -373,7 +385,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
     out_root
         The cohort's output folder.
     options
-        Processing options, the same for every study.
+        Processing options, the same for every study (default: :class:`StudyOptions` defaults).
 
     Returns
     -------
@@ -385,6 +397,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
     from oncoqi.lung.segment import segment_ct
 
     start = time.perf_counter()
+    options = options if options is not None else StudyOptions()
     folder = study_folder(out_root, study)
     result = StudyResult(study.key, study.patient_id, study.study_uid, folder, FAILED)
     capture = _StudyLog()
@@ -424,7 +437,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         else:
             study_warnings.append("no lesion found: no SEG/SR written")
             say("warning: no lesion found; no SEG/SR written")
-        suv = pet_lesions = None
+        suv = None
         on_pet = None
         info: dict[str, Any] = {
             "ct": {"size": list(ct.size), "spacing_mm": list(ct.spacing), "series": choice.ct.name},
@@ -432,7 +445,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
             "threshold": float(seg.threshold),
         }
         if choice.pet is not None and seg.lesions:
-            suv, on_pet, pet_lesions = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
+            suv, on_pet, _ = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
         if options.qc:
             from oncoqi.batch.qc import write_study_qc
 
@@ -472,7 +485,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         result.status = DONE
         _write_log(capture, folder)
         write_text(json.dumps(done, indent=2, allow_nan=False, default=_json_default) + "\n", folder / DONE_NAME)
-    except Exception as exc:  # one bad study never stops the cohort: the reason is reported, the run goes on
+    except Exception as exc:  # noqa: BLE001 - one bad study never stops the cohort: the reason is reported, the run goes on
         result.status = FAILED
         result.rows = []
         result.seconds = time.perf_counter() - start

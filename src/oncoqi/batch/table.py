@@ -96,7 +96,7 @@ def write_failures_csv(failures: Sequence[dict[str, Any]], path: str | os.PathLi
 def parquet_available() -> bool:
     """True when ``pyarrow`` can be imported (the ``batch`` extra)."""
     try:
-        import pyarrow  # noqa: F401
+        import pyarrow
         import pyarrow.parquet  # noqa: F401
     except ImportError:
         return False

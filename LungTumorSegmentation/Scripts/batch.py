@@ -1,0 +1,238 @@
+"""``oncoqi batch`` inside 3D Slicer, headless.
+
+Usage::
+
+    Slicer --no-main-window --python-script LungTumorSegmentation/Scripts/batch.py -- INPUT --out DIR [options]
+
+(add ``--additional-module-paths`` with the four module folders when the extension is not installed;
+``xvfb-run -a`` on a Linux machine without a display). It takes the options of ``oncoqi batch``
+(``--workers``, ``--scheduler``, ``--series``, ``--model``, ``--force``, ...) and does the same
+work: the studies are processed by the core's :mod:`oncoqi.batch` (series choice, lung tumour
+segmentation, PET indices, DICOM SEG/SR, QC, ``results.csv``, ``report.html``, resumable). Then,
+unless ``--no-mrml``, every complete study is loaded into Slicer's scene and measured again through
+the modules' Logic, as a user would in the GUI:
+
+* the CT (MRML volume) and the lesions (segmentation node, one segment per lesion) are saved as
+  ``DIR/<patient>/<study>/slicer/ct.nrrd`` and ``lesions.seg.nrrd``;
+* QuantitativeReporting's ``measurementTable`` gives ``slicer/ct_measurements.tsv``;
+* with a PET, the PET is loaded in SUVbw (``OncoQISlicer.dicom.load_pet_suv``) and PETIndiC's
+  ``computeIndices`` gives ``slicer/pet_indices.tsv``;
+
+and the scene is cleared before the next study. Lung segmentation itself goes through the core
+(``oncoqi.batch``), not through LungTumorSegmentation's Logic.
+
+The core is made importable first: ``OncoQISlicer.dependencies.ensure_core`` checks (and, after
+asking, installs) its PyPI dependencies, as every module's Logic does. Exit status: the number of
+failed studies (at most 125), 2 for a usage error; Slicer exits with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+#: The extension's folders: this script lives in ``LungTumorSegmentation/Scripts``.
+MODULE_DIR = Path(__file__).resolve().parent.parent
+EXTENSION_DIR = MODULE_DIR.parent
+MODULE_NAMES = ("LungTumorSegmentation", "PETIndiC", "QuantitativeReporting")
+#: Sub-folder of a study's output folder holding what Slicer saved.
+SLICER_DIR = "slicer"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser: ``oncoqi batch``'s options plus ``--no-mrml``."""
+    from oncoqi.batch.cli import add_parser
+
+    top = argparse.ArgumentParser(prog="Slicer --python-script batch.py --")
+    sub = top.add_subparsers(dest="command")
+    add_parser(sub)
+    parser = sub.choices["batch"]
+    parser.prog = "Slicer --no-main-window --python-script LungTumorSegmentation/Scripts/batch.py --"
+    parser.add_argument("--no-mrml", action="store_true", help="do not load the results into Slicer's scene")
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse the arguments after Slicer's ``--`` (or all of ``argv`` when there is none)."""
+    if "--" in argv:
+        argv = argv[argv.index("--") + 1 :]
+    return build_parser().parse_args(argv)
+
+
+def _on_path() -> None:
+    """Put the module folders on ``sys.path`` when Slicer was started without them (source checkout)."""
+    for name in MODULE_NAMES:
+        folder = EXTENSION_DIR / name
+        if folder.is_dir() and str(folder) not in sys.path:
+            sys.path.append(str(folder))
+
+
+def ensure_core() -> None:
+    """Make ``oncoqi`` importable: its PyPI dependencies through ``OncoQISlicer.dependencies`` (asks first)."""
+    _on_path()
+    from OncoQISlicer.dependencies import ensure_core as ensure
+
+    ensure(str(MODULE_DIR / "LungTumorSegmentation.py"), "LungTumorSegmentation batch")
+
+
+def module_logic(name: str) -> Any:
+    """The Logic of scripted module ``name``: Slicer's instance, else a new one from the module script."""
+    try:
+        import slicer.util
+
+        return slicer.util.getModuleLogic(name)
+    except Exception:  # noqa: BLE001 - not in the application (slicer-core), or the module is not loaded
+        module = importlib.import_module(name)
+        return getattr(module, f"{name}Logic")()
+
+
+def _save(node: Any, path: Path) -> Path:
+    """Write a node through its default storage node (no application IO manager needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    node.AddDefaultStorageNode()
+    storage = node.GetStorageNode()
+    storage.SetFileName(str(path))
+    if not storage.WriteData(node):
+        raise OSError(f"{path}: Slicer could not write {node.GetName()}")
+    return path
+
+
+def load_and_measure(result: Any, logics: dict[str, Any]) -> list[Path]:
+    """Load one complete study into the scene, measure it through the modules' Logic, save, clear.
+
+    Parameters
+    ----------
+    result
+        An ``oncoqi.batch.StudyResult`` that is ``done`` or ``skipped``.
+    logics
+        ``QuantitativeReporting`` and ``PETIndiC`` Logic objects.
+
+    Returns
+    -------
+    list[pathlib.Path]
+        The files written into ``<study>/slicer``.
+    """
+    import json
+
+    import numpy as np
+    import slicer
+    from OncoQISlicer.dicom import load_pet_suv
+    from OncoQISlicer.mrml import segmentation_node_from_labels, volume_node_from_image
+
+    from oncoqi.batch.study import DONE_NAME, LABELS_NAME
+    from oncoqi.dicom import load_series, read_image
+    from oncoqi.lung.report import lesion_name
+
+    scene = slicer.mrmlScene
+    folder = Path(result.folder)
+    done = json.loads((folder / DONE_NAME).read_text())
+    labels = read_image(folder / LABELS_NAME)
+    names = {int(v): lesion_name(int(v)) for v in np.unique(labels.array) if v}
+    ct_files = SERIES_FILES.get(done.get("ct_series_uid", ""), [])
+    if not names or not ct_files:
+        return []
+    out = folder / SLICER_DIR
+    written: list[Path] = []
+    added: list[Any] = []
+    try:
+        ct = volume_node_from_image(scene, load_series([str(f) for f in ct_files]), "CT")
+        added.append(ct)
+        segmentation = segmentation_node_from_labels(scene, labels, names, reference_volume_node=ct, name="Lesions")
+        added.append(segmentation)
+        written.append(_save(ct, out / "ct.nrrd"))
+        written.append(_save(segmentation, out / "lesions.seg.nrrd"))
+        table = logics["QuantitativeReporting"].measurementTable(segmentation, ct)
+        added.append(table)
+        written.append(_save(table, out / "ct_measurements.tsv"))
+        pet_files = SERIES_FILES.get(done.get("pet_series_uid", ""), [])
+        if pet_files:
+            pet = load_pet_suv(scene, [str(f) for f in pet_files], "PET SUVbw")
+            added.append(pet)
+            indices = logics["PETIndiC"].computeIndices(pet, segmentation)
+            added.append(indices)
+            written.append(_save(indices, out / "pet_indices.tsv"))
+    finally:
+        for node in reversed(added):
+            if node is not None and node.GetScene() is scene:
+                scene.RemoveNode(node)
+    return written
+
+
+#: SeriesInstanceUID -> its files, filled by :func:`main` from the scan of the input.
+SERIES_FILES: dict[str, list[Path]] = {}
+
+
+def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) -> int:
+    """Run the batch, then load and measure every complete study in Slicer; returns the exit status.
+
+    Parameters
+    ----------
+    argv
+        The command line (default ``sys.argv``; everything up to ``--`` is Slicer's).
+    logics
+        ``{"QuantitativeReporting": logic, "PETIndiC": logic}`` (default: the modules' own).
+    """
+    argv = list(sys.argv if argv is None else argv)
+    ensure_core()
+    from oncoqi.batch.cohort import MAX_EXIT_CODE, find_studies, is_manifest, run_cohort
+    from oncoqi.batch.study import FAILED, StudyOptions
+    from oncoqi.errors import OncoQIError
+
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    options = StudyOptions(
+        model=args.model, threads=args.threads, series=tuple(args.series), pet_method=args.pet_method,
+        pet_value=args.pet_value, pet_margin_mm=args.pet_margin, min_volume_ml=args.min_volume, qc=not args.no_qc,
+    )  # fmt: skip
+    try:
+        if options.model is None:
+            from oncoqi.lung.segment import resolve_model
+
+            resolve_model(None)
+        result = run_cohort(
+            args.input, args.out, options, workers=args.workers, scheduler=args.scheduler, force=args.force,
+            progress=not args.no_progress, api_url=args.api_url, source=args.source, download_dir=args.download_dir,
+        )  # fmt: skip
+    except OncoQIError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    done = [r for r in result.studies if r.status != FAILED]
+    print(f"{len(result.studies)} studies, {len(result.failures)} failure(s); results: {result.files['results.csv']}")
+    if not args.no_mrml and done:
+        import slicer
+
+        if getattr(slicer, "mrmlScene", None) is None:
+            print("note: no MRML scene (not running inside Slicer): --no-mrml assumed", file=sys.stderr)
+        else:
+            logics = logics or {name: module_logic(name) for name in ("QuantitativeReporting", "PETIndiC")}
+            inputs = [args.input] if not is_manifest(args.input) else [Path(args.download_dir or Path(args.out) / "downloads")]
+            _, scan = find_studies(inputs, exclude=args.out)
+            SERIES_FILES.update({s.series_uid: list(s.files) for s in scan.series})
+            failed_mrml = 0
+            for study in done:
+                try:
+                    files = load_and_measure(study, logics)
+                    print(f"slicer  {study.key}: {', '.join(f.name for f in files)}")
+                except Exception as exc:  # noqa: BLE001 - one study's Slicer step never stops the others
+                    failed_mrml += 1
+                    print(f"slicer  {study.key}: failed ({type(exc).__name__}: {exc})", file=sys.stderr)
+            if failed_mrml:
+                return min(len(result.failures) + failed_mrml, MAX_EXIT_CODE)
+    return min(len(result.failures), MAX_EXIT_CODE)
+
+
+if __name__ == "__main__":
+    status = main()
+    try:
+        import slicer
+
+        slicer.util.exit(status)
+    except (ImportError, AttributeError):
+        sys.exit(status)
