@@ -221,7 +221,9 @@ def test_cohort_outputs_and_failure(first_run, cohort):
     assert len(qc_links) == 7 and all((out / link).is_file() for link in qc_links)
 
 
-def test_rerun_skips_complete_studies_redoes_failed_and_force_redoes_all(first_run, cohort, model, tmp_path, capsys):
+def test_rerun_skips_complete_studies_redoes_failed_and_force_redoes_all(
+    first_run, cohort, model, tmp_path, capsys, monkeypatch
+):
     out, _ = first_run
     work = tmp_path / "out"
     shutil.copytree(out, work)
@@ -245,8 +247,11 @@ def test_rerun_skips_complete_studies_redoes_failed_and_force_redoes_all(first_r
     marker = next(work.glob(f"OQI-PHANTOM-{one.name[4:]}/*/{DONE_NAME}"))
     stamp = marker.stat().st_mtime_ns
     assert batch(str(one), "--out", str(work), "--model", str(model)) == 0 and marker.stat().st_mtime_ns == stamp
+    monkeypatch.setattr("oncoqi.batch.cohort.parquet_available", lambda: False)  # and without pyarrow: CSV only
+    capsys.readouterr()
     assert batch(str(one), "--out", str(work), "--model", str(model), "--force") == 0
     assert marker.stat().st_mtime_ns != stamp and load_done(marker.parent) is not None
+    assert not (work / "results.parquet").exists() and "pyarrow is not installed" in capsys.readouterr().err
 
 
 def test_same_results_with_two_worker_processes(first_run, cohort, model, tmp_path):

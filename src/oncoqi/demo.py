@@ -76,7 +76,9 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"sample study unpacked in {sample}")
 
     print(f"1. oncoqi batch {sample} --out {out / 'batch'}")
-    result = run_cohort(sample, out / "batch", StudyOptions(model=args.model), force=args.force, progress=False)
+    # one study: onnxruntime may use every core (a cohort run uses one per study and runs studies in parallel)
+    options = StudyOptions(model=args.model, threads=None)
+    result = run_cohort(sample, out / "batch", options, force=args.force, progress=False)
     (study,) = result.studies
     if study.status == "failed":
         print(f"  failed: {study.error} (log: {study.folder / 'log.txt'})")

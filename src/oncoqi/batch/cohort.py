@@ -286,8 +286,7 @@ def _run_all(
         try:
             from dask.distributed import as_completed as dask_completed
 
-            futures = [client.submit(run_study, s, out_dir, options, pure=False, key=f"oncoqi-study-{n}-{s.study_uid}")
-                       for n, s in enumerate(todo)]  # fmt: skip
+            futures = [client.submit(run_study, s, out_dir, options, pure=False) for s in todo]
             by_future = dict(zip(futures, todo))
             for future in dask_completed(futures):
                 finished(_collect(future, by_future[future], out_dir))

@@ -79,7 +79,8 @@ class StudyOptions:
     model
         ONNX tumour model (None: the shipped ``oncoqi/data/lung_unet.onnx``).
     threads
-        onnxruntime threads per study (1: one study per core, the batch runs studies in parallel).
+        onnxruntime threads per study (1: one study per core, the batch runs studies in parallel;
+        None: onnxruntime's default, one per physical core).
     series
         SeriesInstanceUIDs that override the series choice in the studies that hold them.
     pet_method, pet_value
@@ -94,7 +95,7 @@ class StudyOptions:
     """
 
     model: str | None = None
-    threads: int = 1
+    threads: int | None = 1
     series: tuple[str, ...] = ()
     pet_method: str = "background"
     pet_value: float = 50.0

@@ -7,7 +7,9 @@
    stopped between placing it and recording it) is checked and adopted.
 2. The others are fetched by the source into ``OUT/.oncoqi-staging/<SeriesInstanceUID>/`` (same file
    system as ``OUT``), which verifies what its transport offers (MD5 sums, ZIP integrity, instance count).
-3. Every file is then parsed as DICOM and must belong to the series, with no duplicate instance.
+3. Every file is then checked as a complete DICOM instance (:mod:`oncoqi.tcia.dicomcheck`; the NBIA
+   ZIP download checks each file from memory as it extracts it) and must belong to the series, with
+   no duplicate instance.
 4. The staging folder is renamed to ``OUT/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/``, so a
    series folder appears only when complete, and the series is recorded in ``OUT/oncoqi-tcia-manifest.json``
    (source, UIDs, sizes, MD5 of every file, licence).
@@ -38,8 +40,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
-from oncoqi.dicom.scan import read_header
 from oncoqi.errors import InputError, OncoQIError
+from oncoqi.tcia.dicomcheck import DicomCheckError, InstanceCheck, inspect_file
 from oncoqi.tcia.http import Cancelled, CancelToken, TransferError, check_cancel
 from oncoqi.tcia.models import Series, is_valid_uid
 from oncoqi.tcia.source import (
@@ -255,15 +257,32 @@ class _Headers:
 
 
 def verify_series_files(
-    folder: Path, files: dict[str, FileRecord], series_uid: str, cancel: CancelToken | None = None
+    folder: Path,
+    files: dict[str, FileRecord],
+    series_uid: str,
+    cancel: CancelToken | None = None,
+    checks: dict[str, InstanceCheck] | None = None,
 ) -> _Headers:
-    """Parse every file as DICOM and check it belongs to ``series_uid``.
+    """Check every file as a complete DICOM instance of ``series_uid``.
+
+    Parameters
+    ----------
+    folder, files
+        The folder and the files it must hold (no more, no fewer).
+    series_uid
+        The series every file must belong to.
+    cancel
+        Checked between files.
+    checks
+        Checks already made from memory while the files were written (see
+        :class:`oncoqi.tcia.source.FetchResult`); the other files are checked from disk.
 
     Raises
     ------
     VerificationError
-        When the folder holds other files, a file is not DICOM, belongs to another series or
-        patient/study, or two files are the same instance.
+        When the folder holds other files, a file is not a complete DICOM instance (see
+        :mod:`oncoqi.tcia.dicomcheck`), belongs to another series or patient/study, or two files
+        are the same instance.
     """
     present = {p.name for p in folder.iterdir()}
     if present != set(files):
@@ -271,22 +290,29 @@ def verify_series_files(
         raise VerificationError(f"{folder}: unexpected or missing file {extra[0]}")
     if not files:
         raise VerificationError(f"series {series_uid}: the download holds no files")
+    known = checks or {}
     sops: set[str] = set()
     identity: tuple[str, str] | None = None
     for name in sorted(files):
         check_cancel(cancel)
-        try:
-            ds = read_header(folder / name)
-        except InputError as exc:
-            raise VerificationError(f"series {series_uid}: {exc}") from exc
-        uid = str(ds.get("SeriesInstanceUID", ""))
-        if uid != series_uid:
-            raise VerificationError(f"series {series_uid}: file {name} belongs to series {uid or '(none)'}")
-        sop = str(ds.get("SOPInstanceUID", ""))
-        if not sop or sop in sops:
+        header = known.get(name)
+        if header is None:
+            try:
+                header = inspect_file(folder / name)
+            except DicomCheckError as exc:
+                header = exc
+            except OSError as exc:
+                raise VerificationError(f"series {series_uid}: {folder / name}: cannot read ({exc})") from exc
+        if isinstance(header, DicomCheckError):
+            raise VerificationError(f"series {series_uid}: {folder / name} is not a complete DICOM file: {header}")
+        if header.series_uid != series_uid:
+            raise VerificationError(
+                f"series {series_uid}: file {name} belongs to series {header.series_uid or '(none)'}"
+            )
+        if not header.sop_uid or header.sop_uid in sops:
             raise VerificationError(f"series {series_uid}: file {name} repeats or lacks its SOPInstanceUID")
-        sops.add(sop)
-        this = (str(ds.get("PatientID", "")), str(ds.get("StudyInstanceUID", "")))
+        sops.add(header.sop_uid)
+        this = (header.patient_id, header.study_uid)
         if identity is not None and this != identity:
             raise VerificationError(f"series {series_uid}: file {name} is from another patient or study")
         identity = this
@@ -468,7 +494,7 @@ class _Queue:
                 series, staging, on_bytes=lambda n: self.tracker.bytes(uid, n), cancel=self.token, opener=self.opener
             )
             self.tracker.state(uid, SeriesState.VERIFYING)
-            headers = verify_series_files(staging, result.files, uid, self.token)
+            headers = verify_series_files(staging, result.files, uid, self.token, result.checks)
             folder = series_folder(self.out_dir, headers.patient_id, headers.study_uid, uid)
             folder.parent.mkdir(parents=True, exist_ok=True)
             if folder.exists():

@@ -25,7 +25,13 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from oncoqi.errors import InputError
-from oncoqi.tcia.archive import CorruptArchiveError, UnsafeArchiveError, extract_series_zip, verify_md5
+from oncoqi.tcia.archive import (
+    CorruptArchiveError,
+    StreamingExtractor,
+    UnsafeArchiveError,
+    extract_series_zip,
+    verify_md5,
+)
 from oncoqi.tcia.cache import MetadataCache
 from oncoqi.tcia.http import CancelToken, HttpClient, TransferError, build_url
 from oncoqi.tcia.models import Collection, Instance, Patient, Series, Study, is_valid_uid
@@ -352,19 +358,35 @@ class NBIAClient(ImagingSource):
             received = 0
             on_bytes(0)
             stream_limit = int(declared * ZIP_SIZE_FACTOR) + ZIP_SIZE_SLACK if declared else None
-            with self.http.open(url) as response, opener(zip_path) as out:
-                for chunk in response.chunks(cancel):
-                    out.write(chunk)
-                    received += len(chunk)
-                    on_bytes(received)
-                    if stream_limit is not None and received > stream_limit:
-                        raise UnsafeArchiveError(
-                            f"{url}: the server sent more than {stream_limit} bytes for a series declared "
-                            f"as {declared} bytes",
-                            url,
-                        )
-            limit = stream_limit if stream_limit is not None else ZIP_RATIO_LIMIT * received + ZIP_SIZE_SLACK
-            extracted = extract_series_zip(zip_path, staging, max_total_bytes=limit, opener=opener, cancel=cancel)
+            # with a declared size the limit is known from the start, so entries are extracted as they
+            # arrive; without one it depends on the ZIP's size, so extraction waits for the end
+            extractor = (
+                StreamingExtractor(staging, max_total_bytes=stream_limit, opener=opener, cancel=cancel)
+                if stream_limit is not None
+                else None
+            )
+            try:
+                with self.http.open(url) as response, opener(zip_path) as out:
+                    for chunk in response.chunks(cancel):
+                        out.write(chunk)
+                        received += len(chunk)
+                        on_bytes(received)
+                        if stream_limit is not None and received > stream_limit:
+                            raise UnsafeArchiveError(
+                                f"{url}: the server sent more than {stream_limit} bytes for a series declared "
+                                f"as {declared} bytes",
+                                url,
+                            )
+                        if extractor is not None:
+                            extractor.feed(chunk)
+            finally:
+                if extractor is not None:
+                    extractor.close()
+            if extractor is not None:
+                extracted = extractor.finish(zip_path)
+            else:
+                limit = ZIP_RATIO_LIMIT * received + ZIP_SIZE_SLACK
+                extracted = extract_series_zip(zip_path, staging, max_total_bytes=limit, opener=opener, cancel=cancel)
             if self.md5:
                 if extracted.md5_sums is None:
                     raise CorruptArchiveError(f"{url}: the ZIP has no md5hashes.csv (the stream ended early)", url)
@@ -374,7 +396,7 @@ class NBIAClient(ImagingSource):
                     f"{url}: the ZIP holds {len(extracted.files)} files but the series has {series.image_count} images",
                     url,
                 )
-            return FetchResult(files=extracted.files, md5_verified=self.md5)
+            return FetchResult(files=extracted.files, md5_verified=self.md5, checks=extracted.checks)
 
         try:
             return self.http.retrying(attempt, cancel)

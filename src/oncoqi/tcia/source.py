@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 import pydicom
 
 from oncoqi.tcia.cache import MetadataCache
+from oncoqi.tcia.dicomcheck import InstanceCheck
 from oncoqi.tcia.http import CancelToken, NetworkError
 from oncoqi.tcia.models import Collection, Instance, Patient, Series, Study, is_valid_uid
 
@@ -152,10 +153,14 @@ class FetchResult:
         File name (relative to the staging folder) to size and MD5, for every DICOM file.
     md5_verified
         True when the archive supplied MD5 sums and every file matched them.
+    checks
+        The DICOM check of files the source already checked from memory while writing them; the
+        others are checked from disk by the caller.
     """
 
     files: dict[str, FileRecord]
     md5_verified: bool = False
+    checks: dict[str, InstanceCheck] = field(default_factory=dict)
 
 
 class ImagingSource(ABC):
