@@ -22,6 +22,7 @@ import numpy as np
 from oncoqi.batch import StudyOptions, run_cohort
 from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LUNGS_NAME
 from oncoqi.dicom import read_image
+from oncoqi.lung.report import lesion_name
 from oncoqi.phantom.sample import extract_sample
 
 #: Columns of the lesion table printed by the demo: (header, results key, format).
@@ -56,6 +57,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:
     return float(2 * np.logical_and(a, b).sum() / max(1, a.sum() + b.sum()))
+
+
+def _best_lesion(labels: np.ndarray, tumour: np.ndarray) -> tuple[int, float] | None:
+    """The lesion label overlapping ``tumour`` most and its Dice with it, or None when none overlaps."""
+    hit = labels[tumour & (labels > 0)]
+    if hit.size == 0:
+        return None
+    label = int(np.bincount(hit.astype(np.int64)).argmax())
+    return label, _dice(labels == label, tumour)
 
 
 def _cell(row: dict, key: str, fmt: str) -> str:
@@ -127,7 +137,9 @@ def run_demo(args: argparse.Namespace) -> int:
     else:
         print("  no lesion found")
     for t in truth.get("tumours", []):
-        print(f"  true tumour {t['label']}: {t['volume_ml']:.1f} ml, {t['shape']}, {t['location']}, {t['side']} lung")
+        found = _best_lesion(labels, true_labels == t["label"])
+        match = f"found as {lesion_name(found[0])} (Dice {found[1]:.3f})" if found else "not found"
+        print(f"  true tumour {t['label']}: {t['volume_ml']:.1f} ml, {t['shape']}, {t['location']}, {t['side']} lung; {match}")
 
     print("5. lesion table (results.csv)")
     print("  " + "  ".join(f"{h:>11}" for h, _, _ in TABLE))
