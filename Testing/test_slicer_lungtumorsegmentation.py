@@ -412,9 +412,10 @@ def test_without_a_model_the_error_says_how_to_get_one(logic, ct_node, tmp_path,
 
 
 @pytest.mark.slicer
-@pytest.mark.parametrize("method", ["test_LungTumorSegmentationLogic", "test_LungTumorSegmentationJob"])
-def test_module_test_class_passes_with_the_trained_model(method, trained_model, run_module_test) -> None:
-    run_module_test(MODULE, method)
+def test_module_job_test_passes_with_the_trained_model(trained_model, run_module_test) -> None:
+    """``LungTumorSegmentationTest.test_LungTumorSegmentationJob`` (its ``test_..Logic``, which checks
+    GTV-1 against the true tumour, runs in ``test_slicer_mrml.py`` with every module's)."""
+    run_module_test(MODULE, "test_LungTumorSegmentationJob")
 
 
 # --- the Widget's job handling, with recording stand-ins for its Qt widgets ----------------------
