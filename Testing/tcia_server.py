@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import threading
+import time
 import zipfile
 from functools import lru_cache
 from dataclasses import dataclass, field
@@ -316,6 +317,8 @@ class _State:
     requests: list[RequestRecord] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
+    #: Bytes per second each series ZIP stream is paced at (None: as fast as the socket takes them).
+    rate: float | None = None
     #: ZIPs already built for fault-free requests, by (SeriesInstanceUID, md5 variant): deflating a
     #: series again for every request would make the server, not the client, the bottleneck.
     zips: dict[tuple[str, bool], bytes] = field(default_factory=dict)
@@ -515,6 +518,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         kind = fault.kind if fault else ""
         step = fault.chunk if kind == "slow" else 8192
+        rate = self.server.state.rate
+        began = time.monotonic()
         sent = 0
         for start in range(0, len(body), step):
             piece = body[start : start + step]
@@ -530,6 +535,11 @@ class _Handler(BaseHTTPRequestHandler):
             if kind == "slow" and self.server.state.stopping.wait(fault.seconds):
                 self.close_connection = True
                 return
+            if rate is not None:  # keep to the schedule: sleep only when ahead of it
+                ahead = began + sent / rate - time.monotonic()
+                if ahead > 0 and self.server.state.stopping.wait(ahead):
+                    self.close_connection = True
+                    return
         self.wfile.write(b"0\r\n\r\n")
 
 
@@ -550,6 +560,9 @@ class NBIATestServer:
         What to serve (:func:`build_catalog` when None).
     lifetime
         Seconds after which the server stops by itself.
+    rate
+        Bytes per second each series ZIP is sent at, per connection (None: unlimited), to stand for
+        a real archive's link in benchmarks.
 
     Attributes
     ----------
@@ -557,8 +570,8 @@ class NBIATestServer:
         The API base URL, ``http://127.0.0.1:PORT/nbia-api/services/v4/``.
     """
 
-    def __init__(self, catalog: Catalog | None = None, lifetime: float = 120.0) -> None:
-        self.state = _State(catalog if catalog is not None else build_catalog())
+    def __init__(self, catalog: Catalog | None = None, lifetime: float = 120.0, rate: float | None = None) -> None:
+        self.state = _State(catalog if catalog is not None else build_catalog(), rate=rate)
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.state = self.state
         host, port = self._server.server_address[:2]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from oncoqi.errors import InputError
 from oncoqi.tcia.archive import (
     ChecksumError,
     CorruptArchiveError,
+    StreamingExtractor,
     UnsafeArchiveError,
     extract_series_zip,
     parse_md5_list,
@@ -22,7 +24,9 @@ from oncoqi.tcia.archive import (
 from oncoqi.tcia.download import safe_component, series_folder
 from oncoqi.tcia.manifest import read_tcia_manifest
 from oncoqi.tcia.models import Collection, Series, html_to_text, is_valid_uid
+from oncoqi.tcia.dicomcheck import DicomCheckError, InstanceHeader
 from oncoqi.tcia.source import FileRecord, open_for_writing
+from tcia_server import build_bulk_catalog, series_zip
 
 
 def _zip(path: Path, entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:
@@ -93,6 +97,121 @@ def test_corrupt_and_truncated_archives_are_transient_errors(tmp_path):
     with pytest.raises(CorruptArchiveError):
         _extract(tmp_path, tmp_path / "flip.zip")
     assert CorruptArchiveError.transient
+
+
+class _Unseekable:
+    """A write-only stream: zipfile then writes data descriptors after the entries, as NBIA's Java server does."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def tell(self) -> int:
+        raise OSError("not seekable")
+
+
+def _streamed_zip(entries: list[tuple[str, bytes]]) -> bytes:
+    stream = _Unseekable()
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_DEFLATED) as zf:  # type: ignore[arg-type]
+        for name, data in entries:
+            zf.writestr(name, data)
+    return b"".join(stream.parts)
+
+
+def _stream(tmp_path: Path, data: bytes, step: int, limit: int = 10**8, subdir: str = "stream"):
+    """Feed ``data`` to a StreamingExtractor in ``step``-byte chunks; returns the folder and the extractor."""
+    dest = tmp_path / subdir
+    dest.mkdir()
+    zip_path = tmp_path / f"{subdir}.zip"
+    zip_path.write_bytes(data)
+    extractor = StreamingExtractor(dest, max_total_bytes=limit, opener=open_for_writing)
+    for start in range(0, len(data), step):
+        extractor.feed(data[start : start + step])
+    return dest, zip_path, extractor
+
+
+@pytest.mark.parametrize("step", [1, 8192, 10**7])
+@pytest.mark.parametrize("md5", [True, False])
+def test_streaming_extraction_gives_what_zipfile_gives(tmp_path, step, md5):
+    series = next(iter(build_bulk_catalog(1, 5, 128).series.values()))
+    for k, data in enumerate([series_zip(series, md5), _streamed_zip([(n, d) for n, d, _ in series.files])]):
+        dest, zip_path, extractor = _stream(tmp_path, data, step, subdir=f"s{k}")
+        out = extractor.finish(zip_path)
+        reference_dest = tmp_path / f"ref{k}"
+        reference_dest.mkdir()
+        reference = extract_series_zip(zip_path, reference_dest, max_total_bytes=10**8, opener=open_for_writing)
+        assert out.files == reference.files and out.md5_sums == reference.md5_sums
+        assert out.checks == reference.checks and set(out.checks) == {n for n, _, _ in series.files}
+        assert all(isinstance(c, InstanceHeader) and c.series_uid == series.uid for c in out.checks.values())
+        for name, content, _ in series.files:
+            assert (dest / name).read_bytes() == content
+        if k == 1:
+            assert all(i.flag_bits & 0x08 for i in zipfile.ZipFile(zip_path).infolist())  # data descriptors
+
+
+def test_streaming_refuses_unsafe_entries_as_they_arrive(tmp_path):
+    noise = os.urandom(300_000)  # incompressible: the evil entry arrives after more than one feed batch
+    data = _streamed_zip([("good.dcm", noise), ("../evil.dcm", b"owned"), ("late.dcm", noise * 3)])
+    dest = tmp_path / "stream"
+    dest.mkdir()
+    extractor = StreamingExtractor(dest, max_total_bytes=10**8, opener=open_for_writing)
+    fed = 0
+    with pytest.raises(UnsafeArchiveError, match="climbs out"):
+        for fed in range(0, len(data), 8192):
+            extractor.feed(data[fed : fed + 8192])
+    assert fed < len(data) / 2  # refused long before the rest arrived
+    assert sorted(p.name for p in dest.iterdir()) == ["good.dcm"]  # removed with the staging folder
+    assert not (tmp_path / "evil.dcm").exists()
+    bomb = _streamed_zip([("bomb.dcm", bytes(20 * 1024 * 1024))])
+    with pytest.raises(UnsafeArchiveError, match="expands to"):
+        _, zip_path, extractor = _stream(tmp_path, bomb, 4096, limit=1024 * 1024, subdir="bomb")
+        extractor.finish(zip_path)
+    assert list((tmp_path / "bomb").iterdir()) == []  # refused while inflating, before anything was written
+
+
+def test_streaming_checks_the_central_directory(tmp_path):
+    link = zipfile.ZipInfo("link.dcm")
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    raw = tmp_path / "link-source.zip"
+    _zip(raw, [(link, b"/etc/passwd")])
+    dest, zip_path, extractor = _stream(tmp_path, raw.read_bytes(), 7)
+    with pytest.raises(UnsafeArchiveError, match="symbolic link"):
+        extractor.finish(zip_path)
+    assert not (dest / "link.dcm").is_symlink()  # written as a plain file, then refused with the series
+    data = bytearray(_streamed_zip([("a.dcm", b"1" * 100), ("b.dcm", b"2" * 100)]))
+    central = data.rindex(b"PK\x01\x02")  # the last central directory record names b.dcm
+    data[central:] = data[central:].replace(b"b.dcm", b"c.dcm", 1)
+    _, zip_path, extractor = _stream(tmp_path, bytes(data), 50, subdir="renamed")
+    with pytest.raises(CorruptArchiveError, match="central directory does not list"):
+        extractor.finish(zip_path)
+
+
+def test_streaming_damaged_entries_are_transient_errors(tmp_path):
+    data = bytearray(_streamed_zip([("a.dcm", bytes(range(256)) * 400)]))
+    for k in range(60, 80):
+        data[k] ^= 0xFF
+    with pytest.raises(CorruptArchiveError, match="damaged entry"):
+        _, zip_path, extractor = _stream(tmp_path, bytes(data), 1000)
+        extractor.finish(zip_path)
+
+
+def test_streaming_stands_aside_for_other_compression_and_non_zips(tmp_path):
+    raw = tmp_path / "bz2-source.zip"
+    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_BZIP2) as zf:
+        zf.writestr("a.dcm", b"bzip2 content" * 50)
+    dest, zip_path, extractor = _stream(tmp_path, raw.read_bytes(), 64)
+    out = extractor.finish(zip_path)  # extracted by zipfile from the complete file
+    assert (dest / "a.dcm").read_bytes() == b"bzip2 content" * 50
+    assert isinstance(out.checks["a.dcm"], DicomCheckError)  # checked all the same (and not DICOM)
+    _, zip_path, extractor = _stream(tmp_path, b"<html>Service unavailable</html>", 8, subdir="html")
+    with pytest.raises(CorruptArchiveError, match="not a readable ZIP"):
+        extractor.finish(zip_path)
 
 
 def test_md5_list_parsing_and_mismatches():

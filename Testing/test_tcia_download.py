@@ -265,3 +265,27 @@ def test_files_of_another_series_fail_verification(tmp_path):
     assert outcome.state is SeriesState.FAILED
     assert f"file 00000002.dcm belongs to series {other.uid}" in outcome.message
     assert_no_partial(tmp_path, target)
+
+
+@pytest.mark.parametrize("md5", [True, False])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda data: data[:-100], "cut short: element 7FE00010"),  # the archive holds a truncated file
+        (lambda data: b"<html>not an image</html>", "no DICOM preamble"),
+    ],
+)
+def test_an_intact_zip_of_a_broken_file_is_refused_without_retry(tmp_path, md5, damage, reason):
+    bad = build_catalog()
+    target = bad.find("CT", "PHANTOM-001")
+    name, data, sop = target.files[2]
+    target.files[2] = (name, damage(data), sop)  # the server's MD5 list and CRCs describe the damaged file
+    target.row["FileSize"] = sum(len(d) for _, d, _ in target.files)
+    with NBIATestServer(bad) as srv:
+        report = download_series(client(srv, md5=md5), [target.uid], tmp_path)
+        endpoint = "getImageWithMD5Hash" if md5 else "getImage"
+        assert len(srv.requests_to(endpoint, target.uid)) == 1  # not a transfer error: no retry
+    outcome = report.outcomes[0]
+    assert outcome.state is SeriesState.FAILED
+    assert f"{name} is not a complete DICOM file" in outcome.message and reason in outcome.message
+    assert_no_partial(tmp_path, target)
