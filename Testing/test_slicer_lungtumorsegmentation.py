@@ -250,20 +250,26 @@ def test_process_gives_coded_segments_and_a_table_equal_to_the_core(logic, ct_no
 
 @pytest.mark.slicer
 def test_apply_replaces_the_content_of_chosen_nodes(logic, mrml_scene, ct_node, test_model, core_result):
+    from OncoQISlicer.mrml import labels_from_segmentation_node
+
     chosen_segmentation = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my lesions")
     chosen_segmentation.GetSegmentation().AddEmptySegment("", "old drawing")
     chosen_table = mrml_scene.AddNewNodeByClass("vtkMRMLTableNode", "my table")
+    chosen_lungs = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "my lungs")
     result = logic.segment(ct_node, modelPath=test_model, threads=1)
     count = mrml_scene.GetNumberOfNodes()
 
     for _run in range(2):
-        nodes = logic.apply(result, ct_node, chosen_segmentation, chosen_table)
-        assert (nodes.segmentation, nodes.table, nodes.lungs) == (chosen_segmentation, chosen_table, None)
+        nodes = logic.apply(result, ct_node, chosen_segmentation, chosen_table, chosen_lungs, includeLungs=True)
+        assert (nodes.segmentation, nodes.table, nodes.lungs) == (chosen_segmentation, chosen_table, chosen_lungs)
         assert segment_names(chosen_segmentation)[0] == "GTV-1"
         assert chosen_segmentation.GetSegmentation().GetNumberOfSegments() == len(core_result.lesions)
         assert chosen_table.GetNumberOfRows() == len(core_result.lesions)
-        # Only a display node for the segmentation may appear; no temporary node stays behind.
-        assert mrml_scene.GetNumberOfNodes() == count + 1
+        assert segment_names(chosen_lungs) == ["Right lung", "Left lung"]
+        labels, _names = labels_from_segmentation_node(chosen_segmentation, ct_node)
+        np.testing.assert_array_equal(labels.array, core_result.labels.array)
+        # Only display nodes for the two segmentations appear; no temporary node stays behind.
+        assert mrml_scene.GetNumberOfNodes() == count + 2
 
 
 @pytest.mark.slicer
