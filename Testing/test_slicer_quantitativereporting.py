@@ -111,6 +111,21 @@ def test_terminology_tag_gives_the_codes_and_neoplasm_is_the_default(scene_with_
     assert (meta.content_creator, meta.series_description) == ("Doe^Jane", "Reading 1")
 
 
+def test_algorithm_tags_of_a_segment_reach_the_seg_metadata(scene_with_ct) -> None:
+    """A segment made by an algorithm (as LungTumorSegmentation tags it) is not exported as hand-drawn."""
+    from QuantitativeReportingLib.report import segmentation_metadata
+
+    segmentation = scene_with_ct["segmentation"].GetSegmentation()
+    segment = segmentation.GetSegment(segmentation.GetSegmentIDs()[1])
+    segment.SetTag("DICOM.SegmentAlgorithmType", "AUTOMATIC")
+    segment.SetTag("DICOM.SegmentAlgorithmName", "OncoQI LungTumorSegmentation")
+    segment.SetTag("DICOM.SegmentAlgorithmVersion", "0.1.0 lung_unet.onnx")
+    drawn, automatic = segmentation_metadata(scene_with_ct["segmentation"]).segments
+    assert (drawn.algorithm_type, drawn.algorithm_name) == ("SEMIAUTOMATIC", "3D Slicer Segment Editor")
+    assert (automatic.algorithm_type, automatic.algorithm_name, automatic.algorithm_version) == (
+        "AUTOMATIC", "OncoQI LungTumorSegmentation", "0.1.0 lung_unet.onnx")
+
+
 def test_export_writes_seg_and_sr_that_read_back(scene_with_ct) -> None:
     from QuantitativeReportingLib.report import export
 

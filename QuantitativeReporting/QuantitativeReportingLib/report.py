@@ -168,15 +168,37 @@ def segment_codes(segment: slicer.vtkSegment) -> dict[str, Code]:
     return {name: code for name, code in parsed.items() if code is not None}
 
 
+#: Segment tags that describe the algorithm that made a segment (Slicer's DICOM SEG exporters read
+#: the first two; OncoQI's LungTumorSegmentation sets all three).
+ALGORITHM_TAGS = ("DICOM.SegmentAlgorithmType", "DICOM.SegmentAlgorithmName", "DICOM.SegmentAlgorithmVersion")
+
+
+def segment_algorithm(segment: slicer.vtkSegment) -> dict[str, str | None]:
+    """The algorithm type, name and version of a segment from its tags.
+
+    A segment without an algorithm type tag was drawn with Slicer's tools: SEMIAUTOMATIC, "3D
+    Slicer Segment Editor". A segment made by an algorithm (e.g. AUTOMATIC from
+    LungTumorSegmentation) keeps its type, name and version in the SEG.
+    """
+    values = []
+    for tag in ALGORITHM_TAGS:
+        value = vtk.reference("")
+        values.append(str(value) if segment.GetTag(tag, value) and str(value) else None)
+    kind, name, version = values
+    if not kind:
+        return {"algorithm_type": "SEMIAUTOMATIC", "algorithm_name": "3D Slicer Segment Editor", "algorithm_version": None}
+    return {"algorithm_type": kind, "algorithm_name": name, "algorithm_version": version}
+
+
 def segmentation_metadata(
     segmentation_node: slicer.vtkMRMLSegmentationNode, reader: str = "", series_description: str = ""
 ) -> SegmentationMetadata:
-    """SEG metadata of the segments in order: label, colour and codes from each segment.
+    """SEG metadata of the segments in order: label, colour, codes and algorithm from each segment.
 
     Segment ``n`` (1-based) is described as ``labels_file`` ``n - 1``, value 1: each segment is
-    exported from its own mask, so overlapping segments stay whole. Segments are SEMIAUTOMATIC
-    (drawn with Slicer's tools) unless marked otherwise in Slicer, which Slicer cannot do, and
-    the reader, when given, is the SEG's content creator.
+    exported from its own mask, so overlapping segments stay whole. The algorithm comes from the
+    segment's tags (:func:`segment_algorithm`), and the reader, when given, is the SEG's content
+    creator.
     """
     segmentation = segmentation_node.GetSegmentation()
     segments = []
@@ -184,8 +206,8 @@ def segmentation_metadata(
         segment = segmentation.GetSegment(segment_id)
         color = tuple(round(255 * c) for c in segment.GetColor())
         segments.append(SegmentDescription(
-            label=segment.GetName(), algorithm_type="SEMIAUTOMATIC", algorithm_name="3D Slicer Segment Editor",
-            color=color, labels_file=n, label_value=1, **segment_codes(segment),  # type: ignore[arg-type]
+            label=segment.GetName(), color=color, labels_file=n, label_value=1, **segment_algorithm(segment),
+            **segment_codes(segment),  # type: ignore[arg-type]
         ))  # fmt: skip
     if not segments:
         raise InputError(f"segmentation '{segmentation_node.GetName()}' has no segment to export")
