@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from test_lung_network import _identity_model
 
 import oncoqi.cli
 from oncoqi.batch import (
@@ -66,12 +65,36 @@ def cohort(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
+def identity_model(path: Path, grid=None, threshold: float = ID_THRESHOLD) -> Path:
+    """An ONNX model with our input/output convention whose output is exactly ``codes / 255`` (as in test_lung_network)."""
+    onnx = pytest.importorskip("onnx", reason="onnx (in the test extra) builds the known-output model")
+    from onnx import TensorProto, helper
+
     from oncoqi.lung.preprocess import PreprocessOptions
 
-    grid = PreprocessOptions(pixel_mm=4.0, columns=96, rows=96)
-    return _identity_model(tmp_path_factory.mktemp("model") / "identity.onnx", grid, ID_THRESHOLD)
+    grid = grid or PreprocessOptions(pixel_mm=4.0, columns=96, rows=96)
+    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 255.0])
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["ct_codes", "scale"], ["tumour_probability"])],
+        "identity",
+        [helper.make_tensor_value_info("ct_codes", TensorProto.FLOAT, ["n", "h", "w", 1])],
+        [helper.make_tensor_value_info("tumour_probability", TensorProto.FLOAT, ["n", "h", "w", 1])],
+        [scale],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    meta = {"oncoqi.preprocess": json.dumps(dataclasses.asdict(grid)), "oncoqi.threshold": repr(threshold),
+            "oncoqi.divisor": "16"}  # fmt: skip
+    for key, value in meta.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save_model(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return identity_model(tmp_path_factory.mktemp("model") / "identity.onnx")
 
 
 @pytest.fixture(autouse=True)

@@ -27,9 +27,11 @@ def _check_common(out: str, tmp_path) -> dict:
 
 
 def test_demo_plumbing_with_a_known_output_model(tmp_path, capsys):
-    from test_lung_network import _identity_model
+    from test_batch import identity_model
 
-    model = _identity_model(tmp_path / "identity.onnx")
+    from oncoqi.lung.preprocess import PreprocessOptions
+
+    model = identity_model(tmp_path / "identity.onnx", PreprocessOptions(pixel_mm=3.0, columns=128, rows=128), 0.77)
     assert main(["demo", "--out", str(tmp_path), "--model", str(model)]) == 0
     out = capsys.readouterr().out
     _check_common(out, tmp_path)
