@@ -79,6 +79,30 @@ def ensure_core() -> None:
     ensure(str(MODULE_DIR / "LungTumorSegmentation.py"), "LungTumorSegmentation batch")
 
 
+def python_for_workers() -> str | None:
+    """The Python that ``--workers N`` processes must start with inside Slicer: ``PythonSlicer``.
+
+    Slicer's ``sys.executable`` is the application itself, which cannot run a worker; its
+    ``bin/PythonSlicer`` (next to the application, or in ``slicer.app.slicerHome``) can. None when
+    not found (or not in Slicer).
+    """
+    import os
+
+    names = ("PythonSlicer.exe", "PythonSlicer") if os.name == "nt" else ("PythonSlicer",)
+    folders = [Path(sys.executable).parent]
+    try:
+        import slicer
+
+        folders.append(Path(slicer.app.slicerHome) / "bin")
+    except (ImportError, AttributeError, TypeError):
+        pass
+    for folder in folders:
+        for name in names:
+            if (folder / name).is_file():
+                return str(folder / name)
+    return None
+
+
 def module_logic(name: str) -> Any:
     """The Logic of scripted module ``name``: Slicer's instance, else a new one from the module script."""
     try:
@@ -191,13 +215,23 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
         model=args.model, threads=args.threads, series=tuple(args.series), pet_method=args.pet_method,
         pet_value=args.pet_value, pet_margin_mm=args.pet_margin, min_volume_ml=args.min_volume, qc=not args.no_qc,
     )  # fmt: skip
+    workers = args.workers
+    if workers > 1 and args.scheduler is None and Path(sys.executable).name.lower().startswith("slicer"):
+        python = python_for_workers()
+        if python is None:
+            print("note: PythonSlicer not found next to Slicer: --workers 1 used", file=sys.stderr)
+            workers = 1
+        else:
+            import multiprocessing
+
+            multiprocessing.set_executable(python)
     try:
         if options.model is None:
             from oncoqi.lung.segment import resolve_model
 
             resolve_model(None)
         result = run_cohort(
-            args.input, args.out, options, workers=args.workers, scheduler=args.scheduler, force=args.force,
+            args.input, args.out, options, workers=workers, scheduler=args.scheduler, force=args.force,
             progress=not args.no_progress, api_url=args.api_url, source=args.source, download_dir=args.download_dir,
         )  # fmt: skip
     except OncoQIError as exc:
