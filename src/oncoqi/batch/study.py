@@ -462,11 +462,9 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         rows = [_clean(row) for row in rows]
         result.rows = rows
         result.seconds = time.perf_counter() - start
-        files = sorted(
-            p.relative_to(folder).as_posix()
-            for p in folder.rglob("*")
-            if p.is_file() and p.name not in (DONE_NAME, LOG_NAME) and not p.name.startswith(".")
-        )
+        ours = [folder / n for n in (QC_NAME, LABELS_NAME, LUNGS_NAME, PET_LABELS_NAME, LESIONS_NAME)]
+        ours += [folder / d / n for d in (CT_REPORT_DIR, PET_REPORT_DIR) for n in ("seg.dcm", "sr.dcm")]
+        files = sorted(p.relative_to(folder).as_posix() for p in ours if p.is_file())  # not what others add later
         say(f"done in {result.seconds:.1f} s; writing {DONE_NAME}")
         done = {
             "format": DONE_FORMAT,
