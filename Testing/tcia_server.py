@@ -13,8 +13,9 @@ NBIA v4 endpoints the client uses, shaped like the real service (CBIIT/NBIA-TCIA
 It serves a small synthetic catalogue (:func:`build_catalog`: 16x16 CT and PET slices and an RTSTRUCT
 written with pydicom). Faults (:class:`Fault`) are injected per endpoint: error statuses (with
 ``Retry-After``), a connection dropped mid-transfer, a silent server, a slow stream, a corrupt ZIP, a
-wrong MD5, a missing file, a zip-slip entry, a zip bomb. The server stops by itself after
-``lifetime`` seconds, so a hung test cannot leave it running.
+wrong MD5, a missing file, a zip-slip entry, a zip bomb. ``rate`` paces every series ZIP (for the
+download benchmark's bandwidth-limited mode). The server stops by itself after ``lifetime``
+seconds, so a hung test cannot leave it running.
 """
 
 from __future__ import annotations

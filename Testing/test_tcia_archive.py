@@ -201,6 +201,23 @@ def test_streaming_damaged_entries_are_transient_errors(tmp_path):
         extractor.finish(zip_path)
 
 
+def test_streaming_leaves_file_crcs_to_the_md5_list_when_told(tmp_path):
+    raw = _zip(tmp_path / "crc-source.zip", [("a.dcm", b"content" * 100)]).read_bytes()
+    central = raw.rindex(b"PK\x01\x02")
+    bad = bytearray(raw)
+    bad[14:18] = bad[central + 16 : central + 20] = b"\0\0\0\0"  # a wrong CRC-32, listed consistently
+    with pytest.raises(CorruptArchiveError, match="Bad CRC-32"):
+        _, zip_path, extractor = _stream(tmp_path, bytes(bad), 100)
+        extractor.finish(zip_path)
+    dest = tmp_path / "md5"
+    dest.mkdir()
+    extractor = StreamingExtractor(dest, max_total_bytes=10**6, opener=open_for_writing, crc_files=False)
+    extractor.feed(bytes(bad))
+    (tmp_path / "md5.zip").write_bytes(bytes(bad))
+    out = extractor.finish(tmp_path / "md5.zip")  # the content's MD5 is what the archive's list is checked against
+    assert out.files["a.dcm"].md5 == hashlib.md5(b"content" * 100).hexdigest()
+
+
 def test_streaming_stands_aside_for_other_compression_and_non_zips(tmp_path):
     raw = tmp_path / "bz2-source.zip"
     with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_BZIP2) as zf:

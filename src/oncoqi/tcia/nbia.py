@@ -361,7 +361,9 @@ class NBIAClient(ImagingSource):
             # with a declared size the limit is known from the start, so entries are extracted as they
             # arrive; without one it depends on the ZIP's size, so extraction waits for the end
             extractor = (
-                StreamingExtractor(staging, max_total_bytes=stream_limit, opener=opener, cancel=cancel)
+                StreamingExtractor(
+                    staging, max_total_bytes=stream_limit, opener=opener, cancel=cancel, crc_files=not self.md5
+                )
                 if stream_limit is not None
                 else None
             )
