@@ -540,6 +540,6 @@ def test_widget_shows_one_message_when_the_job_fails(widget, mrml_scene, tmp_pat
     widget.onApplyButton()
     _poll_until_finished(widget)
     (message,) = widget.errors
-    assert message.startswith("Lung tumor segmentation failed.\n\nno trained model is shipped yet")
+    assert message.startswith("Lung tumor segmentation failed.\n\nno trained model:")
     assert widget.ui.statusLabel.text == "Failed: nothing was added to the scene."
     assert widget.ui.applyButton.enabled and mrml_scene.GetNumberOfNodes() == count

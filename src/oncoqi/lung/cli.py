@@ -13,7 +13,9 @@ pipeline (:func:`oncoqi.lung.segment.segment_ct`) and writes, on the input's gri
 ``DIR/lesions.json`` (one record per lesion), only once everything has been computed; with
 ``--report DIR2`` also a DICOM SEG + SR of the lesions (:mod:`oncoqi.lung.report`), and
 ``--dicom-seg`` the same into ``DIR``.
-``oncoqi lung train`` trains the network (:mod:`oncoqi.lung.train`; needs the ``train`` extra).
+``oncoqi lung train`` trains the network (:mod:`oncoqi.lung.train`; needs the ``train`` extra) and
+``oncoqi lung tune`` chooses its threshold and minimum lesion size on held-out phantoms
+(:mod:`oncoqi.lung.tune`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from oncoqi.lung.qc import write_lung_qc
 from oncoqi.lung.report import write_lesion_report
 from oncoqi.lung.segment import resolve_model, segment_ct
 from oncoqi.lung.train import add_train_parser
+from oncoqi.lung.tune import add_tune_parser
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -65,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     seg.set_defaults(func=_segment)
 
     add_train_parser(lsub)
+    add_tune_parser(lsub)
 
 
 def _isolate(args: argparse.Namespace) -> int:

@@ -12,6 +12,10 @@ The ONNX file carries what inference must reproduce from training in its metadat
     JSON of the :class:`~oncoqi.lung.preprocess.PreprocessOptions` used in training.
 ``oncoqi.threshold``
     Probability at or above which a voxel is tumour.
+``oncoqi.min_volume_ml``, ``oncoqi.min_slices``
+    Lesions smaller, or spanning fewer slices, are dropped (default 0 and 1: none dropped);
+    chosen on a held-out tuning set by :mod:`oncoqi.lung.tune`, which records how in
+    ``oncoqi.tuning``.
 ``oncoqi.unet``
     JSON of the :class:`~oncoqi.lung.unet.UNetOptions`, for the record.
 ``oncoqi.divisor``
@@ -188,6 +192,16 @@ class OnnxSegmenter:
     def threshold(self) -> float:
         """Probability at or above which a voxel is tumour."""
         return float(self.metadata.get("oncoqi.threshold", DEFAULT_THRESHOLD))
+
+    @property
+    def min_volume_ml(self) -> float:
+        """Lesions smaller than this (ml) are dropped."""
+        return float(self.metadata.get("oncoqi.min_volume_ml", 0.0))
+
+    @property
+    def min_slices(self) -> int:
+        """Lesions spanning fewer slices are dropped."""
+        return int(self.metadata.get("oncoqi.min_slices", 1))
 
     @property
     def divisor(self) -> int:

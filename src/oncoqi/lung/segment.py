@@ -11,11 +11,12 @@
 4. the probability comes back onto the CT's exact grid (:meth:`Preprocessed.to_input_grid`,
    linear), so that thresholding and lesion labelling happen at the CT's own resolution;
 5. :func:`oncoqi.lung.postprocess.label_lesions` restricted to the search region (every 3D
-   component kept: 1 = GTV-1, the largest, 2..n the others);
+   component kept: 1 = GTV-1, the largest, 2..n the others, except those below the minimum
+   volume or slice count the model's metadata sets; see :mod:`oncoqi.lung.tune`);
 6. :func:`oncoqi.lung.measure.measure_lesions` with the CT, probability and lung masks.
 
-No trained model is shipped yet: :func:`default_model_path` names where it will be
-(``oncoqi/data/lung_unet.onnx``) and :func:`resolve_model` says so clearly when it is absent.
+The shipped model is ``oncoqi/data/lung_unet.onnx`` (:func:`default_model_path`; its model
+card is ``Docs/model-card.md``); :func:`resolve_model` says so clearly when it is absent.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ MODEL_FILE = "lung_unet.onnx"
 
 
 class NoModelError(OncoQIError):
-    """No trained tumour model is available (none shipped yet, none given)."""
+    """No trained tumour model is available (none given, and the shipped one is missing)."""
 
 
 def default_model_path() -> Path:
@@ -62,7 +63,10 @@ def resolve_model(model_path: str | os.PathLike | None) -> Path:
         return Path(model_path)
     shipped = default_model_path()
     if not shipped.is_file():
-        raise NoModelError("no trained model is shipped yet; train one with `oncoqi lung train` or pass --model")
+        raise NoModelError(
+            f"no trained model: {shipped} is missing from this installation; reinstall oncoqi, or train one with "
+            "`oncoqi lung train` and pass --model"
+        )
     return shipped
 
 
@@ -152,11 +156,13 @@ def segment_ct(
         prob_net = np.zeros(pre.array.shape, np.float32)
         prob_net[run] = segmenter.predict(pre.array[run], batch_size=batch_size, progress=progress, cancel=cancel)
         cut = segmenter.threshold if threshold is None else float(threshold)
+        min_volume_ml, min_slices = segmenter.min_volume_ml, segmenter.min_slices
     # onnxruntime's arena (about 0.6 GB on 512 x 512 slices) is released before the full-volume
     # steps below, and the network-grid copy of the probability before labelling: peak memory
     probability = pre.to_input_grid(prob_net, "probability")
     del prob_net
-    labels = label_lesions(probability, cut, search_mask=masks.search_region)
+    labels = label_lesions(probability, cut, min_volume_ml=min_volume_ml, min_slices=min_slices,
+                           search_mask=masks.search_region)
     lesions = measure_lesions(labels, ct, probability, masks.lungs)
     return LungSegmentation(
         labels=labels, lungs=masks.lungs, probability=probability, lesions=lesions, masks=masks,

@@ -1,0 +1,71 @@
+"""Choosing a model's post-processing on held-out cases (``oncoqi.lung.tune``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oncoqi.image import Image
+from oncoqi.lung.tune import CaseProbability, TuningError, choose, score, write_setting
+
+
+def _case(name: str, tumour: bool, speck: bool) -> CaseProbability:
+    """A 2-lung volume (right x < 0, left x > 0) with an optional true tumour and a one-slice speck."""
+    shape = (20, 40, 40)
+    probability = np.zeros(shape, np.float32)
+    truth = np.zeros(shape, bool)
+    if tumour:
+        truth[8:14, 10:18, 8:16] = True  # right lung (low i = -x in LPS: patient's right)
+        probability[truth] = 0.9
+        probability[8:14, 18, 8:16] = 0.45  # an uncertain rim: only a low threshold takes it
+    if speck:
+        probability[5, 30, 30] = 0.8  # one voxel in the left lung: a false lesion
+    lungs = np.zeros(shape, np.uint8)
+    lungs[:, :, :20], lungs[:, :, 20:] = 1, 2
+    geometry = dict(spacing=(2.0, 2.0, 2.0), origin=(-40.0, -40.0, 0.0))
+    return CaseProbability(name, Image(probability, **geometry), Image(np.ones(shape, np.uint8), **geometry), truth,
+                           Image(lungs, **geometry))  # fmt: skip
+
+
+def test_score_counts_dice_and_lung_wise_detection():
+    cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True)]
+    raw = score(cases, 0.5, 0.0, 1)
+    assert raw.dice_median == pytest.approx(2 * 384 / (384 + 385))  # the speck is in the other lung
+    # negatives: a's left lung and both of b's; the speck puts a false lesion in both left lungs
+    assert (raw.sensitivity, raw.specificity) == (1.0, pytest.approx(1 / 3))
+    cleaned = score(cases, 0.5, 0.0, 2)  # single-slice components dropped
+    assert (cleaned.dice_median, cleaned.sensitivity, cleaned.specificity) == (1.0, 1.0, 1.0)
+
+
+def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
+    cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True), _case("c", True, False)]
+    best, scored = choose(cases, thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
+    assert len(scored) == 12 and best.objective == 1.0
+    # min 2 slices alone removes the speck; a 0.005 ml (0.625 voxel) minimum does not, 0.05 ml does too,
+    # but the tie goes to the setting that drops the least; 0.4 would take the rim.
+    assert (best.threshold, best.min_volume_ml, best.min_slices) == (0.5, 0.0, 2)
+
+
+def test_tuning_set_without_tumour_is_refused():
+    with pytest.raises(TuningError, match="no case with tumour"):
+        score([_case("b", tumour=False, speck=True)], 0.5, 0.0, 1)
+
+
+def test_setting_is_written_into_the_model_metadata(tmp_path):
+    pytest.importorskip("onnx", reason="onnx (the 'train' extra) writes the metadata")
+    from test_lung_network import _identity_model
+
+    from oncoqi.lung.onnx_model import OnnxSegmenter
+
+    model = _identity_model(tmp_path / "m.onnx")
+    before = OnnxSegmenter(model, threads=1)
+    assert (before.min_volume_ml, before.min_slices) == (0.0, 1)
+    best, _ = choose([_case("a", True, True), _case("b", False, True)], thresholds=(0.5,), min_volumes_ml=(0.0,),
+                     min_slices=(1, 2))  # fmt: skip
+    write_setting(model, best, best.note(2, 500))
+    after = OnnxSegmenter(model, threads=1)
+    assert (after.threshold, after.min_volume_ml, after.min_slices) == (0.5, 0.0, 2)
+    assert after.metadata["oncoqi.tuning"].startswith("synthetic set seed 500, 2 cases: median Dice 1.000")
+    assert after.preprocess_options == before.preprocess_options  # the rest of the metadata is kept
+    codes = np.full((1, 128, 128), 200, np.uint8)
+    np.testing.assert_array_equal(after.predict(codes), before.predict(codes))
