@@ -34,7 +34,8 @@ def _rewrite(data: bytes, change, syntax: str | None = None) -> bytes:
 
 def _pydicom_header(data: bytes) -> InstanceHeader:
     ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
-    return InstanceHeader(*(str(ds.get(k, "")) for k in ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "PatientID")))
+    keywords = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "PatientID")
+    return InstanceHeader(*(str(ds.get(k, "")) for k in keywords))
 
 
 def test_every_catalogue_file_reads_as_pydicom_reads_it():
@@ -67,7 +68,8 @@ def test_pixel_data_shorter_than_the_image_is_refused():
     def shrink(ds: pydicom.Dataset) -> None:
         ds.PixelData = ds.PixelData[:-64]  # a consistent element, but 32 pixels short
 
-    with pytest.raises(DicomCheckError, match=r"Pixel Data is 448 bytes; 16 x 16 x 1 samples x 1 frames at 16 bits need 512"):
+    expected = r"Pixel Data is 448 bytes; 16 x 16 x 1 samples x 1 frames at 16 bits need 512"
+    with pytest.raises(DicomCheckError, match=expected):
         inspect_instance(_rewrite(_slice(), shrink))
 
     def frames(ds: pydicom.Dataset) -> None:

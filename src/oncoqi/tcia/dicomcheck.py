@@ -215,8 +215,14 @@ def expected_pixel_bytes(rows: int, columns: int, samples: int, frames: int, bit
 
 
 def _check_pixels(
-    pixels: tuple[bool, int, int] | None, rows: int | None, columns: int | None, samples: int, frames: int, bits: int | None
+    pixels: tuple[bool, int, int] | None,
+    rows: int | None,
+    columns: int | None,
+    samples: int,
+    frames: int,
+    bits: int | None,
 ) -> None:
+    """Pixel Data (encapsulated, fragment count, value bytes) against what the image attributes need."""
     if pixels is None:
         return
     encapsulated, count, length = pixels

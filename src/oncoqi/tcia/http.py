@@ -175,7 +175,8 @@ _NETWORK_EXCEPTIONS = (urllib.error.URLError, http.client.HTTPException, Connect
 
 #: Read buffer of an answer's socket. ``http.client`` reads through an 8 KiB buffer, i.e. one system
 #: call (and one release and retake of the GIL) per 8 KiB chunk of a streamed ZIP; with 256 KiB one
-#: call brings many chunks. Measured on a 110 MB download over loopback: about 0.13 s less system time.
+#: call brings many chunks. Measured on 110 MB of series ZIPs over loopback: 0.06 s of CPU instead of
+#: 0.14 s, and half as many reads for the caller.
 READ_BUFFER = 256 * 1024
 
 
