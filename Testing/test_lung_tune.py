@@ -23,7 +23,8 @@ def _case(name: str, tumour: bool, speck: bool) -> CaseProbability:
     lungs = np.zeros(shape, np.uint8)
     lungs[:, :, :20], lungs[:, :, 20:] = 1, 2
     geometry = dict(spacing=(2.0, 2.0, 2.0), origin=(-40.0, -40.0, 0.0))
-    return CaseProbability(name, Image(probability, **geometry), Image(np.ones(shape, np.uint8), **geometry), truth,
+    ct = Image(np.full(shape, -850, np.int16), **geometry)  # all lung: the vessel test drops nothing
+    return CaseProbability(name, ct, Image(probability, **geometry), Image(np.ones(shape, np.uint8), **geometry), truth,
                            Image(lungs, **geometry))  # fmt: skip
 
 
@@ -40,7 +41,7 @@ def test_score_counts_dice_and_lung_wise_detection():
 def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
     cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True), _case("c", True, False)]
     best, scored = choose(cases, thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
-    assert len(scored) == 12 and best.objective == 1.0
+    assert len(scored) == 48 and best.objective == 1.0 and best.through_fraction is None
     # min 2 slices alone removes the speck; a 0.005 ml (0.625 voxel) minimum does not, 0.05 ml does too,
     # but the tie goes to the setting that drops the least; 0.4 would take the rim.
     assert (best.threshold, best.min_volume_ml, best.min_slices) == (0.5, 0.0, 2)
@@ -61,11 +62,43 @@ def test_setting_is_written_into_the_model_metadata(tmp_path):
     before = OnnxSegmenter(model, threads=1)
     assert (before.min_volume_ml, before.min_slices) == (0.0, 1)
     best, _ = choose([_case("a", True, True), _case("b", False, True)], thresholds=(0.5,), min_volumes_ml=(0.0,),
-                     min_slices=(1, 2))  # fmt: skip
+                     min_slices=(1, 2), through_fractions=(0.7,))  # fmt: skip
     write_setting(model, best, best.note(2, 500))
     after = OnnxSegmenter(model, threads=1)
-    assert (after.threshold, after.min_volume_ml, after.min_slices) == (0.5, 0.0, 2)
+    assert (after.threshold, after.min_volume_ml, after.min_slices, after.through_fraction) == (0.5, 0.0, 2, 0.7)
     assert after.metadata["oncoqi.tuning"].startswith("synthetic set seed 500, 2 cases: median Dice 1.000")
     assert after.preprocess_options == before.preprocess_options  # the rest of the metadata is kept
     codes = np.full((1, 128, 128), 200, np.uint8)
     np.testing.assert_array_equal(after.predict(codes), before.predict(codes))
+
+
+def test_vessel_test_drops_a_tube_and_keeps_a_ball_and_a_tube_end():
+    from oncoqi.lung.postprocess import label_lesions, through_going
+
+    shape = (40, 48, 48)
+    hu = np.full(shape, -850, np.int16)
+    z, y, x = np.mgrid[:40, :48, :48]
+    hu[((y - 12) ** 2 + (x - 12) ** 2 <= 9)] = 40  # a vessel across every slice
+    ball = (z - 20) ** 2 + (y - 34) ** 2 + (x - 34) ** 2 <= 25
+    hu[ball] = 40
+    hu[:12, 34, 12] = 40  # a second vessel ending in the lung at slice 12 ...
+    hu[:12, 33:36, 11:14] = 40
+    ct = Image(hu, (1.0, 1.0, 2.0))
+    prob = np.zeros(shape, np.float32)
+    prob[15:25][hu[15:25] > 0] = 0.9  # the network's find: a piece of the vessel and the ball
+    prob[6:12, 33:36, 11:14] = 0.9  # ... found up to its end: a vessel feeding a nodule looks like this
+    probability = ct.with_array(prob)
+    components, count = ndimage_label(prob >= 0.5)
+    drop = through_going(components, count, ct, fraction=0.5, distance_mm=4.0)
+    by_place = {tuple(int(v) for v in np.argwhere(components == n)[0]): bool(drop[n]) for n in range(1, count + 1)}
+    assert sorted(by_place.values()) == [False, False, True]
+    assert by_place[min(by_place)] is False  # the vessel end (first voxel at slice 6)
+    kept = label_lesions(probability, 0.5, ct=ct, through_fraction=0.5)
+    assert kept.metadata["lesions"] == 2 and (kept.array == 1)[ball & (prob > 0)].all()
+    assert label_lesions(probability, 0.5).metadata["lesions"] == 3  # off by default
+
+
+def ndimage_label(mask):
+    from scipy import ndimage
+
+    return ndimage.label(mask, structure=np.ones((3, 3, 3), bool))

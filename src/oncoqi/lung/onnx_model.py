@@ -12,10 +12,10 @@ The ONNX file carries what inference must reproduce from training in its metadat
     JSON of the :class:`~oncoqi.lung.preprocess.PreprocessOptions` used in training.
 ``oncoqi.threshold``
     Probability at or above which a voxel is tumour.
-``oncoqi.min_volume_ml``, ``oncoqi.min_slices``
-    Lesions smaller, or spanning fewer slices, are dropped (default 0 and 1: none dropped);
-    chosen on a held-out tuning set by :mod:`oncoqi.lung.tune`, which records how in
-    ``oncoqi.tuning``.
+``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.through_fraction``
+    Lesions smaller, or spanning fewer slices, or that a vessel runs through (see
+    :func:`oncoqi.lung.postprocess.through_going`) are dropped (absent: none dropped); chosen on
+    a held-out tuning set by :mod:`oncoqi.lung.tune`, which records how in ``oncoqi.tuning``.
 ``oncoqi.unet``
     JSON of the :class:`~oncoqi.lung.unet.UNetOptions`, for the record.
 ``oncoqi.divisor``
@@ -202,6 +202,12 @@ class OnnxSegmenter:
     def min_slices(self) -> int:
         """Lesions spanning fewer slices are dropped."""
         return int(self.metadata.get("oncoqi.min_slices", 1))
+
+    @property
+    def through_fraction(self) -> float | None:
+        """Fraction for the vessel test of :func:`~oncoqi.lung.postprocess.through_going` (None: off)."""
+        value = self.metadata.get("oncoqi.through_fraction")
+        return float(value) if value else None
 
     @property
     def divisor(self) -> int:

@@ -3,7 +3,15 @@
 The published pipeline kept only the largest 3D component, so a second tumour or a satellite
 nodule vanished from its output. Here every component is kept as its own lesion: label 1 is the
 largest (GTV-1), labels 2..n the others by decreasing volume, so that a reader can review or
-delete each one. Small or single-slice components can be dropped explicitly.
+delete each one. Small or single-slice components can be dropped explicitly, and so can
+components that a vessel runs through (:func:`through_going`).
+
+Why the vessel test: the network sees one axial slice, where a vessel running across the slices
+is a round, dense disc inside the lung, just like a nodule; only the third dimension tells them
+apart. A tumour ends: a few millimetres beyond its top and bottom slices there is lung over its
+footprint. A vessel goes on: beyond both ends of the detected part, dense tissue still covers most
+of the footprint. A component is dropped only when this holds at *both* ends, so a tumour with a
+feeding vessel, or one that abuts the diaphragm or apex on one side, is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +26,48 @@ from oncoqi.image import Image
 DEFAULT_THRESHOLD = 0.5
 #: 26-neighbourhood (faces, edges and corners), as the published pipeline's connected components.
 FULL_CONNECTIVITY = np.ones((3, 3, 3), bool)
+#: CT number (HU) above which a voxel is dense tissue, not aerated lung, for the vessel test.
+DENSE_HU = -400.0
+
+
+def through_going(
+    components: np.ndarray, count: int, ct: Image, fraction: float, distance_mm: float = 5.0
+) -> np.ndarray:
+    """Which components a dense structure runs through (see the module documentation).
+
+    Parameters
+    ----------
+    components, count
+        Component labels 1..count (as :func:`scipy.ndimage.label` gives) on ``ct``'s grid.
+    ct
+        The CT (HU).
+    fraction
+        A component end "goes on" when at least this fraction of the component's footprint (the
+        union of its slices' masks) is denser than :data:`DENSE_HU` ``distance_mm`` beyond it.
+    distance_mm
+        How far beyond the top and bottom slices to look (at least one slice).
+
+    Returns
+    -------
+    numpy.ndarray
+        bool of length ``count + 1`` (index 0 unused): True for components that go on at both
+        ends. An end at the edge of the scan does not go on (nothing is known beyond it).
+    """
+    step = max(1, int(round(distance_mm / ct.spacing[2])))
+    slices = ct.array.shape[0]
+    result = np.zeros(count + 1, bool)
+    for label, box in enumerate(ndimage.find_objects(components), start=1):
+        if box is None:
+            continue
+        footprint = (components[box] == label).any(axis=0)
+        ends = (box[0].start - step, box[0].stop - 1 + step)
+        dense = []
+        for k in ends:
+            if not 0 <= k < slices:
+                break
+            dense.append(float((ct.array[k][box[1:]][footprint] > DENSE_HU).mean()) >= fraction)
+        result[label] = len(dense) == 2 and all(dense)
+    return result
 
 
 def label_lesions(
@@ -27,6 +77,8 @@ def label_lesions(
     min_volume_ml: float = 0.0,
     min_slices: int = 1,
     search_mask: Image | None = None,
+    ct: Image | None = None,
+    through_fraction: float | None = None,
 ) -> Image:
     """Split the thresholded probability volume into lesions ordered by decreasing volume.
 
@@ -45,6 +97,9 @@ def label_lesions(
     search_mask
         Where lesions may be (e.g. the lungs dilated), on the same grid; voxels outside are
         never tumour. Non-zero is inside.
+    ct, through_fraction
+        With both, components a vessel runs through are dropped (:func:`through_going` with
+        this ``fraction``); ``ct`` must be on the probability grid.
 
     Returns
     -------
@@ -75,6 +130,10 @@ def label_lesions(
     # A 26-connected component covers a contiguous run of slices: its box's k extent.
     spans = np.array([box[0].stop - box[0].start for box in ndimage.find_objects(components)], dtype=np.int64)
     keep = (sizes * probability.voxel_volume_ml >= min_volume_ml) & (spans >= min_slices)
+    if ct is not None and through_fraction is not None:
+        if not probability.same_grid(ct):
+            raise GeometryError("the CT is not on the probability grid")
+        keep &= ~through_going(components, count, ct, through_fraction)[1:]
     kept = np.flatnonzero(keep)
     order = kept[np.argsort(-sizes[kept], kind="stable")]
     relabel = np.zeros(count + 1, np.min_scalar_type(max(len(order), 1)))

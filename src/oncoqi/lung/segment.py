@@ -12,7 +12,8 @@
    linear), so that thresholding and lesion labelling happen at the CT's own resolution;
 5. :func:`oncoqi.lung.postprocess.label_lesions` restricted to the search region (every 3D
    component kept: 1 = GTV-1, the largest, 2..n the others, except those below the minimum
-   volume or slice count the model's metadata sets; see :mod:`oncoqi.lung.tune`);
+   volume or slice count, or that a vessel runs through, as the model's metadata sets; see
+   :mod:`oncoqi.lung.tune`);
 6. :func:`oncoqi.lung.measure.measure_lesions` with the CT, probability and lung masks.
 
 The shipped model is ``oncoqi/data/lung_unet.onnx`` (:func:`default_model_path`; its model
@@ -156,13 +157,13 @@ def segment_ct(
         prob_net = np.zeros(pre.array.shape, np.float32)
         prob_net[run] = segmenter.predict(pre.array[run], batch_size=batch_size, progress=progress, cancel=cancel)
         cut = segmenter.threshold if threshold is None else float(threshold)
-        min_volume_ml, min_slices = segmenter.min_volume_ml, segmenter.min_slices
+        min_volume_ml, min_slices, through = segmenter.min_volume_ml, segmenter.min_slices, segmenter.through_fraction
     # onnxruntime's arena (about 0.6 GB on 512 x 512 slices) is released before the full-volume
     # steps below, and the network-grid copy of the probability before labelling: peak memory
     probability = pre.to_input_grid(prob_net, "probability")
     del prob_net
     labels = label_lesions(probability, cut, min_volume_ml=min_volume_ml, min_slices=min_slices,
-                           search_mask=masks.search_region)
+                           search_mask=masks.search_region, ct=ct, through_fraction=through)
     lesions = measure_lesions(labels, ct, probability, masks.lungs)
     return LungSegmentation(
         labels=labels, lungs=masks.lungs, probability=probability, lesions=lesions, masks=masks,

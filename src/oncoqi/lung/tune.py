@@ -1,11 +1,14 @@
 """Choose the post-processing of a trained model on held-out cases (``oncoqi lung tune``).
 
 A slice-wise network leaves small specks where a vessel or the heart border looks like tumour
-on one slice; each would be a false lesion. How large a component must be to count, and the
+on one slice, and whole discs where a vessel crosses the slices; each would be a false lesion.
+How large a component must be to count, whether the vessel test of
+:func:`oncoqi.lung.postprocess.through_going` applies (and at which fraction), and the
 probability threshold, depend on the trained model, so they are chosen per model on a tuning
 set that is neither the training set nor the test set (synthetic set seed 500 for the shipped
 model; 0 trains it and 1000 tests it), and stored in the model's metadata (``oncoqi.threshold``,
-``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.tuning``), where
+``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.through_fraction``,
+``oncoqi.tuning``), where
 :func:`oncoqi.lung.segment_ct` reads them.
 
 The network runs once per case (:func:`case_probabilities`); every candidate setting is then
@@ -37,6 +40,7 @@ from oncoqi.metrics import lung_findings
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 MIN_VOLUMES_ML = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
 MIN_SLICES = (1, 2, 3)
+THROUGH_FRACTIONS: tuple[float | None, ...] = (None, 0.5, 0.7, 0.9)
 
 
 class TuningError(OncoQIError):
@@ -45,9 +49,10 @@ class TuningError(OncoQIError):
 
 @dataclass
 class CaseProbability:
-    """What one tuning case needs: the network's probability, the search region, truth and lungs."""
+    """What one tuning case needs: the network's probability, the search region, truth, lungs and CT."""
 
     name: str
+    ct: Image
     probability: Image
     search: Image
     truth: np.ndarray
@@ -61,6 +66,7 @@ class Setting:
     threshold: float
     min_volume_ml: float
     min_slices: int
+    through_fraction: float | None
     dice_median: float
     sensitivity: float
     specificity: float
@@ -83,17 +89,23 @@ def case_probabilities(cases: Iterable[Case], model: Path, threads: int | None =
         if case.lungs is None:
             raise TuningError(f"{case.name}: tuning needs the case's lung mask (1 right, 2 left)")
         result = segment_ct(case.ct, model, threads=threads, name=case.name)
-        out.append(CaseProbability(case.name, result.probability, result.masks.search_region,
+        out.append(CaseProbability(case.name, case.ct, result.probability, result.masks.search_region,
                                    case.label.array != 0, case.lungs))  # fmt: skip
     return out
 
 
-def score(cases: Sequence[CaseProbability], threshold: float, min_volume_ml: float, min_slices: int) -> Setting:
+def score(
+    cases: Sequence[CaseProbability],
+    threshold: float,
+    min_volume_ml: float,
+    min_slices: int,
+    through_fraction: float | None = None,
+) -> Setting:
     """Median Dice and lung-wise detection of one setting over the tuning cases."""
     dices, findings = [], []
     for c in cases:
         labels = label_lesions(c.probability, threshold, min_volume_ml=min_volume_ml, min_slices=min_slices,
-                               search_mask=c.search)  # fmt: skip
+                               search_mask=c.search, ct=c.ct, through_fraction=through_fraction)  # fmt: skip
         predicted = labels.array != 0
         if c.truth.any():
             dices.append(2.0 * float((predicted & c.truth).sum()) / float(predicted.sum() + c.truth.sum()))
@@ -105,7 +117,8 @@ def score(cases: Sequence[CaseProbability], threshold: float, min_volume_ml: flo
         raise TuningError("the tuning set has no case with tumour")
     sensitivity = sum(f.predicted for f in positives) / len(positives)
     specificity = sum(not f.predicted for f in negatives) / len(negatives) if negatives else 1.0
-    return Setting(threshold, min_volume_ml, min_slices, statistics.median(dices), sensitivity, specificity)
+    return Setting(threshold, min_volume_ml, min_slices, through_fraction, statistics.median(dices), sensitivity,
+                   specificity)  # fmt: skip
 
 
 def choose(
@@ -113,10 +126,19 @@ def choose(
     thresholds: Sequence[float] = THRESHOLDS,
     min_volumes_ml: Sequence[float] = MIN_VOLUMES_ML,
     min_slices: Sequence[int] = MIN_SLICES,
+    through_fractions: Sequence[float | None] = THROUGH_FRACTIONS,
 ) -> tuple[Setting, list[Setting]]:
     """The best setting (see the module documentation) and every setting scored."""
-    scored = [score(cases, t, v, s) for t, v, s in itertools.product(thresholds, min_volumes_ml, min_slices)]
-    best = max(scored, key=lambda x: (round(x.objective, 6), -x.min_volume_ml, -x.min_slices, -abs(x.threshold - 0.5)))
+    grid = itertools.product(thresholds, min_volumes_ml, min_slices, through_fractions)
+    scored = [score(cases, t, v, s, f) for t, v, s, f in grid]
+
+    def preference(x: Setting) -> tuple[float, ...]:
+        # the best objective; then the setting that drops the least (a higher through fraction
+        # drops fewer components; off drops none)
+        through = 2.0 if x.through_fraction is None else x.through_fraction
+        return (round(x.objective, 6), -x.min_volume_ml, -x.min_slices, through, -abs(x.threshold - 0.5))
+
+    best = max(scored, key=preference)
     return best, scored
 
 
@@ -128,7 +150,8 @@ def write_setting(model: Path, setting: Setting, note: str) -> Path:
 
     proto = onnx.load(str(model))
     values = {"oncoqi.threshold": repr(float(setting.threshold)), "oncoqi.min_volume_ml": repr(float(setting.min_volume_ml)),
-              "oncoqi.min_slices": str(int(setting.min_slices)), "oncoqi.tuning": note}  # fmt: skip
+              "oncoqi.min_slices": str(int(setting.min_slices)), "oncoqi.tuning": note,
+              "oncoqi.through_fraction": "" if setting.through_fraction is None else repr(float(setting.through_fraction))}  # fmt: skip
     kept = [p for p in proto.metadata_props if p.key not in values]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)
@@ -157,10 +180,12 @@ def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     cases = case_probabilities(phantom_cases(args.phantoms, args.seed), model, args.threads)
     best, scored = choose(cases)
     for s in sorted(scored, key=lambda x: -x.objective)[:10]:
-        log(f"threshold {s.threshold:.2f}, min {s.min_volume_ml:.2f} ml, min {s.min_slices} slices: "
+        log(f"threshold {s.threshold:.2f}, min {s.min_volume_ml:.2f} ml, min {s.min_slices} slices, vessel test "
+            f"{s.through_fraction}: "
             f"median Dice {s.dice_median:.3f}, sensitivity {s.sensitivity:.3f}, specificity {s.specificity:.3f}")
     note = best.note(len(cases), args.seed)
-    log(f"chosen: threshold {best.threshold}, min {best.min_volume_ml} ml, min {best.min_slices} slices ({note})")
+    log(f"chosen: threshold {best.threshold}, min {best.min_volume_ml} ml, min {best.min_slices} slices, "
+        f"vessel test {best.through_fraction} ({note})")
     if not args.dry_run:
         write_setting(model, best, note)
         log(f"{model}: metadata updated")
