@@ -37,7 +37,7 @@ from OncoQISlicer.mrml import (
     LPS_TO_RAS,
     image_from_volume_node,
     require_untransformed,
-    segmentation_node_from_labels_cropped,
+    segmentation_node_from_labels,
 )
 
 from oncoqi import __version__
@@ -311,7 +311,7 @@ def _lesion_segmentation(
 ) -> slicer.vtkMRMLSegmentationNode:
     """A new segmentation node with one coded segment per lesion, on the CT's grid."""
     lesions = result.lesions
-    node = segmentation_node_from_labels_cropped(
+    node = segmentation_node_from_labels(
         scene,
         result.segmentation.labels,
         {lesion.label: lesion_name(lesion.label) for lesion in lesions},
@@ -337,7 +337,7 @@ def _lung_segmentation(
 ) -> slicer.vtkMRMLSegmentationNode:
     """A new segmentation node with the right and left lung found by lung isolation."""
     present = sorted(int(v) for v in np.unique(result.segmentation.lungs.array) if v in LUNG_NAMES)
-    node = segmentation_node_from_labels_cropped(
+    node = segmentation_node_from_labels(
         scene,
         result.segmentation.lungs,
         {value: LUNG_NAMES[value] for value in present},
