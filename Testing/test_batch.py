@@ -35,8 +35,11 @@ from oncoqi.batch.selection import lung_slice_count
 from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LOG_NAME, QC_NAME, study_folder
 from oncoqi.batch.table import RESULT_COLUMNS, read_results_csv
 from oncoqi.dicom import read_volume_file, scan_series
+from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.segment import default_model_path
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct, write_study
+
+from known_models import identity_model
 
 pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 
@@ -65,36 +68,10 @@ def cohort(tmp_path_factory) -> Path:
     return root
 
 
-def identity_model(path: Path, grid=None, threshold: float = ID_THRESHOLD) -> Path:
-    """An ONNX model with our input/output convention whose output is exactly ``codes / 255`` (as in test_lung_network)."""
-    onnx = pytest.importorskip("onnx", reason="onnx (in the test extra) builds the known-output model")
-    from onnx import TensorProto, helper
-
-    from oncoqi.lung.preprocess import PreprocessOptions
-
-    grid = grid or PreprocessOptions(pixel_mm=4.0, columns=96, rows=96)
-    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 255.0])
-    graph = helper.make_graph(
-        [helper.make_node("Mul", ["ct_codes", "scale"], ["tumour_probability"])],
-        "identity",
-        [helper.make_tensor_value_info("ct_codes", TensorProto.FLOAT, ["n", "h", "w", 1])],
-        [helper.make_tensor_value_info("tumour_probability", TensorProto.FLOAT, ["n", "h", "w", 1])],
-        [scale],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    meta = {"oncoqi.preprocess": json.dumps(dataclasses.asdict(grid)), "oncoqi.threshold": repr(threshold),
-            "oncoqi.divisor": "16"}  # fmt: skip
-    for key, value in meta.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save_model(model, str(path))
-    return path
-
-
 @pytest.fixture(scope="module")
 def model(tmp_path_factory) -> Path:
-    return identity_model(tmp_path_factory.mktemp("model") / "identity.onnx")
+    grid = PreprocessOptions(pixel_mm=4.0, columns=96, rows=96)
+    return identity_model(tmp_path_factory.mktemp("model") / "identity.onnx", grid, ID_THRESHOLD)
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import threading
-from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -24,6 +23,8 @@ from oncoqi.lung.preprocess import PreprocessOptions, preprocess
 from oncoqi.lung.train import cosine_learning_rate, dice_weight
 from oncoqi.lung.training_data import AugmentOptions, TrainingError, augment_slice, load_cases
 from oncoqi.phantom import PhantomOptions, make_ct, write_study
+
+from known_models import identity_model
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 
@@ -37,28 +38,7 @@ LESION_KEYS = {"label", "volume_ml", "recist_mm", "perpendicular_mm", "centroid_
 
 def _identity_model(path, grid: PreprocessOptions = SMALL_GRID, threshold: float = IDENTITY_THRESHOLD):
     """An ONNX graph with our input/output convention whose output is exactly ``codes / 255``."""
-    onnx = pytest.importorskip("onnx", reason="onnx (installed with the 'train' extra) builds the test model")
-    from onnx import TensorProto, helper
-
-    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 255.0])
-    graph = helper.make_graph(
-        [helper.make_node("Mul", ["ct_codes", "scale"], ["tumour_probability"])],
-        "identity",
-        [helper.make_tensor_value_info("ct_codes", TensorProto.FLOAT, ["n", "h", "w", 1])],
-        [helper.make_tensor_value_info("tumour_probability", TensorProto.FLOAT, ["n", "h", "w", 1])],
-        [scale],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    for key, value in {
-        "oncoqi.preprocess": json.dumps(asdict(grid)),
-        "oncoqi.threshold": repr(threshold),
-        "oncoqi.divisor": "16",
-    }.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save_model(model, str(path))
-    return path
+    return identity_model(path, grid, threshold)
 
 
 @pytest.fixture(scope="module")

@@ -54,11 +54,13 @@ def test_tuning_set_without_tumour_is_refused():
 
 def test_setting_is_written_into_the_model_metadata(tmp_path):
     pytest.importorskip("onnx", reason="onnx (the 'train' extra) writes the metadata")
-    from test_lung_network import _identity_model
+    from known_models import identity_model
 
     from oncoqi.lung.onnx_model import OnnxSegmenter
 
-    model = _identity_model(tmp_path / "m.onnx")
+    from oncoqi.lung.preprocess import PreprocessOptions
+
+    model = identity_model(tmp_path / "m.onnx", PreprocessOptions(pixel_mm=3.0, columns=128, rows=128), 0.77)
     before = OnnxSegmenter(model, threads=1)
     assert (before.min_volume_ml, before.min_slices) == (0.0, 1)
     best, _ = choose([_case("a", True, True), _case("b", False, True)], thresholds=(0.5,), min_volumes_ml=(0.0,),
