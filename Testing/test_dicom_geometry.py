@@ -98,3 +98,18 @@ def test_mixed_orientations_and_sizes():
 def test_single_slice_uses_slice_thickness_with_warning():
     g = analyse_slices(_headers([0.0]))
     assert g.ok and g.spacing[2] == 5.0 and "SliceThickness" in g.warnings[0]
+
+
+def test_crop_keeps_every_voxel_at_its_lps_position():
+    from oncoqi.image import Image
+
+    angle = np.deg2rad(20.0)
+    direction = np.array([[np.cos(angle), -np.sin(angle), 0.0], [np.sin(angle), np.cos(angle), 0.0], [0.0, 0.0, 1.0]])
+    image = Image(np.arange(4 * 5 * 6, dtype=np.int16).reshape(4, 5, 6), (0.5, 0.7, 2.0), (10.0, -3.0, 7.0), direction)
+    box = (slice(1, 3), slice(2, None), slice(0, 4))
+    part = image.crop(box)
+    np.testing.assert_array_equal(part.array, image.array[box])
+    for k, j, i in [(0, 0, 0), (1, 2, 3)]:
+        np.testing.assert_allclose(part.index_to_lps(np.array([i, j, k])), image.index_to_lps(np.array([i, j + 2, k + 1])))
+    with pytest.raises(ValueError, match="step 1"):
+        image.crop((slice(None, None, 2), slice(None), slice(None)))

@@ -96,6 +96,18 @@ class Image:
             raise ValueError(f"array shape {array.shape} does not match the grid {self.array.shape}")
         return Image(array, self.spacing, self.origin, self.direction.copy(), {**metadata})
 
+    def crop(self, box: tuple[slice, slice, slice]) -> "Image":
+        """The sub-image ``array[box]`` (``[k, j, i]`` slices with step 1) on its own grid.
+
+        The origin moves to the first voxel kept, so every voxel keeps its LPS position.
+        """
+        if any(s.step not in (None, 1) for s in box):
+            raise ValueError("crop boxes must have step 1")
+        start = [s.indices(n)[0] for s, n in zip(box, self.array.shape)]
+        origin = self.index_to_lps(np.array(start[::-1], float))
+        return Image(self.array[box].copy(), self.spacing, tuple(float(v) for v in origin), self.direction.copy(),
+                     dict(self.metadata))  # fmt: skip
+
     def to_sitk(self) -> sitk.Image:
         """Convert to a SimpleITK image (copying the voxels)."""
         img = sitk.GetImageFromArray(self.array)

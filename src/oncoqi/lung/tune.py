@@ -89,9 +89,23 @@ def case_probabilities(cases: Iterable[Case], model: Path, threads: int | None =
         if case.lungs is None:
             raise TuningError(f"{case.name}: tuning needs the case's lung mask (1 right, 2 left)")
         result = segment_ct(case.ct, model, threads=threads, name=case.name)
-        out.append(CaseProbability(case.name, case.ct, result.probability, result.masks.search_region,
-                                   case.label.array != 0, case.lungs))  # fmt: skip
+        # Every candidate setting relabels the case: keep only the rows and columns where a lesion
+        # can be (any candidate threshold, or truth), with all slices for the vessel test.
+        box = _box(result.probability.array >= min(THRESHOLDS), case.label.array != 0)
+        out.append(CaseProbability(case.name, case.ct.crop(box), result.probability.crop(box),
+                                   result.masks.search_region.crop(box), case.label.array[box] != 0,
+                                   case.lungs.crop(box)))  # fmt: skip
     return out
+
+
+def _box(*masks: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice]:
+    """All slices, and the rows and columns of the union of ``masks`` with a margin."""
+    union = np.logical_or.reduce(masks).any(axis=0)
+    if not union.any():
+        return (slice(None), slice(0, 1), slice(0, 1))
+    rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
+    return (slice(None), slice(max(0, rows[0] - margin), rows[-1] + margin + 1),
+            slice(max(0, cols[0] - margin), cols[-1] + margin + 1))  # fmt: skip
 
 
 def score(
