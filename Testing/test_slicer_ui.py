@@ -379,8 +379,9 @@ def test_extension_installs_the_core_package() -> None:
     """The oncoqi core is not on PyPI: the extension must ship it beside the modules."""
     cmake = (REPO_ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "ctkMacroCompilePythonScript" in cmake and "src/oncoqi/*.py" in cmake
-    assert "oncoqi/data/sample_petct.zip" in cmake
-    assert (REPO_ROOT / "src" / "oncoqi" / "data" / "sample_petct.zip").is_file()
+    for resource in ("sample_petct.zip", "lung_unet.onnx"):  # the embedded sample and the shipped model
+        assert f"oncoqi/data/{resource}" in cmake
+        assert (REPO_ROOT / "src" / "oncoqi" / "data" / resource).is_file()
 
 
 def test_all_modules_share_one_requirements_list() -> None:
