@@ -55,7 +55,7 @@ def test_lung_isolation_page(tmp_path: Path) -> None:
     rows = [dict(row, case="phantom-1000"), dict(row, case="phantom-512", size=[512, 512, 150], seconds=5.5)]
     summary = {"phantoms": 1, "phantom_dice_min": 0.9712, "phantom_dice_median": 0.9712, "phantom_seconds_median": 1.23,
                "full_size_seconds": {"phantom-512": 5.5}, "lung1_dice": None, "threads": 1}  # fmt: skip
-    text = bench_lung_isolation.markdown(rows, summary, bench_lung_isolation.provenance(argv))
+    text = bench_lung_isolation.markdown(rows, summary, bench_lung_isolation.provenance(bench_lung_isolation.__file__, argv))
     written = write_text(text, tmp_path / "validation" / "lung-isolation.md").read_text(encoding="utf-8")
     assert written == text
     measures, cases = check_page(text, "bench_lung_isolation.py", argv)
@@ -74,7 +74,7 @@ def test_pet_indices_page() -> None:
            "max_abs_difference": 1.1e-12}  # fmt: skip
     indices = [{"index": "suv_mean", "ours": 7.5, "naive": 7.5, "abs_diff": 0.0},
                {"index": "tlg", "ours": 750.25, "naive": 750.25, "abs_diff": 1.1e-12}]  # fmt: skip
-    text = bench_pet_indices.markdown(out, indices, 1, bench_pet_indices.provenance(["--repeat", "1"]))
+    text = bench_pet_indices.markdown(out, indices, 1, bench_pet_indices.provenance(bench_pet_indices.__file__, ["--repeat", "1"]))
     timing, values = check_page(text, "bench_pet_indices.py", ["--repeat", "1"])
     assert "| OncoQI `compute_indices` | 0.070 s | 9.0 | < 2 s |" in timing
     assert len(values) == 2 + len(indices) and "| tlg | 750.25 | 750.25 | 1.1e-12 |" in values
@@ -93,7 +93,7 @@ def test_seg_export_page(with_dcmqi: bool) -> None:
                       read_ratio_dcmqi_over_oncoqi=0.13, identical_masks=True)  # fmt: skip
     else:
         result["dcmqi"] = "itkimage2segimage/segimage2itkimage not found (pip install dcmqi)"
-    text = bench_seg_export.markdown(result, 3, 2.0, bench_seg_export.provenance([]))
+    text = bench_seg_export.markdown(result, 3, 2.0, bench_seg_export.provenance(bench_seg_export.__file__, []))
     timing, checks = check_page(text, "bench_seg_export.py", [])
     write = next(line for line in timing if line.startswith("| write |"))
     theirs = "0.900 s | 1.12" if with_dcmqi else "- | -"

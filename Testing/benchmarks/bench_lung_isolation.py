@@ -26,11 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,34 +46,11 @@ from oncoqi.phantom import PhantomOptions, make_ct
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from datasets import dataset  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance  # noqa: E402  (Testing/benchmarks/provenance.py)
+
 DICE_BAR = 0.95
 TIME_BAR_S = 15.0
-
-
-def provenance(argv: list[str] | None) -> list[str]:
-    """Markdown lines: when, on which machine and by which command this run was made (call it first)."""
-    script = Path(__file__).resolve()
-    here = script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else script
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").exists():
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), cpu)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    git = ["git", "-C", str(script.parent), "describe", "--always", "--dirty"]
-    commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
-    command = f"PYTHONPATH=src python {here} {shlex.join(sys.argv[1:] if argv is None else argv)}".rstrip()
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    niceness = os.nice(0) if hasattr(os, "nice") else "unknown"  # POSIX only, as the load average
-    load = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "unknown"
-    return [
-        (
-            f"Run {when} on {cpu}, {cpus} CPUs available ({os.cpu_count()} in the machine), niceness "
-            f"{niceness}, load average {load} at the start; Python {platform.python_version()}, "
-            f"OncoQI `{commit}`. Command, from the checkout root:"
-        ),
-        "",
-        f"```sh\n{command}\n```",
-    ]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -179,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the result tables here as Markdown")
     args = parser.parse_args(argv)
-    info = provenance(argv)
+    info = provenance(__file__, argv)
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(args.threads)
     if args.qc is not None:
         args.qc.mkdir(parents=True, exist_ok=True)

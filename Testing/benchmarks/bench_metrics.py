@@ -26,10 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import shlex
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -42,36 +38,13 @@ import numpy as np
 from oncoqi.atomic import write_text
 from oncoqi.metrics import evaluate_masks, surface_distances
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance  # noqa: E402  (Testing/benchmarks/provenance.py)
+
 SPACING = (2.5, 0.7, 0.7)  # k, j, i in mm
 SHAPE = (150, 512, 512)
 TOLERANCE_MM = 1.18
 CASE_BAR_S = 1.0  # HD95 and surface Dice of one case (Testing/test_metrics.py holds evaluate_masks to it)
-
-
-def provenance(argv: list[str] | None) -> list[str]:
-    """Markdown lines: when, on which machine and by which command this run was made (call it first)."""
-    script = Path(__file__).resolve()
-    here = script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else script
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").exists():
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), cpu)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    git = ["git", "-C", str(script.parent), "describe", "--always", "--dirty"]
-    commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
-    command = f"PYTHONPATH=src python {here} {shlex.join(sys.argv[1:] if argv is None else argv)}".rstrip()
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    niceness = os.nice(0) if hasattr(os, "nice") else "unknown"  # POSIX only, as the load average
-    load = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "unknown"
-    return [
-        (
-            f"Run {when} on {cpu}, {cpus} CPUs available ({os.cpu_count()} in the machine), niceness "
-            f"{niceness}, load average {load} at the start; Python {platform.python_version()}, "
-            f"OncoQI `{commit}`. Command, from the checkout root:"
-        ),
-        "",
-        f"```sh\n{command}\n```",
-    ]
 
 
 def markdown(rows: list[dict[str, float]], repeat: int, info: list[str]) -> str:
@@ -187,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON rows")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the result table here as Markdown")
     args = parser.parse_args(argv)
-    info = provenance(argv)
+    info = provenance(__file__, argv)
     rows = run(args.volumes, args.repeat)
     if args.markdown:
         write_text(markdown(rows, args.repeat, info), args.markdown)

@@ -26,10 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,36 +47,13 @@ from oncoqi.pet.indices import (
 )
 from oncoqi.pet.peak import _kernel_cached
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance  # noqa: E402  (Testing/benchmarks/provenance.py)
+
 SHAPE = (300, 200, 200)  # k, j, i
 SPACING = (3.5, 3.5, 3.0)  # i, j, k in mm
 LESION_ML = 100.0
 TIME_BAR_S = 2.0  # all indices of one lesion (Docs/petindic.md)
-
-
-def provenance(argv: list[str] | None) -> list[str]:
-    """Markdown lines: when, on which machine and by which command this run was made (call it first)."""
-    script = Path(__file__).resolve()
-    here = script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else script
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").exists():
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), cpu)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    git = ["git", "-C", str(script.parent), "describe", "--always", "--dirty"]
-    commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
-    command = f"PYTHONPATH=src python {here} {shlex.join(sys.argv[1:] if argv is None else argv)}".rstrip()
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    niceness = os.nice(0) if hasattr(os, "nice") else "unknown"  # POSIX only, as the load average
-    load = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "unknown"
-    return [
-        (
-            f"Run {when} on {cpu}, {cpus} CPUs available ({os.cpu_count()} in the machine), niceness "
-            f"{niceness}, load average {load} at the start; Python {platform.python_version()}, "
-            f"OncoQI `{commit}`. Command, from the checkout root:"
-        ),
-        "",
-        f"```sh\n{command}\n```",
-    ]
 
 
 def make_case(seed: int = 0) -> tuple[Image, Image]:
@@ -235,7 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the result tables here as Markdown")
     args = parser.parse_args(argv)
-    info = provenance(argv)
+    info = provenance(__file__, argv)
     out, indices = measure(args.repeat)
     if args.markdown:
         write_text(markdown(out, indices, args.repeat, info), args.markdown)

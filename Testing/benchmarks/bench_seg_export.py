@@ -30,9 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -50,6 +47,9 @@ from oncoqi.dicom.seg import load_metadata, read_segmentation, write_segmentatio
 from oncoqi.dicom.write import StudyInfo, uid_from, write_series
 from oncoqi.image import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance  # noqa: E402  (Testing/benchmarks/provenance.py)
+
 SHAPE = (200, 512, 512)
 SPACING = (0.8, 0.8, 2.5)
 ORIGIN = (-204.8, -204.8, -250.0)
@@ -61,32 +61,6 @@ META = {
         {"label": "Lung", "label_value": 3, "category": "anatomical_structure", "type": "lung"},
     ]
 }  # fmt: skip
-
-
-def provenance(argv: list[str] | None) -> list[str]:
-    """Markdown lines: when, on which machine and by which command this run was made (call it first)."""
-    script = Path(__file__).resolve()
-    here = script.relative_to(Path.cwd()) if script.is_relative_to(Path.cwd()) else script
-    cpu = platform.processor() or platform.machine()
-    if Path("/proc/cpuinfo").exists():
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next((x.split(":", 1)[1].strip() for x in lines if x.startswith("model name")), cpu)
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    git = ["git", "-C", str(script.parent), "describe", "--always", "--dirty"]
-    commit = subprocess.run(git, capture_output=True, text=True, check=False).stdout.strip() or "unknown"
-    command = f"PYTHONPATH=src python {here} {shlex.join(sys.argv[1:] if argv is None else argv)}".rstrip()
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    niceness = os.nice(0) if hasattr(os, "nice") else "unknown"  # POSIX only, as the load average
-    load = f"{os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "unknown"
-    return [
-        (
-            f"Run {when} on {cpu}, {cpus} CPUs available ({os.cpu_count()} in the machine), niceness "
-            f"{niceness}, load average {load} at the start; Python {platform.python_version()}, "
-            f"OncoQI `{commit}`. Command, from the checkout root:"
-        ),
-        "",
-        f"```sh\n{command}\n```",
-    ]
 
 
 def markdown(result: dict[str, object], repeat: int, limit: float, info: list[str]) -> str:
@@ -201,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="keep the inputs and outputs in this folder")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the result tables here as Markdown")
     args = parser.parse_args(argv)
-    info = provenance(argv)
+    info = provenance(__file__, argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="oncoqi-bench-seg-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
