@@ -47,7 +47,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pet-margin", type=float, default=10.0, metavar="MM",
                    help="the PET lesion is sought within GTV-1 grown by this margin (default: %(default)s)")
     p.add_argument("--min-volume", type=float, default=0.0, metavar="ML",
-                   help="drop lesions smaller than this on the CT (default: %(default)s, keep all)")
+                   help="also drop CT lesions smaller than this (default: %(default)s: only the minimum stored "
+                        "in the model applies)")
     p.add_argument("--force", action="store_true", help="redo studies that are already complete")
     p.add_argument("--no-qc", action="store_true", help="do not write the QC pictures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or per-study lines")
