@@ -115,8 +115,9 @@ def test_download_instances_mode_and_failure_exit_code(server, capsys, tmp_path)
 
 def test_ctrl_c_cancels_cleanly_with_exit_code_130(server, capsys, tmp_path):
     ct = catalog().find("CT", "PHANTOM-001")
-    # about 35 chunks 0.05 s apart: the interrupt at 0.3 s arrives mid-transfer
-    server.add_fault("getImageWithMD5Hash", "slow", times=-1, seconds=0.05, chunk=128)
+    # about 70 chunks 0.1 s apart (7 s): the interrupt at 0.3 s arrives mid-transfer even when a
+    # loaded machine delays it by seconds (with 1.75 s of transfer, a loaded CI run once finished first)
+    server.add_fault("getImageWithMD5Hash", "slow", times=-1, seconds=0.1, chunk=64)
     timer = threading.Timer(0.3, signal.raise_signal, (signal.SIGINT,))
     timer.start()
     try:
