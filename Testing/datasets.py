@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,3 +32,26 @@ def dataset(name: str) -> Path:
             tar.extractall(dest, filter="data")
         done.write_text(str(archive.stat().st_mtime))
     return dest
+
+
+def lung1_001(labels: dict[str, list[str]]) -> tuple[Any, dict[str, Any]] | None:
+    """LUNG1-001's CT and the RTSTRUCT ROIs as label images on it, for the benchmark scripts.
+
+    ``labels`` maps a name to the ROI names that make it (label ``n`` for the ``n``-th ROI, as
+    :func:`oncoqi.dicom.rtstruct.rois_to_label`). Returns None, with the reason on stderr, when
+    the data is absent (a script, unlike a test, goes on without it).
+    """
+    import sys
+
+    from oncoqi.dicom import load_series, scan_series
+    from oncoqi.dicom.rtstruct import read_rtstruct, rois_to_label
+
+    try:
+        root = dataset("nsclc-radiomics-lung1-001")
+    except pytest.skip.Exception as skipped:
+        print(f"LUNG1-001 skipped: {skipped}", file=sys.stderr)
+        return None
+    scan = scan_series(root)
+    ct = load_series(next(s for s in scan.series if s.modality == "CT"))
+    rtstruct = read_rtstruct(next(s for s in scan.series if s.modality == "RTSTRUCT").files[0])
+    return ct, {name: rois_to_label(rtstruct, ct, rois) for name, rois in labels.items()}

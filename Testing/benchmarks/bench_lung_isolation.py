@@ -33,18 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 import SimpleITK as sitk
 
 from oncoqi.atomic import write_text
-from oncoqi.dicom import load_series, scan_series
-from oncoqi.dicom.rtstruct import read_rtstruct, rois_to_label
 from oncoqi.image import Image
 from oncoqi.lung import isolate_lungs, write_lung_qc
 from oncoqi.phantom import PhantomOptions, make_ct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from datasets import dataset  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
+from datasets import lung1_001  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance  # noqa: E402  (Testing/benchmarks/provenance.py)
@@ -81,16 +78,11 @@ def run_case(
 
 
 def lung1_case(qc: Path | None) -> dict[str, Any] | None:
-    try:
-        root = dataset("nsclc-radiomics-lung1-001")
-    except pytest.skip.Exception as skipped:
-        print(f"LUNG1-001 skipped: {skipped}", file=sys.stderr)
+    loaded = lung1_001({"lungs": ["Lung-Right", "Lung-Left"]})  # 1 right, 2 left, as ours
+    if loaded is None:
         return None
-    scan = scan_series(root)
-    ct = load_series(next(s for s in scan.series if s.modality == "CT"))
-    ss = read_rtstruct(next(s for s in scan.series if s.modality == "RTSTRUCT").files[0])
-    reference = rois_to_label(ss, ct, ["Lung-Right", "Lung-Left"])  # 1 right, 2 left, as ours
-    return run_case("LUNG1-001", ct, reference.array, qc, reference)
+    ct, labels = loaded
+    return run_case("LUNG1-001", ct, labels["lungs"].array, qc, labels["lungs"])
 
 
 def _fmt(value: float | None, spec: str) -> str:

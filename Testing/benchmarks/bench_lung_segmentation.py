@@ -43,9 +43,8 @@ import numpy as np
 import pytest
 
 from oncoqi.atomic import write_text, write_volume
-from oncoqi.dicom import load_series, read_image, scan_series
+from oncoqi.dicom import read_image
 from oncoqi.dicom.lidc import consensus_label, read_lidc_xml
-from oncoqi.dicom.rtstruct import read_rtstruct, rois_to_label
 from oncoqi.image import Image
 from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
 from oncoqi.lung.training_data import phantom_case
@@ -53,7 +52,7 @@ from oncoqi.metrics import EvaluationCase, evaluate_set
 from oncoqi.phantom import PhantomOptions, make_ct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from datasets import dataset  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
+from datasets import dataset, lung1_001  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
 
 BARS = {"dsc_median": 0.85, "hd95_median_mm": 5.0, "sensitivity": 0.95, "specificity": 0.95,
         "lung_dice": 0.95, "seconds_512": 60.0, "peak_gb_512": 1.5}  # fmt: skip
@@ -116,16 +115,11 @@ def _round(value: float) -> float | None:
 
 def lung1(model: Path) -> dict[str, Any] | None:
     """LUNG1-001: lung Dice and GTV-1 DSC against the expert RTSTRUCT."""
-    try:
-        root = dataset("nsclc-radiomics-lung1-001")
-    except pytest.skip.Exception as skipped:
-        print(f"LUNG1-001 skipped: {skipped}", file=sys.stderr)
+    loaded = lung1_001({"lungs": ["Lung-Right", "Lung-Left"], "gtv": ["GTV-1"]})
+    if loaded is None:
         return None
-    scan = scan_series(root)
-    ct = load_series(next(s for s in scan.series if s.modality == "CT"))
-    rtstruct = read_rtstruct(next(s for s in scan.series if s.modality == "RTSTRUCT").files[0])
-    lungs = rois_to_label(rtstruct, ct, ["Lung-Right", "Lung-Left"]).array
-    gtv = rois_to_label(rtstruct, ct, ["GTV-1"]).array != 0
+    ct, labels = loaded
+    lungs, gtv = labels["lungs"].array, labels["gtv"].array != 0
     result, seconds = _segment(ct, model, "LUNG1-001")
     ours = result.labels.array
     return {
