@@ -5,8 +5,7 @@ the centroid of GTV-1 with its contour in red and the other lesions in yellow, i
 convention (patient's right on the picture's left, anterior and superior at the top) at true
 proportions in mm; with a PET, a coronal maximum-intensity projection of the SUV (inverted grey,
 SUV 0 to the 99.9th percentile or at least 5) with the projection of GTV-1 on the PET grid in red.
-Without a lesion the slices go through the centre of the lungs. Pillow and NumPy draw it, so the
-core needs no plotting library.
+Without a lesion the slices go through the centre of the lungs. :mod:`oncoqi.picture` draws it.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ from PIL import Image as PILImage
 from PIL import ImageDraw
 from scipy import ndimage
 
-from oncoqi.atomic import atomic_path
 from oncoqi.image import Image
 from oncoqi.lung.orientation import CanonicalView
 from oncoqi.lung.preprocess import lung_window
+from oncoqi.picture import panel, save_png, superior_first
 
 #: Outline colours (RGB).
 GTV_COLOUR = (255, 40, 40)
@@ -31,26 +30,6 @@ OTHER_COLOUR = (255, 220, 0)
 PANEL_PX = 300
 GAP_PX = 8
 CAPTION_PX = 40
-
-
-def _superior_first(image: Image) -> bool:
-    """True when slice k = 0 is the most superior (LPS z grows towards the head)."""
-    return bool(image.index_to_lps(np.array([0.0, 0.0, 1.0]))[2] < image.origin[2])
-
-
-def _panel(gray: np.ndarray, outlines: list[tuple[np.ndarray, tuple[int, int, int]]],
-           spacing: tuple[float, float]) -> PILImage.Image:
-    """One 2D slice at true proportions, ``PANEL_PX`` high, with one-pixel outlines of the masks."""
-    rows, cols = gray.shape
-    height_mm, width_mm = rows * spacing[0], cols * spacing[1]
-    size = (max(1, int(round(PANEL_PX * width_mm / max(height_mm, 1e-6)))), PANEL_PX)
-    picture = np.asarray(PILImage.fromarray(gray).resize(size, PILImage.Resampling.BILINEAR).convert("RGB")).copy()
-    for mask, colour in outlines:
-        if not mask.any():
-            continue
-        scaled = np.asarray(PILImage.fromarray(mask.astype(np.uint8) * 255).resize(size, PILImage.Resampling.NEAREST)) > 0
-        picture[scaled & ~ndimage.binary_erosion(scaled)] = colour
-    return PILImage.fromarray(picture)
 
 
 def _centre(labels: np.ndarray, lungs: np.ndarray | None) -> tuple[int, int, int]:
@@ -106,22 +85,22 @@ def write_study_qc(
         raise ValueError("the PET lesion labels must be on the SUV grid")
     view = CanonicalView.of(ct.direction)
     sk, sy, sx = view.spacing(ct.spacing)
-    order = slice(None) if _superior_first(ct) else slice(None, None, -1)  # superior at the top
+    order = slice(None) if superior_first(ct) else slice(None, None, -1)  # superior at the top
     gray = lung_window(view.to_canonical(ct.array))[order]
     lab = view.to_canonical(labels.array)[order]
     lung = view.to_canonical(lungs.array)[order] if lungs is not None else None
     k, y, x = _centre(lab, lung)
     gtv, other = lab == 1, lab > 1
     panels = [
-        _panel(gray[k], [(other[k], OTHER_COLOUR), (gtv[k], GTV_COLOUR)], (sy, sx)),
-        _panel(gray[:, y, :], [(other[:, y, :], OTHER_COLOUR), (gtv[:, y, :], GTV_COLOUR)], (sk, sx)),
-        _panel(gray[:, :, x], [(other[:, :, x], OTHER_COLOUR), (gtv[:, :, x], GTV_COLOUR)], (sk, sy)),
+        panel(gray[k], [(other[k], OTHER_COLOUR), (gtv[k], GTV_COLOUR)], (sy, sx), PANEL_PX),
+        panel(gray[:, y, :], [(other[:, y, :], OTHER_COLOUR), (gtv[:, y, :], GTV_COLOUR)], (sk, sx), PANEL_PX),
+        panel(gray[:, :, x], [(other[:, :, x], OTHER_COLOUR), (gtv[:, :, x], GTV_COLOUR)], (sk, sy), PANEL_PX),
     ]
     captions = ["axial", "coronal", "sagittal"]
     if suv is not None:
         pview = CanonicalView.of(suv.direction)
         pk, _, px = pview.spacing(suv.spacing)
-        porder = slice(None) if _superior_first(suv) else slice(None, None, -1)
+        porder = slice(None) if superior_first(suv) else slice(None, None, -1)
         values = pview.to_canonical(suv.array)[porder].astype(np.float32)
         mip = values.max(axis=1)
         top = max(float(np.percentile(mip, 99.9)), 5.0)
@@ -129,17 +108,17 @@ def write_study_qc(
         outlines = []
         if pet_labels is not None:
             outlines.append(((pview.to_canonical(pet_labels.array)[porder] == 1).any(axis=1), GTV_COLOUR))
-        panels.append(_panel(inverted, outlines, (pk, px)))
+        panels.append(panel(inverted, outlines, (pk, px), PANEL_PX))
         captions.append(f"PET MIP (SUVbw 0-{top:.1f})")
 
     width = sum(p.width for p in panels) + GAP_PX * (len(panels) + 1)
     canvas = PILImage.new("RGB", (width, PANEL_PX + 2 * GAP_PX + CAPTION_PX), (0, 0, 0))
     draw = ImageDraw.Draw(canvas)
     cursor = GAP_PX
-    for panel, caption in zip(panels, captions):
-        canvas.paste(panel, (cursor, GAP_PX))
+    for picture, caption in zip(panels, captions):
+        canvas.paste(picture, (cursor, GAP_PX))
         draw.text((cursor + 2, GAP_PX + 2), caption, fill=(0, 255, 0))
-        cursor += panel.width + GAP_PX
+        cursor += picture.width + GAP_PX
     n = int(labels.array.max()) if labels.array.size else 0
     what = "red: GTV-1, yellow: other lesions" if n else "no lesion found: slices through the lungs"
     draw.text((GAP_PX, PANEL_PX + 2 * GAP_PX), f"{title}  {what}", fill=(255, 255, 255))
@@ -147,10 +126,7 @@ def write_study_qc(
         volume = float(gtv.sum()) * ct.voxel_volume_ml
         draw.text((GAP_PX, PANEL_PX + 2 * GAP_PX + CAPTION_PX // 2),
                   f"GTV-1 {volume:.1f} ml; {n} lesion(s)", fill=(255, 255, 255))  # fmt: skip
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        canvas.save(tmp, format="PNG")
-    return path
+    return save_png(canvas, path)
 
 
 __all__ = ["write_study_qc"]

@@ -7,7 +7,7 @@ top) and at true proportions in mm. Outlines: tight lungs in cyan, the tumour se
 yellow, when given, a reference (e.g. an expert's lung contours) in red and the lesions found by
 the tumour network in magenta (the middle axial slice then goes through the largest lesion, so
 a QC of a segmentation shows it). The CT is shown in
-the lung window. Pillow (a dependency of highdicom) draws it, so no plotting library is needed.
+the lung window, drawn by :mod:`oncoqi.picture`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 from PIL import ImageDraw
-from scipy import ndimage
 
-from oncoqi.atomic import atomic_path
 from oncoqi.image import Image
 from oncoqi.lung.isolation import LungMasks
 from oncoqi.lung.orientation import CanonicalView
 from oncoqi.lung.preprocess import lung_window
+from oncoqi.picture import panel, save_png, superior_first
 
 #: Outline colours (RGB).
 LUNG_COLOUR = (0, 255, 255)
@@ -91,23 +90,20 @@ def write_lung_qc(
     if lesions is not None:
         labels = view.to_canonical(lesions.array)
         outlines.append((labels > 0, LESION_COLOUR))
-        count = len(np.unique(labels)) - int((labels == 0).any())
+        count = int(labels.max()) if labels.size else 0  # labels are 1..n, 1 the largest (GTV-1)
         if count:
-            axial[1] = int(round(np.nonzero(labels == labels[labels > 0].min())[0].mean()))
-    panels = []
-    for k in axial:
-        panels.append(_panel(gray[k], [(m[k], c) for m, c in outlines], (sy, sx)))
+            axial[1] = int(round(np.nonzero(labels == 1)[0].mean()))
+    panels = [panel(gray[k], [(m[k], c) for m, c in outlines], (sy, sx), PANEL_PX) for k in axial]
     row = int(round(np.nonzero(lungs)[1].mean()))
-    superior_last = ct.index_to_lps(np.array([0.0, 0.0, 1.0]))[2] > ct.origin[2]
-    order = slice(None, None, -1) if superior_last else slice(None)
-    panels.append(_panel(gray[order, row, :], [(m[order, row, :], c) for m, c in outlines], (sk, sx)))
+    order = slice(None) if superior_first(ct) else slice(None, None, -1)
+    panels.append(panel(gray[order, row, :], [(m[order, row, :], c) for m, c in outlines], (sk, sx), PANEL_PX))
 
     width = sum(p.width for p in panels) + GAP_PX * (len(panels) + 1)
     canvas = PILImage.new("RGB", (width, PANEL_PX + 2 * GAP_PX + 2 * CAPTION_PX), (0, 0, 0))
     x = GAP_PX
-    for panel in panels:
-        canvas.paste(panel, (x, GAP_PX))
-        x += panel.width + GAP_PX
+    for picture in panels:
+        canvas.paste(picture, (x, GAP_PX))
+        x += picture.width + GAP_PX
     volumes = masks.volume_ml
     draw = ImageDraw.Draw(canvas)
     text_y = PANEL_PX + 2 * GAP_PX
@@ -118,22 +114,4 @@ def write_lung_qc(
         + (f"   magenta: {count} lesion(s)" if lesions is not None else "")
     )
     draw.text((GAP_PX, text_y + CAPTION_PX // 2), legend, fill=(255, 255, 255))
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        canvas.save(tmp, format="PNG")
-    return path
-
-
-def _panel(gray: np.ndarray, outlines: list[tuple[np.ndarray, tuple[int, int, int]]],
-           spacing: tuple[float, float]) -> PILImage.Image:
-    """One slice scaled to true proportions, ``PANEL_PX`` high, with one-pixel outlines."""
-    rows, cols = gray.shape
-    height_mm, width_mm = rows * spacing[0], cols * spacing[1]
-    size = (max(1, int(round(PANEL_PX * width_mm / height_mm))), PANEL_PX)
-    picture = np.asarray(PILImage.fromarray(gray).resize(size, PILImage.Resampling.BILINEAR).convert("RGB")).copy()
-    for mask, colour in outlines:
-        scaled = PILImage.fromarray(mask.astype(np.uint8) * 255).resize(size, PILImage.Resampling.NEAREST)
-        scaled = np.asarray(scaled) > 0
-        edge = scaled & ~ndimage.binary_erosion(scaled)
-        picture[edge] = colour
-    return PILImage.fromarray(picture)
+    return save_png(canvas, path)
