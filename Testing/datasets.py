@@ -34,22 +34,29 @@ def dataset(name: str) -> Path:
     return dest
 
 
+def dataset_or_none(name: str) -> Path | None:
+    """:func:`dataset` for scripts: None, with the reason on stderr, when the data is absent
+    (a benchmark, unlike a test, goes on without it)."""
+    import sys
+
+    try:
+        return dataset(name)
+    except pytest.skip.Exception as skipped:
+        print(f"{name} skipped: {skipped}", file=sys.stderr)
+        return None
+
+
 def lung1_001(labels: dict[str, list[str]]) -> tuple[Any, dict[str, Any]] | None:
     """LUNG1-001's CT and the RTSTRUCT ROIs as label images on it, for the benchmark scripts.
 
     ``labels`` maps a name to the ROI names that make it (label ``n`` for the ``n``-th ROI, as
-    :func:`oncoqi.dicom.rtstruct.rois_to_label`). Returns None, with the reason on stderr, when
-    the data is absent (a script, unlike a test, goes on without it).
+    :func:`oncoqi.dicom.rtstruct.rois_to_label`). None when the data is absent (:func:`dataset_or_none`).
     """
-    import sys
-
     from oncoqi.dicom import load_series, scan_series
     from oncoqi.dicom.rtstruct import read_rtstruct, rois_to_label
 
-    try:
-        root = dataset("nsclc-radiomics-lung1-001")
-    except pytest.skip.Exception as skipped:
-        print(f"LUNG1-001 skipped: {skipped}", file=sys.stderr)
+    root = dataset_or_none("nsclc-radiomics-lung1-001")
+    if root is None:
         return None
     scan = scan_series(root)
     ct = load_series(next(s for s in scan.series if s.modality == "CT"))
