@@ -106,21 +106,26 @@ def _element(buf: bytes | mmap.mmap, pos: int, explicit: bool) -> tuple[int, byt
     return tag, vr, _LONG_LENGTH.unpack_from(buf, pos + 8)[0], pos + 12
 
 
+def _item_header(buf: bytes | mmap.mmap, pos: int, what: str) -> tuple[int, int, int]:
+    """Tag, length and value offset of the item or delimiter (always implicit VR) at ``pos``."""
+    if pos + 8 > len(buf):
+        raise _truncated(what, pos, 8, len(buf) - pos)
+    group, elem, length = _TAG_LENGTH.unpack_from(buf, pos)
+    return group << 16 | elem, length, pos + 8
+
+
 def _items(buf: bytes | mmap.mmap, pos: int, explicit: bool, depth: int) -> int:
     """Skip an undefined-length sequence starting at ``pos``; returns the offset after its delimiter."""
     if depth > _MAX_DEPTH:
         raise DicomCheckError(f"sequences nested more than {_MAX_DEPTH} deep")
     size = len(buf)
     while True:
-        if pos + 8 > size:
-            raise _truncated("a sequence item", pos, 8, size - pos)
-        group, elem, length = _TAG_LENGTH.unpack_from(buf, pos)
-        tag = group << 16 | elem
-        pos += 8
+        tag, length, pos = _item_header(buf, pos, "a sequence item")
         if tag == _SEQUENCE_END:
             return pos
         if tag != _ITEM:
-            raise DicomCheckError(f"expected a sequence item at byte {pos - 8}, found ({group:04X},{elem:04X})")
+            found = f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+            raise DicomCheckError(f"expected a sequence item at byte {pos - 8}, found {found}")
         if length == _UNDEFINED:
             pos = _walk(buf, pos, explicit, None, depth + 1)
         elif pos + length > size:
@@ -134,11 +139,7 @@ def _fragments(buf: bytes | mmap.mmap, pos: int) -> tuple[int, int, int]:
     size = len(buf)
     count = total = 0
     while True:
-        if pos + 8 > size:
-            raise _truncated("a Pixel Data fragment", pos, 8, size - pos)
-        group, elem, length = _TAG_LENGTH.unpack_from(buf, pos)
-        tag = group << 16 | elem
-        pos += 8
+        tag, length, pos = _item_header(buf, pos, "a Pixel Data fragment")
         if tag == _SEQUENCE_END:
             return pos, count - 1, total  # the first item is the Basic Offset Table
         if tag != _ITEM or length == _UNDEFINED:
