@@ -196,7 +196,9 @@ def _read_small(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
     return zf.read(info).decode("utf-8", "replace")
 
 
-def _write_whole(target: Path, data: bytes, opener: FileOpener) -> FileRecord:
+def _write_checked(target: Path, data: bytes, opener: FileOpener, checks: dict[str, InstanceCheck]) -> FileRecord:
+    """Check a whole entry held in memory as DICOM (into ``checks``), write it with one call, hash it."""
+    checks[target.name] = check_instance(data)
     with opener(target) as out:
         out.write(data)
     return FileRecord(size=len(data), md5=hashlib.md5(data).hexdigest())
@@ -212,9 +214,7 @@ def _extract_entry(
 ) -> FileRecord:
     check_cancel(cancel)
     if info.file_size <= IN_MEMORY_ENTRY:
-        data = zf.read(info)
-        checks[target.name] = check_instance(data)
-        return _write_whole(target, data, opener)
+        return _write_checked(target, zf.read(info), opener, checks)
     digest = hashlib.md5()
     size = 0
     with zf.open(info) as src, opener(target) as out:
@@ -302,7 +302,6 @@ class _Entry:
     raw_name: str
     name: str
     flags: int
-    method: int
     crc: int
     compressed_size: int
     size: int
@@ -312,11 +311,16 @@ class _Entry:
     running_crc: int = 0
     pieces: list[bytes] = field(default_factory=list)
     out: BinaryIO | None = None
-    digest: hashlib._Hash | None = None
+    digest: hashlib._Hash | None = None  # only once the entry is streamed to disk
 
     @property
     def has_descriptor(self) -> bool:
         return bool(self.flags & 0x08)
+
+    @property
+    def is_metadata(self) -> bool:
+        """LICENSE (dropped) or the MD5 list (kept in memory), not a file of the series."""
+        return self.name in (MD5_ENTRY, LICENSE_ENTRY)
 
 
 class StreamingExtractor:
@@ -439,8 +443,7 @@ class StreamingExtractor:
             raise UnsafeArchiveError(f"two entries are both written as {name!r}")
         self._names.add(name)
         inflater = zlib.decompressobj(-zlib.MAX_WBITS) if method == zipfile.ZIP_DEFLATED else None
-        digest = hashlib.md5() if name not in (MD5_ENTRY, LICENSE_ENTRY) else None
-        self._entry = _Entry(raw_name, name, flags, method, crc, csize, usize, inflater, digest=digest)
+        self._entry = _Entry(raw_name, name, flags, crc, csize, usize, inflater)
         self._stage = "data"
         return True
 
@@ -480,22 +483,24 @@ class StreamingExtractor:
                 "allowed for this series"
             )
         entry.produced += len(out)
-        if entry.digest is None or self.crc_files:
+        if entry.is_metadata or self.crc_files:
             entry.running_crc = zlib.crc32(out, entry.running_crc)
-        if entry.digest is None:  # LICENSE (dropped) or the MD5 list (kept in memory)
+        if entry.is_metadata:
             if entry.name == MD5_ENTRY:
                 if entry.produced > MAX_METADATA_ENTRY:
                     raise UnsafeArchiveError(f"entry {entry.raw_name!r} is too large for an MD5 list")
                 entry.pieces.append(out)
             return
-        entry.digest.update(out)
         if entry.out is not None:
+            entry.digest.update(out)  # type: ignore[union-attr]  # set with out
             entry.out.write(out)
             return
-        entry.pieces.append(out)
+        entry.pieces.append(out)  # hashed, checked and written whole by _close
         if entry.produced > IN_MEMORY_ENTRY:  # too big to keep: stream it to disk, check it from there
             entry.out = self.opener(self.dest / entry.name)
+            entry.digest = hashlib.md5()
             for piece in entry.pieces:
+                entry.digest.update(piece)
                 entry.out.write(piece)
             entry.pieces = []
 
@@ -528,7 +533,7 @@ class StreamingExtractor:
         return True
 
     def _close(self, entry: _Entry, crc: int, size: int) -> None:
-        crc_checked = entry.digest is None or self.crc_files
+        crc_checked = entry.is_metadata or self.crc_files
         if (crc_checked and entry.running_crc != crc) or entry.produced != size:
             raise CorruptArchiveError(f"damaged entry {entry.raw_name!r} (Bad CRC-32 or size)")
         self._streamed.append((entry.raw_name, crc, size))
@@ -536,17 +541,13 @@ class StreamingExtractor:
         self._stage = "header"
         if entry.name == MD5_ENTRY:
             self.md5_sums = parse_md5_list(b"".join(entry.pieces).decode("utf-8", "replace"))
-        elif entry.digest is not None:
-            target = self.dest / entry.name
-            if entry.out is not None:
-                entry.out.close()
-                self.files[entry.name] = FileRecord(size=entry.produced, md5=entry.digest.hexdigest())
-            else:
-                data = b"".join(entry.pieces)
-                self.checks[entry.name] = check_instance(data)
-                with self.opener(target) as out:
-                    out.write(data)
-                self.files[entry.name] = FileRecord(size=len(data), md5=entry.digest.hexdigest())
+        elif entry.out is not None:
+            entry.out.close()
+            md5 = entry.digest.hexdigest()  # type: ignore[union-attr]  # set with out
+            self.files[entry.name] = FileRecord(size=entry.produced, md5=md5)
+        elif not entry.is_metadata:
+            self.files[entry.name] = _write_checked(self.dest / entry.name, b"".join(entry.pieces), self.opener,
+                                                    self.checks)  # fmt: skip
 
     def close(self) -> None:
         """Close the file of an entry left unfinished (after an error); the caller removes ``dest``."""
