@@ -102,6 +102,59 @@ class LungSegmentation:
     slices_run: np.ndarray
 
 
+@dataclass
+class TumourProbability:
+    """The network's tumour probability on the CT's grid, and how the model says to label it.
+
+    Attributes
+    ----------
+    masks
+        Lung isolation of the CT (search region, lungs, ...).
+    probability
+        float32 tumour probability on the CT's grid (0 on slices the network did not run on).
+    slices_run
+        Indices of the network-grid slices the network ran on.
+    threshold, min_volume_ml, min_slices, through_fraction
+        The model's post-processing (:class:`~oncoqi.lung.onnx_model.OnnxSegmenter`).
+    """
+
+    masks: LungMasks
+    probability: Image
+    slices_run: np.ndarray
+    threshold: float
+    min_volume_ml: float
+    min_slices: int
+    through_fraction: float | None
+
+
+def tumour_probability(
+    ct: Image,
+    model_path: str | os.PathLike | None = None,
+    threads: int | None = None,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    batch_size: int = 2,
+    name: str | None = None,
+) -> TumourProbability:
+    """Steps 1-4 of the pipeline (module documentation): lungs, preprocessing, network, back to the CT grid.
+
+    :func:`segment_ct` labels and measures the result; :mod:`oncoqi.lung.tune` relabels it with
+    every candidate post-processing. Parameters and errors as :func:`segment_ct`.
+    """
+    with OnnxSegmenter(resolve_model(model_path), threads=threads) as segmenter:
+        masks = isolate_lungs(ct, name=name)
+        pre = preprocess(ct, segmenter.preprocess_options)
+        search_net = pre.to_network_grid(masks.search_region, "label")
+        run = np.flatnonzero(search_net.any(axis=(1, 2)))
+        prob_net = np.zeros(pre.array.shape, np.float32)
+        prob_net[run] = segmenter.predict(pre.array[run], batch_size=batch_size, progress=progress, cancel=cancel)
+        settings = (segmenter.threshold, segmenter.min_volume_ml, segmenter.min_slices, segmenter.through_fraction)
+    # onnxruntime's arena (about 0.6 GB on 512 x 512 slices) is released before the full-volume
+    # steps, and the network-grid arrays when this returns: peak memory
+    return TumourProbability(masks, pre.to_input_grid(prob_net, "probability"), run, *settings)
+
+
 def segment_ct(
     ct: Image,
     model_path: str | os.PathLike | None = None,
@@ -149,23 +202,12 @@ def segment_ct(
     oncoqi.lung.LungNotFoundError, oncoqi.lung.NotCTError, oncoqi.errors.GeometryError
         When the CT has no lungs, is not a CT, or is not axial.
     """
-    with OnnxSegmenter(resolve_model(model_path), threads=threads) as segmenter:
-        masks = isolate_lungs(ct, name=name)
-        pre = preprocess(ct, segmenter.preprocess_options)
-        search_net = pre.to_network_grid(masks.search_region, "label")
-        run = np.flatnonzero(search_net.any(axis=(1, 2)))
-        prob_net = np.zeros(pre.array.shape, np.float32)
-        prob_net[run] = segmenter.predict(pre.array[run], batch_size=batch_size, progress=progress, cancel=cancel)
-        cut = segmenter.threshold if threshold is None else float(threshold)
-        min_volume_ml, min_slices, through = segmenter.min_volume_ml, segmenter.min_slices, segmenter.through_fraction
-    # onnxruntime's arena (about 0.6 GB on 512 x 512 slices) is released before the full-volume
-    # steps below, and the network-grid copy of the probability before labelling: peak memory
-    probability = pre.to_input_grid(prob_net, "probability")
-    del prob_net
-    labels = label_lesions(probability, cut, min_volume_ml=min_volume_ml, min_slices=min_slices,
-                           search_mask=masks.search_region, ct=ct, through_fraction=through)
-    lesions = measure_lesions(labels, ct, probability, masks.lungs)
+    found = tumour_probability(ct, model_path, threads, progress, cancel, batch_size=batch_size, name=name)
+    cut = found.threshold if threshold is None else float(threshold)
+    labels = label_lesions(found.probability, cut, min_volume_ml=found.min_volume_ml, min_slices=found.min_slices,
+                           search_mask=found.masks.search_region, ct=ct, through_fraction=found.through_fraction)
+    lesions = measure_lesions(labels, ct, found.probability, found.masks.lungs)
     return LungSegmentation(
-        labels=labels, lungs=masks.lungs, probability=probability, lesions=lesions, masks=masks,
-        threshold=cut, slices_run=run,
+        labels=labels, lungs=found.masks.lungs, probability=found.probability, lesions=lesions, masks=found.masks,
+        threshold=cut, slices_run=found.slices_run,
     )

@@ -32,7 +32,7 @@ import numpy as np
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung.postprocess import label_lesions
-from oncoqi.lung.segment import resolve_model, segment_ct
+from oncoqi.lung.segment import resolve_model, tumour_probability
 from oncoqi.lung.training_data import Case, phantom_cases
 from oncoqi.metrics import lung_findings
 
@@ -88,7 +88,7 @@ def case_probabilities(cases: Iterable[Case], model: Path, threads: int | None =
     for case in cases:
         if case.lungs is None:
             raise TuningError(f"{case.name}: tuning needs the case's lung mask (1 right, 2 left)")
-        result = segment_ct(case.ct, model, threads=threads, name=case.name)
+        result = tumour_probability(case.ct, model, threads=threads, name=case.name)
         # Every candidate setting relabels the case: keep only the rows and columns where a lesion
         # can be (any candidate threshold, or truth), with all slices for the vessel test.
         box = _box(result.probability.array >= min(THRESHOLDS), case.label.array != 0)
