@@ -41,6 +41,7 @@ from oncoqi.lung.preprocess import PreprocessOptions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
+    import onnx
 
 #: Called with ``(slices done, slices in total)`` after each batch.
 Progress = Callable[[int, int], None]
@@ -88,14 +89,29 @@ def export_onnx(model: keras.Model, path: str | os.PathLike, metadata: Mapping[s
 
     import_keras()
     try:
-        import onnx
+        import onnx  # noqa: F401  (saved by save_with_metadata; checked here for one clear message)
         import tensorflow as tf
         import tf2onnx
     except ImportError as exc:
         raise TensorFlowMissingError(f"ONNX export needs tf2onnx and onnx ({exc}): pip install 'oncoqi[train]'") from exc
     spec = (tf.TensorSpec((None, None, None, 1), tf.float32, name=INPUT_NAME),)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
-    for key, value in (metadata or {}).items():
+    save_with_metadata(proto, path, metadata or {})
+    return Path(path)
+
+
+def save_with_metadata(proto: onnx.ModelProto, path: str | os.PathLike, metadata: Mapping[str, str]) -> Path:
+    """Set ``metadata`` in the model's ``metadata_props`` (replacing keys already there) and save it atomically.
+
+    Used at export and by :mod:`oncoqi.lung.tune`, which rewrites the post-processing keys of a
+    trained model. Needs the ``onnx`` package (``train`` extra).
+    """
+    import onnx
+
+    kept = [p for p in proto.metadata_props if p.key not in metadata]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, str(value)
     with atomic_path(path) as tmp:

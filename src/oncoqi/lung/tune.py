@@ -31,6 +31,7 @@ import numpy as np
 
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
+from oncoqi.lung.onnx_model import save_with_metadata
 from oncoqi.lung.postprocess import label_lesions
 from oncoqi.lung.segment import resolve_model, tumour_probability
 from oncoqi.lung.training_data import Case, phantom_cases
@@ -160,21 +161,10 @@ def write_setting(model: Path, setting: Setting, note: str) -> Path:
     """Store ``setting`` in the model's metadata, atomically (needs the ``onnx`` package)."""
     import onnx
 
-    from oncoqi.atomic import atomic_path
-
-    proto = onnx.load(str(model))
     values = {"oncoqi.threshold": repr(float(setting.threshold)), "oncoqi.min_volume_ml": repr(float(setting.min_volume_ml)),
               "oncoqi.min_slices": str(int(setting.min_slices)), "oncoqi.tuning": note,
               "oncoqi.through_fraction": "" if setting.through_fraction is None else repr(float(setting.through_fraction))}  # fmt: skip
-    kept = [p for p in proto.metadata_props if p.key not in values]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    for key, value in values.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    with atomic_path(model) as tmp:
-        onnx.save_model(proto, str(tmp))
-    return model
+    return save_with_metadata(onnx.load(str(model)), model, values)
 
 
 def add_tune_parser(sub: argparse._SubParsersAction) -> None:
