@@ -84,8 +84,9 @@ class TrainOptions:
         Start and end of the cosine-annealed Adam learning rate; global gradient-norm clip.
     dice_start, dice_end, dice_epochs
         Weight of the Dice term at epoch 0, and from epoch ``dice_epochs`` on (linear between).
-    negative_ratio, min_negatives
-        Tumour-free slices drawn per tumour slice of a case, and at least this many per case.
+    slices
+        The network grid and coding, and how slices are drawn from the cases
+        (:class:`~oncoqi.lung.training_data.SliceOptions`).
     validation_fraction, max_validation_slices
         Fraction of the cases (at least one) held out for validation and checkpointing, and at
         most this many of their slices (evenly spaced) scored each epoch.
@@ -106,14 +107,12 @@ class TrainOptions:
     dice_start: float = 1.0
     dice_end: float = 0.5
     dice_epochs: int = 10
-    negative_ratio: float = 0.5
-    min_negatives: int = 2
     validation_fraction: float = 0.2
     max_validation_slices: int = 64
     threshold: float = DEFAULT_THRESHOLD
     seed: int = 0
     unet: UNetOptions = field(default_factory=UNetOptions)
-    preprocess: PreprocessOptions = field(default_factory=PreprocessOptions)
+    slices: SliceOptions = field(default_factory=SliceOptions)
     augment: AugmentOptions = field(default_factory=AugmentOptions)
 
     def __post_init__(self) -> None:
@@ -133,9 +132,9 @@ class TrainOptions:
             raise TrainingError(f"crop={self.crop} must be a multiple of {divisor} between {divisor} and {min(grid)}")
 
     @property
-    def slice_options(self) -> SliceOptions:
-        """How slices are drawn from the training cases."""
-        return SliceOptions(self.preprocess, self.negative_ratio, self.min_negatives)
+    def preprocess(self) -> PreprocessOptions:
+        """The network grid and coding the model is trained on (and carries in its metadata)."""
+        return self.slices.preprocess
 
 
 @dataclass
@@ -393,13 +392,13 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
         dice_epochs=args.dice_epochs, seed=args.seed,
         unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
-        preprocess=PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid),
+        slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid)),
     )
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
     started = time.perf_counter()
     prepared = prepare_slices(
-        load_cases(args.cases) if args.cases else None, options.slice_options, args.seed,
+        load_cases(args.cases) if args.cases else None, options.slices, args.seed,
         phantoms=args.phantoms or 0, phantom_size=args.phantom_size, phantom_z_mm=args.phantom_z_mm,
         workers=args.workers,
     )

@@ -75,7 +75,8 @@ class SliceOptions:
     negative_ratio, min_negatives
         Tumour-free slices drawn per tumour slice, and at least this many per case.
     randomise
-        Apply :func:`randomise_ct` to the CT first (training cases; not validation).
+        Apply :func:`randomise_ct` to each case's CT first (held-out validation cases too: the
+        split is made after preparation, so they are scored on scanner-varied images as well).
     """
 
     preprocess: PreprocessOptions = PreprocessOptions()
