@@ -41,7 +41,7 @@ from OncoQISlicer.mrml import (
 )
 
 from oncoqi import __version__
-from oncoqi.dicom.seg.codes import DEFAULT_COLORS
+from oncoqi.dicom.seg.codes import DEFAULT_COLORS, NAMED_CODES
 from oncoqi.errors import InputError
 from oncoqi.image import Image
 from oncoqi.lung.ct import check_axial, check_ct
@@ -54,13 +54,24 @@ from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
 #: Slicer's terminology contexts that the codes below come from (``vtkSegment::GetTerminology`` format).
 CATEGORY_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 ANATOMIC_CONTEXT = "Anatomic codes - DICOM master list"
-#: Codes as Slicer serialises them: ``scheme^value^meaning`` (meanings as in Slicer's lists).
-MORPHOLOGICALLY_ALTERED_STRUCTURE = "SCT^49755003^Morphologically Altered Structure"
-PRIMARY_NEOPLASM = "SCT^86049000^Neoplasm, Primary"
-NEOPLASM = "SCT^108369006^Neoplasm"
-ANATOMICAL_STRUCTURE = "SCT^123037004^Anatomical Structure"
-LUNG = "SCT^39607008^Lung"
-LATERALITY = {"right": "SCT^24028007^Right", "left": "SCT^7771000^Left"}
+
+
+def _slicer_code(name: str, meaning: str | None = None) -> str:
+    """A code of :data:`~oncoqi.dicom.seg.codes.NAMED_CODES` (those the command line's SEG uses) as
+    Slicer serialises it: ``scheme^value^meaning``, with Slicer's own meaning where it differs."""
+    code = NAMED_CODES[name]
+    return f"{code.scheme_designator}^{code.value}^{meaning or code.meaning}"
+
+
+#: Codes as Slicer serialises them (meanings as in Slicer's lists).
+MORPHOLOGICALLY_ALTERED_STRUCTURE = _slicer_code(
+    "morphologically_abnormal_structure", "Morphologically Altered Structure"
+)
+PRIMARY_NEOPLASM = _slicer_code("primary_neoplasm")
+NEOPLASM = _slicer_code("neoplasm")
+ANATOMICAL_STRUCTURE = _slicer_code("anatomical_structure")
+LUNG = _slicer_code("lung")
+LATERALITY = {side: _slicer_code(side) for side in ("right", "left")}
 _NO_CODE = "^^"
 
 #: Segment tags that Slicer's DICOM SEG exporters read for Segment Algorithm Type and Name.
