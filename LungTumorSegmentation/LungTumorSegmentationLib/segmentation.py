@@ -317,6 +317,15 @@ def _tag_segments(
             segment.SetTag(tag, value)
 
 
+def _algorithm_tags(result: LungTumorResult) -> dict[str, str]:
+    """The segment tags that credit the algorithm (type, name, version) in a DICOM SEG export."""
+    return {
+        ALGORITHM_TYPE_TAG: "AUTOMATIC",
+        ALGORITHM_NAME_TAG: ALGORITHM_NAME,
+        ALGORITHM_VERSION_TAG: result.algorithm_version,
+    }
+
+
 def _lesion_segmentation(
     scene: slicer.vtkMRMLScene, result: LungTumorResult, reference: slicer.vtkMRMLScalarVolumeNode, name: str
 ) -> slicer.vtkMRMLSegmentationNode:
@@ -330,11 +339,7 @@ def _lesion_segmentation(
         reference_volume_node=reference,
         name=name,
     )
-    algorithm = {
-        ALGORITHM_TYPE_TAG: "AUTOMATIC",
-        ALGORITHM_NAME_TAG: ALGORITHM_NAME,
-        ALGORITHM_VERSION_TAG: result.algorithm_version,
-    }
+    algorithm = _algorithm_tags(result)
     _tag_segments(
         node,
         [lesion_terminology(lesion) for lesion in lesions],
@@ -356,9 +361,7 @@ def _lung_segmentation(
         reference_volume_node=reference,
         name=name,
     )
-    algorithm = {ALGORITHM_TYPE_TAG: "AUTOMATIC", ALGORITHM_NAME_TAG: ALGORITHM_NAME,
-                 ALGORITHM_VERSION_TAG: result.algorithm_version}  # fmt: skip
-    _tag_segments(node, [lung_terminology(value) for value in present], [algorithm] * len(present))
+    _tag_segments(node, [lung_terminology(value) for value in present], [_algorithm_tags(result)] * len(present))
     return node
 
 
