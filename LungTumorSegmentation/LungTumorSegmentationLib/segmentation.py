@@ -352,7 +352,9 @@ def _lung_segmentation(
     scene: slicer.vtkMRMLScene, result: LungTumorResult, reference: slicer.vtkMRMLScalarVolumeNode, name: str
 ) -> slicer.vtkMRMLSegmentationNode:
     """A new segmentation node with the right and left lung found by lung isolation."""
-    present = sorted(int(v) for v in np.unique(result.segmentation.lungs.array) if v in LUNG_NAMES)
+    lungs = result.segmentation.lungs.array
+    # one comparison per lung value, not np.unique (a sort of the whole volume, on the GUI thread)
+    present = [value for value in sorted(LUNG_NAMES) if (lungs == value).any()]
     node = segmentation_node_from_labels(
         scene,
         result.segmentation.lungs,
