@@ -395,8 +395,7 @@ class StreamingExtractor:
             raise CorruptArchiveError(f"damaged entry {self._entry.raw_name if self._entry else ''!r} ({exc})") from exc
 
     def _stand_aside(self) -> None:
-        if self._entry is not None and self._entry.out is not None:
-            self._entry.out.close()
+        self.close()
         self._stage = "aside"
         self._buffer = bytearray()
         self._entry = None
