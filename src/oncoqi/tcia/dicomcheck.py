@@ -38,7 +38,6 @@ from pydicom.errors import InvalidDicomError
 from oncoqi.errors import OncoQIError
 
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
-EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 EXPLICIT_VR_BE = "1.2.840.10008.1.2.2"
 DEFLATED_EXPLICIT_VR_LE = "1.2.840.10008.1.2.1.99"
 
