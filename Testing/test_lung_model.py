@@ -16,7 +16,7 @@ from oncoqi.atomic import write_volume
 from oncoqi.cli import main
 from oncoqi.dicom import read_image
 from oncoqi.image import Image
-from oncoqi.lung import isolate_lungs, write_lung_qc
+from oncoqi.lung import write_lung_qc
 from oncoqi.lung.onnx_model import OnnxSegmenter
 from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.segment import default_model_path, segment_ct
@@ -104,9 +104,9 @@ def test_segment_refuses_an_empty_volume(tmp_path, capsys):
     _refused(tmp_path, capsys, path, "every voxel is -1000")
 
 
-def test_isolation_of_the_shared_search_region_is_what_segmentation_uses():
-    """The lesions can only lie in the search region lung isolation returns for the same CT."""
+def test_lesions_lie_in_the_search_region():
+    """The lesions can only lie in the search region lung isolation found for the CT."""
     study = make_ct(PhantomOptions(seed=2004, tumours=(TumourSpec(volume_ml=20.0),), slice_thickness_mm=5.0, slices=60))
     result = segment_ct(study.ct, MODEL, threads=2)
-    search = isolate_lungs(study.ct).search_region.array != 0
+    search = result.masks.search_region.array != 0
     assert not (result.labels.array != 0)[~search].any()
