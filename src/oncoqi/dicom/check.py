@@ -35,12 +35,16 @@ class SeriesCheck:
         return not self.problems
 
 
+def expected_pixel_bytes(rows: int, columns: int, samples: int, frames: int, bits: int) -> int:
+    """Bytes native Pixel Data needs (before its even-length padding)."""
+    return (rows * columns * samples * frames * bits + 7) // 8
+
+
 def _expected_pixel_bytes(ds: pydicom.Dataset) -> int:
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1) or 1)
     bits = int(ds.get("BitsAllocated", 8) or 8)
-    n_bits = int(ds.Rows) * int(ds.Columns) * frames * samples * bits
-    return (n_bits + 7) // 8
+    return expected_pixel_bytes(int(ds.Rows), int(ds.Columns), samples, frames, bits)
 
 
 def file_problem(path: Path) -> str | None:

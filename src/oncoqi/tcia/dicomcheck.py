@@ -35,6 +35,7 @@ from pathlib import Path
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from oncoqi.dicom.check import expected_pixel_bytes
 from oncoqi.errors import OncoQIError
 
 IMPLICIT_VR_LE = "1.2.840.10008.1.2"
@@ -207,11 +208,6 @@ def _us(found: dict[int, object], tag: int) -> int | None:
     if not isinstance(value, bytes) or len(value) != 2:
         raise DicomCheckError(f"{tag:08X} is not one unsigned short")
     return _SHORT_LENGTH.unpack(value)[0]
-
-
-def expected_pixel_bytes(rows: int, columns: int, samples: int, frames: int, bits: int) -> int:
-    """Bytes native Pixel Data needs (before its even-length padding)."""
-    return (rows * columns * samples * frames * bits + 7) // 8
 
 
 def _check_pixels(
