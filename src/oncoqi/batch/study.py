@@ -204,23 +204,6 @@ def _clear_outputs(folder: Path) -> None:
             (folder / sub / name).unlink(missing_ok=True)
 
 
-def _load_pet(info: Any) -> Any:
-    """The PET series as :class:`oncoqi.pet.PETSeries` from a scanned :class:`SeriesInfo`.
-
-    :func:`oncoqi.pet.load_pet_series` takes a folder and scans it again; here the series is
-    known, so its files are loaded directly with the same per-slice metadata.
-    """
-    from oncoqi.dicom import load_series
-    from oncoqi.pet import PETSeries
-
-    image = load_series(info)
-    headers = image.metadata["headers"]
-    image.metadata["sop_instance_uids"] = [str(h.SOPInstanceUID) for h in headers]
-    image.metadata["rescale_slopes"] = np.array([float(h.get("RescaleSlope", 1) or 1) for h in headers])
-    image.metadata["rescale_intercepts"] = np.array([float(h.get("RescaleIntercept", 0) or 0) for h in headers])
-    return PETSeries(image, headers)
-
-
 def _grow(mask: np.ndarray, spacing_kji: tuple[float, float, float], margin_mm: float) -> np.ndarray:
     """``mask`` grown by ``margin_mm`` (Euclidean, in mm), computed in its bounding box plus the margin."""
     idx = np.argwhere(mask)
@@ -305,13 +288,14 @@ def _pet_part(
         apply_suv,
         compute_indices,
         compute_suv_factors,
+        load_pet_series,
         threshold_segment,
         transfer_labels,
     )
     from oncoqi.pet.report import write_indices_report
 
     assert choice.pet is not None
-    pet = _load_pet(choice.pet)
+    pet = load_pet_series(choice.pet)
     factors = compute_suv_factors(pet.datasets)
     suv = apply_suv(pet.image, factors, SUVType.BW)
     say(f"PET: SUVbw factor {factors.suvbw if factors.suvbw is not None else 'per frame'}")

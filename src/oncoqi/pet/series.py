@@ -59,15 +59,17 @@ def _pick_pet(path: Path, series_uid: str | None) -> SeriesInfo:
     return pets[0]
 
 
-def load_pet_series(path: str | os.PathLike, series_uid: str | None = None) -> PETSeries:
-    """Load the PET series in folder ``path`` (searched recursively).
+def load_pet_series(path: str | os.PathLike | SeriesInfo, series_uid: str | None = None) -> PETSeries:
+    """Load the PET series in folder ``path`` (searched recursively), or an already scanned series.
 
     Parameters
     ----------
     path
-        Folder holding the series (other series beside it are ignored).
+        Folder holding the series (other series beside it are ignored), or the series'
+        :class:`SeriesInfo` from :func:`oncoqi.dicom.scan_series` (loaded as is, no new scan).
     series_uid
-        The SeriesInstanceUID to load when the folder holds several PET series.
+        The SeriesInstanceUID to load when the folder holds several PET series (ignored with a
+        :class:`SeriesInfo`).
 
     Returns
     -------
@@ -81,7 +83,7 @@ def load_pet_series(path: str | os.PathLike, series_uid: str | None = None) -> P
     GeometryError
         When the slices do not form one regular grid.
     """
-    info = _pick_pet(Path(path), series_uid)
+    info = path if isinstance(path, SeriesInfo) else _pick_pet(Path(path), series_uid)
     image = load_series(info)
     headers = image.metadata["headers"]
     image.metadata["sop_instance_uids"] = [str(h.SOPInstanceUID) for h in headers]
