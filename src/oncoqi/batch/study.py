@@ -49,6 +49,7 @@ from oncoqi.batch.selection import (
 )
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
+from oncoqi.jsonio import strict
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,10 @@ PET_LABELS_NAME = "pet_lesions.nrrd"
 LESIONS_NAME = "lesions.json"
 CT_REPORT_DIR = "ct"
 PET_REPORT_DIR = "pet"
+#: Every output a study run may write (paths relative to its folder), all listed in ``done.json``.
+OUTPUT_FILES = (QC_NAME, LABELS_NAME, LUNGS_NAME, PET_LABELS_NAME, LESIONS_NAME) + tuple(
+    f"{d}/{n}" for d in (CT_REPORT_DIR, PET_REPORT_DIR) for n in ("seg.dcm", "sr.dcm")
+)
 #: Format name and version of ``done.json``.
 DONE_FORMAT = "oncoqi-batch-study"
 DONE_VERSION = 1
@@ -197,11 +202,8 @@ class _StudyLog(logging.Handler):
 def _clear_outputs(folder: Path) -> None:
     """Remove what an earlier (failed or forced) run left, marker first: the study is then not complete."""
     (folder / DONE_NAME).unlink(missing_ok=True)
-    for name in (QC_NAME, LABELS_NAME, LUNGS_NAME, PET_LABELS_NAME, LESIONS_NAME):
+    for name in OUTPUT_FILES:
         (folder / name).unlink(missing_ok=True)
-    for sub in (CT_REPORT_DIR, PET_REPORT_DIR):
-        for name in ("seg.dcm", "sr.dcm"):
-            (folder / sub / name).unlink(missing_ok=True)
 
 
 def _grow(mask: np.ndarray, spacing_kji: tuple[float, float, float], margin_mm: float) -> np.ndarray:
@@ -277,10 +279,10 @@ def _pet_part(
     say: Callable[[str], None],
     study_warnings: list[str],
     info: dict[str, Any],
-) -> tuple[Image, Image | None, Image]:
+) -> tuple[Image, Image]:
     """SUV, indices of the CT lesions and of GTV-1's PET-thresholded lesion, the PET SEG/SR.
 
-    Returns the SUV volume, the CT labels on the PET grid and the PET-thresholded lesion (label 1).
+    Returns the SUV volume and the CT labels on the PET grid.
     """
     from oncoqi.lung.report import lesion_name
     from oncoqi.pet import (
@@ -349,12 +351,11 @@ def _pet_part(
         _note(row, notes)
         say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml; "
             f"PET-thresholded ({options.pet_method} {options.pet_value:g}) MTV {_num(row.get('thr_mtv_ml'))} ml")
-    pet_lesions = suv.with_array(pet_labels)
     if masks:
         write_indices_report(choice.pet, masks, results, folder / PET_REPORT_DIR, SUVType.BW)
         say(f"PET SEG/SR written: {PET_REPORT_DIR}/seg.dcm, {PET_REPORT_DIR}/sr.dcm ({len(masks)} segments)")
-    write_volume(pet_lesions, folder / PET_LABELS_NAME)
-    return suv, on_pet, pet_lesions
+    write_volume(suv.with_array(pet_labels), folder / PET_LABELS_NAME)
+    return suv, on_pet
 
 
 def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOptions | None = None) -> StudyResult:
@@ -430,7 +431,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
             "threshold": float(seg.threshold),
         }
         if choice.pet is not None and seg.lesions:
-            suv, on_pet, _ = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
+            suv, on_pet = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
         if options.qc:
             from oncoqi.batch.qc import write_study_qc
 
@@ -441,14 +442,11 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
             rows = [{"patient_id": study.patient_id, "study_uid": study.study_uid, "ct_series_uid": choice.ct.series_uid,
                      "pet_series_uid": result.pet_series_uid, "lesion": "none"}]  # fmt: skip
         for row in rows:
-            if study_warnings:
-                row["warnings"] = "; ".join([*filter(None, [row.get("warnings", "")]), *study_warnings])
+            _note(row, study_warnings)
         rows = [_clean(row) for row in rows]
         result.rows = rows
         result.seconds = time.perf_counter() - start
-        ours = [folder / n for n in (QC_NAME, LABELS_NAME, LUNGS_NAME, PET_LABELS_NAME, LESIONS_NAME)]
-        ours += [folder / d / n for d in (CT_REPORT_DIR, PET_REPORT_DIR) for n in ("seg.dcm", "sr.dcm")]
-        files = sorted(p.relative_to(folder).as_posix() for p in ours if p.is_file())  # not what others add later
+        files = sorted(name for name in OUTPUT_FILES if (folder / name).is_file())  # not what others add later
         say(f"done in {result.seconds:.1f} s; writing {DONE_NAME}")
         done = {
             "format": DONE_FORMAT,
@@ -487,14 +485,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
     """A table row with plain Python values (NaN and infinities as None), ready for JSON and CSV."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, float) and not np.isfinite(value):
-            value = None
-        out[key] = value
-    return out
+    return strict({key: value.item() if isinstance(value, np.generic) else value for key, value in row.items()})
 
 
 def _json_default(value: Any) -> Any:
