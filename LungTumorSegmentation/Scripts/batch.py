@@ -125,7 +125,7 @@ def _save(node: Any, path: Path) -> Path:
     return path
 
 
-def load_and_measure(result: Any, logics: dict[str, Any]) -> list[Path]:
+def load_and_measure(result: Any, logics: dict[str, Any], series: dict[str, Any]) -> list[Path]:
     """Load one complete study into the scene, measure it through the modules' Logic, save, clear.
 
     Parameters
@@ -134,6 +134,8 @@ def load_and_measure(result: Any, logics: dict[str, Any]) -> list[Path]:
         An ``oncoqi.batch.StudyResult`` that is ``done`` or ``skipped``.
     logics
         ``QuantitativeReporting`` and ``PETIndiC`` Logic objects.
+    series
+        The cohort's scanned series by SeriesInstanceUID (``CohortResult.series``).
 
     Returns
     -------
@@ -156,14 +158,14 @@ def load_and_measure(result: Any, logics: dict[str, Any]) -> list[Path]:
     done = json.loads((folder / DONE_NAME).read_text())
     labels = read_image(folder / LABELS_NAME)
     names = {int(v): lesion_name(int(v)) for v in np.unique(labels.array) if v}
-    ct_files = SERIES_FILES.get(done.get("ct_series_uid", ""), [])
-    if not names or not ct_files:
+    ct_series = series.get(done.get("ct_series_uid", ""))
+    if not names or ct_series is None:
         return []
     out = folder / SLICER_DIR
     written: list[Path] = []
     added: list[Any] = []
     try:
-        ct = volume_node_from_image(scene, load_series([str(f) for f in ct_files]), "CT")
+        ct = volume_node_from_image(scene, load_series(ct_series), "CT")
         added.append(ct)
         segmentation = segmentation_node_from_labels(scene, labels, names, reference_volume_node=ct, name="Lesions")
         added.append(segmentation)
@@ -172,9 +174,9 @@ def load_and_measure(result: Any, logics: dict[str, Any]) -> list[Path]:
         table = logics["QuantitativeReporting"].measurementTable(segmentation, ct)
         added.append(table)
         written.append(_save(table, out / "ct_measurements.tsv"))
-        pet_files = SERIES_FILES.get(done.get("pet_series_uid", ""), [])
-        if pet_files:
-            pet = load_pet_suv(scene, [str(f) for f in pet_files], "PET SUVbw")
+        pet_series = series.get(done.get("pet_series_uid", ""))
+        if pet_series is not None:
+            pet = load_pet_suv(scene, [str(f) for f in pet_series.files], "PET SUVbw")
             added.append(pet)
             indices = logics["PETIndiC"].computeIndices(pet, segmentation)
             added.append(indices)
@@ -184,10 +186,6 @@ def load_and_measure(result: Any, logics: dict[str, Any]) -> list[Path]:
             if node is not None and node.GetScene() is scene:
                 scene.RemoveNode(node)
     return written
-
-
-#: SeriesInstanceUID -> its files, filled by :func:`main` from the scan of the input.
-SERIES_FILES: dict[str, list[Path]] = {}
 
 
 def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) -> int:
@@ -202,8 +200,9 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
     """
     argv = list(sys.argv if argv is None else argv)
     ensure_core()
-    from oncoqi.batch.cohort import MAX_EXIT_CODE, find_studies, is_manifest, run_cohort
-    from oncoqi.batch.study import FAILED, StudyOptions
+    from oncoqi.batch.cli import options_from_args
+    from oncoqi.batch.cohort import MAX_EXIT_CODE, run_cohort
+    from oncoqi.batch.study import FAILED
     from oncoqi.errors import OncoQIError
 
     try:
@@ -211,10 +210,6 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return int(exc.code or 0)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    options = StudyOptions(
-        model=args.model, threads=args.threads, series=tuple(args.series), pet_method=args.pet_method,
-        pet_value=args.pet_value, pet_margin_mm=args.pet_margin, min_volume_ml=args.min_volume, qc=not args.no_qc,
-    )  # fmt: skip
     workers = args.workers
     if workers > 1 and args.scheduler is None and Path(sys.executable).name.lower().startswith("slicer"):
         python = python_for_workers()
@@ -226,12 +221,8 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
 
             multiprocessing.set_executable(python)
     try:
-        if options.model is None:
-            from oncoqi.lung.segment import resolve_model
-
-            resolve_model(None)
         result = run_cohort(
-            args.input, args.out, options, workers=workers, scheduler=args.scheduler, force=args.force,
+            args.input, args.out, options_from_args(args), workers=workers, scheduler=args.scheduler, force=args.force,
             progress=not args.no_progress, api_url=args.api_url, source=args.source, download_dir=args.download_dir,
         )  # fmt: skip
     except OncoQIError as exc:
@@ -246,20 +237,17 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
             print("note: no MRML scene (not running inside Slicer): --no-mrml assumed", file=sys.stderr)
         else:
             logics = logics or {name: module_logic(name) for name in ("QuantitativeReporting", "PETIndiC")}
-            inputs = [args.input] if not is_manifest(args.input) else [Path(args.download_dir or Path(args.out) / "downloads")]
-            _, scan = find_studies(inputs, exclude=args.out)
-            SERIES_FILES.update({s.series_uid: list(s.files) for s in scan.series})
             failed_mrml = 0
             for study in done:
                 try:
-                    files = load_and_measure(study, logics)
+                    files = load_and_measure(study, logics, result.series)
                     print(f"slicer  {study.key}: {', '.join(f.name for f in files)}")
                 except Exception as exc:  # noqa: BLE001 - one study's Slicer step never stops the others
                     failed_mrml += 1
                     print(f"slicer  {study.key}: failed ({type(exc).__name__}: {exc})", file=sys.stderr)
             if failed_mrml:
                 return min(len(result.failures) + failed_mrml, MAX_EXIT_CODE)
-    return min(len(result.failures), MAX_EXIT_CODE)
+    return result.exit_code
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from oncoqi.batch.cohort import MAX_EXIT_CODE, run_cohort
+from oncoqi.batch.cohort import run_cohort
 from oncoqi.batch.study import StudyOptions
 from oncoqi.pet.segment import ThresholdMethod
 
@@ -59,8 +59,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the cohort and print the summary; returns the exit code (failed studies, at most 125)."""
+def options_from_args(args: argparse.Namespace) -> StudyOptions:
+    """The :class:`StudyOptions` of ``oncoqi batch``'s arguments.
+
+    Raises
+    ------
+    OncoQIError
+        When no ``--model`` is given and the shipped model is missing: every study would fail
+        alike, so it is said once, before any work.
+    """
     options = StudyOptions(
         model=args.model,
         threads=args.threads,
@@ -71,14 +78,19 @@ def run(args: argparse.Namespace) -> int:
         min_volume_ml=args.min_volume,
         qc=not args.no_qc,
     )
-    if options.model is None:  # a missing model fails every study alike: say so once, before any work
+    if options.model is None:
         from oncoqi.lung.segment import resolve_model
 
         resolve_model(None)
+    return options
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the cohort and print the summary; returns the exit code (failed studies, at most 125)."""
     result = run_cohort(
         args.input,
         args.out,
-        options,
+        options_from_args(args),
         workers=args.workers,
         scheduler=args.scheduler,
         force=args.force,
@@ -96,4 +108,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if result.failures:
         print(f"{len(result.failures)} failure(s), reasons in {result.files['failures.csv']}", file=sys.stderr)
-    return min(len(result.failures), MAX_EXIT_CODE)
+    return result.exit_code

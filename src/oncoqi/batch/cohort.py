@@ -58,7 +58,7 @@ from oncoqi.batch.table import (
     write_results_csv,
     write_results_parquet,
 )
-from oncoqi.dicom.scan import ScanResult, scan_series
+from oncoqi.dicom.scan import ScanResult, SeriesInfo, scan_series
 from oncoqi.errors import InputError, OncoQIError
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,8 @@ class CohortResult:
         pyarrow is installed, ``results.parquet``.
     notes
         Things the user should know (no Parquet, unknown ``--series`` UIDs, download failures).
+    series
+        Every series scanned in the input, by SeriesInstanceUID (e.g. to load a study's CT again).
     """
 
     out_dir: Path
@@ -114,6 +116,7 @@ class CohortResult:
     failures: list[dict[str, Any]] = field(default_factory=list)
     files: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    series: dict[str, SeriesInfo] = field(default_factory=dict)
 
     def with_status(self, status: str) -> list[StudyResult]:
         """The studies that ended ``done``, ``skipped`` or ``failed``."""
@@ -387,6 +390,7 @@ def run_cohort(
     if not studies:
         reason = f" ({len(scan.skipped)} files skipped, e.g. {scan.skipped[0][0]}: {scan.skipped[0][1]})" if scan.skipped else ""
         raise InputError(f"{src}: no DICOM series found{reason}")
+    result.series = {s.series_uid: s for s in scan.series}
     unknown = find_override_problems(studies, options.series)
     if unknown:
         result.notes.append(f"--series UID(s) found in no study: {', '.join(unknown)}")
