@@ -27,6 +27,7 @@ import numpy as np
 
 from oncoqi.dicom.scan import ScanResult, SeriesInfo, read_header
 from oncoqi.errors import InputError
+from oncoqi.image import Image
 
 #: Largest angle (degrees) between the slice normal and the head-feet axis of an "axial" series.
 MAX_AXIAL_TILT_DEG = 10.0
@@ -113,8 +114,8 @@ def axial_tilt_deg(series: SeriesInfo) -> float | None:
     return math.degrees(math.acos(min(1.0, abs(float(normal[2])))))
 
 
-def lung_slice_count(series: SeriesInfo) -> int:
-    """Slices of a CT series with at least :data:`LUNG_FRACTION` of their voxels at lung density.
+def lung_slice_count(series: SeriesInfo | Image) -> int:
+    """Slices of a CT series (or its loaded volume) with at least :data:`LUNG_FRACTION` of their voxels at lung density.
 
     Raises
     ------
@@ -123,7 +124,7 @@ def lung_slice_count(series: SeriesInfo) -> int:
     """
     from oncoqi.dicom import load_series
 
-    array = load_series(series).array
+    array = (series if isinstance(series, Image) else load_series(series)).array
     lung = (array >= LUNG_HU[0]) & (array <= LUNG_HU[1])
     return int((lung.mean(axis=(1, 2)) >= LUNG_FRACTION).sum())
 

@@ -45,8 +45,10 @@ from oncoqi.batch.selection import (
     SeriesChoice,
     StudyInput,
     choose_series,
+    lung_slice_count,
     study_folder_name,
 )
+from oncoqi.dicom.scan import SeriesInfo
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 from oncoqi.jsonio import strict
@@ -204,6 +206,32 @@ def _clear_outputs(folder: Path) -> None:
     (folder / DONE_NAME).unlink(missing_ok=True)
     for name in OUTPUT_FILES:
         (folder / name).unlink(missing_ok=True)
+
+
+def _choose_and_load_ct(study: StudyInput, override: tuple[str, ...]) -> tuple[SeriesChoice, Image]:
+    """The study's series choice and its CT volume, loaded once.
+
+    With several CT candidates the choice loads each to count its lung slices; the volume with most
+    lung slices is kept, so the chosen CT (that one, unless a tie or ``--series`` says otherwise) is
+    not read again.
+    """
+    from oncoqi.dicom import load_series
+
+    best: tuple[int, Image | None] = (-1, None)
+
+    def lung_slices(series: SeriesInfo) -> int:
+        nonlocal best
+        image = load_series(series)
+        count = lung_slice_count(image)
+        if count > best[0]:
+            best = (count, image)
+        return count
+
+    choice = choose_series(study, override, lung_slices=lung_slices)
+    kept = best[1]
+    if kept is not None and kept.metadata["series_uid"] == choice.ct.series_uid:
+        return choice, kept
+    return choice, load_series(choice.ct)
 
 
 def _grow(mask: np.ndarray, spacing_kji: tuple[float, float, float], margin_mm: float) -> np.ndarray:
@@ -378,7 +406,6 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
     StudyResult
         ``done`` with the table rows, or ``failed`` with the reason.
     """
-    from oncoqi.dicom import load_series
     from oncoqi.lung.report import write_lesion_report
     from oncoqi.lung.segment import segment_ct
 
@@ -395,12 +422,11 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         _clear_outputs(folder)
         say(f"oncoqi {__version__} batch: study {study.key} ({len(study.series)} series)")
         say(f"options: {json.dumps(asdict(options))}")
-        choice = choose_series(study, options.series)
+        choice, ct = _choose_and_load_ct(study, options.series)
         for line in choice.log:
             say(line)
         result.ct_series_uid = choice.ct.series_uid
         result.pet_series_uid = choice.pet.series_uid if choice.pet is not None else ""
-        ct = load_series(choice.ct)
         say(f"CT loaded: {ct.size[0]}x{ct.size[1]}x{ct.size[2]} voxels of "
             f"{ct.spacing[0]:.3g}x{ct.spacing[1]:.3g}x{ct.spacing[2]:.3g} mm")  # fmt: skip
         for warning in ct.metadata.get("geometry_warnings", []):
