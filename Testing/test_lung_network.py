@@ -84,6 +84,13 @@ def test_augmentation_moves_image_and_mask_together():
         assert img[msk == 1].mean() > 150  # the lesion's pixels moved with its mask
         moved += int(not np.array_equal(msk, mask))
     assert moved >= 9
+    # Neighbouring-slice channels move exactly as the slice alone would, with the same draws.
+    stack = np.stack([image, 255 - image, image // 2], axis=-1)
+    img3, msk3 = augment_slice(stack, mask, np.random.default_rng(7), forced, fill=59)
+    for c in range(3):
+        img1, msk1 = augment_slice(stack[..., c], mask, np.random.default_rng(7), forced, fill=59)
+        np.testing.assert_array_equal(img3[..., c], img1)
+        np.testing.assert_array_equal(msk3, msk1)
 
 
 def test_load_cases_reads_phantom_study_folders_and_volume_pairs(tmp_path, phantom):
@@ -255,29 +262,39 @@ def test_default_unet_shape_and_size(keras):
     assert UNetOptions().divisor == 16
 
 
-def test_keras_and_onnx_agree(tmp_path, keras):
-    from oncoqi.lung.onnx_model import OnnxSegmenter, export_onnx, model_metadata
+@pytest.mark.parametrize("context_mm", [0.0, 3.0])
+def test_keras_and_onnx_agree(tmp_path, keras, context_mm):
+    from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter, export_onnx, model_metadata
     from oncoqi.lung.unet import UNetOptions, build_unet
 
     options = UNetOptions(base_filters=8, depth=3)
-    model = build_unet(options, seed=3)
-    grid = PreprocessOptions(columns=64, rows=64)
+    grid = PreprocessOptions(columns=64, rows=64, context_mm=context_mm)
+    model = build_unet(options, seed=3, channels=grid.channels)
     path = export_onnx(model, tmp_path / "net.onnx", model_metadata(grid, 0.6, options, options.divisor))
     seg = OnnxSegmenter(path, threads=1)
     assert seg.preprocess_options == grid and seg.threshold == 0.6 and seg.divisor == 8
+    assert seg.channels == grid.channels
     rng = np.random.default_rng(0)
-    for shape in ((3, 64, 64), (2, 48, 80)):  # the graph is fully convolutional
+    for shape in ((5, 64, 64), (4, 48, 80)):  # the graph is fully convolutional
         codes = rng.integers(0, 256, shape).astype(np.uint8)
-        expected = model(codes[..., None].astype(np.float32), training=False).numpy()[..., 0]
-        got = seg.predict(codes, batch_size=2)
-        assert np.abs(got - expected).max() <= 1e-4
+        # Each input: the slice alone, or (below, slice, above) with clamping at the ends.
+        indices = np.array([[max(i - 1, 0), i, min(i + 1, shape[0] - 1)] for i in range(shape[0])])
+        indices = indices[:, 1:2] if grid.channels == 1 else indices
+        stacked = np.moveaxis(codes[indices], 1, -1).astype(np.float32)
+        expected = model(stacked, training=False).numpy()[..., 0]
+        got = seg.predict(codes, batch_size=2, indices=indices)
+        assert got.shape == shape and np.abs(got - expected).max() <= 1e-4
         assert 0.0 < got.min() and got.max() < 1.0 and got.std() > 0  # a real, non-constant output
+    if grid.channels == 3:
+        with pytest.raises(ModelError, match="takes 3 slice"):
+            seg.predict(codes)  # a multi-slice model needs to be told the neighbours
 
 
 # Keras' own weight saving trips NumPy 2's copy-keyword deprecation; not ours to fix.
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
-def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys):
+def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     from oncoqi.lung.onnx_model import OnnxSegmenter
+    from oncoqi.lung.segment import segment_ct
     from oncoqi.lung.train import LOG_COLUMNS
 
     out = tmp_path / "run"
@@ -295,7 +312,13 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys):
     assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "best.weights.h5").is_file()
     seg = OnnxSegmenter(out / "lung_unet.onnx", threads=1)
-    assert seg.preprocess_options == PreprocessOptions(pixel_mm=6.0, columns=64, rows=64)
+    # The command trains the neighbouring-slice network by default, and says so in the model.
+    assert seg.preprocess_options == PreprocessOptions(pixel_mm=6.0, columns=64, rows=64, context_mm=4.0)
+    assert seg.channels == 3
     assert "best epoch" in seg.metadata["oncoqi.training"]
-    prob = seg.predict(np.full((1, 64, 64), 59, np.uint8))
+    prob = seg.predict(np.full((3, 64, 64), 59, np.uint8), indices=[[0, 1, 2]])
     assert prob.shape == (1, 64, 64) and np.isfinite(prob).all()
+    # The whole pipeline runs the neighbouring-slice model (stacks built per batch) on a CT's grid.
+    result = segment_ct(phantom.ct, out / "lung_unet.onnx", threads=1)
+    assert result.labels.same_grid(phantom.ct) and result.probability.same_grid(phantom.ct)
+    assert np.isfinite(result.probability.array).all() and result.probability.array.max() > 0

@@ -56,6 +56,23 @@ def test_network_grid_keeps_slices_and_centres_the_field_of_view():
     assert pre.input_grid.size == ct.size
 
 
+@pytest.mark.parametrize(
+    ("slice_mm", "context_mm", "step"),
+    [(2.5, 4.0, 2), (5.0, 4.0, 1), (1.0, 4.0, 4), (1.25, 4.0, 3), (3.0, 1.0, 1)],
+)
+def test_channel_indices_take_the_slices_nearest_the_context_distance(slice_mm, context_mm, step):
+    ct = _ct(shape=(12, 24, 30), spacing=(3.0, 3.0, slice_mm))
+    assert preprocess(ct, SMALL).channel_indices(np.array([0, 5])).tolist() == [[0], [5]]  # the slice alone
+    pre = preprocess(ct, PreprocessOptions(columns=96, rows=80, context_mm=context_mm))
+    assert pre.options.channels == 3
+    got = pre.channel_indices(np.arange(12))
+    assert got.shape == (12, 3)
+    np.testing.assert_array_equal(got[:, 1], np.arange(12))
+    # at least one slice away, the nearest to context_mm, clamped at the volume's ends
+    np.testing.assert_array_equal(got[:, 0], np.maximum(np.arange(12) - step, 0))
+    np.testing.assert_array_equal(got[:, 2], np.minimum(np.arange(12) + step, 11))
+
+
 @pytest.mark.parametrize("name", sorted(DIRECTIONS))
 def test_label_round_trip_is_exact_on_the_input_grid(name):
     """Input pixels coarser than 1 mm: network -> input with nearest neighbour gives back every voxel."""
@@ -137,6 +154,8 @@ def test_bad_input_is_refused_with_a_message():
         preprocess(_ct(direction=sagittal))
     with pytest.raises(PreprocessOptionError, match="levels=300"):
         PreprocessOptions(levels=300)
+    with pytest.raises(PreprocessOptionError, match="context_mm=-1"):
+        PreprocessOptions(context_mm=-1.0)
     pre = preprocess(ct, SMALL)
     with pytest.raises(ValueError, match="not on the network grid"):
         pre.to_input_grid(np.zeros((1, 2, 3)))

@@ -9,7 +9,9 @@ The ONNX file carries what inference must reproduce from training in its metadat
 (``metadata_props``), so that a model can never be run on a grid or coding it was not trained on:
 
 ``oncoqi.preprocess``
-    JSON of the :class:`~oncoqi.lung.preprocess.PreprocessOptions` used in training.
+    JSON of the :class:`~oncoqi.lung.preprocess.PreprocessOptions` used in training, including
+    ``context_mm``: how far the neighbouring slices given as extra channels lie (0 or absent: a
+    single-slice network, as the first shipped model).
 ``oncoqi.threshold``
     Probability at or above which a voxel is tumour.
 ``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.through_fraction``
@@ -69,7 +71,7 @@ def export_onnx(model: keras.Model, path: str | os.PathLike, metadata: Mapping[s
     ----------
     model
         A single-input, single-output Keras model on the TensorFlow backend (e.g.
-        :func:`oncoqi.lung.unet.build_unet`), input ``(batch, rows, columns, 1)``.
+        :func:`oncoqi.lung.unet.build_unet`), input ``(batch, rows, columns, channels)``.
     path
         Destination ``.onnx`` file (parent folders are created).
     metadata
@@ -94,7 +96,7 @@ def export_onnx(model: keras.Model, path: str | os.PathLike, metadata: Mapping[s
         import tf2onnx
     except ImportError as exc:
         raise TensorFlowMissingError(f"ONNX export needs tf2onnx and onnx ({exc}): pip install 'oncoqi[train]'") from exc
-    spec = (tf.TensorSpec((None, None, None, 1), tf.float32, name=INPUT_NAME),)
+    spec = (tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32, name=INPUT_NAME),)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
     save_with_metadata(proto, path, metadata or {})
     return Path(path)
@@ -178,6 +180,7 @@ class OnnxSegmenter:
             raise ModelError(f"{self.path}: expected one NHWC image input and one output, found "
                              f"{[i.shape for i in inputs]} -> {[o.shape for o in outputs]}")
         self._input = inputs[0].name
+        self.channels = inputs[0].shape[3] if isinstance(inputs[0].shape[3], int) else 1
         self._output = outputs[0].name
         self.metadata: dict[str, str] = dict(self._session.get_modelmeta().custom_metadata_map)
 
@@ -236,13 +239,15 @@ class OnnxSegmenter:
         batch_size: int = 2,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        *,
+        indices: np.ndarray | None = None,
     ) -> np.ndarray:
         """Tumour probability of each slice.
 
         Parameters
         ----------
         slices
-            ``(n, rows, columns)`` network input (the 8-bit codes of
+            ``(m, rows, columns)`` network input (the 8-bit codes of
             :func:`oncoqi.lung.preprocess`, any numeric dtype).
         batch_size
             Slices per onnxruntime call. On 512 x 512 slices with the default U-Net and 2 threads,
@@ -253,6 +258,11 @@ class OnnxSegmenter:
         cancel
             When set (from any thread), the next batch boundary raises
             :class:`SegmentationCancelled`.
+        indices
+            int ``(n, channels)``: the slices stacked as the channels of each input
+            (:meth:`~oncoqi.lung.preprocess.Preprocessed.channel_indices`); stacks are built one
+            batch at a time, so a multi-channel model costs no copy of the volume. Default: every
+            slice alone (single-channel models only).
 
         Returns
         -------
@@ -264,25 +274,30 @@ class OnnxSegmenter:
         SegmentationCancelled
             When ``cancel`` was set.
         ModelError
-            When the slices' shape does not fit the model.
+            When the slices' shape or the number of channels does not fit the model.
         """
         if self._session is None:
             raise ModelError(f"{self.path}: the segmenter was closed")
         slices = np.asarray(slices)
         if slices.ndim != 3:
-            raise ModelError(f"slices must be (n, rows, columns), got shape {slices.shape}")
+            raise ModelError(f"slices must be (m, rows, columns), got shape {slices.shape}")
         if batch_size < 1:
             raise ModelError(f"batch_size must be >= 1, got {batch_size}")
-        n, rows, columns = slices.shape
+        indices = np.arange(len(slices))[:, None] if indices is None else np.asarray(indices, dtype=int)
+        if indices.ndim != 2 or indices.shape[1] != self.channels:
+            raise ModelError(f"{self.path}: the model takes {self.channels} slice(s) per input (its "
+                             f"oncoqi.preprocess context_mm), got indices of shape {indices.shape}")
+        _, rows, columns = slices.shape
         if rows % self.divisor or columns % self.divisor:
             raise ModelError(f"{self.path}: slices of {rows} x {columns} are not multiples of {self.divisor}")
-        out = np.empty(slices.shape, np.float32)
+        n = len(indices)
+        out = np.empty((n, rows, columns), np.float32)
         if progress is not None:
             progress(0, n)
         for start in range(0, n, batch_size):
             if cancel is not None and cancel.is_set():
                 raise SegmentationCancelled(f"segmentation cancelled after {start} of {n} slices")
-            batch = slices[start : start + batch_size, :, :, None].astype(np.float32)
+            batch = np.moveaxis(slices[indices[start : start + batch_size]], 1, -1).astype(np.float32)
             out[start : start + len(batch)] = self._session.run([self._output], {self._input: batch})[0][..., 0]
             if progress is not None:
                 progress(start + len(batch), n)

@@ -55,6 +55,12 @@ class PreprocessOptions:
         Lung window (HU); values outside it are clipped.
     levels
         Number of 8-bit codes the window is binned into (2-256).
+    context_mm
+        Distance (mm) to the neighbouring slices that the network sees beside each slice, as
+        extra input channels (below, the slice, above; :meth:`Preprocessed.channel_indices`).
+        0 gives the single-slice network. Why: on one slice a vessel crossing the slice plane is
+        a dense disc just like a nodule; a few millimetres away the vessel is still there and a
+        small nodule is not.
     """
 
     pixel_mm: float = 1.0
@@ -63,6 +69,7 @@ class PreprocessOptions:
     window_width: float = 1500.0
     window_level: float = -600.0
     levels: int = 256
+    context_mm: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.1 <= self.pixel_mm <= 10.0:
@@ -74,6 +81,13 @@ class PreprocessOptions:
             raise PreprocessOptionError(f"window_width={self.window_width:g} is out of range [1, 4000] HU")
         if not 2 <= self.levels <= 256:
             raise PreprocessOptionError(f"levels={self.levels} is out of range [2, 256] (8-bit codes)")
+        if not 0.0 <= self.context_mm <= 50.0:
+            raise PreprocessOptionError(f"context_mm={self.context_mm:g} is out of range [0, 50]")
+
+    @property
+    def channels(self) -> int:
+        """Input channels of the network: the slice alone, or with its two neighbours."""
+        return 3 if self.context_mm > 0 else 1
 
     @property
     def window(self) -> tuple[float, float]:
@@ -140,6 +154,23 @@ class Preprocessed:
     def array(self) -> np.ndarray:
         """The uint8 network input, shape ``(slices, rows, columns)``."""
         return self.image.array
+
+    def channel_indices(self, slices: np.ndarray) -> np.ndarray:
+        """Which slices of :attr:`array` make the network input of each of ``slices``.
+
+        Returns
+        -------
+        numpy.ndarray
+            int ``(len(slices), channels)``: the slice itself, or (with ``context_mm``) the slice
+            nearest ``context_mm`` below it, itself, and the one nearest ``context_mm`` above it
+            (at least one slice away, clamped at the volume's ends, where the slice repeats).
+        """
+        slices = np.asarray(slices, dtype=int).reshape(-1)
+        if self.options.channels == 1:
+            return slices[:, None]
+        step = max(1, round(self.options.context_mm / abs(self.image.spacing[2])))
+        last = self.array.shape[0] - 1
+        return np.column_stack([np.clip(slices - step, 0, last), slices, np.clip(slices + step, 0, last)])
 
     @property
     def network_grid(self) -> GridGeometry:

@@ -6,8 +6,9 @@
    and the tumour search region (lungs and their mirror about the spine, dilated);
 2. preprocessing to the network grid the model was trained on (its ``oncoqi.preprocess``
    metadata; :func:`oncoqi.lung.preprocess`);
-3. the network runs only on the slices that meet the search region: slices above and below the
-   lungs cannot hold a lung tumour, and skipping them is most of the speed on a whole-body CT;
+3. the network runs only on the slices that meet the search region (with their neighbours as
+   extra channels when the model was trained so): slices above and below the lungs cannot hold
+   a lung tumour, and skipping them is most of the speed on a whole-body CT;
 4. the probability comes back onto the CT's exact grid (:meth:`Preprocessed.to_input_grid`,
    linear), so that thresholding and lesion labelling happen at the CT's own resolution;
 5. :func:`oncoqi.lung.postprocess.label_lesions` restricted to the search region (every 3D
@@ -148,7 +149,8 @@ def tumour_probability(
         search_net = pre.to_network_grid(masks.search_region, "label")
         run = np.flatnonzero(search_net.any(axis=(1, 2)))
         prob_net = np.zeros(pre.array.shape, np.float32)
-        prob_net[run] = segmenter.predict(pre.array[run], batch_size=batch_size, progress=progress, cancel=cancel)
+        prob_net[run] = segmenter.predict(pre.array, batch_size=batch_size, progress=progress, cancel=cancel,
+                                          indices=pre.channel_indices(run))
         settings = (segmenter.threshold, segmenter.min_volume_ml, segmenter.min_slices, segmenter.through_fraction)
     # onnxruntime's arena (about 0.6 GB on 512 x 512 slices) is released before the full-volume
     # steps, and the network-grid arrays when this returns: peak memory

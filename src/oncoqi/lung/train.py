@@ -63,6 +63,8 @@ MODEL_NAME = "lung_unet.onnx"
 LOG_NAME = "training_log.csv"
 PLOT_NAME = "learning_curves.png"
 CHECKPOINT_NAME = "best.weights.h5"
+#: Neighbouring-slice distance (mm) of ``oncoqi lung train`` (``PreprocessOptions.context_mm``).
+CONTEXT_MM = 4.0
 #: Columns of the training log.
 LOG_COLUMNS = ("epoch", "learning_rate", "dice_weight", "loss", "train_dice", "val_dice", "best", "seconds")
 
@@ -217,9 +219,9 @@ def _split(
     rng = np.random.default_rng([options.seed, 2])
     n_val = max(1, round(options.validation_fraction * len(parts)))
     order = rng.permutation(len(parts))
-    rows, columns = options.preprocess.rows, options.preprocess.columns
-    train_set = SliceSet.concat([parts[i] for i in order[n_val:]], rows, columns)
-    val_set = SliceSet.concat([parts[i] for i in order[:n_val]], rows, columns)
+    grid = (options.preprocess.rows, options.preprocess.columns, options.preprocess.channels)
+    train_set = SliceSet.concat([parts[i] for i in order[n_val:]], *grid)
+    val_set = SliceSet.concat([parts[i] for i in order[:n_val]], *grid)
     if not train_set.masks.any():
         raise TrainingError("no training slice holds tumour: add cases with tumour labels")
     if len(val_set) > options.max_validation_slices:
@@ -272,7 +274,8 @@ def train(
     fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
 
     keras.utils.set_random_seed(options.seed)
-    model = build_unet(options.unet, levels=options.preprocess.levels, seed=options.seed)
+    model = build_unet(options.unet, levels=options.preprocess.levels, seed=options.seed,
+                       channels=options.preprocess.channels)
     optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate, global_clipnorm=options.clip_norm)
     w_dice = tf.Variable(1.0, trainable=False, dtype=tf.float32)
 
@@ -288,7 +291,7 @@ def train(
         return loss, soft_dice
 
     def validation_dice() -> float:
-        parts = [model(val_set.images[s : s + 2, :, :, None].astype(np.float32), training=False).numpy()[..., 0]
+        parts = [model(val_set.images[s : s + 2].astype(np.float32), training=False).numpy()[..., 0]
                  for s in range(0, len(val_set), 2)]  # fmt: skip
         prob = np.concatenate(parts) * val_set.search
         return _hard_dice(prob, val_set.masks, options.threshold)
@@ -319,7 +322,7 @@ def train(
             index = rng.integers(len(train_set), size=options.batch_size)
             pairs = [sample_crop(train_set, int(i), rng, options.augment, fill, options.crop, options.tumour_fraction)
                      for i in index]  # fmt: skip
-            x = np.stack([p[0] for p in pairs])[..., None].astype(np.float32)
+            x = np.stack([p[0] for p in pairs]).astype(np.float32)
             y = np.stack([p[1] for p in pairs])[..., None].astype(np.float32)
             loss, soft = step(tf.constant(x), tf.constant(y))
             losses.append(float(loss))
@@ -382,6 +385,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="network grid, pixels per side (default 512)")
     p.add_argument("--pixel-mm", type=float, default=PreprocessOptions.pixel_mm,
                    help="network pixel size in mm (default 1)")
+    p.add_argument("--context-mm", type=float, default=CONTEXT_MM,
+                   help=f"distance of the neighbouring slices given as extra channels, mm (default {CONTEXT_MM:g}; "
+                        "0: the slice alone)")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.set_defaults(func=_train)
 
@@ -392,7 +398,8 @@ def _train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
         dice_epochs=args.dice_epochs, seed=args.seed,
         unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
-        slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid)),
+        slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid,
+                                              context_mm=args.context_mm)),
     )
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")

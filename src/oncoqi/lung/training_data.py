@@ -21,7 +21,9 @@ Randomisation
     The phantom generator varies anatomy, field of view, slice thickness, noise level, blur and
     tumours; :func:`randomise_ct` adds what a scanner changes and the generator does not: a HU
     offset and gain, correlated (textured) noise and extra reconstruction blur. In-plane
-    rotation, shift and zoom are applied per slice as published (:func:`augment_slice`).
+    rotation, shift and zoom are applied per slice as published (:func:`augment_slice`); with
+    neighbouring slices as channels, their order is reversed at random, because the head-feet
+    direction of a series' slices is arbitrary.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class AugmentOptions:
     p_shift: float = 0.25
     zoom_fraction: float = 0.03
     p_zoom: float = 0.1
+    p_reverse_channels: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -98,16 +101,17 @@ class Case:
 
 @dataclass
 class SliceSet:
-    """Slices on the network grid, all ``(n, rows, columns)`` uint8.
+    """Slices on the network grid, uint8.
 
     Attributes
     ----------
     images
-        Lung-window codes.
+        Lung-window codes ``(n, rows, columns, channels)``: each slice alone, or below, itself
+        and above (:meth:`~oncoqi.lung.preprocess.Preprocessed.channel_indices`).
     masks
-        0/1 tumour masks.
+        0/1 tumour masks ``(n, rows, columns)`` of the middle slice.
     search
-        0/1 tumour search regions (where negatives crops are centred).
+        0/1 tumour search regions ``(n, rows, columns)`` (where negative crops are centred).
     """
 
     images: np.ndarray
@@ -123,11 +127,11 @@ class SliceSet:
         return np.flatnonzero(self.masks.any(axis=(1, 2)))
 
     @classmethod
-    def concat(cls, parts: list[SliceSet], rows: int, columns: int) -> SliceSet:
+    def concat(cls, parts: list[SliceSet], rows: int, columns: int, channels: int = 1) -> SliceSet:
         """All slices of ``parts`` in one set (an empty set of the given size when ``parts`` is empty)."""
         if not parts:
             empty = np.zeros((0, rows, columns), np.uint8)
-            return cls(empty, empty.copy(), empty.copy())
+            return cls(np.zeros((0, rows, columns, channels), np.uint8), empty, empty.copy())
         return cls(*(np.concatenate([getattr(p, k) for p in parts]) for k in ("images", "masks", "search")))
 
 
@@ -171,7 +175,8 @@ def case_slices(case: Case, options: SliceOptions, rng: np.random.Generator) -> 
     wanted = max(round(options.negative_ratio * len(positives)), options.min_negatives)
     negatives = rng.choice(candidates, size=min(wanted, len(candidates)), replace=False)
     chosen = np.sort(np.concatenate([positives, negatives]).astype(int))
-    return SliceSet(pre.array[chosen].copy(), tumour[chosen].astype(np.uint8), (search[chosen] != 0).astype(np.uint8))
+    images = np.moveaxis(pre.array[pre.channel_indices(chosen)], 1, -1)
+    return SliceSet(images, tumour[chosen].astype(np.uint8), (search[chosen] != 0).astype(np.uint8))
 
 
 def load_cases(folder: str | Path) -> list[Case]:
@@ -321,7 +326,8 @@ def augment_slice(
     Parameters
     ----------
     image
-        uint8 codes ``(rows, columns)``; resampled linearly.
+        uint8 codes ``(rows, columns)`` or ``(rows, columns, channels)`` (every channel moved
+        alike); resampled linearly.
     mask
         0/1 tumour mask of the same shape; resampled by nearest neighbour so it stays binary.
     rng
@@ -337,7 +343,7 @@ def augment_slice(
         The transformed image (uint8) and mask (uint8); the inputs when no transform was drawn.
     """
     angle = rng.uniform(-options.rotation_deg, options.rotation_deg) if rng.random() < options.p_rotation else 0.0
-    shape = np.array(image.shape, float)
+    shape = np.array(image.shape[:2], float)
     shift = (
         rng.uniform(-options.shift_fraction, options.shift_fraction, 2) * shape
         if rng.random() < options.p_shift
@@ -351,7 +357,10 @@ def augment_slice(
     matrix = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]]) / zoom
     centre = (shape - 1.0) / 2.0
     offset = centre - matrix @ (centre + shift)
-    img = ndimage.affine_transform(image.astype(np.float32), matrix, offset, order=1, mode="constant", cval=fill)
+    planes = image[..., None] if image.ndim == 2 else image
+    img = np.stack([ndimage.affine_transform(planes[..., c].astype(np.float32), matrix, offset, order=1,
+                                             mode="constant", cval=fill) for c in range(planes.shape[-1])], axis=-1)
+    img = img[..., 0] if image.ndim == 2 else img
     msk = ndimage.affine_transform(mask, matrix, offset, order=0, mode="constant", cval=0)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), msk.astype(np.uint8)
 
@@ -386,14 +395,22 @@ def sample_crop(
     size: int,
     tumour_fraction: float,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One augmented training crop (image codes, 0/1 mask) of slice ``index`` (see the module doc)."""
+    """One augmented training crop of slice ``index`` (see the module doc).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        uint8 codes ``(size, size, channels)`` and the 0/1 mask ``(size, size)``.
+    """
     y0, x0 = crop_centre(slices.masks[index], slices.search[index], rng, tumour_fraction, size)
     # Augment a margin around the crop, not the whole slice: rotation about the crop's centre
     # brings in real neighbouring anatomy rather than padding.
     margin = size // 2
-    rows, columns = slices.images.shape[1:]
+    rows, columns = slices.masks.shape[1:]
     ya, xa = max(0, y0 - margin), max(0, x0 - margin)
     yb, xb = min(rows, y0 + size + margin), min(columns, x0 + size + margin)
     image, mask = augment_slice(slices.images[index, ya:yb, xa:xb], slices.masks[index, ya:yb, xa:xb], rng,
                                 augment, fill)  # fmt: skip
+    if image.shape[-1] > 1 and rng.random() < augment.p_reverse_channels:
+        image = image[..., ::-1]
     return image[y0 - ya : y0 - ya + size, x0 - xa : x0 - xa + size], mask[y0 - ya : y0 - ya + size, x0 - xa : x0 - xa + size]

@@ -10,7 +10,8 @@ skip, and two 3x3 convolutions; a 1x1 convolution with a sigmoid gives the tumou
 Filters double at each level from ``base_filters``.
 
 The model takes the raw 8-bit lung-window codes of :func:`oncoqi.lung.preprocess` (as float32,
-shape ``(batch, rows, columns, 1)``) and rescales them to 0-1 inside the graph, so the exported
+shape ``(batch, rows, columns, channels)``: the slice alone, or with its neighbouring slices as
+in :meth:`~oncoqi.lung.preprocess.Preprocessed.channel_indices`) and rescales them to 0-1 inside the graph, so the exported
 ONNX file needs no separate normalisation step that could drift from training. The spatial size
 is left open (fully convolutional): any ``rows`` and ``columns`` divisible by ``2 ** depth`` work.
 
@@ -105,7 +106,9 @@ def import_keras() -> ModuleType:
     return keras
 
 
-def build_unet(options: UNetOptions = UNetOptions(), levels: int = 256, seed: int | None = None) -> keras.Model:
+def build_unet(
+    options: UNetOptions = UNetOptions(), levels: int = 256, seed: int | None = None, channels: int = 1
+) -> keras.Model:
     """Build the (untrained) U-Net.
 
     Parameters
@@ -117,12 +120,14 @@ def build_unet(options: UNetOptions = UNetOptions(), levels: int = 256, seed: in
         by ``levels - 1`` inside the graph.
     seed
         Seed of the He-normal initialisers (``None``: random), so tests and trainings repeat.
+    channels
+        Slices per input (``PreprocessOptions.channels``).
 
     Returns
     -------
     keras.Model
-        Input ``ct_codes`` ``(batch, rows, columns, 1)`` float32, output
-        ``tumour_probability`` of the same shape.
+        Input ``ct_codes`` ``(batch, rows, columns, channels)`` float32, output
+        ``tumour_probability`` ``(batch, rows, columns, 1)``.
     """
     keras = import_keras()
     layers = keras.layers
@@ -135,7 +140,7 @@ def build_unet(options: UNetOptions = UNetOptions(), levels: int = 256, seed: in
     def block(x: keras.KerasTensor, filters: int, name: str) -> keras.KerasTensor:
         return conv(conv(x, filters, 3, f"{name}_conv1"), filters, 3, f"{name}_conv2")
 
-    inputs = keras.Input((None, None, 1), name=INPUT_NAME)
+    inputs = keras.Input((None, None, channels), name=INPUT_NAME)
     x = layers.Rescaling(1.0 / (levels - 1), name="codes_to_unit")(inputs)
     skips = []
     for level in range(options.depth + 1):
