@@ -98,6 +98,15 @@ def test_vessel_test_drops_a_tube_and_keeps_a_ball_and_a_tube_end():
     kept = label_lesions(probability, 0.5, ct=ct, through_fraction=0.5)
     assert kept.metadata["lesions"] == 2 and (kept.array == 1)[ball & (prob > 0)].all()
     assert label_lesions(probability, 0.5).metadata["lesions"] == 3  # off by default
+    # Each dropped component says which step dropped it (reported for missed tumours).
+    from oncoqi.lung.postprocess import find_components
+
+    found = find_components(probability, 0.5, ct=ct, through_fraction=0.5, min_slices=7)
+    reasons = {tuple(int(v) for v in np.argwhere(found.labels == n + 1)[0]): r for n, r in enumerate(found.dropped)}
+    assert reasons[min(reasons)] == "fewer slices than min_slices"  # the vessel end spans 6 slices
+    assert sorted(reasons.values()) == ["", "a vessel runs through it", "fewer slices than min_slices"]
+    found = find_components(probability, 0.5, min_volume_ml=1e6, min_slices=7)
+    assert set(found.dropped) == {"smaller than min_volume_ml"} and len(found.kept) == 0
 
 
 def ndimage_label(mask):

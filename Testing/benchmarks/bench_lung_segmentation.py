@@ -45,6 +45,8 @@ from oncoqi.atomic import write_text, write_volume
 from oncoqi.dicom import read_image
 from oncoqi.dicom.lidc import consensus_label, read_lidc_xml
 from oncoqi.image import Image
+from oncoqi.lung.onnx_model import OnnxSegmenter
+from oncoqi.lung.postprocess import find_components
 from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
 from oncoqi.lung.training_data import phantom_case
 from oncoqi.metrics import EvaluationCase, evaluate_set
@@ -146,9 +148,27 @@ def lidc_1011(model: Path) -> dict[str, Any] | None:
         found.append({"nodule": n, "ml": round(float(inside.sum()) * ct.voxel_volume_ml, 2), "detected": bool(hits),
                       "dsc": round(dice(np.isin(result.labels.array, hits), inside), 4) if hits else 0.0,
                       "max_probability": round(float(result.probability.array[inside].max()), 3)})  # fmt: skip
+        if not hits:
+            found[-1]["dropped_by"] = _why_missed(result, ct, model, inside)
     matched = set(np.unique(result.labels.array[nodules.array != 0])) - {0}
     return {"nodules": found, "lesions": len(result.lesions),
             "false_lesions": len(result.lesions) - len(matched), "seconds": round(seconds, 1)}  # fmt: skip
+
+
+def _why_missed(result: LungSegmentation, ct: Image, model: Path, inside: np.ndarray) -> list[str]:
+    """Which step of the post-processing lost a missed tumour (``inside``): the reasons of the
+    thresholded components that overlap it, or why no component did."""
+    if not (result.probability.array[inside] >= result.threshold).any():
+        return ["probability below the threshold"]
+    if not (result.masks.search_region.array[inside] != 0).any():
+        return ["outside the search region"]
+    with OnnxSegmenter(model, threads=1) as segmenter:
+        settings = {"min_volume_ml": segmenter.min_volume_ml, "min_slices": segmenter.min_slices,
+                    "through_fraction": segmenter.through_fraction}  # fmt: skip
+    found = find_components(result.probability, result.threshold, search_mask=result.masks.search_region, ct=ct,
+                            **settings)  # fmt: skip
+    overlapping = np.unique(found.labels[inside])
+    return sorted({str(found.dropped[c - 1]) for c in overlapping if c} or {"outside the search region"})
 
 
 def ctchest4(model: Path) -> dict[str, Any] | None:
@@ -228,7 +248,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["", "**LIDC-IDRI-1011** (real; nodules outlined by >= 3 of 4 radiologists):", ""]
         for n in lidc["nodules"]:
             lines.append(f"- nodule {n['nodule']} ({n['ml']} ml): {'detected' if n['detected'] else 'missed'}, "
-                         f"DSC {n['dsc']:.3f}, highest probability inside {n['max_probability']}")
+                         f"DSC {n['dsc']:.3f}, highest probability inside {n['max_probability']}"
+                         + (f"; dropped because: {', '.join(n['dropped_by'])}" if n.get("dropped_by") else ""))
         lines.append(f"- lesions found: {lidc['lesions']}, of which not on a nodule: {lidc['false_lesions']}")
     chest = results.get("ctchest4")
     if chest:

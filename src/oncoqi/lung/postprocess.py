@@ -16,6 +16,8 @@ feeding vessel, or one that abuts the diaphragm or apex on one side, is kept.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
@@ -70,6 +72,70 @@ def through_going(
     return result
 
 
+@dataclass
+class Components:
+    """The 3D components of a thresholded probability volume, and which post-processing step drops each.
+
+    Attributes
+    ----------
+    labels
+        Component index per voxel (0 background, 1..n), 26-connected.
+    volume_ml
+        float ``(n,)``: volume of component ``i + 1``.
+    dropped
+        str ``(n,)``: ``""`` for a kept component, else why it is dropped: ``"smaller than
+        min_volume_ml"``, ``"fewer slices than min_slices"`` or ``"a vessel runs through it"``
+        (the first that applies). Evaluation reports these for missed tumours.
+    """
+
+    labels: np.ndarray
+    volume_ml: np.ndarray
+    dropped: np.ndarray
+
+    @property
+    def kept(self) -> np.ndarray:
+        """Indices (0-based) of the kept components."""
+        return np.flatnonzero(self.dropped == "")
+
+
+def find_components(
+    probability: Image,
+    threshold: float = DEFAULT_THRESHOLD,
+    *,
+    min_volume_ml: float = 0.0,
+    min_slices: int = 1,
+    search_mask: Image | None = None,
+    ct: Image | None = None,
+    through_fraction: float | None = None,
+) -> Components:
+    """Threshold, restrict to the search region, split into 3D components and judge each.
+
+    Parameters and errors as :func:`label_lesions`, which keeps the components judged ``""``.
+    """
+    if min_volume_ml < 0 or min_slices < 1:
+        raise InputError(f"min_volume_ml must be >= 0 and min_slices >= 1, got {min_volume_ml} and {min_slices}")
+    tumour = probability.array >= threshold
+    if search_mask is not None:
+        if not probability.same_grid(search_mask):
+            raise GeometryError(
+                f"the search mask (size {search_mask.size}, spacing {search_mask.spacing}) is not on the probability "
+                f"grid (size {probability.size}, spacing {probability.spacing}): resample it first"
+            )
+        tumour &= search_mask.array != 0
+    components, count = ndimage.label(tumour, structure=FULL_CONNECTIVITY)
+    volume_ml = np.bincount(components.ravel(), minlength=count + 1)[1:] * probability.voxel_volume_ml
+    # A 26-connected component covers a contiguous run of slices: its box's k extent.
+    spans = np.array([box[0].stop - box[0].start for box in ndimage.find_objects(components)], dtype=np.int64)
+    dropped = np.full(count, "", dtype=object)
+    if ct is not None and through_fraction is not None:
+        if not probability.same_grid(ct):
+            raise GeometryError("the CT is not on the probability grid")
+        dropped[through_going(components, count, ct, through_fraction)[1:]] = "a vessel runs through it"
+    dropped[spans < min_slices] = "fewer slices than min_slices"
+    dropped[volume_ml < min_volume_ml] = "smaller than min_volume_ml"
+    return Components(components, volume_ml, dropped)
+
+
 def label_lesions(
     probability: Image,
     threshold: float = DEFAULT_THRESHOLD,
@@ -113,29 +179,12 @@ def label_lesions(
     InputError
         When ``min_volume_ml < 0`` or ``min_slices < 1``.
     GeometryError
-        When ``search_mask`` is not on the probability grid.
+        When ``search_mask`` or ``ct`` is not on the probability grid.
     """
-    if min_volume_ml < 0 or min_slices < 1:
-        raise InputError(f"min_volume_ml must be >= 0 and min_slices >= 1, got {min_volume_ml} and {min_slices}")
-    tumour = probability.array >= threshold
-    if search_mask is not None:
-        if not probability.same_grid(search_mask):
-            raise GeometryError(
-                f"the search mask (size {search_mask.size}, spacing {search_mask.spacing}) is not on the probability "
-                f"grid (size {probability.size}, spacing {probability.spacing}): resample it first"
-            )
-        tumour &= search_mask.array != 0
-    components, count = ndimage.label(tumour, structure=FULL_CONNECTIVITY)
-    sizes = np.bincount(components.ravel(), minlength=count + 1)[1:]
-    # A 26-connected component covers a contiguous run of slices: its box's k extent.
-    spans = np.array([box[0].stop - box[0].start for box in ndimage.find_objects(components)], dtype=np.int64)
-    keep = (sizes * probability.voxel_volume_ml >= min_volume_ml) & (spans >= min_slices)
-    if ct is not None and through_fraction is not None:
-        if not probability.same_grid(ct):
-            raise GeometryError("the CT is not on the probability grid")
-        keep &= ~through_going(components, count, ct, through_fraction)[1:]
-    kept = np.flatnonzero(keep)
-    order = kept[np.argsort(-sizes[kept], kind="stable")]
-    relabel = np.zeros(count + 1, np.min_scalar_type(max(len(order), 1)))
+    found = find_components(probability, threshold, min_volume_ml=min_volume_ml, min_slices=min_slices,
+                            search_mask=search_mask, ct=ct, through_fraction=through_fraction)
+    kept = found.kept
+    order = kept[np.argsort(-found.volume_ml[kept], kind="stable")]
+    relabel = np.zeros(len(found.dropped) + 1, np.min_scalar_type(max(len(order), 1)))
     relabel[order + 1] = np.arange(1, len(order) + 1)
-    return probability.with_array(relabel[components], lesions=len(order), threshold=float(threshold))
+    return probability.with_array(relabel[found.labels], lesions=len(order), threshold=float(threshold))
