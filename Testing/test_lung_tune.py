@@ -34,8 +34,18 @@ def test_score_counts_dice_and_lung_wise_detection():
     assert raw.dice_median == pytest.approx(2 * 384 / (384 + 385))  # the speck is in the other lung
     # negatives: a's left lung and both of b's; the speck puts a false lesion in both left lungs
     assert (raw.sensitivity, raw.specificity) == (1.0, pytest.approx(1 / 3))
+    assert raw.precision == pytest.approx(1 / 3)  # of 3 lesions (tumour, 2 specks) one is true
     cleaned = score(cases, 0.5, 0.0, 2)  # single-slice components dropped
-    assert (cleaned.dice_median, cleaned.sensitivity, cleaned.specificity) == (1.0, 1.0, 1.0)
+    assert (cleaned.dice_median, cleaned.sensitivity, cleaned.specificity, cleaned.precision) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_precision_counts_a_false_lesion_beside_a_true_tumour():
+    """A speck in the tumour's own lung leaves Dice (almost) and lung-wise findings alone; precision sees it."""
+    case = _case("a", tumour=True, speck=False)
+    case.probability.array[3, 12, 5] = 0.8  # right lung, away from the tumour
+    raw, cleaned = score([case], 0.5, 0.0, 1), score([case], 0.5, 0.0, 2)
+    assert (raw.sensitivity, raw.specificity) == (cleaned.sensitivity, cleaned.specificity) == (1.0, 1.0)
+    assert (raw.precision, cleaned.precision) == (0.5, 1.0) and raw.objective < cleaned.objective
 
 
 def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
