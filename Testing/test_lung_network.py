@@ -300,7 +300,7 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     out = tmp_path / "run"
     argv = ["lung", "train", "--phantoms", "2", "--seed", "3", "--phantom-size", "64", "--epochs", "2",
             "--base-filters", "4", "--depth", "2", "--grid", "64", "--pixel-mm", "6", "--batch-size", "8",
-            "--crop", "32", "--steps-per-epoch", "3", "--workers", "2",
+            "--crop", "32", "--steps-per-epoch", "3", "--workers", "2", "--context-mm", "4",
             "--out", str(out)]
     assert main(argv) == 0
     assert "best validation Dice" in capsys.readouterr().out
@@ -312,7 +312,7 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     assert (out / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "best.weights.h5").is_file()
     seg = OnnxSegmenter(out / "lung_unet.onnx", threads=1)
-    # The command trains the neighbouring-slice network by default, and says so in the model.
+    # The neighbouring-slice network: the model says so, and takes three slices per input.
     assert seg.preprocess_options == PreprocessOptions(pixel_mm=6.0, columns=64, rows=64, context_mm=4.0)
     assert seg.channels == 3
     assert "best epoch" in seg.metadata["oncoqi.training"]
