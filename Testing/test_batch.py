@@ -146,6 +146,26 @@ def test_selection_leaves_out_non_axial_and_prefers_most_lung_slices(one_study, 
     assert pick.ct.series_number == 9 and any("CT not chosen" in line for line in pick.log)
 
 
+def test_run_study_reads_the_chosen_ct_once_among_several_candidates(one_study, tmp_path, monkeypatch):
+    """Counting lung slices loads every candidate; the chosen one's volume is kept, not read again."""
+    import oncoqi.dicom
+    from oncoqi.batch.study import _choose_and_load_ct
+
+    shutil.copytree(one_study, tmp_path / "s", ignore=shutil.ignore_patterns("truth"))
+    _copy_series(one_study / "CT", tmp_path / "s" / "CT_b", 9)
+    (study,) = study_inputs(tmp_path / "s")
+    loads = []
+    real = oncoqi.dicom.load_series
+    monkeypatch.setattr(oncoqi.dicom, "load_series", lambda series: loads.append(series.series_uid) or real(series))
+    copy_uid = next(x.series_uid for x in study.series if x.series_number == 9)
+    for override in ((), (copy_uid,)):  # a tie (copies) broken by series number, then --series
+        loads.clear()
+        choice, ct = _choose_and_load_ct(study, override)
+        assert ct.metadata["series_uid"] == choice.ct.series_uid
+        assert loads.count(choice.ct.series_uid) == 1 and len(loads) == len(set(loads))  # each read once
+    assert choice.ct.series_number == 9
+
+
 def test_selection_ambiguous_copies_tie_break_on_series_number_and_is_logged(one_study, tmp_path):
     shutil.copytree(one_study, tmp_path / "s", ignore=shutil.ignore_patterns("truth"))
     _copy_series(one_study / "CT", tmp_path / "s" / "CT_copy", 5)

@@ -211,27 +211,27 @@ def _clear_outputs(folder: Path) -> None:
 def _choose_and_load_ct(study: StudyInput, override: tuple[str, ...]) -> tuple[SeriesChoice, Image]:
     """The study's series choice and its CT volume, loaded once.
 
-    With several CT candidates the choice loads each to count its lung slices; the volume with most
-    lung slices is kept, so the chosen CT (that one, unless a tie or ``--series`` says otherwise) is
-    not read again.
+    With several CT candidates the choice loads each to count its lung slices; the volumes with the
+    most lung slices (all of them on a tie) are kept, so the chosen CT is not read again unless
+    ``--series`` picked one with fewer.
     """
     from oncoqi.dicom import load_series
 
-    best: tuple[int, Image | None] = (-1, None)
+    best, kept = -1, {}
 
     def lung_slices(series: SeriesInfo) -> int:
-        nonlocal best
+        nonlocal best, kept
         image = load_series(series)
         count = lung_slice_count(image)
-        if count > best[0]:
-            best = (count, image)
+        if count > best:
+            best, kept = count, {}
+        if count == best:
+            kept[series.series_uid] = image
         return count
 
     choice = choose_series(study, override, lung_slices=lung_slices)
-    kept = best[1]
-    if kept is not None and kept.metadata["series_uid"] == choice.ct.series_uid:
-        return choice, kept
-    return choice, load_series(choice.ct)
+    ct = kept.get(choice.ct.series_uid)
+    return choice, ct if ct is not None else load_series(choice.ct)
 
 
 def _grow(mask: np.ndarray, spacing_kji: tuple[float, float, float], margin_mm: float) -> np.ndarray:
