@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from oncoqi.errors import InputError
 from oncoqi.image import Image
 from oncoqi.lung.tune import CaseProbability, TuningError, choose, score, write_setting
 
@@ -50,11 +51,16 @@ def test_precision_counts_a_false_lesion_beside_a_true_tumour():
 
 def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
     cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True), _case("c", True, False)]
-    best, scored = choose(cases, thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
+    grid = dict(thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
+    best, scored = choose(cases, **grid, min_confidences=(0.0,))
     assert len(scored) == 48 and best.objective == 1.0 and best.through_fraction is None
     # min 2 slices alone removes the speck; a 0.005 ml (0.625 voxel) minimum does not, 0.05 ml does too,
     # but the tie goes to the setting that drops the least; 0.4 would take the rim.
     assert (best.threshold, best.min_volume_ml, best.min_slices) == (0.5, 0.0, 2)
+    # A confidence cut of 0.85 removes the 0.8 speck too; the tie goes to fewer minimum slices first.
+    best, scored = choose(cases, **grid, min_confidences=(0.0, 0.85))
+    assert len(scored) == 96 and best.objective == 1.0
+    assert (best.threshold, best.min_volume_ml, best.min_slices, best.min_confidence) == (0.5, 0.0, 1, 0.85)
 
 
 def test_tuning_set_without_tumour_is_refused():
@@ -78,6 +84,7 @@ def test_setting_is_written_into_the_model_metadata(tmp_path):
     write_setting(model, best, best.note(2, 500))
     after = OnnxSegmenter(model, threads=1)
     assert (after.threshold, after.min_volume_ml, after.min_slices, after.through_fraction) == (0.5, 0.0, 2, 0.7)
+    assert after.min_confidence == 0.0 and before.min_confidence == 0.0
     assert after.metadata["oncoqi.tuning"].startswith("synthetic set seed 500, 2 cases: median Dice 1.000")
     assert after.preprocess_options == before.preprocess_options  # the rest of the metadata is kept
     codes = np.full((1, 128, 128), 200, np.uint8)
@@ -111,12 +118,16 @@ def test_vessel_test_drops_a_tube_and_keeps_a_ball_and_a_tube_end():
     # Each dropped component says which step dropped it (reported for missed tumours).
     from oncoqi.lung.postprocess import find_components
 
-    found = find_components(probability, 0.5, ct=ct, through_fraction=0.5, min_slices=7)
-    reasons = {tuple(int(v) for v in np.argwhere(found.labels == n + 1)[0]): r for n, r in enumerate(found.dropped)}
+    found = find_components(probability, 0.5)
+    dropped = found.dropped(min_slices=7, through=found.vessel_test(ct, 0.5))
+    reasons = {tuple(int(v) for v in np.argwhere(found.labels == n + 1)[0]): r for n, r in enumerate(dropped)}
     assert reasons[min(reasons)] == "fewer slices than min_slices"  # the vessel end spans 6 slices
     assert sorted(reasons.values()) == ["", "a vessel runs through it", "fewer slices than min_slices"]
-    found = find_components(probability, 0.5, min_volume_ml=1e6, min_slices=7)
-    assert set(found.dropped) == {"smaller than min_volume_ml"} and len(found.kept) == 0
+    assert set(found.dropped(min_volume_ml=1e6, min_slices=7)) == {"smaller than min_volume_ml"}
+    np.testing.assert_allclose(found.mean_probability, 0.9, atol=1e-6)
+    assert set(found.dropped(min_confidence=0.95)) == {"mean probability below min_confidence"}
+    with pytest.raises(InputError, match="min_confidence in"):
+        found.dropped(min_confidence=1.0)
 
 
 def ndimage_label(mask):

@@ -162,13 +162,13 @@ def _why_missed(result: LungSegmentation, ct: Image, model: Path, inside: np.nda
         return ["probability below the threshold"]
     if not (result.masks.search_region.array[inside] != 0).any():
         return ["outside the search region"]
+    found = find_components(result.probability, result.threshold, result.masks.search_region)
     with OnnxSegmenter(model, threads=1) as segmenter:
-        settings = {"min_volume_ml": segmenter.min_volume_ml, "min_slices": segmenter.min_slices,
-                    "through_fraction": segmenter.through_fraction}  # fmt: skip
-    found = find_components(result.probability, result.threshold, search_mask=result.masks.search_region, ct=ct,
-                            **settings)  # fmt: skip
+        through = None if segmenter.through_fraction is None else found.vessel_test(ct, segmenter.through_fraction)
+        dropped = found.dropped(min_volume_ml=segmenter.min_volume_ml, min_slices=segmenter.min_slices,
+                                min_confidence=segmenter.min_confidence, through=through)  # fmt: skip
     overlapping = np.unique(found.labels[inside])
-    return sorted({str(found.dropped[c - 1]) for c in overlapping if c} or {"outside the search region"})
+    return sorted({str(dropped[c - 1]) for c in overlapping if c} or {"outside the search region"})
 
 
 def ctchest4(model: Path) -> dict[str, Any] | None:

@@ -14,8 +14,8 @@ The ONNX file carries what inference must reproduce from training in its metadat
     single-slice network, as the first shipped model).
 ``oncoqi.threshold``
     Probability at or above which a voxel is tumour.
-``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.through_fraction``
-    Lesions smaller, or spanning fewer slices, or that a vessel runs through (see
+``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.min_confidence``, ``oncoqi.through_fraction``
+    Lesions smaller, or spanning fewer slices, or less probable on average, or that a vessel runs through (see
     :func:`oncoqi.lung.postprocess.through_going`) are dropped (absent: none dropped); chosen on
     a held-out tuning set by :mod:`oncoqi.lung.tune`, which records how in ``oncoqi.tuning``.
 ``oncoqi.unet``
@@ -221,6 +221,11 @@ class OnnxSegmenter:
     def min_slices(self) -> int:
         """Lesions spanning fewer slices are dropped."""
         return int(self.metadata.get("oncoqi.min_slices", 1))
+
+    @property
+    def min_confidence(self) -> float:
+        """Lesions whose mean probability is lower are dropped."""
+        return float(self.metadata.get("oncoqi.min_confidence", 0.0))
 
     @property
     def through_fraction(self) -> float | None:

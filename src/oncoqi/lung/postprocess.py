@@ -74,46 +74,75 @@ def through_going(
 
 @dataclass
 class Components:
-    """The 3D components of a thresholded probability volume, and which post-processing step drops each.
+    """The 3D components of a thresholded probability volume, with what post-processing judges them by.
 
     Attributes
     ----------
     labels
         Component index per voxel (0 background, 1..n), 26-connected.
-    volume_ml
-        float ``(n,)``: volume of component ``i + 1``.
-    dropped
-        str ``(n,)``: ``""`` for a kept component, else why it is dropped: ``"smaller than
-        min_volume_ml"``, ``"fewer slices than min_slices"`` or ``"a vessel runs through it"``
-        (the first that applies). Evaluation reports these for missed tumours.
+    volume_ml, slices, mean_probability
+        ``(n,)`` per component ``i + 1``: volume, axial slices spanned, and mean probability inside
+        (the lesion's confidence score, :mod:`oncoqi.lung.measure`).
     """
 
     labels: np.ndarray
     volume_ml: np.ndarray
-    dropped: np.ndarray
+    slices: np.ndarray
+    mean_probability: np.ndarray
 
-    @property
-    def kept(self) -> np.ndarray:
-        """Indices (0-based) of the kept components."""
-        return np.flatnonzero(self.dropped == "")
+    def __len__(self) -> int:
+        return len(self.volume_ml)
+
+    def vessel_test(self, ct: Image, fraction: float) -> np.ndarray:
+        """bool ``(n,)``: components a vessel runs through (:func:`through_going`)."""
+        return through_going(self.labels, len(self), ct, fraction)[1:]
+
+    def dropped(
+        self,
+        *,
+        min_volume_ml: float = 0.0,
+        min_slices: int = 1,
+        min_confidence: float = 0.0,
+        through: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """str ``(n,)``: ``""`` for a kept component, else why it is dropped (the first that applies:
+        ``"smaller than min_volume_ml"``, ``"fewer slices than min_slices"``, ``"mean probability
+        below min_confidence"``, ``"a vessel runs through it"``; ``through`` from
+        :meth:`vessel_test`). Evaluation reports these for missed tumours.
+
+        Raises
+        ------
+        InputError
+            When ``min_volume_ml < 0``, ``min_slices < 1`` or ``min_confidence`` is not in [0, 1).
+        """
+        if min_volume_ml < 0 or min_slices < 1 or not 0.0 <= min_confidence < 1.0:
+            raise InputError(f"min_volume_ml must be >= 0, min_slices >= 1 and min_confidence in [0, 1), got "
+                             f"{min_volume_ml}, {min_slices} and {min_confidence}")  # fmt: skip
+        reasons = np.full(len(self), "", dtype=object)
+        if through is not None:
+            reasons[through] = "a vessel runs through it"
+        reasons[self.mean_probability < min_confidence] = "mean probability below min_confidence"
+        reasons[self.slices < min_slices] = "fewer slices than min_slices"
+        reasons[self.volume_ml < min_volume_ml] = "smaller than min_volume_ml"
+        return reasons
+
+    def lesion_labels(self, probability: Image, kept: np.ndarray, threshold: float) -> Image:
+        """The kept components (bool ``(n,)``) as lesions 1..m by decreasing volume (see :func:`label_lesions`)."""
+        index = np.flatnonzero(kept)
+        order = index[np.argsort(-self.volume_ml[index], kind="stable")]
+        relabel = np.zeros(len(self) + 1, np.min_scalar_type(max(len(order), 1)))
+        relabel[order + 1] = np.arange(1, len(order) + 1)
+        return probability.with_array(relabel[self.labels], lesions=len(order), threshold=float(threshold))
 
 
-def find_components(
-    probability: Image,
-    threshold: float = DEFAULT_THRESHOLD,
-    *,
-    min_volume_ml: float = 0.0,
-    min_slices: int = 1,
-    search_mask: Image | None = None,
-    ct: Image | None = None,
-    through_fraction: float | None = None,
-) -> Components:
-    """Threshold, restrict to the search region, split into 3D components and judge each.
+def find_components(probability: Image, threshold: float = DEFAULT_THRESHOLD, search_mask: Image | None = None) -> Components:
+    """Threshold ``probability`` inside ``search_mask`` and split it into 3D components (see :func:`label_lesions`).
 
-    Parameters and errors as :func:`label_lesions`, which keeps the components judged ``""``.
+    Raises
+    ------
+    GeometryError
+        When ``search_mask`` is not on the probability grid.
     """
-    if min_volume_ml < 0 or min_slices < 1:
-        raise InputError(f"min_volume_ml must be >= 0 and min_slices >= 1, got {min_volume_ml} and {min_slices}")
     tumour = probability.array >= threshold
     if search_mask is not None:
         if not probability.same_grid(search_mask):
@@ -123,17 +152,11 @@ def find_components(
             )
         tumour &= search_mask.array != 0
     components, count = ndimage.label(tumour, structure=FULL_CONNECTIVITY)
-    volume_ml = np.bincount(components.ravel(), minlength=count + 1)[1:] * probability.voxel_volume_ml
+    voxels = np.bincount(components.ravel(), minlength=count + 1)[1:]
+    summed = np.bincount(components.ravel(), weights=probability.array.ravel(), minlength=count + 1)[1:]
     # A 26-connected component covers a contiguous run of slices: its box's k extent.
-    spans = np.array([box[0].stop - box[0].start for box in ndimage.find_objects(components)], dtype=np.int64)
-    dropped = np.full(count, "", dtype=object)
-    if ct is not None and through_fraction is not None:
-        if not probability.same_grid(ct):
-            raise GeometryError("the CT is not on the probability grid")
-        dropped[through_going(components, count, ct, through_fraction)[1:]] = "a vessel runs through it"
-    dropped[spans < min_slices] = "fewer slices than min_slices"
-    dropped[volume_ml < min_volume_ml] = "smaller than min_volume_ml"
-    return Components(components, volume_ml, dropped)
+    slices = np.array([box[0].stop - box[0].start for box in ndimage.find_objects(components)], dtype=np.int64)
+    return Components(components, voxels * probability.voxel_volume_ml, slices, summed / np.maximum(voxels, 1))
 
 
 def label_lesions(
@@ -142,6 +165,7 @@ def label_lesions(
     *,
     min_volume_ml: float = 0.0,
     min_slices: int = 1,
+    min_confidence: float = 0.0,
     search_mask: Image | None = None,
     ct: Image | None = None,
     through_fraction: float | None = None,
@@ -160,6 +184,8 @@ def label_lesions(
     min_slices
         Components spanning fewer slices are dropped; 2 removes single-slice detections, which
         a slice-wise network produces as noise.
+    min_confidence
+        Components whose mean probability is lower are dropped (0 keeps all).
     search_mask
         Where lesions may be (e.g. the lungs dilated), on the same grid; voxels outside are
         never tumour. Non-zero is inside.
@@ -177,14 +203,16 @@ def label_lesions(
     Raises
     ------
     InputError
-        When ``min_volume_ml < 0`` or ``min_slices < 1``.
+        When ``min_volume_ml < 0``, ``min_slices < 1`` or ``min_confidence`` is not in [0, 1).
     GeometryError
         When ``search_mask`` or ``ct`` is not on the probability grid.
     """
-    found = find_components(probability, threshold, min_volume_ml=min_volume_ml, min_slices=min_slices,
-                            search_mask=search_mask, ct=ct, through_fraction=through_fraction)
-    kept = found.kept
-    order = kept[np.argsort(-found.volume_ml[kept], kind="stable")]
-    relabel = np.zeros(len(found.dropped) + 1, np.min_scalar_type(max(len(order), 1)))
-    relabel[order + 1] = np.arange(1, len(order) + 1)
-    return probability.with_array(relabel[found.labels], lesions=len(order), threshold=float(threshold))
+    found = find_components(probability, threshold, search_mask)
+    through = None
+    if ct is not None and through_fraction is not None:
+        if not probability.same_grid(ct):
+            raise GeometryError("the CT is not on the probability grid")
+        through = found.vessel_test(ct, through_fraction)
+    dropped = found.dropped(min_volume_ml=min_volume_ml, min_slices=min_slices, min_confidence=min_confidence,
+                            through=through)  # fmt: skip
+    return found.lesion_labels(probability, dropped == "", threshold)

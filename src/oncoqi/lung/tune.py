@@ -2,23 +2,24 @@
 
 A slice-wise network leaves small specks where a vessel or the heart border looks like tumour
 on one slice, and whole discs where a vessel crosses the slices; each would be a false lesion.
-How large a component must be to count, whether the vessel test of
+How large a component must be to count, how probable on average (its confidence), whether the vessel test of
 :func:`oncoqi.lung.postprocess.through_going` applies (and at which fraction), and the
 probability threshold, depend on the trained model, so they are chosen per model on a tuning
 set that is neither the training set nor the test set (synthetic set seed 500 for the shipped
 model; 0 trains it and 1000 tests it), and stored in the model's metadata (``oncoqi.threshold``,
-``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.through_fraction``,
+``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.min_confidence``, ``oncoqi.through_fraction``,
 ``oncoqi.tuning``), where
 :func:`oncoqi.lung.segment_ct` reads them.
 
-The network runs once per case (:func:`case_probabilities`); every candidate setting is then
-only a relabelling. The objective is the mean of the median per-case Dice (cases with tumour),
+The network runs once per case (:func:`case_probabilities`), and the components once per case
+and threshold (:func:`oncoqi.lung.postprocess.find_components`, with each vessel test); every
+candidate setting is then only a choice of components. The objective is the mean of the median per-case Dice (cases with tumour),
 the lung-wise sensitivity and specificity, and the lesion-wise precision (the share of predicted
 lesions that touch a true tumour), equally weighted, so that a setting cannot buy Dice with false
 lesions or the reverse. Why the precision: a speck of 0.1 ml beside a true tumour changes neither
 the Dice nor the lung-wise findings, yet it is a false lesion a reader must dismiss, and it sets the
 case's HD95 (the benchmark's distance bar) to its distance from the tumour. Ties go to the setting
-that drops the least (lowest minimum volume and slices, then the threshold nearest 0.5).
+that drops the least (lowest minimum volume, slices and confidence, then the threshold nearest 0.5).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung.onnx_model import save_with_metadata
-from oncoqi.lung.postprocess import label_lesions
+from oncoqi.lung.postprocess import Components, find_components
 from oncoqi.lung.segment import resolve_model, tumour_probability
 from oncoqi.lung.training_data import Case, phantom_cases
 from oncoqi.metrics import lung_findings
@@ -44,6 +45,7 @@ from oncoqi.metrics import lung_findings
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 MIN_VOLUMES_ML = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
 MIN_SLICES = (1, 2, 3)
+MIN_CONFIDENCES = (0.0, 0.9, 0.93, 0.95)
 THROUGH_FRACTIONS: tuple[float | None, ...] = (None, 0.5, 0.7, 0.9)
 
 
@@ -70,6 +72,7 @@ class Setting:
     threshold: float
     min_volume_ml: float
     min_slices: int
+    min_confidence: float
     through_fraction: float | None
     dice_median: float
     sensitivity: float
@@ -113,19 +116,33 @@ def _box(*masks: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice]:
             slice(max(0, cols[0] - margin), cols[-1] + margin + 1))  # fmt: skip
 
 
-def score(
-    cases: Sequence[CaseProbability],
-    threshold: float,
-    min_volume_ml: float,
-    min_slices: int,
-    through_fraction: float | None = None,
-) -> Setting:
-    """Median Dice, lung-wise detection and lesion-wise precision of one setting over the tuning cases."""
+@dataclass
+class _Judged:
+    """One tuning case's components at one threshold, with the vessel test at each fraction."""
+
+    case: CaseProbability
+    components: Components
+    through: dict[float, np.ndarray]
+
+
+def _judge(cases: Sequence[CaseProbability], threshold: float, fractions: Iterable[float | None]) -> list[_Judged]:
+    out = []
+    for c in cases:
+        found = find_components(c.probability, threshold, c.search)
+        out.append(_Judged(c, found, {f: found.vessel_test(c.ct, f) for f in fractions if f is not None}))
+    return out
+
+
+def _score(judged: Sequence[_Judged], threshold: float, min_volume_ml: float, min_slices: int, min_confidence: float,
+           through_fraction: float | None) -> Setting:  # fmt: skip
     dices, findings = [], []
     lesions = true_lesions = 0
-    for c in cases:
-        labels = label_lesions(c.probability, threshold, min_volume_ml=min_volume_ml, min_slices=min_slices,
-                               search_mask=c.search, ct=c.ct, through_fraction=through_fraction)  # fmt: skip
+    for j in judged:
+        c = j.case
+        through = None if through_fraction is None else j.through[through_fraction]
+        kept = j.components.dropped(min_volume_ml=min_volume_ml, min_slices=min_slices, min_confidence=min_confidence,
+                                    through=through) == ""  # fmt: skip
+        labels = j.components.lesion_labels(c.probability, kept, threshold)
         predicted = labels.array != 0
         lesions += int(labels.metadata["lesions"])
         true_lesions += int(np.count_nonzero(np.unique(labels.array[c.truth])))
@@ -140,8 +157,21 @@ def score(
     sensitivity = sum(f.predicted for f in positives) / len(positives)
     specificity = sum(not f.predicted for f in negatives) / len(negatives) if negatives else 1.0
     precision = true_lesions / lesions if lesions else 1.0
-    return Setting(threshold, min_volume_ml, min_slices, through_fraction, statistics.median(dices), sensitivity,
-                   specificity, precision)  # fmt: skip
+    return Setting(threshold, min_volume_ml, min_slices, min_confidence, through_fraction, statistics.median(dices),
+                   sensitivity, specificity, precision)  # fmt: skip
+
+
+def score(
+    cases: Sequence[CaseProbability],
+    threshold: float,
+    min_volume_ml: float,
+    min_slices: int,
+    through_fraction: float | None = None,
+    min_confidence: float = 0.0,
+) -> Setting:
+    """Median Dice, lung-wise detection and lesion-wise precision of one setting over the tuning cases."""
+    judged = _judge(cases, threshold, (through_fraction,))
+    return _score(judged, threshold, min_volume_ml, min_slices, min_confidence, through_fraction)
 
 
 def choose(
@@ -150,16 +180,21 @@ def choose(
     min_volumes_ml: Sequence[float] = MIN_VOLUMES_ML,
     min_slices: Sequence[int] = MIN_SLICES,
     through_fractions: Sequence[float | None] = THROUGH_FRACTIONS,
+    min_confidences: Sequence[float] = MIN_CONFIDENCES,
 ) -> tuple[Setting, list[Setting]]:
     """The best setting (see the module documentation) and every setting scored."""
-    grid = itertools.product(thresholds, min_volumes_ml, min_slices, through_fractions)
-    scored = [score(cases, t, v, s, f) for t, v, s, f in grid]
+    scored = []
+    for t in thresholds:
+        judged = _judge(cases, t, through_fractions)
+        for v, n, f, q in itertools.product(min_volumes_ml, min_slices, through_fractions, min_confidences):
+            scored.append(_score(judged, t, v, n, q, f))
 
     def preference(x: Setting) -> tuple[float, ...]:
         # the best objective; then the setting that drops the least (a higher through fraction
         # drops fewer components; off drops none)
         through = 2.0 if x.through_fraction is None else x.through_fraction
-        return (round(x.objective, 6), -x.min_volume_ml, -x.min_slices, through, -abs(x.threshold - 0.5))
+        return (round(x.objective, 6), -x.min_volume_ml, -x.min_slices, -x.min_confidence, through,
+                -abs(x.threshold - 0.5))  # fmt: skip
 
     best = max(scored, key=preference)
     return best, scored
@@ -171,6 +206,7 @@ def write_setting(model: Path, setting: Setting, note: str) -> Path:
 
     values = {"oncoqi.threshold": repr(float(setting.threshold)), "oncoqi.min_volume_ml": repr(float(setting.min_volume_ml)),
               "oncoqi.min_slices": str(int(setting.min_slices)), "oncoqi.tuning": note,
+              "oncoqi.min_confidence": repr(float(setting.min_confidence)),
               "oncoqi.through_fraction": "" if setting.through_fraction is None else repr(float(setting.through_fraction))}  # fmt: skip
     return save_with_metadata(onnx.load(str(model)), model, values)
 
@@ -192,13 +228,13 @@ def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     cases = case_probabilities(phantom_cases(args.phantoms, args.seed), model, args.threads)
     best, scored = choose(cases)
     for s in sorted(scored, key=lambda x: -x.objective)[:10]:
-        log(f"threshold {s.threshold:.2f}, min {s.min_volume_ml:.2f} ml, min {s.min_slices} slices, vessel test "
-            f"{s.through_fraction}: "
+        log(f"threshold {s.threshold:.2f}, min {s.min_volume_ml:.2f} ml, min {s.min_slices} slices, min confidence "
+            f"{s.min_confidence:.2f}, vessel test {s.through_fraction}: "
             f"median Dice {s.dice_median:.3f}, sensitivity {s.sensitivity:.3f}, specificity {s.specificity:.3f}, "
             f"lesion precision {s.precision:.3f}")
     note = best.note(len(cases), args.seed)
     log(f"chosen: threshold {best.threshold}, min {best.min_volume_ml} ml, min {best.min_slices} slices, "
-        f"vessel test {best.through_fraction} ({note})")
+        f"min confidence {best.min_confidence}, vessel test {best.through_fraction} ({note})")
     if not args.dry_run:
         write_setting(model, best, note)
         log(f"{model}: metadata updated")
