@@ -78,13 +78,14 @@ def test_setting_is_written_into_the_model_metadata(tmp_path):
 
     model = identity_model(tmp_path / "m.onnx", PreprocessOptions(pixel_mm=3.0, columns=128, rows=128), 0.77)
     before = OnnxSegmenter(model, threads=1)
-    assert (before.min_volume_ml, before.min_slices) == (0.0, 1)
+    assert (before.lesion_rules.min_volume_ml, before.lesion_rules.min_slices) == (0.0, 1)
     best, _ = choose([_case("a", True, True), _case("b", False, True)], thresholds=(0.5,), min_volumes_ml=(0.0,),
                      min_slices=(1, 2), through_fractions=(0.7,))  # fmt: skip
     write_setting(model, best, best.note(2, 500))
     after = OnnxSegmenter(model, threads=1)
-    assert (after.threshold, after.min_volume_ml, after.min_slices, after.through_fraction) == (0.5, 0.0, 2, 0.7)
-    assert after.min_confidence == 0.0 and before.min_confidence == 0.0
+    rules = after.lesion_rules
+    assert (after.threshold, rules.min_volume_ml, rules.min_slices, rules.through_fraction) == (0.5, 0.0, 2, 0.7)
+    assert rules.min_confidence == 0.0 and before.lesion_rules.min_confidence == 0.0
     assert after.metadata["oncoqi.tuning"].startswith("synthetic set seed 500, 2 cases: median Dice 1.000")
     assert after.preprocess_options == before.preprocess_options  # the rest of the metadata is kept
     codes = np.full((1, 128, 128), 200, np.uint8)
@@ -116,18 +117,18 @@ def test_vessel_test_drops_a_tube_and_keeps_a_ball_and_a_tube_end():
     assert kept.metadata["lesions"] == 2 and (kept.array == 1)[ball & (prob > 0)].all()
     assert label_lesions(probability, 0.5).metadata["lesions"] == 3  # off by default
     # Each dropped component says which step dropped it (reported for missed tumours).
-    from oncoqi.lung.postprocess import find_components
+    from oncoqi.lung.postprocess import LesionRules, find_components
 
     found = find_components(probability, 0.5)
-    dropped = found.dropped(min_slices=7, through=found.vessel_test(ct, 0.5))
+    dropped = found.dropped(LesionRules(min_slices=7, through_fraction=0.5), found.vessel_test(ct, 0.5))
     reasons = {tuple(int(v) for v in np.argwhere(found.labels == n + 1)[0]): r for n, r in enumerate(dropped)}
     assert reasons[min(reasons)] == "fewer slices than min_slices"  # the vessel end spans 6 slices
     assert sorted(reasons.values()) == ["", "a vessel runs through it", "fewer slices than min_slices"]
-    assert set(found.dropped(min_volume_ml=1e6, min_slices=7)) == {"smaller than min_volume_ml"}
+    assert set(found.dropped(LesionRules(min_volume_ml=1e6, min_slices=7))) == {"smaller than min_volume_ml"}
     np.testing.assert_allclose(found.mean_probability, 0.9, atol=1e-6)
-    assert set(found.dropped(min_confidence=0.95)) == {"mean probability below min_confidence"}
+    assert set(found.dropped(LesionRules(min_confidence=0.95))) == {"mean probability below min_confidence"}
     with pytest.raises(InputError, match="min_confidence in"):
-        found.dropped(min_confidence=1.0)
+        LesionRules(min_confidence=1.0)
 
 
 def ndimage_label(mask):

@@ -164,9 +164,9 @@ def _why_missed(result: LungSegmentation, ct: Image, model: Path, inside: np.nda
         return ["outside the search region"]
     found = find_components(result.probability, result.threshold, result.masks.search_region)
     with OnnxSegmenter(model, threads=1) as segmenter:
-        through = None if segmenter.through_fraction is None else found.vessel_test(ct, segmenter.through_fraction)
-        dropped = found.dropped(min_volume_ml=segmenter.min_volume_ml, min_slices=segmenter.min_slices,
-                                min_confidence=segmenter.min_confidence, through=through)  # fmt: skip
+        rules = segmenter.lesion_rules
+    through = None if rules.through_fraction is None else found.vessel_test(ct, rules.through_fraction)
+    dropped = found.dropped(rules, through)
     overlapping = np.unique(found.labels[inside])
     return sorted({str(dropped[c - 1]) for c in overlapping if c} or {"outside the search region"})
 

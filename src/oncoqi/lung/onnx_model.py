@@ -38,7 +38,7 @@ import numpy as np
 
 from oncoqi.atomic import atomic_path
 from oncoqi.errors import InputError, OncoQIError
-from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
+from oncoqi.lung.postprocess import DEFAULT_THRESHOLD, LesionRules
 from oncoqi.lung.preprocess import PreprocessOptions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -213,25 +213,15 @@ class OnnxSegmenter:
         return float(self.metadata.get("oncoqi.threshold", DEFAULT_THRESHOLD))
 
     @property
-    def min_volume_ml(self) -> float:
-        """Lesions smaller than this (ml) are dropped."""
-        return float(self.metadata.get("oncoqi.min_volume_ml", 0.0))
-
-    @property
-    def min_slices(self) -> int:
-        """Lesions spanning fewer slices are dropped."""
-        return int(self.metadata.get("oncoqi.min_slices", 1))
-
-    @property
-    def min_confidence(self) -> float:
-        """Lesions whose mean probability is lower are dropped."""
-        return float(self.metadata.get("oncoqi.min_confidence", 0.0))
-
-    @property
-    def through_fraction(self) -> float | None:
-        """Fraction for the vessel test of :func:`~oncoqi.lung.postprocess.through_going` (None: off)."""
-        value = self.metadata.get("oncoqi.through_fraction")
-        return float(value) if value else None
+    def lesion_rules(self) -> LesionRules:
+        """Which components are lesions (absent keys: none dropped, no vessel test)."""
+        through = self.metadata.get("oncoqi.through_fraction")
+        return LesionRules(
+            min_volume_ml=float(self.metadata.get("oncoqi.min_volume_ml", 0.0)),
+            min_slices=int(self.metadata.get("oncoqi.min_slices", 1)),
+            min_confidence=float(self.metadata.get("oncoqi.min_confidence", 0.0)),
+            through_fraction=float(through) if through else None,
+        )
 
     @property
     def divisor(self) -> int:

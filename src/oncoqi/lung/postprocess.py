@@ -72,6 +72,40 @@ def through_going(
     return result
 
 
+@dataclass(frozen=True)
+class LesionRules:
+    """Which thresholded components are lesions: the post-processing a model carries in its metadata.
+
+    Parameters
+    ----------
+    min_volume_ml
+        Components smaller than this (ml) are dropped (0 keeps all).
+    min_slices
+        Components spanning fewer slices are dropped; 2 removes single-slice detections, which
+        a slice-wise network produces as noise.
+    min_confidence
+        Components whose mean probability is lower are dropped (0 keeps all).
+    through_fraction
+        Components a vessel runs through are dropped (:func:`through_going` with this
+        ``fraction``; None: no vessel test).
+
+    Raises
+    ------
+    InputError
+        When ``min_volume_ml < 0``, ``min_slices < 1`` or ``min_confidence`` is not in [0, 1).
+    """
+
+    min_volume_ml: float = 0.0
+    min_slices: int = 1
+    min_confidence: float = 0.0
+    through_fraction: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.min_volume_ml < 0 or self.min_slices < 1 or not 0.0 <= self.min_confidence < 1.0:
+            raise InputError(f"min_volume_ml must be >= 0, min_slices >= 1 and min_confidence in [0, 1), got "
+                             f"{self.min_volume_ml}, {self.min_slices} and {self.min_confidence}")  # fmt: skip
+
+
 @dataclass
 class Components:
     """The 3D components of a thresholded probability volume, with what post-processing judges them by.
@@ -97,33 +131,21 @@ class Components:
         """bool ``(n,)``: components a vessel runs through (:func:`through_going`)."""
         return through_going(self.labels, len(self), ct, fraction)[1:]
 
-    def dropped(
-        self,
-        *,
-        min_volume_ml: float = 0.0,
-        min_slices: int = 1,
-        min_confidence: float = 0.0,
-        through: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """str ``(n,)``: ``""`` for a kept component, else why it is dropped (the first that applies:
-        ``"smaller than min_volume_ml"``, ``"fewer slices than min_slices"``, ``"mean probability
-        below min_confidence"``, ``"a vessel runs through it"``; ``through`` from
-        :meth:`vessel_test`). Evaluation reports these for missed tumours.
-
-        Raises
-        ------
-        InputError
-            When ``min_volume_ml < 0``, ``min_slices < 1`` or ``min_confidence`` is not in [0, 1).
+    def dropped(self, rules: LesionRules, through: np.ndarray | None = None) -> np.ndarray:
+        """str ``(n,)``: ``""`` for a kept component, else why ``rules`` drop it (the first that
+        applies: ``"smaller than min_volume_ml"``, ``"fewer slices than min_slices"``, ``"mean
+        probability below min_confidence"``, ``"a vessel runs through it"``). ``through`` is
+        :meth:`vessel_test` at ``rules.through_fraction``, passed when already computed (tuning
+        tries many rules on the same components). Evaluation reports these for missed tumours.
         """
-        if min_volume_ml < 0 or min_slices < 1 or not 0.0 <= min_confidence < 1.0:
-            raise InputError(f"min_volume_ml must be >= 0, min_slices >= 1 and min_confidence in [0, 1), got "
-                             f"{min_volume_ml}, {min_slices} and {min_confidence}")  # fmt: skip
         reasons = np.full(len(self), "", dtype=object)
-        if through is not None:
+        if rules.through_fraction is not None:
+            if through is None:
+                raise ValueError("the vessel test needs its result: pass through=self.vessel_test(ct, fraction)")
             reasons[through] = "a vessel runs through it"
-        reasons[self.mean_probability < min_confidence] = "mean probability below min_confidence"
-        reasons[self.slices < min_slices] = "fewer slices than min_slices"
-        reasons[self.volume_ml < min_volume_ml] = "smaller than min_volume_ml"
+        reasons[self.mean_probability < rules.min_confidence] = "mean probability below min_confidence"
+        reasons[self.slices < rules.min_slices] = "fewer slices than min_slices"
+        reasons[self.volume_ml < rules.min_volume_ml] = "smaller than min_volume_ml"
         return reasons
 
     def lesion_labels(self, probability: Image, kept: np.ndarray, threshold: float) -> Image:
@@ -207,12 +229,12 @@ def label_lesions(
     GeometryError
         When ``search_mask`` or ``ct`` is not on the probability grid.
     """
+    vessel_test = ct is not None and through_fraction is not None
+    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction if vessel_test else None)
     found = find_components(probability, threshold, search_mask)
     through = None
-    if ct is not None and through_fraction is not None:
+    if vessel_test:
         if not probability.same_grid(ct):
             raise GeometryError("the CT is not on the probability grid")
         through = found.vessel_test(ct, through_fraction)
-    dropped = found.dropped(min_volume_ml=min_volume_ml, min_slices=min_slices, min_confidence=min_confidence,
-                            through=through)  # fmt: skip
-    return found.lesion_labels(probability, dropped == "", threshold)
+    return found.lesion_labels(probability, found.dropped(rules, through) == "", threshold)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from oncoqi.image import Image
 from oncoqi.lung.isolation import LungMasks, isolate_lungs
 from oncoqi.lung.measure import LesionMeasurement, measure_lesions
 from oncoqi.lung.onnx_model import OnnxSegmenter, Progress
-from oncoqi.lung.postprocess import label_lesions
+from oncoqi.lung.postprocess import LesionRules, label_lesions
 from oncoqi.lung.preprocess import preprocess
 
 #: File name of the shipped model inside the package's ``data`` folder.
@@ -115,7 +115,7 @@ class TumourProbability:
         float32 tumour probability on the CT's grid (0 on slices the network did not run on).
     slices_run
         Indices of the network-grid slices the network ran on.
-    threshold, min_volume_ml, min_slices, min_confidence, through_fraction
+    threshold, rules
         The model's post-processing (:class:`~oncoqi.lung.onnx_model.OnnxSegmenter`).
     """
 
@@ -123,10 +123,7 @@ class TumourProbability:
     probability: Image
     slices_run: np.ndarray
     threshold: float
-    min_volume_ml: float
-    min_slices: int
-    min_confidence: float
-    through_fraction: float | None
+    rules: LesionRules
 
 
 def tumour_probability(
@@ -152,8 +149,7 @@ def tumour_probability(
         prob_net = np.zeros(pre.array.shape, np.float32)
         prob_net[run] = segmenter.predict(pre.array, batch_size=batch_size, progress=progress, cancel=cancel,
                                           indices=pre.channel_indices(run))
-        settings = (segmenter.threshold, segmenter.min_volume_ml, segmenter.min_slices, segmenter.min_confidence,
-                    segmenter.through_fraction)
+        settings = (segmenter.threshold, segmenter.lesion_rules)
     # onnxruntime's arena (about 0.6 GB on 512 x 512 slices) is released before the full-volume
     # steps, and the network-grid arrays when this returns: peak memory
     return TumourProbability(masks, pre.to_input_grid(prob_net, "probability"), run, *settings)
@@ -208,9 +204,7 @@ def segment_ct(
     """
     found = tumour_probability(ct, model_path, threads, progress, cancel, batch_size=batch_size, name=name)
     cut = found.threshold if threshold is None else float(threshold)
-    labels = label_lesions(found.probability, cut, min_volume_ml=found.min_volume_ml, min_slices=found.min_slices,
-                           min_confidence=found.min_confidence, search_mask=found.masks.search_region, ct=ct,
-                           through_fraction=found.through_fraction)
+    labels = label_lesions(found.probability, cut, **asdict(found.rules), search_mask=found.masks.search_region, ct=ct)
     lesions = measure_lesions(labels, ct, found.probability, found.masks.lungs)
     return LungSegmentation(
         labels=labels, lungs=found.masks.lungs, probability=found.probability, lesions=lesions, masks=found.masks,

@@ -36,7 +36,7 @@ import numpy as np
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung.onnx_model import save_with_metadata
-from oncoqi.lung.postprocess import Components, find_components
+from oncoqi.lung.postprocess import Components, LesionRules, find_components
 from oncoqi.lung.segment import resolve_model, tumour_probability
 from oncoqi.lung.training_data import Case, phantom_cases
 from oncoqi.metrics import lung_findings
@@ -135,13 +135,13 @@ def _judge(cases: Sequence[CaseProbability], threshold: float, fractions: Iterab
 
 def _score(judged: Sequence[_Judged], threshold: float, min_volume_ml: float, min_slices: int, min_confidence: float,
            through_fraction: float | None) -> Setting:  # fmt: skip
+    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction)
     dices, findings = [], []
     lesions = true_lesions = 0
     for j in judged:
         c = j.case
         through = None if through_fraction is None else j.through[through_fraction]
-        kept = j.components.dropped(min_volume_ml=min_volume_ml, min_slices=min_slices, min_confidence=min_confidence,
-                                    through=through) == ""  # fmt: skip
+        kept = j.components.dropped(rules, through) == ""
         labels = j.components.lesion_labels(c.probability, kept, threshold)
         predicted = labels.array != 0
         lesions += int(labels.metadata["lesions"])
