@@ -116,6 +116,24 @@ def test_load_cases_reads_phantom_study_folders_and_volume_pairs(tmp_path, phant
         load_cases(tmp_path / "cases")
 
 
+def test_case_slices_draw_the_asked_number_of_tumour_free_slices(phantom):
+    from oncoqi.lung.training_data import Case, SliceOptions, case_slices
+
+    case = Case("p", phantom.ct, phantom.tumour_label)
+    grid = PreprocessOptions(pixel_mm=6.0, columns=64, rows=64)
+    counts = {}
+    for ratio, minimum in ((0.5, 2), (1.0, 2), (0.0, 5)):
+        slices = case_slices(case, SliceOptions(grid, ratio, minimum, randomise=False), np.random.default_rng(0))
+        tumour = int(slices.positives.size)
+        counts[ratio, minimum] = (tumour, len(slices) - tumour)
+    tumour = counts[0.5, 2][0]
+    assert tumour > 4 and {k: v[0] for k, v in counts.items()} == dict.fromkeys(counts, tumour)
+    assert counts[0.5, 2][1] == max(round(0.5 * tumour), 2) and counts[1.0, 2][1] == tumour
+    assert counts[0.0, 5][1] == 5  # the per-case minimum (the phantom has more tumour-free lung slices)
+    with pytest.raises(TrainingError, match="negative_ratio and min_negatives must be >= 0"):
+        SliceOptions(grid, -0.5)
+
+
 def test_segmenter_progress_and_cancel(tmp_path):
     from oncoqi.lung.onnx_model import OnnxSegmenter, SegmentationCancelled
 
@@ -301,7 +319,7 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     argv = ["lung", "train", "--phantoms", "2", "--seed", "3", "--phantom-size", "64", "--epochs", "2",
             "--base-filters", "4", "--depth", "2", "--grid", "64", "--pixel-mm", "6", "--batch-size", "8",
             "--crop", "32", "--steps-per-epoch", "3", "--workers", "2", "--context-mm", "4",
-            "--out", str(out)]
+            "--negative-ratio", "1", "--min-negatives", "3", "--tumour-fraction", "0.3", "--out", str(out)]
     assert main(argv) == 0
     assert "best validation Dice" in capsys.readouterr().out
     with open(out / "training_log.csv", newline="") as f:

@@ -63,6 +63,28 @@ def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
     assert (best.threshold, best.min_volume_ml, best.min_slices, best.min_confidence) == (0.5, 0.0, 1, 0.85)
 
 
+def test_objective_is_the_figure_furthest_below_its_bar_first():
+    """A plain mean would trade a missed tumour for fewer false lesions; the worst figure first does not."""
+    from oncoqi.lung.tune import Setting
+
+    balanced = Setting(0.5, 0.0, 1, 0.0, None, dice_median=0.80, sensitivity=0.90, specificity=0.80, precision=0.60)
+    cautious = Setting(0.5, 0.0, 1, 0.9, None, dice_median=0.80, sensitivity=0.60, specificity=1.00, precision=1.00)
+    assert cautious.objective > balanced.objective and balanced.worst > cautious.worst
+    assert balanced.worst == pytest.approx(0.80 / 0.95) and cautious.worst == pytest.approx(0.60 / 0.95)
+    assert Setting(0.5, 0.0, 1, 0.0, None, 0.9, 1.0, 0.96, 0.5).worst == 1.0  # all bars met: capped
+    # On cases: a faint tumour (probability 0.65) among three clear ones, and a faint speck (0.6) in a
+    # tumour-free lung. A confidence cut of 0.7 removes the speck but loses the faint tumour: a higher
+    # mean (0.94 against 0.91), yet sensitivity 3/4; keeping both leaves specificity at 5/6, nearer its bar.
+    faint, speck = _case("d", tumour=True, speck=False), _case("b", tumour=False, speck=True)
+    faint.probability.array[faint.truth] = 0.65
+    speck.probability.array[speck.probability.array > 0] = 0.6
+    cases = [_case(name, True, False) for name in "ace"] + [faint, speck]
+    best, scored = choose(cases, thresholds=(0.5,), min_volumes_ml=(0.0,), min_slices=(1,), through_fractions=(None,),
+                          min_confidences=(0.0, 0.7))  # fmt: skip
+    assert max(scored, key=lambda x: x.objective).min_confidence == 0.7
+    assert best.min_confidence == 0.0 and (best.sensitivity, best.specificity) == (1.0, pytest.approx(5 / 6))
+
+
 def test_tuning_set_without_tumour_is_refused():
     with pytest.raises(TuningError, match="no case with tumour"):
         score([_case("b", tumour=False, speck=True)], 0.5, 0.0, 1)

@@ -376,6 +376,13 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps-per-epoch", type=int, default=TrainOptions.steps_per_epoch)
     p.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
     p.add_argument("--crop", type=int, default=TrainOptions.crop, help="training crop side in network pixels")
+    p.add_argument("--tumour-fraction", type=float, default=TrainOptions.tumour_fraction,
+                   help="share of crops centred near a tumour pixel; the rest are centred anywhere in the search "
+                        f"region, the hard negatives (default {TrainOptions.tumour_fraction:g})")
+    p.add_argument("--negative-ratio", type=float, default=SliceOptions.negative_ratio,
+                   help=f"tumour-free slices drawn per tumour slice (default {SliceOptions.negative_ratio:g})")
+    p.add_argument("--min-negatives", type=int, default=SliceOptions.min_negatives,
+                   help=f"tumour-free slices drawn at least per case (default {SliceOptions.min_negatives})")
     p.add_argument("--learning-rate", type=float, default=TrainOptions.learning_rate)
     p.add_argument("--dice-epochs", type=int, default=TrainOptions.dice_epochs,
                    help="epochs over which the Dice weight falls from --dice-start to --dice-end")
@@ -397,11 +404,12 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     options = TrainOptions(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, crop=args.crop,
-        learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
+        tumour_fraction=args.tumour_fraction, learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
         dice_epochs=args.dice_epochs, seed=args.seed,
         unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
         slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid,
-                                              context_mm=args.context_mm)),
+                                              context_mm=args.context_mm),
+                            negative_ratio=args.negative_ratio, min_negatives=args.min_negatives),
     )
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")

@@ -87,6 +87,11 @@ class SliceOptions:
     min_negatives: int = 2
     randomise: bool = True
 
+    def __post_init__(self) -> None:
+        if self.negative_ratio < 0 or self.min_negatives < 0:
+            raise TrainingError(f"negative_ratio and min_negatives must be >= 0, got {self.negative_ratio} and "
+                                f"{self.min_negatives}")
+
 
 @dataclass
 class Case:
