@@ -53,13 +53,13 @@ def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
     cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True), _case("c", True, False)]
     grid = dict(thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
     best, scored = choose(cases, **grid, min_confidences=(0.0,))
-    assert len(scored) == 48 and best.objective == 1.0 and best.through_fraction is None
+    assert len(scored) == 48 * 3 and best.objective == 1.0 and best.through_fraction is None
     # min 2 slices alone removes the speck; a 0.005 ml (0.625 voxel) minimum does not, 0.05 ml does too,
     # but the tie goes to the setting that drops the least; 0.4 would take the rim.
     assert (best.threshold, best.min_volume_ml, best.min_slices) == (0.5, 0.0, 2)
     # A confidence cut of 0.85 removes the 0.8 speck too; the tie goes to fewer minimum slices first.
     best, scored = choose(cases, **grid, min_confidences=(0.0, 0.85))
-    assert len(scored) == 96 and best.objective == 1.0
+    assert len(scored) == 96 * 3 and best.objective == 1.0
     assert (best.threshold, best.min_volume_ml, best.min_slices, best.min_confidence) == (0.5, 0.0, 1, 0.85)
 
 
@@ -67,11 +67,11 @@ def test_objective_is_the_figure_furthest_below_its_bar_first():
     """A plain mean would trade a missed tumour for fewer false lesions; the worst figure first does not."""
     from oncoqi.lung.tune import Setting
 
-    balanced = Setting(0.5, 0.0, 1, 0.0, None, dice_median=0.80, sensitivity=0.90, specificity=0.80, precision=0.60)
-    cautious = Setting(0.5, 0.0, 1, 0.9, None, dice_median=0.80, sensitivity=0.60, specificity=1.00, precision=1.00)
+    balanced = Setting(0.5, 0.0, 1, 0.0, None, 0.0, dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6)
+    cautious = Setting(0.5, 0.0, 1, 0.9, None, 0.0, dice_median=0.8, sensitivity=0.6, specificity=1.0, precision=1.0)
     assert cautious.objective > balanced.objective and balanced.worst > cautious.worst
     assert balanced.worst == pytest.approx(0.80 / 0.95) and cautious.worst == pytest.approx(0.60 / 0.95)
-    assert Setting(0.5, 0.0, 1, 0.0, None, 0.9, 1.0, 0.96, 0.5).worst == 1.0  # all bars met: capped
+    assert Setting(0.5, 0.0, 1, 0.0, None, 0.0, 0.9, 1.0, 0.96, 0.5).worst == 1.0  # all bars met: capped
     # On cases: a faint tumour (probability 0.65) among three clear ones, and a faint speck (0.6) in a
     # tumour-free lung. A confidence cut of 0.7 removes the speck but loses the faint tumour: a higher
     # mean (0.94 against 0.91), yet sensitivity 3/4; keeping both leaves specificity at 5/6, nearer its bar.
@@ -83,6 +83,32 @@ def test_objective_is_the_figure_furthest_below_its_bar_first():
                           min_confidences=(0.0, 0.7))  # fmt: skip
     assert max(scored, key=lambda x: x.objective).min_confidence == 0.7
     assert best.min_confidence == 0.0 and (best.sensitivity, best.specificity) == (1.0, pytest.approx(5 / 6))
+
+
+def test_lung_rule_drops_what_lies_outside_the_lungs_and_is_tuned():
+    from oncoqi.lung.postprocess import LesionRules, find_components, label_lesions
+
+    case = _case("a", tumour=True, speck=False)
+    # A 12-voxel false lesion on the mediastinal border: 3 of its voxels in the lung mask.
+    case.probability.array[4:7, 30:32, 18:20] = 0.9
+    lungs = case.lungs.array.copy()
+    lungs[:, 30:32, 18:22] = 0
+    lungs[4:7, 30, 19] = 2
+    case.lung_mask = case.lungs.with_array(lungs)
+    found = find_components(case.probability, 0.5, case.search, case.lung_mask)
+    assert sorted(np.round(found.lung_fraction, 3)) == [0.25, 1.0]
+    reasons = found.dropped(LesionRules(min_lung_fraction=0.5))
+    assert sorted(reasons) == ["", "mostly outside the lungs"]
+    kept = label_lesions(case.probability, 0.5, lungs=case.lung_mask, min_lung_fraction=0.5)
+    np.testing.assert_array_equal(kept.array != 0, case.truth)
+    assert label_lesions(case.probability, 0.5).metadata["lesions"] == 2  # no lung mask: no lung rule
+    with pytest.raises(ValueError, match="needs the lung mask"):
+        find_components(case.probability, 0.5).dropped(LesionRules(min_lung_fraction=0.5))
+    with pytest.raises(InputError, match="min_lung_fraction must be in"):
+        LesionRules(min_lung_fraction=1.0)
+    best, _ = choose([case, _case("b", False, False)], thresholds=(0.5,), min_volumes_ml=(0.0,), min_slices=(1,),
+                     through_fractions=(None,), min_confidences=(0.0,), min_lung_fractions=(0.0, 0.25, 0.5))  # fmt: skip
+    assert best.min_lung_fraction == 0.5 and best.precision == 1.0  # 0.25 keeps it (not below)
 
 
 def test_tuning_set_without_tumour_is_refused():
@@ -102,12 +128,14 @@ def test_setting_is_written_into_the_model_metadata(tmp_path):
     before = OnnxSegmenter(model, threads=1)
     assert (before.lesion_rules.min_volume_ml, before.lesion_rules.min_slices) == (0.0, 1)
     best, _ = choose([_case("a", True, True), _case("b", False, True)], thresholds=(0.5,), min_volumes_ml=(0.0,),
-                     min_slices=(1, 2), through_fractions=(0.7,))  # fmt: skip
+                     min_slices=(1, 2), through_fractions=(0.7,), min_lung_fractions=(0.0,))  # fmt: skip
     write_setting(model, best, best.note(2, 500))
     after = OnnxSegmenter(model, threads=1)
     rules = after.lesion_rules
     assert (after.threshold, rules.min_volume_ml, rules.min_slices, rules.through_fraction) == (0.5, 0.0, 2, 0.7)
     assert rules.min_confidence == 0.0 and before.lesion_rules.min_confidence == 0.0
+    assert rules.min_lung_fraction == before.lesion_rules.min_lung_fraction == 0.0
+    assert after.metadata["oncoqi.min_lung_fraction"] == "0.0"
     assert after.metadata["oncoqi.tuning"].startswith("synthetic set seed 500, 2 cases: median Dice 1.000")
     assert after.preprocess_options == before.preprocess_options  # the rest of the metadata is kept
     codes = np.full((1, 128, 128), 200, np.uint8)

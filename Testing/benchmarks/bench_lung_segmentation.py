@@ -162,7 +162,7 @@ def _why_missed(result: LungSegmentation, ct: Image, model: Path, inside: np.nda
         return ["probability below the threshold"]
     if not (result.masks.search_region.array[inside] != 0).any():
         return ["outside the search region"]
-    found = find_components(result.probability, result.threshold, result.masks.search_region)
+    found = find_components(result.probability, result.threshold, result.masks.search_region, result.masks.lungs)
     with OnnxSegmenter(model, threads=1) as segmenter:
         rules = segmenter.lesion_rules
     through = None if rules.through_fraction is None else found.vessel_test(ct, rules.through_fraction)

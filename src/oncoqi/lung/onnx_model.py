@@ -14,9 +14,10 @@ The ONNX file carries what inference must reproduce from training in its metadat
     single-slice network, as the first shipped model).
 ``oncoqi.threshold``
     Probability at or above which a voxel is tumour.
-``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.min_confidence``, ``oncoqi.through_fraction``
+``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.min_confidence``, ``oncoqi.through_fraction``,
+``oncoqi.min_lung_fraction``
     Lesions smaller, or spanning fewer slices, or less probable on average, or that a vessel runs through (see
-    :func:`oncoqi.lung.postprocess.through_going`) are dropped (absent: none dropped); chosen on
+    :func:`oncoqi.lung.postprocess.through_going`), or mostly outside the lungs are dropped (absent: none dropped); chosen on
     a held-out tuning set by :mod:`oncoqi.lung.tune`, which records how in ``oncoqi.tuning``.
 ``oncoqi.unet``
     JSON of the :class:`~oncoqi.lung.unet.UNetOptions`, for the record.
@@ -221,6 +222,7 @@ class OnnxSegmenter:
             min_slices=int(self.metadata.get("oncoqi.min_slices", 1)),
             min_confidence=float(self.metadata.get("oncoqi.min_confidence", 0.0)),
             through_fraction=float(through) if through else None,
+            min_lung_fraction=float(self.metadata.get("oncoqi.min_lung_fraction", 0.0)),
         )
 
     @property

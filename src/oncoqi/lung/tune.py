@@ -3,12 +3,13 @@
 A slice-wise network leaves small specks where a vessel or the heart border looks like tumour
 on one slice, and whole discs where a vessel crosses the slices; each would be a false lesion.
 How large a component must be to count, how probable on average (its confidence), whether the vessel test of
-:func:`oncoqi.lung.postprocess.through_going` applies (and at which fraction), and the
+:func:`oncoqi.lung.postprocess.through_going` applies (and at which fraction), how much of it must lie
+inside the lungs, and the
 probability threshold, depend on the trained model, so they are chosen per model on a tuning
 set that is neither the training set nor the test set (synthetic set seed 500 for the shipped
 model; 0 trains it and 1000 tests it), and stored in the model's metadata (``oncoqi.threshold``,
 ``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.min_confidence``, ``oncoqi.through_fraction``,
-``oncoqi.tuning``), where
+``oncoqi.min_lung_fraction``, ``oncoqi.tuning``), where
 :func:`oncoqi.lung.segment_ct` reads them.
 
 The network runs once per case (:func:`case_probabilities`), and the components once per case
@@ -25,7 +26,7 @@ false lesions, which specificity and precision both reward. Why the precision at
 0.1 ml beside a true tumour changes neither the Dice nor the lung-wise findings, yet it is a false
 lesion a reader must dismiss, and it sets the case's HD95 (the benchmark's distance bar) to its
 distance from the tumour. Ties go to the setting that drops the least (lowest minimum volume,
-slices and confidence, then the threshold nearest 0.5).
+slices, confidence and lung fraction, then the threshold nearest 0.5).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ MIN_VOLUMES_ML = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
 MIN_SLICES = (1, 2, 3)
 MIN_CONFIDENCES = (0.0, 0.9, 0.93, 0.95)
 THROUGH_FRACTIONS: tuple[float | None, ...] = (None, 0.5, 0.7, 0.9)
+MIN_LUNG_FRACTIONS = (0.0, 0.25, 0.5)
 #: The bars of the objective: median Dice, and lung-wise sensitivity and specificity.
 DICE_BAR = 0.85
 DETECTION_BAR = 0.95
@@ -64,7 +66,11 @@ class TuningError(OncoQIError):
 
 @dataclass
 class CaseProbability:
-    """What one tuning case needs: the network's probability, the search region, truth, lungs and CT."""
+    """What one tuning case needs: the network's probability, the search region, truth, lungs and CT.
+
+    ``lungs`` are the true lungs (1 right, 2 left), which score lung-wise detection; ``lung_mask`` is
+    lung isolation's tight mask, which the lung rule uses at inference (None: the true lungs).
+    """
 
     name: str
     ct: Image
@@ -72,6 +78,7 @@ class CaseProbability:
     search: Image
     truth: np.ndarray
     lungs: Image
+    lung_mask: Image | None = None
 
 
 @dataclass(frozen=True)
@@ -83,6 +90,7 @@ class Setting:
     min_slices: int
     min_confidence: float
     through_fraction: float | None
+    min_lung_fraction: float
     dice_median: float
     sensitivity: float
     specificity: float
@@ -117,7 +125,7 @@ def case_probabilities(cases: Iterable[Case], model: Path, threads: int | None =
         box = _box(result.probability.array >= min(THRESHOLDS), case.label.array != 0)
         out.append(CaseProbability(case.name, case.ct.crop(box), result.probability.crop(box),
                                    result.masks.search_region.crop(box), case.label.array[box] != 0,
-                                   case.lungs.crop(box)))  # fmt: skip
+                                   case.lungs.crop(box), result.masks.lungs.crop(box)))  # fmt: skip
     return out
 
 
@@ -143,14 +151,14 @@ class _Judged:
 def _judge(cases: Sequence[CaseProbability], threshold: float, fractions: Iterable[float | None]) -> list[_Judged]:
     out = []
     for c in cases:
-        found = find_components(c.probability, threshold, c.search)
+        found = find_components(c.probability, threshold, c.search, c.lungs if c.lung_mask is None else c.lung_mask)
         out.append(_Judged(c, found, {f: found.vessel_test(c.ct, f) for f in fractions if f is not None}))
     return out
 
 
 def _score(judged: Sequence[_Judged], threshold: float, min_volume_ml: float, min_slices: int, min_confidence: float,
-           through_fraction: float | None) -> Setting:  # fmt: skip
-    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction)
+           through_fraction: float | None, min_lung_fraction: float = 0.0) -> Setting:  # fmt: skip
+    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction)
     dices, findings = [], []
     lesions = true_lesions = 0
     for j in judged:
@@ -172,8 +180,8 @@ def _score(judged: Sequence[_Judged], threshold: float, min_volume_ml: float, mi
     sensitivity = sum(f.predicted for f in positives) / len(positives)
     specificity = sum(not f.predicted for f in negatives) / len(negatives) if negatives else 1.0
     precision = true_lesions / lesions if lesions else 1.0
-    return Setting(threshold, min_volume_ml, min_slices, min_confidence, through_fraction, statistics.median(dices),
-                   sensitivity, specificity, precision)  # fmt: skip
+    return Setting(threshold, min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction,
+                   statistics.median(dices), sensitivity, specificity, precision)  # fmt: skip
 
 
 def score(
@@ -183,10 +191,11 @@ def score(
     min_slices: int,
     through_fraction: float | None = None,
     min_confidence: float = 0.0,
+    min_lung_fraction: float = 0.0,
 ) -> Setting:
     """Median Dice, lung-wise detection and lesion-wise precision of one setting over the tuning cases."""
     judged = _judge(cases, threshold, (through_fraction,))
-    return _score(judged, threshold, min_volume_ml, min_slices, min_confidence, through_fraction)
+    return _score(judged, threshold, min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction)
 
 
 def choose(
@@ -196,19 +205,22 @@ def choose(
     min_slices: Sequence[int] = MIN_SLICES,
     through_fractions: Sequence[float | None] = THROUGH_FRACTIONS,
     min_confidences: Sequence[float] = MIN_CONFIDENCES,
+    min_lung_fractions: Sequence[float] = MIN_LUNG_FRACTIONS,
 ) -> tuple[Setting, list[Setting]]:
     """The best setting (see the module documentation) and every setting scored."""
     scored = []
     for t in thresholds:
         judged = _judge(cases, t, through_fractions)
-        for v, n, f, q in itertools.product(min_volumes_ml, min_slices, through_fractions, min_confidences):
-            scored.append(_score(judged, t, v, n, q, f))
+        for v, n, f, q, g in itertools.product(min_volumes_ml, min_slices, through_fractions, min_confidences,
+                                               min_lung_fractions):  # fmt: skip
+            scored.append(_score(judged, t, v, n, q, f, g))
 
     def preference(x: Setting) -> tuple[float, ...]:
         # the best objective; then the setting that drops the least (a higher through fraction
         # drops fewer components; off drops none)
         through = 2.0 if x.through_fraction is None else x.through_fraction
-        return (round(x.worst, 6), round(x.objective, 6), -x.min_volume_ml, -x.min_slices, -x.min_confidence, through,
+        return (round(x.worst, 6), round(x.objective, 6), -x.min_volume_ml, -x.min_slices, -x.min_confidence,
+                -x.min_lung_fraction, through,
                 -abs(x.threshold - 0.5))  # fmt: skip
 
     best = max(scored, key=preference)
@@ -222,6 +234,7 @@ def write_setting(model: Path, setting: Setting, note: str) -> Path:
     values = {"oncoqi.threshold": repr(float(setting.threshold)), "oncoqi.min_volume_ml": repr(float(setting.min_volume_ml)),
               "oncoqi.min_slices": str(int(setting.min_slices)), "oncoqi.tuning": note,
               "oncoqi.min_confidence": repr(float(setting.min_confidence)),
+              "oncoqi.min_lung_fraction": repr(float(setting.min_lung_fraction)),
               "oncoqi.through_fraction": "" if setting.through_fraction is None else repr(float(setting.through_fraction))}  # fmt: skip
     return save_with_metadata(onnx.load(str(model)), model, values)
 
@@ -244,12 +257,13 @@ def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     best, scored = choose(cases)
     for s in sorted(scored, key=lambda x: (-x.worst, -x.objective))[:10]:
         log(f"threshold {s.threshold:.2f}, min {s.min_volume_ml:.2f} ml, min {s.min_slices} slices, min confidence "
-            f"{s.min_confidence:.2f}, vessel test {s.through_fraction}: "
+            f"{s.min_confidence:.2f}, vessel test {s.through_fraction}, min lung fraction {s.min_lung_fraction:.2f}: "
             f"median Dice {s.dice_median:.3f}, sensitivity {s.sensitivity:.3f}, specificity {s.specificity:.3f}, "
             f"lesion precision {s.precision:.3f}")
     note = best.note(len(cases), args.seed)
     log(f"chosen: threshold {best.threshold}, min {best.min_volume_ml} ml, min {best.min_slices} slices, "
-        f"min confidence {best.min_confidence}, vessel test {best.through_fraction} ({note})")
+        f"min confidence {best.min_confidence}, vessel test {best.through_fraction}, min lung fraction "
+        f"{best.min_lung_fraction} ({note})")
     if not args.dry_run:
         write_setting(model, best, note)
         log(f"{model}: metadata updated")
