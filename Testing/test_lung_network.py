@@ -340,3 +340,17 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     result = segment_ct(phantom.ct, out / "lung_unet.onnx", threads=1)
     assert result.labels.same_grid(phantom.ct) and result.probability.same_grid(phantom.ct)
     assert np.isfinite(result.probability.array).all() and result.probability.array.max() > 0
+
+
+def test_wide_geometry_adds_thick_slices_and_coarse_matrices_to_training_phantoms_only():
+    from oncoqi.lung.training_data import SLICE_THICKNESSES, THICK_SLICES, phantom_case
+
+    def geometry(index: int, wide: bool) -> tuple[float, int]:
+        ct = phantom_case(7, index, size=64, z_mm=120.0, wide_geometry=wide).ct
+        return round(float(ct.spacing[2]), 2), int(ct.array.shape[1])
+
+    test_set = [geometry(i, False) for i in range(10)]
+    training = [geometry(i, True) for i in range(12)]
+    assert {t for t, _ in test_set} <= set(SLICE_THICKNESSES) and {n for _, n in test_set} == {64}
+    assert {t for t, _ in training} & set(THICK_SLICES), training  # 2 of 8 choices: P(none in 12) ~ 3 %
+    assert {n for _, n in training} == {64, 38}, training  # 0.6 x 64, rounded to even

@@ -183,7 +183,7 @@ def test_option_ranges_are_checked():
     with pytest.raises(PhantomOptionError, match="volume"):
         TumourSpec(volume_ml=0.5)
     with pytest.raises(PhantomOptionError, match="slice_thickness_mm"):
-        PhantomOptions(slice_thickness_mm=6.0)
+        PhantomOptions(slice_thickness_mm=12.0)
     with pytest.raises(PhantomOptionError, match="location"):
         TumourSpec(location="liver")
 

@@ -370,6 +370,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of phantoms, split, sampling and weights (default 0)")
     p.add_argument("--phantom-size", type=int, default=256, help="phantom CT matrix (default 256)")
     p.add_argument("--phantom-z-mm", type=float, default=300.0, help="longest thorax length of a phantom (default 300 mm)")
+    p.add_argument("--wide-geometry", action="store_true",
+                   help="phantoms also with 7.5/10 mm slices and 2-3 mm pixels (beyond the test sets' range)")
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="processes preparing phantom cases (default: one per CPU)")
     p.add_argument("--epochs", type=int, default=TrainOptions.epochs)
@@ -417,7 +419,7 @@ def _train(args: argparse.Namespace) -> int:
     prepared = prepare_slices(
         load_cases(args.cases) if args.cases else None, options.slices, args.seed,
         phantoms=args.phantoms or 0, phantom_size=args.phantom_size, phantom_z_mm=args.phantom_z_mm,
-        workers=args.workers,
+        wide_geometry=args.wide_geometry, workers=args.workers,
     )
     result = train(prepared, args.out, options)
     print(f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "

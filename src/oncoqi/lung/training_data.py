@@ -49,6 +49,18 @@ from oncoqi.lung.preprocess import GridGeometry, PreprocessOptions, preprocess
 LABEL_PREFIXES = ("tumor_label", "tumour_label", "label", "gtv")
 CT_PREFIXES = ("image", "ct", "volume")
 
+#: Slice thicknesses (mm) of the phantoms: the reconstructions of current chest CT protocols.
+SLICE_THICKNESSES = (1.0, 1.25, 2.0, 2.5, 3.0, 5.0)
+#: Thicker slices added to training phantoms with ``wide_geometry``: older and low-dose protocols
+#: reconstruct at 7.5-10 mm, and a 2.5D network whose neighbouring slices lie 10 mm away sees a
+#: vessel appear and vanish like a nodule unless it was trained on such spacing.
+THICK_SLICES = (7.5, 10.0)
+#: With ``wide_geometry``, the share of training phantoms on a coarse matrix, and its size
+#: relative to the asked one (256 -> 154 pixels: 2.1-3.1 mm pixels, as on downsampled or
+#: low-dose series).
+COARSE_MATRIX_SHARE = 0.3
+COARSE_MATRIX_FACTOR = 0.6
+
 
 class TrainingError(OncoQIError):
     """Training cannot start or go on (no cases, no tumour, bad options)."""
@@ -227,7 +239,7 @@ def load_cases(folder: str | Path) -> list[Case]:
     return cases
 
 
-def phantom_case(seed: int, index: int, size: int = 256, z_mm: float = 300.0) -> Case:
+def phantom_case(seed: int, index: int, size: int = 256, z_mm: float = 300.0, *, wide_geometry: bool = False) -> Case:
     """Synthetic case ``index`` of the set drawn with ``seed``, with hard-randomised options.
 
     Field of view, slice thickness, noise, blur, the length of thorax covered (down to 60 % of
@@ -246,17 +258,25 @@ def phantom_case(seed: int, index: int, size: int = 256, z_mm: float = 300.0) ->
         CT matrix (pixels per side).
     z_mm
         Longest length of thorax covered (mm), centred on the lungs.
+    wide_geometry
+        Training only: also draw 7.5 and 10 mm slices (:data:`THICK_SLICES`) and coarse
+        matrices (:data:`COARSE_MATRIX_SHARE`), so the network has seen acquisitions beyond
+        the test sets' range. Without it the random stream is unchanged, so test sets repeat.
     """
     from oncoqi.phantom import PhantomOptions, TumourPlacementError, TumourSpec, make_ct
 
     rng = np.random.default_rng([seed, index])
+    thicknesses = SLICE_THICKNESSES + THICK_SLICES if wide_geometry else SLICE_THICKNESSES
     while True:
-        thickness = float(rng.choice([1.0, 1.25, 2.0, 2.5, 3.0, 5.0]))
+        thickness = float(rng.choice(thicknesses))
         n_tumours = int(rng.choice([0, 1, 1, 1, 2]))
+        matrix = size
+        if wide_geometry and rng.random() < COARSE_MATRIX_SHARE:
+            matrix = 2 * round(size * COARSE_MATRIX_FACTOR / 2)
         options = PhantomOptions(
             seed=int(rng.integers(0, 2**31 - 1)),
             tumours=tuple(TumourSpec() for _ in range(n_tumours)),
-            size=size,
+            size=matrix,
             fov_mm=float(rng.uniform(330.0, 480.0)),
             slice_thickness_mm=thickness,
             slices=max(4, round(float(rng.uniform(0.6, 1.0)) * z_mm / thickness)),
@@ -276,9 +296,9 @@ def phantom_cases(count: int, seed: int, size: int = 256, z_mm: float = 300.0) -
         yield phantom_case(seed, index, size, z_mm)
 
 
-def _phantom_slices(args: tuple[int, int, int, float, SliceOptions]) -> tuple[str, SliceSet | None, str]:
-    seed, index, size, z_mm, options = args
-    case = phantom_case(seed, index, size, z_mm)
+def _phantom_slices(args: tuple[int, int, int, float, bool, SliceOptions]) -> tuple[str, SliceSet | None, str]:
+    seed, index, size, z_mm, wide_geometry, options = args
+    case = phantom_case(seed, index, size, z_mm, wide_geometry=wide_geometry)
     return _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
 
 
@@ -297,6 +317,7 @@ def prepare_slices(
     phantoms: int = 0,
     phantom_size: int = 256,
     phantom_z_mm: float = 300.0,
+    wide_geometry: bool = False,
     workers: int = 1,
 ) -> Iterator[tuple[str, SliceSet | None, str]]:
     """The slices of every case, as ``(case name, slices or None, reason skipped)`` in case order.
@@ -310,7 +331,7 @@ def prepare_slices(
         for index, case in enumerate(cases):
             yield _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
         return
-    jobs = [(seed, index, phantom_size, phantom_z_mm, options) for index in range(phantoms)]
+    jobs = [(seed, index, phantom_size, phantom_z_mm, wide_geometry, options) for index in range(phantoms)]
     if workers <= 1:
         yield from map(_phantom_slices, jobs)
         return

@@ -102,7 +102,7 @@ class PhantomOptions:
             raise PhantomOptionError(f"phantom seed must be >= 0, got {self.seed}")
         _check("size", self.size, 32, 1024)
         _check("fov_mm", self.fov_mm, 150.0, 700.0)
-        _check("slice_thickness_mm", self.slice_thickness_mm, 1.0, 5.0)
+        _check("slice_thickness_mm", self.slice_thickness_mm, 1.0, 10.0)
         _check("slices", self.slices, 4, 1000)
         _check("noise_hu", self.noise_hu, 0.0, 300.0)
         _check("blur_mm", self.blur_mm, 0.0, 10.0)
