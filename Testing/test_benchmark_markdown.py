@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from benchmarks import (
     bench_lung_isolation,
+    bench_lung_segmentation,
     bench_metrics,
     bench_pet_indices,
     bench_seg_export,
@@ -119,3 +120,19 @@ def test_metrics_markdown_option_end_to_end(tmp_path: Path, capsys: pytest.Captu
     assert float(cells[6]) < 1e-6 and float(cells[8]) < 1e-6  # HD95, surface Dice: DeepMind's definitions
     assert 0.0 < float(cells[9]) < 1.0  # the DSC of a shifted, 5 % larger sphere and a blob
     assert [p.name for p in page.parent.iterdir()] == ["metrics.md"]  # no temporary file left
+
+
+def test_lung_segmentation_page_names_each_false_lesion() -> None:
+    summary = {"cases": 2, "cases_with_tumour": 1, "dsc_median": 0.9, "hd95_median_mm": 3.0, "surface_dice_median": 0.8,
+               "sensitivity": 1.0, "specificity": 0.5, "auc": 0.75, "true_positives": 1, "false_positives": 1,
+               "false_negatives": 0, "true_negatives": 1, "lung_dice_median": 0.99, "lung_dice_min": 0.98}  # fmt: skip
+    case = {"case": "phantom-1000-0", "slices": 40, "slice_mm": 2.5, "truth_ml": 5.0, "predicted_ml": 5.5, "lesions": 1,
+            "dsc": 0.9, "hd95_mm": 3.0, "lung_dice": 0.99, "seconds": 4.0}  # fmt: skip
+    false = [{"ml": 2.51, "mean_hu": 35.0, "confidence": 0.81, "slices": 3, "in_lung": 0.12}]
+    results = {"model": "m.onnx", "date": "2026-11-25", "machine": "2 CPUs", "set_seed": 1000,
+               "synthetic": {"summary": summary, "cases": [case]},
+               "ctchest4": {"lesions": 1, "lesion_ml": [2.51], "false": false, "seconds": 3.0}}  # fmt: skip
+    text = bench_lung_segmentation.markdown(results)
+    assert "2.51 ml, 35.0 HU, confidence 0.81, 3 slices, 12% in the lungs" in text
+    assert [len(t) for t in tables(text)] == [2 + 7, 2 + 1]
+    assert bench_lung_segmentation.missed_bars(results) == ["specificity"]
