@@ -3,7 +3,7 @@
 Run from the checkout root::
 
     PYTHONPATH=src python Testing/benchmarks/bench_lung_segmentation.py [--model PATH] [--cases 20]
-        [--set-seed 1000] [--json FILE] [--markdown FILE] [--skip-timing]
+        [--set-seed 1000] [--json FILE] [--markdown FILE] [--qc-dir DIR] [--skip-timing]
 
 What it measures (the bars of the lung segmentation issue):
 
@@ -48,6 +48,7 @@ from oncoqi.dicom.lidc import consensus_label, read_lidc_xml
 from oncoqi.image import Image
 from oncoqi.lung.onnx_model import OnnxSegmenter
 from oncoqi.lung.postprocess import find_components
+from oncoqi.lung.qc import write_lung_qc
 from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
 from oncoqi.lung.training_data import phantom_case
 from oncoqi.metrics import EvaluationCase, evaluate_set
@@ -115,7 +116,15 @@ def _round(value: float) -> float | None:
     return None if not math.isfinite(value) else round(value, 2)
 
 
-def lung1(model: Path) -> dict[str, Any] | None:
+def _qc(ct: Image, result: LungSegmentation, qc_dir: Path | None, name: str, reference: Image | None = None) -> None:
+    """The QC picture of a real CT (lungs, lesions, and the expert lungs where given) in ``qc_dir``."""
+    if qc_dir is not None:
+        qc_dir.mkdir(parents=True, exist_ok=True)
+        write_lung_qc(ct, result.masks, qc_dir / f"{name.lower()}-qc.png", reference=reference, lesions=result.labels,
+                      title=f"{name}: {len(result.lesions)} lesion(s)")  # fmt: skip
+
+
+def lung1(model: Path, qc_dir: Path | None = None) -> dict[str, Any] | None:
     """LUNG1-001: lung Dice and GTV-1 DSC against the expert RTSTRUCT."""
     loaded = lung1_001({"lungs": ["Lung-Right", "Lung-Left"], "gtv": ["GTV-1"]})
     if loaded is None:
@@ -123,6 +132,7 @@ def lung1(model: Path) -> dict[str, Any] | None:
     ct, labels = loaded
     lungs, gtv = labels["lungs"].array, labels["gtv"].array != 0
     result, seconds = _segment(ct, model, "LUNG1-001")
+    _qc(ct, result, qc_dir, "LUNG1-001", labels["lungs"])
     ours = result.labels.array
     return {
         "lung_dice": round(dice(result.lungs.array, lungs), 4),
@@ -135,7 +145,7 @@ def lung1(model: Path) -> dict[str, Any] | None:
     }
 
 
-def lidc_1011(model: Path) -> dict[str, Any] | None:
+def lidc_1011(model: Path, qc_dir: Path | None = None) -> dict[str, Any] | None:
     """LIDC-IDRI-1011: which of the nodules outlined by >= 3 of 4 readers are found."""
     root = dataset_or_none("lidc-idri-1011")
     if root is None:
@@ -143,6 +153,7 @@ def lidc_1011(model: Path) -> dict[str, Any] | None:
     ct = read_image(root)
     nodules = consensus_label(read_lidc_xml(sorted(root.rglob("*.xml"))), ct, min_readers=3)
     result, seconds = _segment(ct, model, "LIDC-IDRI-1011")
+    _qc(ct, result, qc_dir, "LIDC-IDRI-1011")
     found = []
     for n in range(1, int(nodules.array.max()) + 1):
         inside = nodules.array == n
@@ -193,7 +204,7 @@ def _why_missed(result: LungSegmentation, ct: Image, model: Path, inside: np.nda
     return sorted({str(dropped[c - 1]) for c in overlapping if c} or {"outside the search region"})
 
 
-def ctchest4(model: Path) -> dict[str, Any] | None:
+def ctchest4(model: Path, qc_dir: Path | None = None) -> dict[str, Any] | None:
     """slicerio's CTChest4 (real, low-resolution, no tumour outlined): lesions found."""
     try:
         import slicerio
@@ -202,6 +213,7 @@ def ctchest4(model: Path) -> dict[str, Any] | None:
         return None
     ct = read_image(slicerio.get_testdata_file("CTChest4.nrrd"))
     result, seconds = _segment(ct, model, "CTChest4")
+    _qc(ct, result, qc_dir, "CTChest4")
     return {"lesions": len(result.lesions), "lesion_ml": [round(x.volume_ml, 2) for x in result.lesions],
             "false": _lesion_facts(result), "seconds": round(seconds, 1)}  # fmt: skip
 
@@ -313,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-real", action="store_true", help="do not run the real CTs")
     parser.add_argument("--json", type=Path, help="write all results as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the result tables as Markdown here")
+    parser.add_argument("--qc-dir", type=Path, help="write a QC picture of each real CT (lungs and lesions) here")
     parser.add_argument("--from-json", type=Path,
                         help="take the accuracy results from an earlier --json file and measure only the speed")
     args = parser.parse_args(argv)
@@ -328,9 +341,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         results["synthetic"] = synthetic_set(model, args.cases, args.set_seed)
     if not args.skip_real and not args.from_json:
-        results["lung1"] = lung1(model)
-        results["lidc"] = lidc_1011(model)
-        results["ctchest4"] = ctchest4(model)
+        results["lung1"] = lung1(model, args.qc_dir)
+        results["lidc"] = lidc_1011(model, args.qc_dir)
+        results["ctchest4"] = ctchest4(model, args.qc_dir)
     if not args.skip_timing:
         results["timing"] = timing_512(model)
     text = markdown(results)
