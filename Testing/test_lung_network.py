@@ -354,3 +354,20 @@ def test_wide_geometry_adds_thick_slices_and_coarse_matrices_to_training_phantom
     assert {t for t, _ in test_set} <= set(SLICE_THICKNESSES) and {n for _, n in test_set} == {64}
     assert {t for t, _ in training} & set(THICK_SLICES), training  # 2 of 8 choices: P(none in 12) ~ 3 %
     assert {n for _, n in training} == {64, 38}, training  # 0.6 x 64, rounded to even
+
+
+def test_subsolid_share_makes_training_tumours_part_solid_or_ground_glass():
+    from oncoqi.lung.training_data import phantom_case
+
+    def tumour_hu(subsolid: float) -> list[float]:
+        values = []
+        for index in range(6):
+            case = phantom_case(11, index, size=64, z_mm=120.0, subsolid=subsolid)
+            inside = case.label.array > 0
+            if inside.any():
+                values.append(float(np.median(case.ct.array[inside])))
+        return values
+
+    solid, subsolid = tumour_hu(0.0), tumour_hu(1.0)
+    assert solid and len(solid) == len(subsolid)  # the same cases, only the density differs
+    assert min(solid) > -300 and max(subsolid) < -200, (solid, subsolid)

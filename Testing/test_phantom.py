@@ -165,6 +165,24 @@ def test_extreme_volumes_are_placed(location):
         assert location in t["touches"] or spec.location == "parenchyma"
 
 
+def test_part_solid_and_ground_glass_tumours_keep_their_outline_and_lose_density():
+    from oncoqi.phantom.tissues import GROUND_GLASS_HU
+
+    made = {}
+    for fraction in (1.0, 0.5, 0.0):
+        spec = TumourSpec(10.0, "round", "parenchyma", solid_fraction=fraction)
+        made[fraction] = make_ct(replace(SMALL, seed=8, tumours=(spec,), size=96, slices=40, noise_hu=0.0, blur_mm=0.0))
+    solid = made[1.0].tumour_label.array > 0
+    for fraction in (0.5, 0.0):  # the label (what a reader outlines) is the whole nodule, ground glass included
+        assert np.array_equal(made[fraction].tumour_label.array > 0, solid)
+    hu = {f: np.median(made[f].ct.array[solid]) for f in made}
+    assert hu[1.0] > 0 and abs(hu[0.0] - GROUND_GLASS_HU) < 30 and hu[0.0] < hu[0.5] < hu[1.0], hu
+    centre = tuple(np.round(np.argwhere(solid).mean(axis=0)).astype(int))
+    assert made[0.5].ct.array[centre] > -100  # the solid core
+    with pytest.raises(PhantomOptionError, match="solid_fraction"):
+        TumourSpec(solid_fraction=1.5)
+
+
 def test_tumour_centre_is_in_patient_coordinates(study):
     for t in study.truth["tumours"]:
         k, j, i = np.nonzero(study.tumour_label.array == t["label"])
@@ -349,12 +367,14 @@ def test_ct_only_study_has_no_pet(tmp_path):
 def test_cli_writes_a_petct_study(tmp_path, capsys):
     out = tmp_path / "cli"
     argv = ["phantom", "petct", "--out", str(out), "--seed", "7", "--size", "96", "--slices", "24",
-            "--slice-thickness", "5", "--pet-size", "48", "--volumes", "12", "--locations", "chest-wall"]
+            "--slice-thickness", "5", "--pet-size", "48", "--volumes", "12", "--locations", "chest-wall",
+            "--solid-fractions", "0.3"]
     assert cli_main(argv) == 0
     assert len(list((out / "CT").glob("*.dcm"))) == 24
     assert len(list((out / "PET").glob("*.dcm"))) == 24 * 5 // 4  # the PET covers the CT z range
     truth = json.loads((out / "truth" / "truth.json").read_text())
     assert [t["location"] for t in truth["tumours"]] == ["chest_wall"]
+    assert truth["options"]["tumours"][0]["solid_fraction"] == 0.3
     assert "chest_wall" in capsys.readouterr().out
     assert cli_main(argv) == 2  # the study exists: a user error, not a traceback
     assert "--overwrite" in capsys.readouterr().err
@@ -370,7 +390,7 @@ def test_cli_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli_main(["phantom", "--help"])
     text = capsys.readouterr().out
-    for option in ("--out", "--seed", "--tumours", "--volumes", "--shapes", "--locations", "--tumour-suv", "--size",
+    for option in ("--out", "--seed", "--tumours", "--volumes", "--shapes", "--locations", "--tumour-suv", "--solid-fractions", "--size",
                    "--fov", "--slice-thickness", "--slices", "--z-extent", "--noise", "--blur", "--pet-size",
                    "--pet-fov", "--pet-slice-thickness", "--pet-blur", "--pet-noise", "--weight", "--height",
                    "--sex", "--dose", "--uptake", "--overwrite", "truth.json"):

@@ -239,7 +239,9 @@ def load_cases(folder: str | Path) -> list[Case]:
     return cases
 
 
-def phantom_case(seed: int, index: int, size: int = 256, z_mm: float = 300.0, *, wide_geometry: bool = False) -> Case:
+def phantom_case(
+    seed: int, index: int, size: int = 256, z_mm: float = 300.0, *, wide_geometry: bool = False, subsolid: float = 0.0
+) -> Case:
     """Synthetic case ``index`` of the set drawn with ``seed``, with hard-randomised options.
 
     Field of view, slice thickness, noise, blur, the length of thorax covered (down to 60 % of
@@ -262,6 +264,11 @@ def phantom_case(seed: int, index: int, size: int = 256, z_mm: float = 300.0, *,
         Training only: also draw 7.5 and 10 mm slices (:data:`THICK_SLICES`) and coarse
         matrices (:data:`COARSE_MATRIX_SHARE`), so the network has seen acquisitions beyond
         the test sets' range. Without it the random stream is unchanged, so test sets repeat.
+    subsolid
+        Training only: the share of tumours drawn part-solid or pure ground glass (solid
+        fraction of the radius uniform in 0-0.8, :attr:`oncoqi.phantom.TumourSpec.solid_fraction`),
+        as adenocarcinomas often are; 0 (the default) keeps every tumour solid and the random
+        stream unchanged.
     """
     from oncoqi.phantom import PhantomOptions, TumourPlacementError, TumourSpec, make_ct
 
@@ -273,9 +280,10 @@ def phantom_case(seed: int, index: int, size: int = 256, z_mm: float = 300.0, *,
         matrix = size
         if wide_geometry and rng.random() < COARSE_MATRIX_SHARE:
             matrix = 2 * round(size * COARSE_MATRIX_FACTOR / 2)
+        solid = [float(rng.uniform(0.0, 0.8)) if subsolid and rng.random() < subsolid else 1.0 for _ in range(n_tumours)]
         options = PhantomOptions(
             seed=int(rng.integers(0, 2**31 - 1)),
-            tumours=tuple(TumourSpec() for _ in range(n_tumours)),
+            tumours=tuple(TumourSpec(solid_fraction=f) for f in solid),
             size=matrix,
             fov_mm=float(rng.uniform(330.0, 480.0)),
             slice_thickness_mm=thickness,
@@ -296,9 +304,9 @@ def phantom_cases(count: int, seed: int, size: int = 256, z_mm: float = 300.0) -
         yield phantom_case(seed, index, size, z_mm)
 
 
-def _phantom_slices(args: tuple[int, int, int, float, bool, SliceOptions]) -> tuple[str, SliceSet | None, str]:
-    seed, index, size, z_mm, wide_geometry, options = args
-    case = phantom_case(seed, index, size, z_mm, wide_geometry=wide_geometry)
+def _phantom_slices(args: tuple[int, int, int, float, bool, float, SliceOptions]) -> tuple[str, SliceSet | None, str]:
+    seed, index, size, z_mm, wide_geometry, subsolid, options = args
+    case = phantom_case(seed, index, size, z_mm, wide_geometry=wide_geometry, subsolid=subsolid)
     return _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
 
 
@@ -318,6 +326,7 @@ def prepare_slices(
     phantom_size: int = 256,
     phantom_z_mm: float = 300.0,
     wide_geometry: bool = False,
+    subsolid: float = 0.0,
     workers: int = 1,
 ) -> Iterator[tuple[str, SliceSet | None, str]]:
     """The slices of every case, as ``(case name, slices or None, reason skipped)`` in case order.
@@ -331,7 +340,7 @@ def prepare_slices(
         for index, case in enumerate(cases):
             yield _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
         return
-    jobs = [(seed, index, phantom_size, phantom_z_mm, wide_geometry, options) for index in range(phantoms)]
+    jobs = [(seed, index, phantom_size, phantom_z_mm, wide_geometry, subsolid, options) for index in range(phantoms)]
     if workers <= 1:
         yield from map(_phantom_slices, jobs)
         return

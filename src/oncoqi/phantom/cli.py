@@ -24,7 +24,7 @@ output:
   DIR/truth/truth.json        seed, options, per tumour volume/centre/location/shape/side,
                               per PET region activity (Bq/ml) and true SUVbw
 
-Lists (--volumes, --shapes, --locations, --tumour-suv) give one value per tumour, or one
+Lists (--volumes, --shapes, --locations, --tumour-suv, --solid-fractions) give one value per tumour, or one
 value for all. Anything not given is drawn from the seed; the same options and seed always
 give the same study, UIDs included.
 
@@ -74,6 +74,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tumours.add_argument(
         "--tumour-suv", type=float, nargs="+", metavar="SUV", help="true tumour SUVbw in the PET (default: random 3-12)"
     )
+    tumours.add_argument(
+        "--solid-fractions", type=float, nargs="+", metavar="F",
+        help="share of each tumour's radius that is solid, the rest ground glass: 1 solid (default), "
+             "0 pure ground glass, between: part-solid",
+    )
 
     ct = parser.add_argument_group("CT")
     ct.add_argument("--size", type=int, default=d.size, metavar="PX", help="CT pixels per side (default: %(default)s)")
@@ -122,7 +127,8 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
     PhantomOptionError
         When list lengths do not match the number of tumours or a value is out of range.
     """
-    lists = {"volumes": args.volumes, "shapes": args.shapes, "locations": args.locations, "tumour-suv": args.tumour_suv}
+    lists = {"volumes": args.volumes, "shapes": args.shapes, "locations": args.locations, "tumour-suv": args.tumour_suv,
+             "solid-fractions": args.solid_fractions}  # fmt: skip
     lengths = [len(v) for v in lists.values() if v]
     count = args.tumours if args.tumours is not None else max(lengths, default=1)
     if count < 0:
@@ -130,7 +136,8 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
     per = {name: _per_tumour(name, values, count) for name, values in lists.items()}
     specs = tuple(
         TumourSpec(
-            volume_ml=per["volumes"][i], shape=per["shapes"][i], location=per["locations"][i], suv=per["tumour-suv"][i]
+            volume_ml=per["volumes"][i], shape=per["shapes"][i], location=per["locations"][i], suv=per["tumour-suv"][i],
+            solid_fraction=1.0 if per["solid-fractions"][i] is None else per["solid-fractions"][i],
         )
         for i in range(count)
     )

@@ -32,16 +32,23 @@ class TumourSpec:
         ``parenchyma``, ``chest_wall`` or ``mediastinum`` (random: any that has room).
     suv
         True SUVbw of the tumour in the PET (random: 3-12).
+    solid_fraction
+        Share of the radius (in every direction) that is solid soft tissue; the rest has
+        ground-glass density (:data:`oncoqi.phantom.tissues.GROUND_GLASS_HU`), as in the
+        part-solid and pure ground-glass adenocarcinomas. 1 (the default): solid; 0: pure
+        ground glass. Not drawn at random, so it never changes a seed's other draws.
     """
 
     volume_ml: float | None = None
     shape: str | None = None
     location: str | None = None
     suv: float | None = None
+    solid_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         _check("tumour volume (ml)", self.volume_ml, 1.0, 300.0)
         _check("tumour SUV", self.suv, 0.5, 50.0)
+        _check("tumour solid_fraction", self.solid_fraction, 0.0, 1.0)
         if self.shape is not None and self.shape not in SHAPES:
             raise PhantomOptionError(f"unknown tumour shape {self.shape!r}; choose one of {', '.join(SHAPES)}")
         if self.location is not None and self.location not in LOCATIONS:

@@ -21,7 +21,7 @@ from scipy import ndimage
 
 from oncoqi.phantom.anatomy import Anatomy
 from oncoqi.phantom.grid import Grid
-from oncoqi.phantom.tissues import HU, TEXTURE_HU, Tissue, lookup
+from oncoqi.phantom.tissues import GROUND_GLASS_HU, GROUND_GLASS_TEXTURE_HU, HU, TEXTURE_HU, Tissue, lookup
 from oncoqi.phantom.tumours import PlacedTumour
 from oncoqi.phantom.vessels import TubeTree, rasterise
 
@@ -47,8 +47,13 @@ def render_ct(
     noise_hu: float,
     blur_mm: float,
     rng: np.random.Generator,
+    ground_glass: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """CT numbers (int16) and the final tissue map (with trees and tumours) on the CT grid."""
+    """CT numbers (int16) and the final tissue map (with trees and tumours) on the CT grid.
+
+    ``ground_glass`` (optional, boolean) marks the tumour voxels of ground-glass density (the
+    hazy rim of a part-solid tumour); the other tumour voxels are solid.
+    """
     lung = tissue == Tissue.LUNG
     vessel = _union(vessels, grid)
     wall = _union(airways, grid, scale=1.25, grow=0.4)
@@ -71,6 +76,8 @@ def render_ct(
     )
     tumour = tumour_label > 0
     hu[tumour] = HU[Tissue.TUMOUR] + TEXTURE_HU[Tissue.TUMOUR] * texture[tumour]
+    if ground_glass is not None:
+        hu[ground_glass] = GROUND_GLASS_HU + GROUND_GLASS_TEXTURE_HU * texture[ground_glass]
     if blur_mm > 0:
         sigma = [np.sqrt((blur_mm * FWHM_TO_SIGMA) ** 2 + s**2 / 12.0) / s for s in grid.spacing[::-1]]
         hu = ndimage.gaussian_filter(hu, sigma)

@@ -20,7 +20,7 @@ from oncoqi.dicom.write import F18_HALF_LIFE_S, PetInfo, StudyInfo, ds_str, uid_
 from oncoqi.image import Image
 from oncoqi.phantom.anatomy import Anatomy
 from oncoqi.phantom.grid import Grid
-from oncoqi.phantom.options import PhantomOptions
+from oncoqi.phantom.options import PhantomOptions, TumourSpec
 from oncoqi.phantom.render import PET_SUPERSAMPLING, PetRegion, render_ct, render_pet
 from oncoqi.phantom.tissues import HU, LUNG, SUV, Tissue, members
 from oncoqi.phantom.tumours import (
@@ -119,7 +119,8 @@ def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
     tumours, suvs, tumour_label = _place_tumours(tissue, ct_grid, anatomy, options, tumour_rng)
     vessels, airways = _grow_trees(tissue, ct_grid, anatomy, tree_rng)
     hu, final = render_ct(
-        tissue, ct_grid, anatomy, tumour_label, vessels, airways, options.noise_hu, options.blur_mm, ct_rng
+        tissue, ct_grid, anatomy, tumour_label, vessels, airways, options.noise_hu, options.blur_mm, ct_rng,
+        _ground_glass(tumours, options.tumours, tumour_label, ct_grid),
     )
     x, _, _ = ct_grid.axes()
     in_lung = np.isin(final, members(LUNG))
@@ -248,6 +249,23 @@ def _place_tumours(
                     raise
         suvs[placed.label] = spec.suv if spec.suv is not None else round(suv, 2)
     return placer.placed, suvs, placer.label
+
+
+def _ground_glass(
+    tumours: list[PlacedTumour], specs: tuple[TumourSpec, ...], label: np.ndarray, grid: Grid
+) -> np.ndarray | None:
+    """Tumour voxels outside each tumour's solid core (``TumourSpec.solid_fraction``), or None
+    when every tumour is solid."""
+    if all(spec.solid_fraction >= 1.0 for spec in specs):
+        return None
+    out = np.zeros(label.shape, dtype=bool)
+    for tumour, spec in zip(tumours, specs):
+        window = tumour.shape.window(grid)
+        if spec.solid_fraction >= 1.0 or window is None:
+            continue
+        rim = tumour.shape.relative_radius(grid, window) > spec.solid_fraction
+        out[window] |= rim & (label[window] == tumour.label)
+    return out
 
 
 def _grow_trees(

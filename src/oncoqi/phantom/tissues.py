@@ -76,6 +76,11 @@ HU: dict[Tissue, float] = {
     Tissue.STOMACH_GAS: -1000.0,
 }
 
+#: CT number of the ground-glass part of a part-solid or ground-glass tumour (hazy, partly
+#: aerated: about -750 to -300 HU on real CT), and its texture amplitude.
+GROUND_GLASS_HU = -550.0
+GROUND_GLASS_TEXTURE_HU = 60.0
+
 #: Amplitude (HU, one standard deviation) of the smooth texture added inside each class.
 TEXTURE_HU: dict[Tissue, float] = {
     Tissue.FAT: 8.0,

@@ -142,11 +142,22 @@ class TumourShape:
 
     def inside(self, grid: Grid, window: tuple[slice, slice, slice]) -> np.ndarray:
         """Boolean mask of the window's voxel centres inside the solid."""
+        dist, surface = self._polar(grid, window)
+        return dist <= surface
+
+    def relative_radius(self, grid: Grid, window: tuple[slice, slice, slice]) -> np.ndarray:
+        """Distance of each voxel centre of the window from the centre, as a fraction of the
+        surface distance in its direction (<= 1 inside): a part-solid tumour's solid core is
+        where it is below the solid fraction."""
+        dist, surface = self._polar(grid, window)
+        return dist / surface
+
+    def _polar(self, grid: Grid, window: tuple[slice, slice, slice]) -> tuple[np.ndarray, np.ndarray]:
         z, y, x = grid.points(window)
         p = np.stack(np.broadcast_arrays(x - self.centre[0], y - self.centre[1], z - self.centre[2]), axis=-1)
         dist = np.linalg.norm(p, axis=-1)
         u = np.where(dist[..., None] > 0, p / np.maximum(dist, 1e-9)[..., None], np.array([1.0, 0.0, 0.0]))
-        return dist <= self.surface(u)
+        return dist, self.surface(u)
 
     def window(self, grid: Grid, pad: float = 0.0) -> tuple[slice, slice, slice] | None:
         """Grid window of the solid's bounding box grown by ``pad`` mm."""
