@@ -371,3 +371,11 @@ def test_subsolid_share_makes_training_tumours_part_solid_or_ground_glass():
     solid, subsolid = tumour_hu(0.0), tumour_hu(1.0)
     assert solid and len(solid) == len(subsolid)  # the same cases, only the density differs
     assert min(solid) > -300 and max(subsolid) < -200, (solid, subsolid)
+
+
+@pytest.mark.parametrize(("flags", "message"), [(["--phantoms", "1"], "--phantoms must be >= 2"),
+                                                (["--phantoms", "4", "--subsolid", "1.5"], "--subsolid must be between 0 and 1")])
+def test_train_cli_refuses_bad_options_before_any_work(tmp_path, capsys, flags, message):
+    assert main(["lung", "train", *flags, "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
