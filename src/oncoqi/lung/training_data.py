@@ -52,8 +52,8 @@ CT_PREFIXES = ("image", "ct", "volume")
 #: Slice thicknesses (mm) of the phantoms: the reconstructions of current chest CT protocols.
 SLICE_THICKNESSES = (1.0, 1.25, 2.0, 2.5, 3.0, 5.0)
 #: Thicker slices added to training phantoms with ``wide_geometry``: older and low-dose protocols
-#: reconstruct at 7.5-10 mm, and a 2.5D network whose neighbouring slices lie 10 mm away sees a
-#: vessel appear and vanish like a nodule unless it was trained on such spacing.
+#: reconstruct at 7.5-10 mm, where a 2.5D network's neighbouring slices lie 10 mm away, farther
+#: than it sees in the test range (the model card says what training on them changed).
 THICK_SLICES = (7.5, 10.0)
 #: With ``wide_geometry``, the share of training phantoms on a coarse matrix, and its size
 #: relative to the asked one (256 -> 154 pixels: 2.1-3.1 mm pixels, as on downsampled or
