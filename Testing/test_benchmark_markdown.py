@@ -136,3 +136,5 @@ def test_lung_segmentation_page_names_each_false_lesion() -> None:
     assert "2.51 ml, 35.0 HU, confidence 0.81, 3 slices, 12% in the lungs" in text
     assert [len(t) for t in tables(text)] == [2 + 7, 2 + 1]
     assert bench_lung_segmentation.missed_bars(results) == ["specificity"]
+    assert "part-solid" not in text
+    assert "20% of tumours part-solid or ground glass" in bench_lung_segmentation.markdown(dict(results, subsolid=0.2))

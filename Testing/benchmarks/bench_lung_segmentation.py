@@ -73,11 +73,11 @@ def _segment(ct: Image, model: Path, name: str) -> tuple[LungSegmentation, float
     return result, time.perf_counter() - start
 
 
-def synthetic_set(model: Path, cases: int, set_seed: int) -> dict[str, Any]:
+def synthetic_set(model: Path, cases: int, set_seed: int, subsolid: float = 0.0) -> dict[str, Any]:
     """Segment and score the synthetic test set."""
     rows, evaluation_cases = [], []
     for index in range(cases):
-        case = phantom_case(set_seed, index)
+        case = phantom_case(set_seed, index, subsolid=subsolid)
         result, seconds = _segment(case.ct, model, case.name)
         truth = case.label.with_array((case.label.array != 0).astype(np.uint8))
         evaluation_cases.append(EvaluationCase(case.name, result.labels, truth, result.probability, case.lungs))
@@ -253,7 +253,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines = [
         f"Model `{results['model']}`, benchmark run {results['date']} on {results['machine']}.",
         "",
-        f"**Synthetic test set** (set seed {results['set_seed']}, {s['cases']} cases, {s['cases_with_tumour']} with tumour):",
+        f"**Synthetic test set** (set seed {results['set_seed']}, {s['cases']} cases, {s['cases_with_tumour']} with tumour"
+        + (f"; {results['subsolid']:.0%} of tumours part-solid or ground glass" if results.get("subsolid") else "") + "):",
         "",
         "| metric | value | bar |",
         "|---|---|---|",
@@ -321,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
     parser.add_argument("--cases", type=int, default=20, help="synthetic test cases")
     parser.add_argument("--set-seed", type=int, default=1000, help="synthetic test set seed (never a training seed)")
+    parser.add_argument("--subsolid", type=float, default=0.0, metavar="SHARE",
+                        help="share of test tumours drawn part-solid or ground glass (default 0: the standard, solid set)")
     parser.add_argument("--skip-timing", action="store_true", help="do not time the 512 x 512 x 150 case")
     parser.add_argument("--skip-real", action="store_true", help="do not run the real CTs")
     parser.add_argument("--json", type=Path, help="write all results as JSON here")
@@ -332,14 +335,14 @@ def main(argv: list[str] | None = None) -> int:
     model = resolve_model(args.model)
     import platform
 
-    results: dict[str, Any] = {"model": model.name, "set_seed": args.set_seed,
+    results: dict[str, Any] = {"model": model.name, "set_seed": args.set_seed, "subsolid": args.subsolid,
                                "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
                                f"{len(os.sched_getaffinity(0))} CPUs"}  # fmt: skip
     if args.from_json:
         earlier = json.loads(args.from_json.read_text())
         results.update({k: earlier.get(k) for k in ("synthetic", "lung1", "lidc", "ctchest4", "set_seed", "date")})
     else:
-        results["synthetic"] = synthetic_set(model, args.cases, args.set_seed)
+        results["synthetic"] = synthetic_set(model, args.cases, args.set_seed, args.subsolid)
     if not args.skip_real and not args.from_json:
         results["lung1"] = lung1(model, args.qc_dir)
         results["lidc"] = lidc_1011(model, args.qc_dir)

@@ -265,7 +265,8 @@ def phantom_case(
         matrices (:data:`COARSE_MATRIX_SHARE`), so the network has seen acquisitions beyond
         the test sets' range. Without it the random stream is unchanged, so test sets repeat.
     subsolid
-        Training only: the share of tumours drawn part-solid or pure ground glass (solid
+        The share of tumours drawn part-solid or pure ground glass (training, and the
+        benchmark's part-solid test set; solid
         fraction of the radius uniform in 0-0.8, :attr:`oncoqi.phantom.TumourSpec.solid_fraction`),
         as adenocarcinomas often are; 0 (the default) keeps every tumour solid and the random
         stream unchanged.
