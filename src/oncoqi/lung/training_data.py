@@ -32,7 +32,7 @@ import math
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -281,10 +281,9 @@ def phantom_case(
         matrix = size
         if wide_geometry and rng.random() < COARSE_MATRIX_SHARE:
             matrix = 2 * round(size * COARSE_MATRIX_FACTOR / 2)
-        solid = [float(rng.uniform(0.0, 0.8)) if subsolid and rng.random() < subsolid else 1.0 for _ in range(n_tumours)]
         options = PhantomOptions(
             seed=int(rng.integers(0, 2**31 - 1)),
-            tumours=tuple(TumourSpec(solid_fraction=f) for f in solid),
+            tumours=tuple(TumourSpec() for _ in range(n_tumours)),
             size=matrix,
             fov_mm=float(rng.uniform(330.0, 480.0)),
             slice_thickness_mm=thickness,
@@ -292,6 +291,9 @@ def phantom_case(
             noise_hu=float(rng.uniform(4.0, 40.0)),
             blur_mm=float(rng.uniform(0.3, 2.5)),
         )
+        if subsolid:  # drawn last, so the case is the same as without, bar the tumours' density
+            solid = [float(rng.uniform(0.0, 0.8)) if rng.random() < subsolid else 1.0 for _ in range(n_tumours)]
+            options = replace(options, tumours=tuple(TumourSpec(solid_fraction=f) for f in solid))
         try:
             result = make_ct(options)
         except TumourPlacementError:
