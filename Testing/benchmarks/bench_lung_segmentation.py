@@ -112,8 +112,8 @@ def synthetic_set(model: Path, cases: int, set_seed: int, subsolid: float = 0.0)
     }  # fmt: skip
 
 
-def _round(value: float) -> float | None:
-    return None if not math.isfinite(value) else round(value, 2)
+def _round(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(value, 2)
 
 
 def _qc(ct: Image, result: LungSegmentation, qc_dir: Path | None, name: str, reference: Image | None = None) -> None:
@@ -171,16 +171,12 @@ def lidc_1011(model: Path, qc_dir: Path | None = None) -> dict[str, Any] | None:
 def _lesion_facts(result: LungSegmentation, matched: set[int] = frozenset()) -> list[dict[str, Any]]:
     """Volume, mean HU, confidence and share inside the tight lung mask of each lesion not in
     ``matched``: what a false lesion on real CT is made of, to say why it was kept."""
-    lungs = result.masks.lungs.array != 0
-    facts = []
-    for lesion in result.lesions:
-        if lesion.label in matched:
-            continue
-        inside = result.labels.array == lesion.label
-        facts.append({"ml": round(lesion.volume_ml, 2), "mean_hu": _round(lesion.mean_hu or math.nan),
-                      "confidence": _round(lesion.confidence or math.nan), "slices": lesion.n_slices,
-                      "in_lung": round(float(lungs[inside].mean()), 2)})  # fmt: skip
-    return facts
+    labels = result.labels.array.ravel()
+    voxels = np.bincount(labels)
+    in_lung = np.bincount(labels, weights=(result.masks.lungs.array != 0).ravel(), minlength=voxels.size)
+    return [{"ml": round(lesion.volume_ml, 2), "mean_hu": _round(lesion.mean_hu), "confidence": _round(lesion.confidence),
+             "slices": lesion.n_slices, "in_lung": round(float(in_lung[lesion.label] / voxels[lesion.label]), 2)}
+            for lesion in result.lesions if lesion.label not in matched]  # fmt: skip
 
 
 def _facts_line(facts: list[dict[str, Any]]) -> str:

@@ -256,15 +256,15 @@ def _ground_glass(
 ) -> np.ndarray | None:
     """Tumour voxels outside each tumour's solid core (``TumourSpec.solid_fraction``), or None
     when every tumour is solid."""
-    if all(spec.solid_fraction >= 1.0 for spec in specs):
+    hazy = [(tumour, spec.solid_fraction) for tumour, spec in zip(tumours, specs) if spec.solid_fraction < 1.0]
+    if not hazy:
         return None
     out = np.zeros(label.shape, dtype=bool)
-    for tumour, spec in zip(tumours, specs):
+    for tumour, solid_fraction in hazy:
         window = tumour.shape.window(grid)
-        if spec.solid_fraction >= 1.0 or window is None:
-            continue
-        rim = tumour.shape.relative_radius(grid, window) > spec.solid_fraction
-        out[window] |= rim & (label[window] == tumour.label)
+        if window is not None:
+            rim = tumour.shape.relative_radius(grid, window) > solid_fraction
+            out[window] |= rim & (label[window] == tumour.label)
     return out
 
 
