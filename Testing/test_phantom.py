@@ -32,6 +32,9 @@ from oncoqi.phantom import (
     sample_path,
     write_study,
 )
+from oncoqi.phantom.anatomy import Anatomy
+from oncoqi.phantom.clutter import Blob, ChestWall
+from oncoqi.phantom.grid import Grid
 from oncoqi.phantom.tissues import ABDOMEN, CHEST_WALL, LUNG, MEDIASTINUM, members
 
 #: dciodvfy warnings still accepted, as (substring, reason). None remain for our objects.
@@ -233,6 +236,65 @@ def test_ct_numbers_of_regions(study):
     assert both.sum() > 100
     assert np.all(couch_top[both] > body_bottom[both])
     assert np.median(hu[couch]) > -500
+
+
+def test_blob_paints_only_over_its_host():
+    axis = np.arange(-20.0, 21.0)
+    lab = np.full((axis.size, axis.size), Tissue.MEDIASTINAL_FAT, dtype=np.uint8)
+    lab[:, axis > 0] = Tissue.LUNG
+    node = Blob((0.0, 0.0, 0.0), (8.0, 6.0, 10.0), Tissue.MEDIASTINAL_SOFT, Tissue.MEDIASTINAL_FAT)
+    node.paint(lab, axis, axis, 0.0)
+    painted = lab == Tissue.MEDIASTINAL_SOFT
+    # the half in fat is painted as the ellipse's cross-section; the half in lung is left alone
+    assert painted[20, 12] and painted[20, 20] and painted[14, 20] and not painted[13, 20]
+    assert not painted[:, axis > 0].any()
+    assert (lab[:, axis > 0] == Tissue.LUNG).all()
+    # above the blob (|z| > c) nothing changes; near its pole the section shrinks
+    before = lab.copy()
+    node.paint(lab, axis, axis, 10.5)
+    assert np.array_equal(lab, before)
+
+
+def test_chest_wall_has_scapulae_and_a_fat_plane_only_where_drawn():
+    wall = ChestWall(scapula_depth=4.0, scapula_thickness=5.0, scapula_top=80.0, scapula_length=150.0,
+                     fat_plane_fraction=0.5, fat_plane_thickness=3.0)
+    xs = np.linspace(-150.0, 150.0, 301)
+    X, Y = np.meshgrid(xs, xs)
+    r = np.hypot(X, Y)
+    sin = Y / np.maximum(r, 1e-6)
+    depth = 150.0 - r  # a round body of radius 150 mm
+    body = depth >= 0
+    d_fat, d_mus = np.full_like(X, 10.0), np.full_like(X, 40.0)
+
+    def paint(z: float) -> np.ndarray:
+        lab = np.where(depth >= 10.0, Tissue.MUSCLE, Tissue.FAT).astype(np.uint8)
+        wall.paint(lab, body, depth, sin, X, z, d_fat, d_mus)
+        return lab
+
+    upper, lower = paint(0.0), paint(-100.0)
+    scapula = (upper == Tissue.BONE)
+    assert scapula.any() and not (lower == Tissue.BONE).any()
+    # the blade lies in the back (posterolateral, both sides), 4-9 mm below the fat
+    assert (sin[scapula] > 0.3).all() and (np.abs(X[scapula]) > 40).all()
+    assert (X[scapula] < 0).any() and (X[scapula] > 0).any()
+    assert (depth[scapula] >= 14.0).all() and (depth[scapula] < 19.0).all()
+    # the fat plane runs mid-muscle (25 mm deep) in front and at the sides, not at the back
+    plane = (upper == Tissue.FAT) & (depth >= 10.0)
+    assert plane.any() and (np.abs(depth[plane] - 25.0) < 1.5).all() and (sin[plane] < 0.3).all()
+
+
+def test_mediastinum_holds_lymph_nodes_and_the_arch_branches():
+    anatomy = Anatomy.draw(np.random.default_rng(5), 1.0)
+    nodes = [b for b in anatomy.blobs if b.host == Tissue.MEDIASTINAL_FAT]
+    assert 4 <= len(nodes) <= 12
+    assert all(5.0 <= 2 * b.axes[1] <= 14.0 for b in nodes)
+    assert any(b.host == Tissue.FAT for b in anatomy.blobs)  # axillary nodes, breast tissue
+    # above the aortic arch the mediastinum shows the round profiles of its branches in fat
+    arch_z = anatomy.tubes[0].points[3][2]
+    # (superior vena cava, brachiocephalic trunk, left carotid and subclavian arteries)
+    grid = Grid.centred((160, 160, 1), (1.5, 1.5, 2.0), (0.0, 0.0, arch_z + 50.0))
+    blood, count = ndimage.label(anatomy.labels(grid)[0] == Tissue.BLOOD)
+    assert count == 4
 
 
 def test_lung_mask_and_sides(study):

@@ -11,9 +11,13 @@ that the CT grid and the finer PET sampling grid see exactly the same anatomy:
 * inside the rib layer lies the thoracic cavity: the lungs fill it between a dome-shaped
   apex and the two diaphragm domes (liver under the right, spleen/stomach under the left, with
   an optional gastric air bubble); the mediastinum (fat band, heart with myocardium and blood
-  pool, aorta, superior vena cava, pulmonary arteries, oesophagus, hila, trachea and main
-  bronchi) and the spine (vertebral bodies with discs, canal, lamina, spinous and transverse
-  processes, paravertebral muscle) take their share of it.
+  pool, aorta with the branches of its arch, superior vena cava, brachiocephalic and azygos
+  veins, pulmonary arteries, oesophagus, hila, trachea and main bronchi) and the spine
+  (vertebral bodies with discs, canal, lamina, spinous and transverse processes, paravertebral
+  muscle) take their share of it;
+* the clutter of :mod:`oncoqi.phantom.clutter` (lymph nodes in the mediastinal and
+  subcutaneous fat, scapulae, an intermuscular fat plane) makes the hard negatives around the
+  lungs.
 
 The pulmonary vessel and bronchial trees are not part of this map; they are rasterised onto
 the CT grid by :mod:`oncoqi.phantom.vessels`.
@@ -21,10 +25,11 @@ the CT grid by :mod:`oncoqi.phantom.vessels`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from oncoqi.phantom.clutter import Blob, ChestWall, chest_wall_nodes, mediastinal_nodes
 from oncoqi.phantom.grid import Grid
 from oncoqi.phantom.tissues import Tissue as T
 
@@ -91,13 +96,16 @@ class Anatomy:
     hilum_left: tuple[float, float, float]
     couch_gap: float
     tubes: tuple[Tube, ...] = field(default=())
+    blobs: tuple[Blob, ...] = field(default=())
+    chest_wall: ChestWall | None = None
 
     @classmethod
     def draw(cls, rng: np.random.Generator, scale: float) -> "Anatomy":
         """Random but plausible anatomy; ``scale`` (about 0.85-1.15) sets the body size.
 
         Every random number is drawn in a fixed order, so one generator state gives one
-        anatomy.
+        anatomy; the clutter of :mod:`oncoqi.phantom.clutter` is drawn last, so adding it kept
+        every earlier parameter.
         """
         u = rng.uniform
         s = scale
@@ -151,8 +159,22 @@ class Anatomy:
             Tube(((0.0, trachea_y, 400.0), (0.0, trachea_y, carina_z)), 8.5 * s, T.TRACHEA, 2.0),
             Tube(((0.0, trachea_y, carina_z), hilum_right), 6.5 * s, T.TRACHEA, 1.8),
             Tube(((0.0, trachea_y, carina_z), hilum_left), 6.0 * s, T.TRACHEA, 1.8),
+            # branches of the arch: brachiocephalic trunk, left common carotid, left subclavian
+            Tube(((asc[0] + 2.0, asc[1] + 8.0, arch_z + 6.0), (x_mid - 14.0 * s, asc[1] + 12.0, 400.0)),
+                 6.5 * s, T.BLOOD, 1.5, T.MEDIASTINAL_FAT),
+            Tube(((x_mid + 10.0, asc[1] + 16.0, arch_z + 10.0), (x_mid + 14.0 * s, asc[1] + 18.0, 400.0)),
+                 4.0 * s, T.BLOOD, 1.5, T.MEDIASTINAL_FAT),
+            Tube(((aorta_x - 2.0, aorta_y - 18.0, arch_z + 10.0), (x_mid + 28.0 * s, aorta_y - 14.0, 400.0)),
+                 5.0 * s, T.BLOOD, 1.5, T.MEDIASTINAL_FAT),
+            # left brachiocephalic vein crossing in front of the branches to the superior vena cava
+            Tube(((x_mid + 45.0 * s, asc[1] - 6.0, arch_z + 40.0), (x_mid - 24.0 * s, asc[1] - 2.0, arch_z + 22.0)),
+                 5.5 * s, T.BLOOD, 1.5, T.MEDIASTINAL_FAT),
+            # azygos vein up the right side of the spine, arching over the right main bronchus
+            Tube(((x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, -400.0),
+                  (x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, carina_z + 8.0),
+                  (x_mid - 24.0 * s, body_yc - 26.0 * s, carina_z + 14.0)), 4.0, T.BLOOD),
         )
-        return cls(
+        anatomy = cls(
             body_a=body_a,
             body_b=body_b,
             body_yc=body_yc,
@@ -195,6 +217,14 @@ class Anatomy:
             hilum_left=hilum_left,
             couch_gap=u(0.0, 4.0),
             tubes=tubes,
+        )
+        z_low = heart_z + 0.3 * heart_axes[2]
+        return replace(
+            anatomy,
+            blobs=mediastinal_nodes(rng, x_mid, anatomy.band_half_width, body_yc - 0.8 * body_b,
+                                    vertebra_y - vertebra_radius, z_low, apex_z)
+            + chest_wall_nodes(rng, body_a, body_b, body_yc, anatomy.lung_z_range[0], apex_z + 20.0),
+            chest_wall=ChestWall.draw(rng, apex_z),
         )
 
     @property
@@ -244,11 +274,15 @@ class Anatomy:
         lab[body & (depth >= d_fat)] = T.MUSCLE
         ring = body & (depth >= d_mus) & (depth < d_cav)
         cavity = body & (depth >= d_cav)
+        if self.chest_wall is not None:
+            self.chest_wall.paint(lab, body, depth, sin, X, z, d_fat, d_mus)
         q = (depth - d_mus) / self.rib_layer  # 0..1 across the rib layer
         self._ribs(lab, ring, q, sin, X, z)
         self._sternum(lab, ring, q, sin, X, z)
         self._cavity(lab, cavity, X, Y, z, x, y)
         self._spine(lab, body, cavity, X, Y, z)
+        for blob in self.blobs:
+            blob.paint(lab, x, y, z)
         return lab
 
     def _couch(self, lab: np.ndarray, X: np.ndarray, Y: np.ndarray) -> None:
