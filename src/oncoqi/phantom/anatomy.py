@@ -11,7 +11,7 @@ that the CT grid and the finer PET sampling grid see exactly the same anatomy:
 * inside the rib layer lies the thoracic cavity: the lungs fill it between a dome-shaped
   apex and the two diaphragm domes (liver under the right, spleen/stomach under the left, with
   an optional gastric air bubble); the mediastinum (fat band, heart with myocardium and blood
-  pool, aorta with the branches of its arch, superior vena cava, brachiocephalic and azygos
+  pool, left atrium, aorta with the branches of its arch, superior vena cava, brachiocephalic and azygos
   veins, pulmonary arteries, oesophagus, hila, trachea and main bronchi) and the spine
   (vertebral bodies with discs, canal, lamina, spinous and transverse processes, paravertebral
   muscle) take their share of it;
@@ -32,6 +32,10 @@ import numpy as np
 from oncoqi.phantom.clutter import Blob, ChestWall, chest_wall_nodes, mediastinal_nodes
 from oncoqi.phantom.grid import Grid
 from oncoqi.phantom.tissues import Tissue as T
+
+
+#: Semi-axes (x, y, z) in mm of the soft tissue around each hilum.
+HILA_SEMI_AXES = (11.0, 12.0, 18.0)
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,9 @@ class Anatomy:
     couch_gap: float
     tubes: tuple[Tube, ...] = field(default=())
     blobs: tuple[Blob, ...] = field(default=())
+    #: Right and left ends of the left atrium, where the pulmonary veins enter (None: veins
+    #: start at the hila, as before the atrium existed).
+    atrium: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     chest_wall: ChestWall | None = None
 
     @classmethod
@@ -137,6 +144,11 @@ class Anatomy:
         asc = (x_mid + 2.0, body_yc - 28.0 * s, heart_z + heart_axes[2] * 0.6)
         trunk = (x_mid + 18.0 * s, body_yc - 30.0 * s, heart_z + heart_axes[2] * 0.55)
         bifurcation = (x_mid + 12.0, body_yc - 12.0, carina_z - 12.0)
+        # the left atrium: behind the heart, in front of the oesophagus, below the carina; the
+        # pulmonary veins run from it across the lower hila (where real CT shows them joining
+        # the heart border)
+        atrium_y = vertebra_y - vertebra_radius - 28.0
+        atrium = ((x_mid - 22.0 * s, atrium_y, carina_z - 50.0), (x_mid + 26.0 * s, atrium_y, carina_z - 50.0))
         tubes = (
             # ascending aorta, arch, descending aorta
             Tube((asc, (asc[0], asc[1], arch_z), (aorta_x, aorta_y - 25.0, arch_z + 8.0), (aorta_x, aorta_y, arch_z),
@@ -173,6 +185,7 @@ class Anatomy:
             Tube(((x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, -400.0),
                   (x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, carina_z + 8.0),
                   (x_mid - 24.0 * s, body_yc - 26.0 * s, carina_z + 14.0)), 4.0, T.BLOOD),
+            Tube(atrium, 13.0 * s, T.BLOOD),
         )
         anatomy = cls(
             body_a=body_a,
@@ -217,6 +230,7 @@ class Anatomy:
             hilum_left=hilum_left,
             couch_gap=u(0.0, 4.0),
             tubes=tubes,
+            atrium=atrium,
         )
         z_low = heart_z + 0.3 * heart_axes[2]
         return replace(
@@ -332,8 +346,11 @@ class Anatomy:
         if mid_diaphragm <= z <= self.apex_z + 20.0:
             band = cavity & (lateral < self.band_half_width) & (Y < self.vertebra_y) & (z >= diaphragm)
             lab[band] = T.MEDIASTINAL_FAT
+        # hilar soft tissue around the arteries and bronchi: small, as on real CT, where the hilum
+        # is mostly vessels; a 4-6 cm soft-tissue ball here (as this phantom once had) teaches a
+        # network that a perihilar mass is normal anatomy
         for hilum in (self.hilum_right, self.hilum_left):
-            e = ((X - hilum[0]) / 20.0) ** 2 + ((Y - hilum[1]) / 22.0) ** 2 + ((z - hilum[2]) / 30.0) ** 2
+            e = sum(((c - h) / r) ** 2 for c, h, r in zip((X, Y, z), hilum, HILA_SEMI_AXES))
             lab[cavity & (e <= 1.0)] = T.MEDIASTINAL_SOFT
         self._heart(lab, cavity, X, Y, z)
         for tube in self.tubes:

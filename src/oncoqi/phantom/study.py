@@ -271,15 +271,18 @@ def _ground_glass(
 def _grow_trees(
     tissue: np.ndarray, grid: Grid, anatomy: Anatomy, rng: np.random.Generator
 ) -> tuple[list[TubeTree], list[TubeTree]]:
-    """Two vessel trees (arterial, venous) and one bronchial tree per lung."""
+    """Two vessel trees (arterial from the hilum, venous from the left atrium) and one bronchial tree per lung."""
     x, _, _ = grid.axes()
     lung = tissue == Tissue.LUNG
     vessels, airways = [], []
-    for hilum, side in ((anatomy.hilum_right, x < anatomy.x_mid), (anatomy.hilum_left, x > anatomy.x_mid)):
+    atrium = anatomy.atrium or (np.asarray(anatomy.hilum_right) + [0.0, -10.0, -25.0],
+                                np.asarray(anatomy.hilum_left) + [0.0, -10.0, -25.0])
+    for hilum, vein_root, side in ((anatomy.hilum_right, atrium[0], x < anatomy.x_mid),
+                                   (anatomy.hilum_left, atrium[1], x > anatomy.x_mid)):
         mask = lung & side[None, None, :]
         root = np.asarray(hilum)
         vessels.append(grow_tree(root, sample_points(mask, grid, 500, rng), 6.5, rng, 0.45))
-        vessels.append(grow_tree(root + [0.0, -10.0, -25.0], sample_points(mask, grid, 500, rng), 6.0, rng, 0.45))
+        vessels.append(grow_tree(np.asarray(vein_root), sample_points(mask, grid, 500, rng), 6.0, rng, 0.45))
         airways.append(grow_tree(root, sample_points(mask, grid, 48, rng), 4.5, rng, 0.9))
     return vessels, airways
 
