@@ -297,6 +297,34 @@ def test_mediastinum_holds_lymph_nodes_and_the_arch_branches():
     assert count == 4
 
 
+def test_pulmonary_veins_drain_into_the_left_atrium_and_the_hila_are_small():
+    from oncoqi.phantom.anatomy import HILA_SEMI_AXES
+    from oncoqi.phantom.study import _grow_trees
+
+    anatomy = Anatomy.draw(np.random.default_rng(11), 1.0)
+    grid = Grid.centred((96, 96, 60), (4.0, 4.0, 5.0), (0.0, 0.0, anatomy.carina_z - 40.0))
+    tissue = anatomy.labels(grid)
+    # the atrium is blood between its two ends (where the veins enter), behind the heart
+    right, left = (np.asarray(p) for p in anatomy.atrium)
+    i, j, k = np.round((((right + left) / 2.0) - grid.origin) / grid.spacing).astype(int)
+    assert tissue[k, j, i] == Tissue.BLOOD
+    assert right[1] > anatomy.heart_centre[1] and right[2] > anatomy.carina_z - 60.0
+    vessels, _ = _grow_trees(tissue, grid, anatomy, np.random.default_rng(0))
+    arteries, veins = vessels[0::2], vessels[1::2]
+    assert [tuple(v.starts[0]) for v in veins] == [tuple(right), tuple(left)]
+    assert [tuple(a.starts[0]) for a in arteries] == [anatomy.hilum_right, anatomy.hilum_left]
+    # the hila are mostly vessels and airways: soft tissue fills under a third of the 40 x 44 x 60
+    # mm ellipsoid around each that once was a solid ball, and the bronchus runs through it
+    x, y, z = grid.axes()
+    for hilum in (anatomy.hilum_right, anatomy.hilum_left):
+        old_ball = sum(((c - h) / r) ** 2 for c, h, r in zip(np.meshgrid(z, y, x, indexing="ij")[::-1], hilum,
+                                                              (20.0, 22.0, 30.0))) <= 1.0  # fmt: skip
+        ball = tissue[old_ball]
+        assert np.mean(ball == Tissue.MEDIASTINAL_SOFT) < 1 / 3
+        assert (ball == Tissue.TRACHEA).any() and (ball == Tissue.BLOOD).any()
+    assert max(HILA_SEMI_AXES) < 20.0
+
+
 def test_lung_mask_and_sides(study):
     lung = study.lung_mask.array
     columns = np.arange(lung.shape[2], dtype=float)
