@@ -98,12 +98,11 @@ class Anatomy:
     carina_z: float
     hilum_right: tuple[float, float, float]
     hilum_left: tuple[float, float, float]
+    #: Right and left ends of the left atrium, where the pulmonary veins enter.
+    atrium: tuple[tuple[float, float, float], tuple[float, float, float]]
     couch_gap: float
     tubes: tuple[Tube, ...] = field(default=())
     blobs: tuple[Blob, ...] = field(default=())
-    #: Right and left ends of the left atrium, where the pulmonary veins enter (None: veins
-    #: start at the hila, as before the atrium existed).
-    atrium: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
     chest_wall: ChestWall | None = None
 
     @classmethod

@@ -275,10 +275,8 @@ def _grow_trees(
     x, _, _ = grid.axes()
     lung = tissue == Tissue.LUNG
     vessels, airways = [], []
-    atrium = anatomy.atrium or (np.asarray(anatomy.hilum_right) + [0.0, -10.0, -25.0],
-                                np.asarray(anatomy.hilum_left) + [0.0, -10.0, -25.0])
-    for hilum, vein_root, side in ((anatomy.hilum_right, atrium[0], x < anatomy.x_mid),
-                                   (anatomy.hilum_left, atrium[1], x > anatomy.x_mid)):
+    for hilum, vein_root, side in ((anatomy.hilum_right, anatomy.atrium[0], x < anatomy.x_mid),
+                                   (anatomy.hilum_left, anatomy.atrium[1], x > anatomy.x_mid)):
         mask = lung & side[None, None, :]
         root = np.asarray(hilum)
         vessels.append(grow_tree(root, sample_points(mask, grid, 500, rng), 6.5, rng, 0.45))
