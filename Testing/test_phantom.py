@@ -32,9 +32,10 @@ from oncoqi.phantom import (
     sample_path,
     write_study,
 )
-from oncoqi.phantom.anatomy import Anatomy
+from oncoqi.phantom.anatomy import HILA_SEMI_AXES, Anatomy
 from oncoqi.phantom.clutter import Blob, ChestWall
 from oncoqi.phantom.grid import Grid
+from oncoqi.phantom.study import _grow_trees
 from oncoqi.phantom.tissues import ABDOMEN, CHEST_WALL, LUNG, MEDIASTINUM, members
 
 #: dciodvfy warnings still accepted, as (substring, reason). None remain for our objects.
@@ -298,9 +299,6 @@ def test_mediastinum_holds_lymph_nodes_and_the_arch_branches():
 
 
 def test_pulmonary_veins_drain_into_the_left_atrium_and_the_hila_are_small():
-    from oncoqi.phantom.anatomy import HILA_SEMI_AXES
-    from oncoqi.phantom.study import _grow_trees
-
     anatomy = Anatomy.draw(np.random.default_rng(11), 1.0)
     grid = Grid.centred((96, 96, 60), (4.0, 4.0, 5.0), (0.0, 0.0, anatomy.carina_z - 40.0))
     tissue = anatomy.labels(grid)

@@ -25,12 +25,12 @@ the CT grid by :mod:`oncoqi.phantom.vessels`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from oncoqi.phantom.clutter import Blob, ChestWall, chest_wall_nodes, mediastinal_nodes
-from oncoqi.phantom.grid import Grid
+from oncoqi.phantom.grid import Grid, slice_window
 from oncoqi.phantom.tissues import Tissue as T
 
 
@@ -101,9 +101,9 @@ class Anatomy:
     #: Right and left ends of the left atrium, where the pulmonary veins enter.
     atrium: tuple[tuple[float, float, float], tuple[float, float, float]]
     couch_gap: float
+    blobs: tuple[Blob, ...]
+    chest_wall: ChestWall
     tubes: tuple[Tube, ...] = field(default=())
-    blobs: tuple[Blob, ...] = field(default=())
-    chest_wall: ChestWall | None = None
 
     @classmethod
     def draw(cls, rng: np.random.Generator, scale: float) -> "Anatomy":
@@ -186,7 +186,7 @@ class Anatomy:
                   (x_mid - 24.0 * s, body_yc - 26.0 * s, carina_z + 14.0)), 4.0, T.BLOOD),
             Tube(atrium, 13.0 * s, T.BLOOD),
         )
-        anatomy = cls(
+        fields = dict(
             body_a=body_a,
             body_b=body_b,
             body_yc=body_yc,
@@ -231,19 +231,16 @@ class Anatomy:
             tubes=tubes,
             atrium=atrium,
         )
-        z_low = heart_z + 0.3 * heart_axes[2]
-        return replace(
-            anatomy,
-            blobs=mediastinal_nodes(rng, x_mid, anatomy.band_half_width, body_yc - 0.8 * body_b,
-                                    vertebra_y - vertebra_radius, z_low, apex_z)
-            + chest_wall_nodes(rng, body_a, body_b, body_yc, anatomy.lung_z_range[0], apex_z + 20.0),
-            chest_wall=ChestWall.draw(rng, apex_z),
-        )
+        blobs = mediastinal_nodes(rng, x_mid, fields["band_half_width"], body_yc - 0.8 * body_b,
+                                  vertebra_y - vertebra_radius, heart_z + 0.3 * heart_axes[2], apex_z)
+        blobs += chest_wall_nodes(rng, body_a, body_b, body_yc, _lung_bottom(dome_right, fields["dome_left"]),
+                                  apex_z + 20.0)
+        return cls(**fields, blobs=blobs, chest_wall=ChestWall.draw(rng, apex_z))
 
     @property
     def lung_z_range(self) -> tuple[float, float]:
         """Lowest (posterior costophrenic recess, approximately) and highest lung z (mm)."""
-        return (min(self.dome_right, self.dome_left) - 55.0, self.apex_z)
+        return (_lung_bottom(self.dome_right, self.dome_left), self.apex_z)
 
     @property
     def back_y(self) -> float:
@@ -287,8 +284,7 @@ class Anatomy:
         lab[body & (depth >= d_fat)] = T.MUSCLE
         ring = body & (depth >= d_mus) & (depth < d_cav)
         cavity = body & (depth >= d_cav)
-        if self.chest_wall is not None:
-            self.chest_wall.paint(lab, body, depth, sin, X, z, d_fat, d_mus)
+        self.chest_wall.paint(lab, body, depth, sin, X, z, d_fat, d_mus)
         q = (depth - d_mus) / self.rib_layer  # 0..1 across the rib layer
         self._ribs(lab, ring, q, sin, X, z)
         self._sternum(lab, ring, q, sin, X, z)
@@ -400,6 +396,11 @@ class Anatomy:
                 & np.isin(lab, (T.MUSCLE, T.FAT))] = T.BONE
 
 
+def _lung_bottom(dome_right: float, dome_left: float) -> float:
+    """Lowest lung z (mm): the posterior costophrenic recess, about 55 mm below the lower dome."""
+    return min(dome_right, dome_left) - 55.0
+
+
 def _paint_tube(lab: np.ndarray, cavity: np.ndarray, tube: Tube, X: np.ndarray, Y: np.ndarray, z: float,
                 x: np.ndarray, y: np.ndarray) -> None:
     """Paint the part of a polyline tube that crosses the slice at height z (inside the cavity)."""
@@ -410,10 +411,10 @@ def _paint_tube(lab: np.ndarray, cavity: np.ndarray, tube: Tube, X: np.ndarray, 
             continue
         lo = np.minimum(p0, p1) - reach
         hi = np.maximum(p0, p1) + reach
-        i = slice(np.searchsorted(x, lo[0]), np.searchsorted(x, hi[0], side="right"))
-        j = slice(np.searchsorted(y, lo[1]), np.searchsorted(y, hi[1], side="right"))
-        if i.start >= i.stop or j.start >= j.stop:
+        window_ji = slice_window(x, y, lo, hi)
+        if window_ji is None:
             continue
+        j, i = window_ji
         d = _segment_distance(X[j, i], Y[j, i], z, p0, p1)
         window = lab[j, i]
         inside = cavity[j, i]

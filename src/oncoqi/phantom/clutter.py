@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from oncoqi.phantom.grid import slice_window
 from oncoqi.phantom.tissues import Tissue as T
 
 
@@ -40,13 +41,13 @@ class Blob:
         if t <= 0.0:
             return
         ra, rb = a * np.sqrt(t), b * np.sqrt(t)
-        i = slice(np.searchsorted(x, xc - ra), np.searchsorted(x, xc + ra, side="right"))
-        j = slice(np.searchsorted(y, yc - rb), np.searchsorted(y, yc + rb, side="right"))
-        if i.start >= i.stop or j.start >= j.stop:
+        window = slice_window(x, y, (xc - ra, yc - rb), (xc + ra, yc + rb))
+        if window is None:
             return
+        j, i = window
         inside = ((x[None, i] - xc) / ra) ** 2 + ((y[j, None] - yc) / rb) ** 2 <= 1.0
-        window = lab[j, i]
-        window[inside & (window == self.host)] = self.tissue
+        view = lab[j, i]
+        view[inside & (view == self.host)] = self.tissue
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,3 +82,16 @@ class Grid:
     def image(self, array: np.ndarray, **metadata: Any) -> Image:
         """An :class:`Image` of ``array`` on this grid."""
         return Image(array, self.spacing, self.origin, np.eye(3), dict(metadata))
+
+
+def slice_window(x: np.ndarray, y: np.ndarray, lo: Sequence[float], hi: Sequence[float]) -> tuple[slice, slice] | None:
+    """Slices ``(j, i)`` of one axial slice whose sorted pixel-centre axes ``x``, ``y`` lie in [lo, hi] (mm).
+
+    The per-slice counterpart of :meth:`Grid.window`, for painting a shape's cross-section
+    without touching the rest of the slice. Returns ``None`` when the box misses the slice.
+    """
+    i = slice(int(np.searchsorted(x, lo[0])), int(np.searchsorted(x, hi[0], side="right")))
+    j = slice(int(np.searchsorted(y, lo[1])), int(np.searchsorted(y, hi[1], side="right")))
+    if i.start >= i.stop or j.start >= j.stop:
+        return None
+    return j, i
