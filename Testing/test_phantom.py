@@ -33,7 +33,7 @@ from oncoqi.phantom import (
     write_study,
 )
 from oncoqi.phantom.anatomy import HILA_SEMI_AXES, Anatomy
-from oncoqi.phantom.clutter import Blob, ChestWall
+from oncoqi.phantom.clutter import AnteriorMediastinum, Blob, ChestWall, DependentDensity
 from oncoqi.phantom.grid import Grid
 from oncoqi.phantom.study import _grow_trees
 from oncoqi.phantom.tissues import ABDOMEN, CHEST_WALL, LUNG, MEDIASTINUM, members
@@ -296,6 +296,64 @@ def test_mediastinum_holds_lymph_nodes_and_the_arch_branches():
     grid = Grid.centred((160, 160, 1), (1.5, 1.5, 2.0), (0.0, 0.0, arch_z + 50.0))
     blood, count = ndimage.label(anatomy.labels(grid)[0] == Tissue.BLOOD)
     assert count == 4
+
+
+def test_anterior_mediastinum_widens_towards_the_sternum_with_strands():
+    xs = np.arange(-100.0, 100.5, 0.5)
+    X, Y = np.meshgrid(xs, xs)
+    cavity = np.ones(X.shape, dtype=bool)
+    waves = ((0.4, 0.1, 0.2, 0.0), (-0.1, 0.35, 0.1, 1.0), (0.2, -0.2, 0.3, 2.0))
+    space = AnteriorMediastinum(z_low=0.0, z_high=50.0, apex_y=-20.0, extra_half_width=30.0, soft=False,
+                                waves=waves, strand_level=0.25)
+
+    def paint(region: AnteriorMediastinum, z: float) -> np.ndarray:
+        lab = np.full(X.shape, Tissue.LUNG, dtype=np.uint8)
+        region.paint(lab, cavity, X, Y, z, np.abs(X), 20.0, -80.0)
+        return lab
+
+    lab = paint(space, 25.0)
+    drawn = lab != Tissue.LUNG
+    assert not drawn[Y >= -20.0].any()
+    # the half-width grows from the band's 20 mm at the apex to 20 + 30 mm at the sternum
+    width = [np.ptp(X[(np.abs(Y - y) < 0.1) & drawn]) / 2.0 for y in (-25.0, -50.0, -80.0)]
+    assert width[0] == pytest.approx(20.0 + 30.0 * 5 / 60, abs=0.6)
+    assert width[1] == pytest.approx(20.0 + 30.0 * 30 / 60, abs=0.6)
+    assert width[2] == pytest.approx(50.0, abs=0.6)
+    # fat crossed by thin strands of soft tissue
+    strands = np.mean(lab[drawn] == Tissue.MEDIASTINAL_SOFT)
+    assert 0.02 < strands < 0.3
+    assert set(np.unique(lab[drawn])) == {Tissue.MEDIASTINAL_FAT, Tissue.MEDIASTINAL_SOFT}
+    assert not (paint(space, 55.0) != Tissue.LUNG).any()
+    # a residual thymus is a soft-tissue triangle
+    thymus = paint(replace(space, soft=True), 25.0)
+    assert np.array_equal(thymus != Tissue.LUNG, drawn) and (thymus[drawn] == Tissue.MEDIASTINAL_SOFT).all()
+    # the drawn anatomy puts it in front of the ascending aorta, and fat pads in the cardiophrenic angles
+    anatomy = Anatomy.draw(np.random.default_rng(5), 1.0)
+    assert anatomy.anterior.apex_y == anatomy.tubes[0].points[0][1]
+    pads = [b for b in anatomy.blobs if b.host == Tissue.LUNG]
+    assert all(b.tissue == Tissue.MEDIASTINAL_FAT and b.centre[2] < anatomy.heart_centre[2] for b in pads)
+
+
+def test_dependent_density_lies_along_the_posterior_pleura_strongest_at_the_base():
+    # a box of lung, 2 mm voxels: x, y -100..100 mm, z 0..100 mm; the vertebral body at y = 60
+    spacing = (2.0, 2.0, 2.0)
+    y = np.arange(-100.0, 101.0, 2.0)
+    z = np.arange(0.0, 101.0, 2.0)
+    lung = np.zeros((z.size, y.size, y.size), dtype=bool)
+    lung[1:-1, 1:-1, 1:-1] = True
+    density = DependentDensity(amplitude_hu=500.0, depth_mm=5.0, reach_mm=60.0, patch_mm=6.0)
+    hu = density.hu(lung, spacing, y, z, 60.0, (0.0, 100.0), np.random.default_rng(0))
+    assert hu is not None and hu.dtype == np.float32
+    assert not hu[~lung].any() and not hu[:, y <= 0.0, :].any()  # nothing in front of y = 60 - 60
+    assert hu.max() <= 500.0 and hu.max() > 250.0
+    # along the back wall (2 mm in) it is strong; 20 mm deep it has faded
+    core = slice(12, -12)
+    pleura, deep = hu[core, -2, core], hu[core, -11, core]
+    assert pleura.mean() > 5 * deep.mean() and pleura.mean() > 100.0
+    # and stronger at the base than at the apex
+    assert hu[2, -2, core].mean() > 1.5 * hu[-3, -2, core].mean()
+    assert replace(density, amplitude_hu=0.0).hu(lung, spacing, y, z, 60.0, (0.0, 100.0),
+                                                 np.random.default_rng(0)) is None
 
 
 def test_pulmonary_veins_drain_into_the_left_atrium_and_the_hila_are_small():

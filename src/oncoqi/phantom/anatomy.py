@@ -16,8 +16,9 @@ that the CT grid and the finer PET sampling grid see exactly the same anatomy:
   (vertebral bodies with discs, canal, lamina, spinous and transverse processes, paravertebral
   muscle) take their share of it;
 * the clutter of :mod:`oncoqi.phantom.clutter` (lymph nodes in the mediastinal and
-  subcutaneous fat, scapulae, an intermuscular fat plane) makes the hard negatives around the
-  lungs.
+  subcutaneous fat, scapulae, an intermuscular fat plane, the prevascular space with its
+  strands, pericardial fat pads) makes the hard negatives around the lungs; its dependent
+  density is added to the lungs' CT numbers by :mod:`oncoqi.phantom.render`.
 
 The pulmonary vessel and bronchial trees are not part of this map; they are rasterised onto
 the CT grid by :mod:`oncoqi.phantom.vessels`.
@@ -29,7 +30,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from oncoqi.phantom.clutter import Blob, ChestWall, chest_wall_nodes, mediastinal_nodes
+from oncoqi.phantom.clutter import (
+    AnteriorMediastinum,
+    Blob,
+    ChestWall,
+    DependentDensity,
+    chest_wall_nodes,
+    mediastinal_nodes,
+    pericardial_fat_pads,
+)
 from oncoqi.phantom.grid import Grid, slice_window
 from oncoqi.phantom.tissues import Tissue as T
 
@@ -103,6 +112,8 @@ class Anatomy:
     couch_gap: float
     blobs: tuple[Blob, ...]
     chest_wall: ChestWall
+    anterior: AnteriorMediastinum
+    dependent: DependentDensity
     tubes: tuple[Tube, ...] = field(default=())
 
     @classmethod
@@ -235,7 +246,11 @@ class Anatomy:
                                   vertebra_y - vertebra_radius, heart_z + 0.3 * heart_axes[2], apex_z)
         blobs += chest_wall_nodes(rng, body_a, body_b, body_yc, _lung_bottom(dome_right, fields["dome_left"]),
                                   apex_z + 20.0)
-        return cls(**fields, blobs=blobs, chest_wall=ChestWall.draw(rng, apex_z))
+        chest_wall = ChestWall.draw(rng, apex_z)
+        blobs += pericardial_fat_pads(rng, heart_centre, heart_axes)
+        anterior = AnteriorMediastinum.draw(rng, heart_z, arch_z + 25.0, asc[1])
+        return cls(**fields, blobs=blobs, chest_wall=chest_wall, anterior=anterior,
+                   dependent=DependentDensity.draw(rng))
 
     @property
     def lung_z_range(self) -> tuple[float, float]:
@@ -341,6 +356,7 @@ class Anatomy:
         if mid_diaphragm <= z <= self.apex_z + 20.0:
             band = cavity & (lateral < self.band_half_width) & (Y < self.vertebra_y) & (z >= diaphragm)
             lab[band] = T.MEDIASTINAL_FAT
+        self.anterior.paint(lab, cavity, X, Y, z, lateral, self.band_half_width, self.body_yc - self.body_b)
         # hilar soft tissue around the arteries and bronchi: small, as on real CT, where the hilum
         # is mostly vessels; a 4-6 cm soft-tissue ball here (as this phantom once had) teaches a
         # network that a perihilar mass is normal anatomy

@@ -3,7 +3,9 @@
 Real chest CT is full of soft-tissue profiles outside the aerated lung that look, slice by
 slice, much like a small tumour: mediastinal and hilar lymph nodes in the fat, the branches of
 the aortic arch and the brachiocephalic veins, the azygos arch, axillary nodes and vessels,
-breast tissue, the scapulae and the fat planes between the chest-wall muscles. A phantom whose
+breast tissue, the scapulae and the fat planes between the chest-wall muscles, the thymic
+strands of the prevascular space, pericardial fat pads; and inside the lung, the patchy density
+along the posterior pleura of supine patients. A phantom whose
 mediastinum is clean fat teaches a network that any soft tissue in fat is tumour, and it then
 fires on all of them (the false lesions of the first lung models on real CT lay exactly
 there). This module draws that clutter for :class:`~oncoqi.phantom.anatomy.Anatomy`; none of it
@@ -15,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
-from oncoqi.phantom.grid import slice_window
+from oncoqi.phantom.grid import slice_window, smooth_noise
 from oncoqi.phantom.tissues import Tissue as T
 
 
@@ -133,3 +136,149 @@ def chest_wall_nodes(rng: np.random.Generator, body_a: float, body_b: float, bod
         axes = (size * rng.uniform(0.8, 1.8), size * rng.uniform(0.8, 1.8), size * rng.uniform(1.0, 3.0))
         out.append(Blob(centre, axes, T.MUSCLE, T.FAT))
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class AnteriorMediastinum:
+    """The prevascular (thymic) space: a fat triangle behind the sternum with soft-tissue strands.
+
+    On real CT the anterior mediastinum widens towards the sternum between the two lungs' anterior
+    borders, above the heart, and holds the involuted thymus: fat crossed by thin soft-tissue
+    strands, or in younger patients a soft-tissue triangle. A phantom whose mediastinum is a
+    narrow band of clean fat leaves a network that has never seen it, and it marks the whole
+    triangle (the largest false lesion of the first anatomy-aware models on a real chest CT).
+
+    Parameters
+    ----------
+    z_low, z_high
+        Heights between which the triangle is drawn (mm).
+    apex_y
+        Where its apex lies, in front of the great vessels (LPS y, mm).
+    extra_half_width
+        How much wider than the mediastinal band it is at the sternum (mm, each side).
+    soft
+        Whether it is a residual thymus (soft tissue) rather than fat with strands.
+    waves
+        Wave vectors (rad/mm, one per row) and phases (last column) of the sum of plane waves
+        whose near-zero level set draws the strands: an analytic field, so the CT and the finer
+        PET grid see the same strands.
+    strand_level
+        Half-width of that level set; with the wave numbers it sets the strands' thickness.
+    """
+
+    z_low: float
+    z_high: float
+    apex_y: float
+    extra_half_width: float
+    soft: bool
+    waves: tuple[tuple[float, float, float, float], ...]
+    strand_level: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, z_low: float, z_high: float, apex_y: float) -> "AnteriorMediastinum":
+        """Random but plausible prevascular space between ``z_low`` and ``z_high``."""
+        waves = []
+        for _ in range(3):
+            k = 2.0 * np.pi / rng.uniform(10.0, 25.0)
+            direction = rng.standard_normal(3)
+            direction /= np.linalg.norm(direction)
+            waves.append((*(k * direction), rng.uniform(0.0, 2.0 * np.pi)))
+        return cls(
+            z_low=z_low,
+            z_high=z_high,
+            apex_y=apex_y,
+            extra_half_width=rng.uniform(5.0, 35.0),
+            soft=bool(rng.random() < 0.15),
+            waves=tuple(waves),  # type: ignore[arg-type]
+            strand_level=rng.uniform(0.15, 0.35),
+        )
+
+    def paint(self, lab: np.ndarray, cavity: np.ndarray, X: np.ndarray, Y: np.ndarray, z: float,
+              lateral: np.ndarray, band_half_width: float, front_y: float) -> None:
+        """Paint the triangle (and its strands) into the cavity of one axial slice."""
+        if not self.z_low <= z <= self.z_high:
+            return
+        widening = np.clip((self.apex_y - Y) / max(self.apex_y - front_y, 1.0), 0.0, 1.0)
+        space = cavity & (Y < self.apex_y) & (lateral < band_half_width + self.extra_half_width * widening)
+        if self.soft:
+            lab[space] = T.MEDIASTINAL_SOFT
+            return
+        lab[space] = T.MEDIASTINAL_FAT
+        field = sum(np.cos(kx * X + ky * Y + kz * z + phase) for kx, ky, kz, phase in self.waves)
+        lab[space & (np.abs(field) < self.strand_level)] = T.MEDIASTINAL_SOFT
+
+
+def pericardial_fat_pads(rng: np.random.Generator, heart_centre: tuple[float, float, float],
+                         heart_axes: tuple[float, float, float]) -> tuple[Blob, ...]:
+    """Fat pads in the cardiophrenic angles, painted over lung.
+
+    They are common, reach several centimetres, and in a lung window look like a mass beside
+    the heart; none is a tumour.
+    """
+    (xc, yc, zc), (a, b, c) = heart_centre, heart_axes
+    out = []
+    for side in (-1.0, 1.0):
+        if rng.random() < 0.6:
+            size = rng.uniform(8.0, 22.0)
+            centre = (xc + side * 0.75 * a, yc - 0.55 * b, zc - 0.55 * c)
+            axes = (size * rng.uniform(1.0, 1.6), size, size * rng.uniform(0.8, 1.5))
+            out.append(Blob(centre, axes, T.MEDIASTINAL_FAT, T.LUNG))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class DependentDensity:
+    """Gravity-dependent subpleural density in the posterior lung, never labelled.
+
+    Supine patients show hazy, patchy density along the posterior pleura (dependent
+    atelectasis), most at the bases: -600 to -250 HU over a few millimetres to a centimetre, which a
+    network trained on clean lungs marks as a lesion.
+
+    Parameters
+    ----------
+    amplitude_hu
+        Added CT number at the pleura where the density is full (0: none in this study).
+    depth_mm
+        Its e-folding depth into the lung from the pleura.
+    reach_mm
+        How far in front of the vertebral body it fades out.
+    patch_mm
+        Size of its patches (the correlation length of the mask that makes it patchy).
+    """
+
+    amplitude_hu: float
+    depth_mm: float
+    reach_mm: float
+    patch_mm: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> "DependentDensity":
+        """Present in about two studies out of three, of random strength, depth and patchiness."""
+        amplitude = rng.uniform(300.0, 900.0) if rng.random() < 0.65 else 0.0
+        return cls(amplitude, rng.uniform(3.0, 12.0), rng.uniform(40.0, 90.0), rng.uniform(4.0, 12.0))
+
+    def hu(self, lung: np.ndarray, spacing_kji: tuple[float, float, float], y: np.ndarray, z: np.ndarray,
+           vertebra_y: float, z_range: tuple[float, float], rng: np.random.Generator) -> np.ndarray | None:
+        """The CT numbers to add inside ``lung`` (float32, array order k, j, i), or None when absent.
+
+        ``y`` and ``z`` are the voxel-centre coordinates of the rows and slices; only the rows
+        behind ``vertebra_y - reach_mm`` are computed, since the density is zero in front.
+        """
+        if self.amplitude_hu <= 0.0:
+            return None
+        rows = np.nonzero(y > vertebra_y - self.reach_mm)[0]
+        if rows.size == 0:
+            return None
+        part = lung[:, rows[0]:, :]
+        depth = ndimage.distance_transform_edt(part, sampling=spacing_kji)
+        weight_y = np.clip((y[rows[0]:] - vertebra_y + self.reach_mm) / self.reach_mm, 0.0, 1.0)
+        lo, hi = z_range
+        weight_z = 1.0 - 0.6 * np.clip((z - lo) / max(hi - lo, 1.0), 0.0, 1.0)
+        sigma = tuple(self.patch_mm / s for s in spacing_kji)
+        patches = np.clip(0.5 + 0.7 * smooth_noise(part.shape, sigma, rng), 0.0, 1.0)
+        out = np.zeros(lung.shape, dtype=np.float32)
+        out[:, rows[0]:, :] = (
+            self.amplitude_hu * np.exp(-depth / self.depth_mm) * patches
+            * weight_y[None, :, None] * weight_z[:, None, None] * part
+        )
+        return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import ndimage
 
 from oncoqi.image import Image
 
@@ -95,3 +96,9 @@ def slice_window(x: np.ndarray, y: np.ndarray, lo: Sequence[float], hi: Sequence
     if i.start >= i.stop or j.start >= j.stop:
         return None
     return j, i
+
+
+def smooth_noise(shape: tuple[int, ...], sigma_vox: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
+    """Gaussian-filtered white noise scaled to unit standard deviation (float32)."""
+    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_vox)
+    return field / max(float(field.std()), 1e-12)

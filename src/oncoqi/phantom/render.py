@@ -2,7 +2,7 @@
 
 CT
     class mean HU plus a smooth texture (strongest in lung, with a gravity-dependent density
-    gradient), pulmonary vessels and bronchi blended in by their partial-volume coverage,
+    gradient and the anatomy's patchy dependent density along the posterior pleura), pulmonary vessels and bronchi blended in by their partial-volume coverage,
     tumours; then scanner blur with voxel averaging (partial volume at every boundary) and
     correlated noise; stored as integer HU.
 PET
@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from oncoqi.phantom.anatomy import Anatomy
-from oncoqi.phantom.grid import Grid
+from oncoqi.phantom.grid import Grid, smooth_noise
 from oncoqi.phantom.tissues import GROUND_GLASS_HU, GROUND_GLASS_TEXTURE_HU, HU, TEXTURE_HU, Tissue, lookup
 from oncoqi.phantom.tumours import PlacedTumour
 from oncoqi.phantom.vessels import TubeTree, rasterise
@@ -29,12 +29,6 @@ PET_SUPERSAMPLING = 2
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 #: Region ids of tumours in the PET sampling map are ``TUMOUR_REGION + label``.
 TUMOUR_REGION = 100
-
-
-def smooth_noise(shape: tuple[int, ...], sigma_vox: tuple[float, ...], rng: np.random.Generator) -> np.ndarray:
-    """Gaussian-filtered white noise scaled to unit standard deviation (float32)."""
-    field = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_vox)
-    return field / max(float(field.std()), 1e-12)
 
 
 def render_ct(
@@ -70,6 +64,10 @@ def render_ct(
     front, back = anatomy.body_yc - 0.6 * anatomy.body_b, anatomy.vertebra_y
     gradient = (60.0 * np.clip((y - front) / (back - front), 0.0, 1.0) ** 1.5).astype(np.float32)
     hu += np.where(lung, gradient[None, :, None], np.float32(0.0))
+    dependent = anatomy.dependent.hu(lung, grid.spacing[::-1], y, grid.axes()[2], anatomy.vertebra_y,
+                                     anatomy.lung_z_range, rng)
+    if dependent is not None:
+        hu += dependent
     hu = np.where(lung, hu * (1 - vessel) + HU[Tissue.PULMONARY_VESSEL] * vessel, hu)
     hu = np.where(
         lung, hu * (1 - wall) + HU[Tissue.BRONCHUS_WALL] * (wall - lumen) + HU[Tissue.BRONCHUS] * lumen, hu
