@@ -24,7 +24,7 @@ from oncoqi.lung.measure import (
     longest_diameter,
     measure_lesions,
 )
-from oncoqi.lung.postprocess import label_lesions
+from oncoqi.lung.postprocess import MIN_COMPACTNESS, compactness, find_components, label_lesions
 
 SPACING = (0.7, 0.9, 2.0)  # i, j, k
 PIXEL_DIAGONAL = math.hypot(SPACING[0], SPACING[1])
@@ -254,6 +254,31 @@ def test_component_filters_and_search_mask():
         label_lesions(prob, search_mask=Image(search, spacing=(1.0, 1.0, 3.0)))
     with pytest.raises(InputError):
         label_lesions(prob, min_slices=0)
+
+
+def test_compactness_of_a_ball_a_cube_and_a_sheet():
+    z, y, x = np.mgrid[-20:21, -20:21, -20:21]
+    # anisotropic voxels: measured in mm, so a ball of 2 mm slices is still a ball
+    assert compactness(x**2 + y**2 + (2 * z) ** 2 <= 15**2, (1.0, 1.0, 2.0)) == pytest.approx(1.29, abs=0.05)
+    assert compactness((abs(x) <= 10) & (abs(y) <= 10) & (abs(z) <= 10), (1.0, 1.0, 1.0)) == pytest.approx(1.05, abs=0.03)
+    plate = (abs(x) <= 20) & (abs(y) <= 20) & (abs(z) <= 1)
+    assert compactness(plate, (1.0, 1.0, 1.0)) == pytest.approx(4.0 / 41.0, abs=0.02)
+    assert compactness(np.array([[[True, True]]]), (1.0, 1.0, 1.0)) == 1.0
+
+
+def test_thin_sheets_are_dropped_as_not_compact():
+    prob = np.zeros((12, 60, 60), np.float32)
+    prob[2:10, 5:15, 5:15] = 0.9  # a 10 x 10 x 16 mm block: a nodule
+    prob[2:10, 40:42, 5:55] = 0.9  # a band 2 mm thick, 50 mm long, along a "pleura"
+    image = Image(prob, spacing=(1.0, 1.0, 2.0))
+    found = find_components(image)
+    assert found.compactness[0] > 0.6 and found.compactness[1] < 0.1
+    assert label_lesions(image).metadata["lesions"] == 1  # the default drops the band
+    assert 0.1 < MIN_COMPACTNESS < 0.6  # between the band and the block
+    kept = label_lesions(image, min_compactness=0.0)
+    assert kept.metadata["lesions"] == 2
+    with pytest.raises(InputError):
+        label_lesions(image, min_compactness=1.0)
 
 
 def test_corner_touching_voxels_form_one_lesion_and_nothing_gives_an_empty_map():

@@ -303,17 +303,20 @@ def test_anterior_mediastinum_widens_towards_the_sternum_with_strands():
     X, Y = np.meshgrid(xs, xs)
     cavity = np.ones(X.shape, dtype=bool)
     waves = ((0.4, 0.1, 0.2, 0.0), (-0.1, 0.35, 0.1, 1.0), (0.2, -0.2, 0.3, 2.0))
-    space = AnteriorMediastinum(z_low=0.0, z_high=50.0, apex_y=-20.0, extra_half_width=30.0, soft=False,
+    space = AnteriorMediastinum(z_low=0.0, z_high=50.0, apex_y=-20.0, front_half_width=50.0, soft=False,
                                 waves=waves, strand_level=0.25)
+    band = np.abs(X) < 20.0
 
     def paint(region: AnteriorMediastinum, z: float) -> np.ndarray:
         lab = np.full(X.shape, Tissue.LUNG, dtype=np.uint8)
-        region.paint(lab, cavity, X, Y, z, np.abs(X), 20.0, -80.0)
+        lung = lab == Tissue.LUNG
+        lab[band] = Tissue.MEDIASTINAL_FAT  # the mediastinal band, 20 mm each side
+        region.paint(lab, cavity, lung, X, Y, z, np.abs(X), 20.0, -80.0)
         return lab
 
     lab = paint(space, 25.0)
-    drawn = lab != Tissue.LUNG
-    assert not drawn[Y >= -20.0].any()
+    drawn = (lab != Tissue.LUNG) & (Y < -20.0)
+    assert np.array_equal(lab[Y >= -20.0] == Tissue.MEDIASTINAL_FAT, band[Y >= -20.0])  # behind it, the band
     # the half-width grows from the band's 20 mm at the apex to 20 + 30 mm at the sternum
     width = [np.ptp(X[(np.abs(Y - y) < 0.1) & drawn]) / 2.0 for y in (-25.0, -50.0, -80.0)]
     assert width[0] == pytest.approx(20.0 + 30.0 * 5 / 60, abs=0.6)
@@ -323,10 +326,15 @@ def test_anterior_mediastinum_widens_towards_the_sternum_with_strands():
     strands = np.mean(lab[drawn] == Tissue.MEDIASTINAL_SOFT)
     assert 0.02 < strands < 0.3
     assert set(np.unique(lab[drawn])) == {Tissue.MEDIASTINAL_FAT, Tissue.MEDIASTINAL_SOFT}
-    assert not (paint(space, 55.0) != Tissue.LUNG).any()
+    assert np.array_equal(paint(space, 55.0) != Tissue.LUNG, band)
+    # or the lungs meet behind the sternum at a junction line, a film of fat 2 x 1.5 mm wide
+    junction = paint(replace(space, front_half_width=1.5), 25.0)
+    front_row = junction[np.abs(Y + 80.0) < 0.1]
+    assert np.sum(front_row != Tissue.LUNG) == 5  # |x| < 1.5 mm on a 0.5 mm grid
+    assert (junction[(Y < -20.0) & band & (np.abs(X) > 20.0 - 0.5)] == Tissue.LUNG).all()
     # a residual thymus is a soft-tissue triangle
     thymus = paint(replace(space, soft=True), 25.0)
-    assert np.array_equal(thymus != Tissue.LUNG, drawn) and (thymus[drawn] == Tissue.MEDIASTINAL_SOFT).all()
+    assert np.array_equal((thymus != Tissue.LUNG) & (Y < -20.0), drawn) and (thymus[drawn] == Tissue.MEDIASTINAL_SOFT).all()
     # the drawn anatomy puts it in front of the ascending aorta, and fat pads in the cardiophrenic angles
     anatomy = Anatomy.draw(np.random.default_rng(5), 1.0)
     assert anatomy.anterior.apex_y == anatomy.tubes[0].points[0][1]

@@ -215,7 +215,8 @@ class OnnxSegmenter:
 
     @property
     def lesion_rules(self) -> LesionRules:
-        """Which components are lesions (absent keys: none dropped, no vessel test)."""
+        """Which components are lesions (absent keys: none dropped, no vessel test; sheets are
+        always dropped, :data:`oncoqi.lung.postprocess.MIN_COMPACTNESS`)."""
         through = self.metadata.get("oncoqi.through_fraction")
         return LesionRules(
             min_volume_ml=float(self.metadata.get("oncoqi.min_volume_ml", 0.0)),

@@ -13,8 +13,9 @@
    linear), so that thresholding and lesion labelling happen at the CT's own resolution;
 5. :func:`oncoqi.lung.postprocess.label_lesions` restricted to the search region (every 3D
    component kept: 1 = GTV-1, the largest, 2..n the others, except those below the minimum
-   volume or slice count, or that a vessel runs through, as the model's metadata sets; see
-   :mod:`oncoqi.lung.tune`);
+   volume or slice count, or that a vessel runs through, as the model's metadata sets, see
+   :mod:`oncoqi.lung.tune`; and thin sheets along the pleura, which are not lesions, see
+   :func:`oncoqi.lung.postprocess.compactness`);
 6. :func:`oncoqi.lung.measure.measure_lesions` with the CT, probability and lung masks.
 
 The shipped model is ``oncoqi/data/lung_unet.onnx`` (:func:`default_model_path`; its model

@@ -248,7 +248,7 @@ class Anatomy:
                                   apex_z + 20.0)
         chest_wall = ChestWall.draw(rng, apex_z)
         blobs += pericardial_fat_pads(rng, heart_centre, heart_axes)
-        anterior = AnteriorMediastinum.draw(rng, heart_z, arch_z + 25.0, asc[1])
+        anterior = AnteriorMediastinum.draw(rng, heart_z, arch_z + 25.0, asc[1], fields["band_half_width"])
         return cls(**fields, blobs=blobs, chest_wall=chest_wall, anterior=anterior,
                    dependent=DependentDensity.draw(rng))
 
@@ -352,11 +352,12 @@ class Anatomy:
             bubble = (((X - self.x_mid - 0.9 * self.dome_dx) / 30.0) ** 2 + ((Y - self.dome_y) / 22.0) ** 2
                       + ((z - self.dome_left + 40.0) / 15.0) ** 2) <= 1.0
             lab[below & bubble] = T.STOMACH_GAS
+        lung = lab == T.LUNG
         mid_diaphragm = min(self.dome_left, self.dome_right) - 30.0
         if mid_diaphragm <= z <= self.apex_z + 20.0:
             band = cavity & (lateral < self.band_half_width) & (Y < self.vertebra_y) & (z >= diaphragm)
             lab[band] = T.MEDIASTINAL_FAT
-        self.anterior.paint(lab, cavity, X, Y, z, lateral, self.band_half_width, self.body_yc - self.body_b)
+        self.anterior.paint(lab, cavity, lung, X, Y, z, lateral, self.band_half_width, self.body_yc - self.body_b)
         # hilar soft tissue around the arteries and bronchi: small, as on real CT, where the hilum
         # is mostly vessels; a 4-6 cm soft-tissue ball here (as this phantom once had) teaches a
         # network that a perihilar mass is normal anatomy

@@ -140,13 +140,15 @@ def chest_wall_nodes(rng: np.random.Generator, body_a: float, body_b: float, bod
 
 @dataclass(frozen=True)
 class AnteriorMediastinum:
-    """The prevascular (thymic) space: a fat triangle behind the sternum with soft-tissue strands.
+    """The prevascular (thymic) space in front of the great vessels, above the heart.
 
-    On real CT the anterior mediastinum widens towards the sternum between the two lungs' anterior
-    borders, above the heart, and holds the involuted thymus: fat crossed by thin soft-tissue
-    strands, or in younger patients a soft-tissue triangle. A phantom whose mediastinum is a
-    narrow band of clean fat leaves a network that has never seen it, and it marks the whole
-    triangle (the largest false lesion of the first anatomy-aware models on a real chest CT).
+    On real CT it takes one of two forms. Either the two lungs' anterior borders meet behind the
+    sternum (the anterior junction line: two pleurae and a film of fat, a few millimetres wide),
+    or the space widens towards the sternum into a triangle holding the involuted thymus: fat
+    crossed by thin soft-tissue strands, or in younger patients soft tissue. A phantom whose
+    mediastinum is a band of clean fat of one width leaves a network that has seen neither, and
+    it marks the space (the largest false lesion of the first anatomy-aware models on a real
+    chest CT, at the anterior junction).
 
     Parameters
     ----------
@@ -154,8 +156,10 @@ class AnteriorMediastinum:
         Heights between which the triangle is drawn (mm).
     apex_y
         Where its apex lies, in front of the great vessels (LPS y, mm).
-    extra_half_width
-        How much wider than the mediastinal band it is at the sternum (mm, each side).
+    front_half_width
+        Its half-width at the sternum (mm): 0.5-3 for a junction line, wider than the
+        mediastinal band for a triangle; from the band's half-width at the apex it narrows or
+        widens linearly.
     soft
         Whether it is a residual thymus (soft tissue) rather than fat with strands.
     waves
@@ -169,14 +173,17 @@ class AnteriorMediastinum:
     z_low: float
     z_high: float
     apex_y: float
-    extra_half_width: float
+    front_half_width: float
     soft: bool
     waves: tuple[tuple[float, float, float, float], ...]
     strand_level: float
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, z_low: float, z_high: float, apex_y: float) -> "AnteriorMediastinum":
-        """Random but plausible prevascular space between ``z_low`` and ``z_high``."""
+    def draw(cls, rng: np.random.Generator, z_low: float, z_high: float, apex_y: float,
+             band_half_width: float) -> "AnteriorMediastinum":
+        """A junction line or a thymic triangle (even odds) between ``z_low`` and ``z_high``."""
+        junction = bool(rng.random() < 0.5)
+        front = rng.uniform(0.5, 3.0) if junction else band_half_width + rng.uniform(5.0, 35.0)
         waves = []
         for _ in range(3):
             k = 2.0 * np.pi / rng.uniform(10.0, 25.0)
@@ -187,19 +194,27 @@ class AnteriorMediastinum:
             z_low=z_low,
             z_high=z_high,
             apex_y=apex_y,
-            extra_half_width=rng.uniform(5.0, 35.0),
-            soft=bool(rng.random() < 0.15),
+            front_half_width=front,
+            soft=bool(rng.random() < 0.3) and not junction,
             waves=tuple(waves),  # type: ignore[arg-type]
             strand_level=rng.uniform(0.15, 0.35),
         )
 
-    def paint(self, lab: np.ndarray, cavity: np.ndarray, X: np.ndarray, Y: np.ndarray, z: float,
-              lateral: np.ndarray, band_half_width: float, front_y: float) -> None:
-        """Paint the triangle (and its strands) into the cavity of one axial slice."""
+    def paint(self, lab: np.ndarray, cavity: np.ndarray, lung: np.ndarray, X: np.ndarray, Y: np.ndarray,
+              z: float, lateral: np.ndarray, band_half_width: float, front_y: float) -> None:
+        """Paint the space (and its strands) over the mediastinal band in one axial slice.
+
+        ``lung`` marks the voxels that were lung before the band was painted: where the space
+        is narrower than the band, they become lung again.
+        """
         if not self.z_low <= z <= self.z_high:
             return
-        widening = np.clip((self.apex_y - Y) / max(self.apex_y - front_y, 1.0), 0.0, 1.0)
-        space = cavity & (Y < self.apex_y) & (lateral < band_half_width + self.extra_half_width * widening)
+        towards_front = np.clip((self.apex_y - Y) / max(self.apex_y - front_y, 1.0), 0.0, 1.0)
+        half_width = band_half_width + (self.front_half_width - band_half_width) * towards_front
+        front = cavity & (Y < self.apex_y)
+        inside = front & (lateral < half_width)
+        lab[front & lung & ~inside] = T.LUNG
+        space = inside & (lung | (lab == T.MEDIASTINAL_FAT))
         if self.soft:
             lab[space] = T.MEDIASTINAL_SOFT
             return
