@@ -138,6 +138,14 @@ def test_setting_is_written_into_the_model_metadata(tmp_path):
     assert after.metadata["oncoqi.min_lung_fraction"] == "0.0"
     assert after.metadata["oncoqi.tuning"].startswith("synthetic set seed 500, 2 cases: median Dice 1.000")
     assert after.preprocess_options == before.preprocess_options  # the rest of the metadata is kept
+    # the sheet rule is not tuned: off unless the metadata asks for it
+    assert rules.min_compactness == 0.0
+    import onnx
+
+    from oncoqi.lung.onnx_model import save_with_metadata
+
+    save_with_metadata(onnx.load(str(model)), model, {"oncoqi.min_compactness": "0.3"})
+    assert OnnxSegmenter(model, threads=1).lesion_rules.min_compactness == 0.3
     codes = np.full((1, 128, 128), 200, np.uint8)
     np.testing.assert_array_equal(after.predict(codes), before.predict(codes))
 

@@ -215,8 +215,7 @@ class OnnxSegmenter:
 
     @property
     def lesion_rules(self) -> LesionRules:
-        """Which components are lesions (absent keys: none dropped, no vessel test; sheets are
-        always dropped, :data:`oncoqi.lung.postprocess.MIN_COMPACTNESS`)."""
+        """Which components are lesions (absent keys: none dropped, no vessel test)."""
         through = self.metadata.get("oncoqi.through_fraction")
         return LesionRules(
             min_volume_ml=float(self.metadata.get("oncoqi.min_volume_ml", 0.0)),
@@ -224,6 +223,7 @@ class OnnxSegmenter:
             min_confidence=float(self.metadata.get("oncoqi.min_confidence", 0.0)),
             through_fraction=float(through) if through else None,
             min_lung_fraction=float(self.metadata.get("oncoqi.min_lung_fraction", 0.0)),
+            min_compactness=float(self.metadata.get("oncoqi.min_compactness", 0.0)),
         )
 
     @property

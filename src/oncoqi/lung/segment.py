@@ -14,7 +14,7 @@
 5. :func:`oncoqi.lung.postprocess.label_lesions` restricted to the search region (every 3D
    component kept: 1 = GTV-1, the largest, 2..n the others, except those below the minimum
    volume or slice count, or that a vessel runs through, as the model's metadata sets, see
-   :mod:`oncoqi.lung.tune`; and thin sheets along the pleura, which are not lesions, see
+   :mod:`oncoqi.lung.tune`, and thin sheets when it sets ``oncoqi.min_compactness``, see
    :func:`oncoqi.lung.postprocess.compactness`);
 6. :func:`oncoqi.lung.measure.measure_lesions` with the CT, probability and lung masks.
 
