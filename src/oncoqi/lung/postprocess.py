@@ -207,9 +207,9 @@ class Components:
         """str ``(n,)``: ``""`` for a kept component, else why ``rules`` drop it (the first that
         applies: ``"smaller than min_volume_ml"``, ``"fewer slices than min_slices"``, ``"mean
         probability below min_confidence"``, ``"a vessel runs through it"``, ``"mostly outside the
-        lungs"``, ``"a thin sheet, not a compact lesion"``). ``through`` is :meth:`vessel_test` at ``rules.through_fraction``, passed when
-        already computed (tuning tries many rules on the same components). Evaluation reports these
-        for missed tumours.
+        lungs"``, ``"a thin sheet, not a compact lesion"``). ``through`` is :meth:`vessel_test` at
+        ``rules.through_fraction``, passed when already computed (tuning tries many rules on the
+        same components). Evaluation reports these for missed tumours.
 
         Raises
         ------
