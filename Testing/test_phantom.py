@@ -298,7 +298,7 @@ def test_mediastinum_holds_lymph_nodes_and_the_arch_branches():
     assert count == 4
 
 
-def test_anterior_mediastinum_widens_towards_the_sternum_with_strands():
+def test_prevascular_space_is_a_thymic_triangle_or_a_junction_line():
     xs = np.arange(-100.0, 100.5, 0.5)
     X, Y = np.meshgrid(xs, xs)
     cavity = np.ones(X.shape, dtype=bool)
@@ -327,7 +327,7 @@ def test_anterior_mediastinum_widens_towards_the_sternum_with_strands():
     assert 0.02 < strands < 0.3
     assert set(np.unique(lab[drawn])) == {Tissue.MEDIASTINAL_FAT, Tissue.MEDIASTINAL_SOFT}
     assert np.array_equal(paint(space, 55.0) != Tissue.LUNG, band)
-    # or the lungs meet behind the sternum at a junction line, a film of fat 2 x 1.5 mm wide
+    # or the lungs meet behind the sternum at a junction line, a film of fat 3 mm wide
     junction = paint(replace(space, front_half_width=1.5), 25.0)
     front_row = junction[np.abs(Y + 80.0) < 0.1]
     assert np.sum(front_row != Tissue.LUNG) == 5  # |x| < 1.5 mm on a 0.5 mm grid
