@@ -117,10 +117,10 @@ def test_tuning_set_without_tumour_is_refused():
 
 
 def test_setting_is_written_into_the_model_metadata(tmp_path):
-    pytest.importorskip("onnx", reason="onnx (the 'train' extra) writes the metadata")
+    onnx = pytest.importorskip("onnx", reason="onnx (the 'train' extra) writes the metadata")
     from known_models import identity_model
 
-    from oncoqi.lung.onnx_model import OnnxSegmenter
+    from oncoqi.lung.onnx_model import OnnxSegmenter, save_with_metadata
 
     from oncoqi.lung.preprocess import PreprocessOptions
 
@@ -140,10 +140,6 @@ def test_setting_is_written_into_the_model_metadata(tmp_path):
     assert after.preprocess_options == before.preprocess_options  # the rest of the metadata is kept
     # the sheet rule is not tuned: off unless the metadata asks for it
     assert rules.min_compactness == 0.0
-    import onnx
-
-    from oncoqi.lung.onnx_model import save_with_metadata
-
     save_with_metadata(onnx.load(str(model)), model, {"oncoqi.min_compactness": "0.3"})
     assert OnnxSegmenter(model, threads=1).lesion_rules.min_compactness == 0.3
     codes = np.full((1, 128, 128), 200, np.uint8)

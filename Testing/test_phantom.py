@@ -303,15 +303,15 @@ def test_prevascular_space_is_a_thymic_triangle_or_a_junction_line():
     X, Y = np.meshgrid(xs, xs)
     cavity = np.ones(X.shape, dtype=bool)
     waves = ((0.4, 0.1, 0.2, 0.0), (-0.1, 0.35, 0.1, 1.0), (0.2, -0.2, 0.3, 2.0))
-    space = AnteriorMediastinum(z_low=0.0, z_high=50.0, apex_y=-20.0, front_half_width=50.0, soft=False,
-                                waves=waves, strand_level=0.25)
+    space = AnteriorMediastinum(z_low=0.0, z_high=50.0, apex_y=-20.0, apex_half_width=20.0, front_y=-80.0,
+                                front_half_width=50.0, soft=False, waves=waves, strand_level=0.25)
     band = np.abs(X) < 20.0
 
     def paint(region: AnteriorMediastinum, z: float) -> np.ndarray:
         lab = np.full(X.shape, Tissue.LUNG, dtype=np.uint8)
         lung = lab == Tissue.LUNG
         lab[band] = Tissue.MEDIASTINAL_FAT  # the mediastinal band, 20 mm each side
-        region.paint(lab, cavity, lung, X, Y, z, np.abs(X), 20.0, -80.0)
+        region.paint(lab, cavity, lung, X, Y, z, np.abs(X))
         return lab
 
     lab = paint(space, 25.0)

@@ -37,6 +37,7 @@ feeding vessel, or one that abuts the diaphragm or apex on one side, is kept.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import ndimage
@@ -56,7 +57,7 @@ MIN_COMPACTNESS = 0.3
 
 
 def compactness(mask: np.ndarray, spacing: tuple[float, float, float]) -> float:
-    """How thick a component is for its length: 1 about a ball, near 0 for a thin sheet or rod.
+    """How thick a component is for its length: about 1 for a cube, near 0 for a thin sheet or rod.
 
     Parameters
     ----------
@@ -182,8 +183,8 @@ class Components:
     volume_ml, slices, mean_probability
         ``(n,)`` per component ``i + 1``: volume, axial slices spanned, and mean probability inside
         (the lesion's confidence score, :mod:`oncoqi.lung.measure`).
-    compactness
-        ``(n,)``: :func:`compactness` of each component.
+    spacing
+        Voxel size (mm) along ``i, j, k``, which :attr:`compactness` is measured in.
     lung_fraction
         ``(n,)``: share of each component's voxels inside the tight lung mask; None when no lung
         mask was given (then a lung rule cannot be applied).
@@ -193,11 +194,18 @@ class Components:
     volume_ml: np.ndarray
     slices: np.ndarray
     mean_probability: np.ndarray
-    compactness: np.ndarray
+    spacing: tuple[float, float, float]
     lung_fraction: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.volume_ml)
+
+    @cached_property
+    def compactness(self) -> np.ndarray:
+        """float ``(n,)``: :func:`compactness` of each component, measured only when a rule asks."""
+        boxes = ndimage.find_objects(self.labels, max_label=len(self))
+        return np.array([compactness(self.labels[box] == label, self.spacing)
+                         for label, box in enumerate(boxes, start=1)])  # fmt: skip
 
     def vessel_test(self, ct: Image, fraction: float) -> np.ndarray:
         """bool ``(n,)``: components a vessel runs through (:func:`through_going`)."""
@@ -218,7 +226,8 @@ class Components:
             the components were found without a lung mask.
         """
         reasons = np.full(len(self), "", dtype=object)
-        reasons[self.compactness < rules.min_compactness] = "a thin sheet, not a compact lesion"
+        if rules.min_compactness > 0:
+            reasons[self.compactness < rules.min_compactness] = "a thin sheet, not a compact lesion"
         if rules.min_lung_fraction > 0:
             if self.lung_fraction is None:
                 raise ValueError("min_lung_fraction needs the lung mask: pass lungs= to find_components")
@@ -273,16 +282,13 @@ def find_components(
     voxels = np.bincount(flat, minlength=count + 1)[1:]
     summed = np.bincount(flat, weights=probability.array.ravel(), minlength=count + 1)[1:]
     # A 26-connected component covers a contiguous run of slices: its box's k extent.
-    boxes = ndimage.find_objects(components)
-    slices = np.array([box[0].stop - box[0].start for box in boxes], dtype=np.int64)
-    shape = np.array([compactness(components[box] == label, probability.spacing)
-                      for label, box in enumerate(boxes, start=1)])  # fmt: skip
+    slices = np.array([box[0].stop - box[0].start for box in ndimage.find_objects(components)], dtype=np.int64)
     inside = None
     if lungs is not None:
         in_lung = np.bincount(flat, weights=_on_grid(probability, lungs, "lung mask").ravel(), minlength=count + 1)[1:]
         inside = in_lung / np.maximum(voxels, 1)
-    return Components(components, voxels * probability.voxel_volume_ml, slices, summed / np.maximum(voxels, 1), shape,
-                      inside)  # fmt: skip
+    return Components(components, voxels * probability.voxel_volume_ml, slices, summed / np.maximum(voxels, 1),
+                      probability.spacing, inside)  # fmt: skip
 
 
 def label_lesions(

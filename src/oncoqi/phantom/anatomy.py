@@ -248,7 +248,8 @@ class Anatomy:
                                   apex_z + 20.0)
         chest_wall = ChestWall.draw(rng, apex_z)
         blobs += pericardial_fat_pads(rng, heart_centre, heart_axes)
-        anterior = AnteriorMediastinum.draw(rng, heart_z, arch_z + 25.0, asc[1], fields["band_half_width"])
+        anterior = AnteriorMediastinum.draw(rng, heart_z, arch_z + 25.0, asc[1], fields["band_half_width"],
+                                            body_yc - body_b)
         return cls(**fields, blobs=blobs, chest_wall=chest_wall, anterior=anterior,
                    dependent=DependentDensity.draw(rng))
 
@@ -357,7 +358,7 @@ class Anatomy:
         if mid_diaphragm <= z <= self.apex_z + 20.0:
             band = cavity & (lateral < self.band_half_width) & (Y < self.vertebra_y) & (z >= diaphragm)
             lab[band] = T.MEDIASTINAL_FAT
-        self.anterior.paint(lab, cavity, lung, X, Y, z, lateral, self.band_half_width, self.body_yc - self.body_b)
+        self.anterior.paint(lab, cavity, lung, X, Y, z, lateral)
         # hilar soft tissue around the arteries and bronchi: small, as on real CT, where the hilum
         # is mostly vessels; a 4-6 cm soft-tissue ball here (as this phantom once had) teaches a
         # network that a perihilar mass is normal anatomy

@@ -154,11 +154,12 @@ class AnteriorMediastinum:
     ----------
     z_low, z_high
         Heights between which the triangle is drawn (mm).
-    apex_y
-        Where its apex lies, in front of the great vessels (LPS y, mm).
-    front_half_width
-        Its half-width at the sternum (mm): 0.5-3 for a junction line, wider than the
-        mediastinal band for a triangle; from the band's half-width at the apex it narrows or
+    apex_y, apex_half_width
+        Where its apex lies, in front of the great vessels (LPS y, mm), and its half-width there:
+        the mediastinal band's.
+    front_y, front_half_width
+        Where the front of the body lies (LPS y, mm), and the space's half-width there: 0.5-3 mm
+        for a junction line, wider than the band for a triangle. In between it narrows or
         widens linearly.
     soft
         Whether it is a residual thymus (soft tissue) rather than fat with strands.
@@ -173,17 +174,19 @@ class AnteriorMediastinum:
     z_low: float
     z_high: float
     apex_y: float
+    apex_half_width: float
+    front_y: float
     front_half_width: float
     soft: bool
     waves: tuple[tuple[float, float, float, float], ...]
     strand_level: float
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, z_low: float, z_high: float, apex_y: float,
-             band_half_width: float) -> "AnteriorMediastinum":
+    def draw(cls, rng: np.random.Generator, z_low: float, z_high: float, apex_y: float, apex_half_width: float,
+             front_y: float) -> "AnteriorMediastinum":
         """A junction line or a thymic triangle (even odds) between ``z_low`` and ``z_high``."""
         junction = bool(rng.random() < 0.5)
-        front = rng.uniform(0.5, 3.0) if junction else band_half_width + rng.uniform(5.0, 35.0)
+        front = rng.uniform(0.5, 3.0) if junction else apex_half_width + rng.uniform(5.0, 35.0)
         waves = []
         for _ in range(3):
             k = 2.0 * np.pi / rng.uniform(10.0, 25.0)
@@ -194,6 +197,8 @@ class AnteriorMediastinum:
             z_low=z_low,
             z_high=z_high,
             apex_y=apex_y,
+            apex_half_width=apex_half_width,
+            front_y=front_y,
             front_half_width=front,
             soft=bool(rng.random() < 0.3) and not junction,
             waves=tuple(waves),  # type: ignore[arg-type]
@@ -201,16 +206,17 @@ class AnteriorMediastinum:
         )
 
     def paint(self, lab: np.ndarray, cavity: np.ndarray, lung: np.ndarray, X: np.ndarray, Y: np.ndarray,
-              z: float, lateral: np.ndarray, band_half_width: float, front_y: float) -> None:
+              z: float, lateral: np.ndarray) -> None:
         """Paint the space (and its strands) over the mediastinal band in one axial slice.
 
         ``lung`` marks the voxels that were lung before the band was painted: where the space
-        is narrower than the band, they become lung again.
+        is narrower than the band, they become lung again. ``lateral`` is the distance (mm) from
+        the mediastinal midline.
         """
         if not self.z_low <= z <= self.z_high:
             return
-        towards_front = np.clip((self.apex_y - Y) / max(self.apex_y - front_y, 1.0), 0.0, 1.0)
-        half_width = band_half_width + (self.front_half_width - band_half_width) * towards_front
+        towards_front = np.clip((self.apex_y - Y) / max(self.apex_y - self.front_y, 1.0), 0.0, 1.0)
+        half_width = self.apex_half_width + (self.front_half_width - self.apex_half_width) * towards_front
         front = cavity & (Y < self.apex_y)
         inside = front & (lateral < half_width)
         lab[front & lung & ~inside] = T.LUNG
@@ -276,23 +282,21 @@ class DependentDensity:
            vertebra_y: float, z_range: tuple[float, float], rng: np.random.Generator) -> np.ndarray | None:
         """The CT numbers to add inside ``lung`` (float32, array order k, j, i), or None when absent.
 
-        ``y`` and ``z`` are the voxel-centre coordinates of the rows and slices; only the rows
-        behind ``vertebra_y - reach_mm`` are computed, since the density is zero in front.
+        ``y`` and ``z`` are the (increasing) voxel-centre coordinates of the rows and slices; only
+        the rows behind ``vertebra_y - reach_mm`` are computed, since the density is zero in front.
         """
-        if self.amplitude_hu <= 0.0:
+        first = int(np.searchsorted(y, vertebra_y - self.reach_mm, side="right"))
+        if self.amplitude_hu <= 0.0 or first == y.size:
             return None
-        rows = np.nonzero(y > vertebra_y - self.reach_mm)[0]
-        if rows.size == 0:
-            return None
-        part = lung[:, rows[0]:, :]
+        part = lung[:, first:, :]
         depth = ndimage.distance_transform_edt(part, sampling=spacing_kji)
-        weight_y = np.clip((y[rows[0]:] - vertebra_y + self.reach_mm) / self.reach_mm, 0.0, 1.0)
+        weight_y = np.clip((y[first:] - vertebra_y + self.reach_mm) / self.reach_mm, 0.0, 1.0)
         lo, hi = z_range
         weight_z = 1.0 - 0.6 * np.clip((z - lo) / max(hi - lo, 1.0), 0.0, 1.0)
         sigma = tuple(self.patch_mm / s for s in spacing_kji)
         patches = np.clip(0.5 + 0.7 * smooth_noise(part.shape, sigma, rng), 0.0, 1.0)
         out = np.zeros(lung.shape, dtype=np.float32)
-        out[:, rows[0]:, :] = (
+        out[:, first:, :] = (
             self.amplitude_hu * np.exp(-depth / self.depth_mm) * patches
             * weight_y[None, :, None] * weight_z[:, None, None] * part
         )

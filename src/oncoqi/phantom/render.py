@@ -2,8 +2,8 @@
 
 CT
     class mean HU plus a smooth texture (strongest in lung, with a gravity-dependent density
-    gradient and the anatomy's patchy dependent density along the posterior pleura), pulmonary vessels and bronchi blended in by their partial-volume coverage,
-    tumours; then scanner blur with voxel averaging (partial volume at every boundary) and
+    gradient and the anatomy's patchy dependent density along the posterior pleura),
+    pulmonary vessels and bronchi blended in by their partial-volume coverage, tumours; then scanner blur with voxel averaging (partial volume at every boundary) and
     correlated noise; stored as integer HU.
 PET
     class activity evaluated on a grid ``PET_SUPERSAMPLING`` times finer and averaged into the
@@ -60,12 +60,11 @@ def render_ct(
 
     texture = smooth_noise(grid.shape, tuple(2.0 / s for s in grid.spacing[::-1]), rng)
     hu = lookup(HU)[tissue] + lookup(TEXTURE_HU)[tissue] * texture
-    _, y, _ = grid.axes()
+    _, y, z = grid.axes()
     front, back = anatomy.body_yc - 0.6 * anatomy.body_b, anatomy.vertebra_y
     gradient = (60.0 * np.clip((y - front) / (back - front), 0.0, 1.0) ** 1.5).astype(np.float32)
     hu += np.where(lung, gradient[None, :, None], np.float32(0.0))
-    dependent = anatomy.dependent.hu(lung, grid.spacing[::-1], y, grid.axes()[2], anatomy.vertebra_y,
-                                     anatomy.lung_z_range, rng)
+    dependent = anatomy.dependent.hu(lung, grid.spacing[::-1], y, z, anatomy.vertebra_y, anatomy.lung_z_range, rng)
     if dependent is not None:
         hu += dependent
     hu = np.where(lung, hu * (1 - vessel) + HU[Tissue.PULMONARY_VESSEL] * vessel, hu)
