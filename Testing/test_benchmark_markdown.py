@@ -138,3 +138,5 @@ def test_lung_segmentation_page_names_each_false_lesion() -> None:
     assert bench_lung_segmentation.missed_bars(results) == ["specificity"]
     assert "part-solid" not in text
     assert "20% of tumours part-solid or ground glass" in bench_lung_segmentation.markdown(dict(results, subsolid=0.2))
+    assert "60-300 ml" not in text
+    assert "40% of tumours drawn 60-300 ml" in bench_lung_segmentation.markdown(dict(results, large=0.4))

@@ -371,8 +371,30 @@ def test_subsolid_share_makes_training_tumours_part_solid_or_ground_glass():
     assert all(hazy < plain - 100 for plain, hazy in zip(solid, subsolid)), (solid, subsolid)
 
 
+def test_large_share_draws_training_tumours_the_size_of_primary_nsclc():
+    from oncoqi.lung.training_data import LARGE_TUMOUR_ML, phantom_case
+
+    def volumes(case):
+        counts = np.bincount(case.label.array.ravel())[1:]
+        return list(counts[counts > 0] * np.prod(case.label.spacing) / 1000.0)
+
+    plain, large = [], []
+    for index in range(6):
+        default, big = (phantom_case(11, index, size=64, z_mm=200.0, large=share) for share in (0.0, 1.0))
+        assert np.array_equal(default.lungs.array, big.lungs.array)  # the same anatomy, only the volumes differ
+        assert len(volumes(default)) == len(volumes(big))
+        plain += volumes(default)
+        large += volumes(big)
+    low, high = LARGE_TUMOUR_ML
+    assert len(large) >= 3 and max(plain) < low, (plain, large)
+    # on a 64-pixel grid the voxel count matches the asked volume to within a few per cent
+    assert all(0.9 * low <= v <= 1.05 * high for v in large), large
+
+
 @pytest.mark.parametrize(("flags", "message"), [(["--phantoms", "1"], "--phantoms must be >= 2"),
-                                                (["--phantoms", "4", "--subsolid", "1.5"], "--subsolid must be between 0 and 1")])
+                                                (["--phantoms", "4", "--subsolid", "1.5"], "--subsolid must be between 0 and 1"),
+                                                (["--phantoms", "4", "--large-tumours", "-0.1"],
+                                                 "--large-tumours must be between 0 and 1")])
 def test_train_cli_refuses_bad_options_before_any_work(tmp_path, capsys, flags, message):
     assert main(["lung", "train", *flags, "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err

@@ -50,7 +50,7 @@ from oncoqi.lung.onnx_model import OnnxSegmenter
 from oncoqi.lung.postprocess import find_components
 from oncoqi.lung.qc import write_lung_qc
 from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
-from oncoqi.lung.training_data import phantom_case
+from oncoqi.lung.training_data import LARGE_TUMOUR_ML, phantom_case
 from oncoqi.metrics import EvaluationCase, evaluate_set
 from oncoqi.phantom import PhantomOptions, make_ct
 
@@ -73,11 +73,11 @@ def _segment(ct: Image, model: Path, name: str) -> tuple[LungSegmentation, float
     return result, time.perf_counter() - start
 
 
-def synthetic_set(model: Path, cases: int, set_seed: int, subsolid: float = 0.0) -> dict[str, Any]:
+def synthetic_set(model: Path, cases: int, set_seed: int, subsolid: float = 0.0, large: float = 0.0) -> dict[str, Any]:
     """Segment and score the synthetic test set."""
     rows, evaluation_cases = [], []
     for index in range(cases):
-        case = phantom_case(set_seed, index, subsolid=subsolid)
+        case = phantom_case(set_seed, index, subsolid=subsolid, large=large)
         result, seconds = _segment(case.ct, model, case.name)
         truth = case.label.with_array((case.label.array != 0).astype(np.uint8))
         evaluation_cases.append(EvaluationCase(case.name, result.labels, truth, result.probability, case.lungs))
@@ -250,7 +250,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"Model `{results['model']}`, benchmark run {results['date']} on {results['machine']}.",
         "",
         f"**Synthetic test set** (set seed {results['set_seed']}, {s['cases']} cases, {s['cases_with_tumour']} with tumour"
-        + (f"; {results['subsolid']:.0%} of tumours part-solid or ground glass" if results.get("subsolid") else "") + "):",
+        + (f"; {results['subsolid']:.0%} of tumours part-solid or ground glass" if results.get("subsolid") else "")
+        + (f"; {results['large']:.0%} of tumours drawn {LARGE_TUMOUR_ML[0]:g}-{LARGE_TUMOUR_ML[1]:g} ml" if results.get("large") else "") + "):",
         "",
         "| metric | value | bar |",
         "|---|---|---|",
@@ -320,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set-seed", type=int, default=1000, help="synthetic test set seed (never a training seed)")
     parser.add_argument("--subsolid", type=float, default=0.0, metavar="SHARE",
                         help="share of test tumours drawn part-solid or ground glass (default 0: the standard, solid set)")
+    parser.add_argument("--large", type=float, default=0.0, metavar="SHARE",
+                        help="share of test tumours drawn %g-%g ml (default 0: the standard set, 1-60 ml)" % LARGE_TUMOUR_ML)
     parser.add_argument("--skip-timing", action="store_true", help="do not time the 512 x 512 x 150 case")
     parser.add_argument("--skip-real", action="store_true", help="do not run the real CTs")
     parser.add_argument("--json", type=Path, help="write all results as JSON here")
@@ -332,13 +335,13 @@ def main(argv: list[str] | None = None) -> int:
     import platform
 
     results: dict[str, Any] = {"model": model.name, "set_seed": args.set_seed, "subsolid": args.subsolid,
-                               "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
+                               "large": args.large, "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
                                f"{len(os.sched_getaffinity(0))} CPUs"}  # fmt: skip
     if args.from_json:
         earlier = json.loads(args.from_json.read_text())
         results.update({k: earlier.get(k) for k in ("synthetic", "lung1", "lidc", "ctchest4", "set_seed", "date")})
     else:
-        results["synthetic"] = synthetic_set(model, args.cases, args.set_seed, args.subsolid)
+        results["synthetic"] = synthetic_set(model, args.cases, args.set_seed, args.subsolid, args.large)
     if not args.skip_real and not args.from_json:
         results["lung1"] = lung1(model, args.qc_dir)
         results["lidc"] = lidc_1011(model, args.qc_dir)

@@ -374,6 +374,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help="phantoms also with 7.5/10 mm slices and 2-3 mm pixels (beyond the test sets' range)")
     p.add_argument("--subsolid", type=float, default=0.0, metavar="SHARE",
                    help="share of phantom tumours drawn part-solid or ground glass (default 0: all solid)")
+    p.add_argument("--large-tumours", type=float, default=0.0, metavar="SHARE",
+                   help="share of phantom tumours drawn 60-300 ml, the size of many primary NSCLC "
+                        "(default 0: the generator's 1-60 ml)")
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="processes preparing phantom cases (default: one per CPU)")
     p.add_argument("--epochs", type=int, default=TrainOptions.epochs)
@@ -417,13 +420,15 @@ def _train(args: argparse.Namespace) -> int:
     )
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
-    if not 0.0 <= args.subsolid <= 1.0:
-        raise TrainingError(f"--subsolid must be between 0 and 1, got {args.subsolid:g}")
+    for flag, share in (("--subsolid", args.subsolid), ("--large-tumours", args.large_tumours)):
+        if not 0.0 <= share <= 1.0:
+            raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
     started = time.perf_counter()
     prepared = prepare_slices(
         load_cases(args.cases) if args.cases else None, options.slices, args.seed,
         phantoms=args.phantoms or 0, phantom_size=args.phantom_size, phantom_z_mm=args.phantom_z_mm,
-        wide_geometry=args.wide_geometry, subsolid=args.subsolid, workers=args.workers,
+        wide_geometry=args.wide_geometry, subsolid=args.subsolid, large=args.large_tumours,
+        workers=args.workers,
     )
     result = train(prepared, args.out, options)
     print(f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "

@@ -60,6 +60,10 @@ THICK_SLICES = (7.5, 10.0)
 #: low-dose series).
 COARSE_MATRIX_SHARE = 0.3
 COARSE_MATRIX_FACTOR = 0.6
+#: Volume range (ml, log-uniform) of the share of training tumours drawn large with ``large``.
+#: The phantom's own draw stops at 60 ml, but primary NSCLC is often bigger: in the external set of
+#: Primakov et al. (2022) 66 of 236 GTVs exceed 150 ml. 300 ml is the generator's ceiling.
+LARGE_TUMOUR_ML = (60.0, 300.0)
 
 
 class TrainingError(OncoQIError):
@@ -240,7 +244,14 @@ def load_cases(folder: str | Path) -> list[Case]:
 
 
 def phantom_case(
-    seed: int, index: int, size: int = 256, z_mm: float = 300.0, *, wide_geometry: bool = False, subsolid: float = 0.0
+    seed: int,
+    index: int,
+    size: int = 256,
+    z_mm: float = 300.0,
+    *,
+    wide_geometry: bool = False,
+    subsolid: float = 0.0,
+    large: float = 0.0,
 ) -> Case:
     """Synthetic case ``index`` of the set drawn with ``seed``, with hard-randomised options.
 
@@ -270,6 +281,11 @@ def phantom_case(
         fraction of the radius uniform in 0-0.8, :attr:`oncoqi.phantom.TumourSpec.solid_fraction`),
         as adenocarcinomas often are; 0 (the default) keeps every tumour solid and the random
         stream unchanged.
+    large
+        The share of tumours whose volume is drawn log-uniform in :data:`LARGE_TUMOUR_ML`
+        (training, and the benchmark's large-tumour test set), so the network sees masses the
+        size of a typical primary NSCLC; 0 (the default) keeps the generator's volumes and the
+        random stream unchanged.
     """
     from oncoqi.phantom import PhantomOptions, TumourPlacementError, TumourSpec, make_ct
 
@@ -294,6 +310,12 @@ def phantom_case(
         if subsolid:  # drawn last, so the case is the same as without, bar the tumours' density
             solid = [float(rng.uniform(0.0, 0.8)) if rng.random() < subsolid else 1.0 for _ in range(n_tumours)]
             options = replace(options, tumours=tuple(TumourSpec(solid_fraction=f) for f in solid))
+        if large:  # drawn after the rest, likewise
+            low, high = np.log(LARGE_TUMOUR_ML)
+            volumes = [float(np.exp(rng.uniform(low, high))) if rng.random() < large else None for _ in range(n_tumours)]
+            options = replace(options, tumours=tuple(
+                replace(spec, volume_ml=volume) for spec, volume in zip(options.tumours, volumes)
+            ))
         try:
             result = make_ct(options)
         except TumourPlacementError:
@@ -307,9 +329,11 @@ def phantom_cases(count: int, seed: int, size: int = 256, z_mm: float = 300.0) -
         yield phantom_case(seed, index, size, z_mm)
 
 
-def _phantom_slices(args: tuple[int, int, int, float, bool, float, SliceOptions]) -> tuple[str, SliceSet | None, str]:
-    seed, index, size, z_mm, wide_geometry, subsolid, options = args
-    case = phantom_case(seed, index, size, z_mm, wide_geometry=wide_geometry, subsolid=subsolid)
+def _phantom_slices(
+    args: tuple[int, int, int, float, bool, float, float, SliceOptions],
+) -> tuple[str, SliceSet | None, str]:
+    seed, index, size, z_mm, wide_geometry, subsolid, large, options = args
+    case = phantom_case(seed, index, size, z_mm, wide_geometry=wide_geometry, subsolid=subsolid, large=large)
     return _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
 
 
@@ -330,6 +354,7 @@ def prepare_slices(
     phantom_z_mm: float = 300.0,
     wide_geometry: bool = False,
     subsolid: float = 0.0,
+    large: float = 0.0,
     workers: int = 1,
 ) -> Iterator[tuple[str, SliceSet | None, str]]:
     """The slices of every case, as ``(case name, slices or None, reason skipped)`` in case order.
@@ -343,7 +368,9 @@ def prepare_slices(
         for index, case in enumerate(cases):
             yield _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
         return
-    jobs = [(seed, index, phantom_size, phantom_z_mm, wide_geometry, subsolid, options) for index in range(phantoms)]
+    jobs = [
+        (seed, index, phantom_size, phantom_z_mm, wide_geometry, subsolid, large, options) for index in range(phantoms)
+    ]
     if workers <= 1:
         yield from map(_phantom_slices, jobs)
         return
