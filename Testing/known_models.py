@@ -12,8 +12,11 @@ import pytest
 from oncoqi.lung.preprocess import PreprocessOptions
 
 
-def identity_model(path: Path, grid: PreprocessOptions, threshold: float) -> Path:
-    """An ONNX model whose output is exactly ``codes / 255``, carrying ``grid`` and ``threshold``.
+def identity_model(
+    path: Path, grid: PreprocessOptions, threshold: float, *, gain: float = 1.0, metadata: dict[str, str] | None = None
+) -> Path:
+    """An ONNX model whose output is exactly ``gain * codes / 255``, carrying ``grid``, ``threshold``
+    and any other ``metadata``.
 
     In the lung window, a probability of ``threshold`` is the code of a CT number, so the model
     "segments" everything denser than that inside the search region.
@@ -21,7 +24,7 @@ def identity_model(path: Path, grid: PreprocessOptions, threshold: float) -> Pat
     onnx = pytest.importorskip("onnx", reason="onnx (in the test extra) builds the known-output model")
     from onnx import TensorProto, helper
 
-    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 255.0])
+    scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [gain / 255.0])
     graph = helper.make_graph(
         [helper.make_node("Mul", ["ct_codes", "scale"], ["tumour_probability"])],
         "identity",
@@ -31,7 +34,7 @@ def identity_model(path: Path, grid: PreprocessOptions, threshold: float) -> Pat
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    meta = {"oncoqi.preprocess": json.dumps(asdict(grid)), "oncoqi.threshold": repr(threshold), "oncoqi.divisor": "16"}
+    meta = {"oncoqi.preprocess": json.dumps(asdict(grid)), "oncoqi.threshold": repr(threshold), "oncoqi.divisor": "16", **(metadata or {})}
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

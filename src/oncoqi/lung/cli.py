@@ -30,6 +30,7 @@ from tqdm import tqdm
 from oncoqi.atomic import write_text, write_volume
 from oncoqi.dicom import read_image
 from oncoqi.errors import InputError
+from oncoqi.lung.ensemble import add_ensemble_parser
 from oncoqi.lung.evaluate_cli import add_evaluate_parser
 from oncoqi.lung.isolation import isolate_lungs
 from oncoqi.lung.qc import write_lung_qc
@@ -69,6 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     add_train_parser(lsub)
     add_tune_parser(lsub)
+    add_ensemble_parser(lsub)
 
 
 def _isolate(args: argparse.Namespace) -> int:

@@ -1,0 +1,149 @@
+"""Several trained tumour networks as one ONNX model that averages their probabilities.
+
+Why: networks trained from different seeds or phantom sets agree on true tumours but each has
+false lesions of its own (a fat wedge here, a band along the pleura there). The mean of their
+probabilities keeps what they agree on and halves what only one of them sees, which is why
+segmentation challenges are won by ensembles (nnU-Net averages five folds). Built as one ONNX
+graph (the shared input fed to every member, an ONNX ``Mean`` of their outputs), an ensemble is
+used, tuned (``oncoqi lung tune``) and shipped exactly as a single network: nothing downstream
+knows the difference, and it costs one network's time per member.
+
+The members must have been trained on the same grid and coding (``oncoqi.preprocess``); the
+ensemble carries that, the least common multiple of their divisors, and in ``oncoqi.ensemble``
+the members' file names, SHA-256 and training notes. The post-processing settings of the members
+are not carried over: the averaged probability is a new model, so tune it again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from oncoqi.lung.onnx_model import ModelError, save_with_metadata
+from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
+from oncoqi.lung.unet import TensorFlowMissingError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import onnx
+
+#: Metadata keys copied from the first member (the others must agree on ``oncoqi.preprocess``).
+CARRIED_KEYS = ("oncoqi.preprocess", "oncoqi.unet")
+
+
+def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike) -> Path:
+    """Write one ONNX model whose output is the mean of the members' outputs.
+
+    Parameters
+    ----------
+    members
+        Two or more ONNX tumour networks of ours, each with one image input and one output.
+    path
+        Destination ``.onnx`` file, written atomically (it must not be one of the members).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ModelError
+        Fewer than two members, a member that is not a loadable one-input one-output model, or
+        members trained on different preprocessing (``oncoqi.preprocess``) or channels.
+    TensorFlowMissingError
+        When the ``onnx`` package (``train`` extra) is not installed.
+    """
+    try:
+        import onnx
+        from onnx import compose, helper
+    except ImportError as exc:
+        raise TensorFlowMissingError(f"building an ensemble needs onnx ({exc}): pip install 'oncoqi[train]'") from exc
+    paths = [Path(m) for m in members]
+    if len(paths) < 2:
+        raise ModelError(f"an ensemble needs at least two models, got {len(paths)}")
+    if Path(path).resolve() in {p.resolve() for p in paths}:
+        raise ModelError(f"{path}: the ensemble would overwrite one of its members; write it elsewhere")
+    protos = [_load(p) for p in paths]
+    metas = [{p.key: p.value for p in proto.metadata_props} for proto in protos]
+    for p, meta, proto in zip(paths[1:], metas[1:], protos[1:]):
+        if _preprocess(meta) != _preprocess(metas[0]):
+            raise ModelError(f"{p}: oncoqi.preprocess differs from {paths[0].name}'s; members must share grid and coding")
+        if _channels(proto) != _channels(protos[0]):
+            raise ModelError(f"{p}: {_channels(proto)} input channels, {paths[0].name} has {_channels(protos[0])}")
+    shared_input = protos[0].graph.input[0]
+    output = protos[0].graph.output[0]
+    nodes, initializers, outputs = [], [], []
+    for n, proto in enumerate(protos):
+        member = compose.add_prefix(proto, f"member{n}/")
+        graph = member.graph
+        nodes.append(helper.make_node("Identity", [shared_input.name], [graph.input[0].name], name=f"member{n}/feed"))
+        nodes.extend(graph.node)
+        initializers.extend(graph.initializer)
+        outputs.append(graph.output[0].name)
+    nodes.append(helper.make_node("Mean", outputs, [output.name], name="ensemble_mean"))
+    graph = helper.make_graph(nodes, "oncoqi_lung_ensemble", [shared_input], [output], initializers)
+    opsets = {}
+    for proto in protos:
+        for entry in proto.opset_import:
+            opsets[entry.domain] = max(opsets.get(entry.domain, 0), entry.version)
+    ensemble = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid(domain, version) for domain, version in opsets.items()],
+        producer_name="oncoqi lung ensemble",
+    )
+    ensemble.ir_version = max(proto.ir_version for proto in protos)
+    onnx.checker.check_model(ensemble)
+    metadata = {key: metas[0][key] for key in CARRIED_KEYS if key in metas[0]}
+    metadata["oncoqi.threshold"] = repr(DEFAULT_THRESHOLD)
+    metadata["oncoqi.divisor"] = str(math.lcm(*(int(meta.get("oncoqi.divisor", 1)) for meta in metas)))
+    metadata["oncoqi.ensemble"] = json.dumps([
+        {"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "training": meta.get("oncoqi.training", "")}
+        for p, meta in zip(paths, metas)
+    ])  # fmt: skip
+    metadata["oncoqi.training"] = f"mean of {len(paths)} networks: " + ", ".join(p.name for p in paths)
+    return save_with_metadata(ensemble, path, metadata)
+
+
+def _load(path: Path) -> onnx.ModelProto:
+    import onnx
+
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        proto = onnx.load(str(path))
+    except Exception as exc:  # onnx raises protobuf's untyped errors for a bad file
+        raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
+    if len(proto.graph.input) != 1 or len(proto.graph.output) != 1:
+        raise ModelError(f"{path}: expected one image input and one output, found "
+                         f"{len(proto.graph.input)} inputs and {len(proto.graph.output)} outputs")  # fmt: skip
+    return proto
+
+
+def _preprocess(meta: dict[str, str]) -> dict:
+    return json.loads(meta.get("oncoqi.preprocess", "{}"))
+
+
+def _channels(proto: onnx.ModelProto) -> int | str:
+    dim = proto.graph.input[0].type.tensor_type.shape.dim[-1]
+    return dim.dim_value or dim.dim_param
+
+
+def add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``oncoqi lung ensemble``."""
+    p = sub.add_parser("ensemble", help="average several trained networks into one ONNX model (tune it after)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("models", nargs="+", help="two or more ONNX networks trained on the same preprocessing")
+    p.add_argument("--out", required=True, help="the ensemble's .onnx file")
+    p.set_defaults(func=_ensemble)
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    path = ensemble_onnx(args.models, args.out)
+    print(f"{path}: mean of {len(args.models)} networks; now run oncoqi lung tune --model {path}")
+    return 0
