@@ -47,6 +47,7 @@ from oncoqi.atomic import atomic_path, write_text
 from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
 from oncoqi.lung.preprocess import AIR_HU, PreprocessOptions, lung_window
 from oncoqi.lung.training_data import (
+    LARGE_TUMOUR_ML,
     AugmentOptions,
     SliceOptions,
     SliceSet,
@@ -375,8 +376,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subsolid", type=float, default=0.0, metavar="SHARE",
                    help="share of phantom tumours drawn part-solid or ground glass (default 0: all solid)")
     p.add_argument("--large-tumours", type=float, default=0.0, metavar="SHARE",
-                   help="share of phantom tumours drawn 60-300 ml, the size of many primary NSCLC "
-                        "(default 0: the generator's 1-60 ml)")
+                   help="share of phantom tumours drawn %g-%g ml, the size of many primary NSCLC "
+                        "(default 0: the generator's 1-60 ml)" % LARGE_TUMOUR_ML)
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="processes preparing phantom cases (default: one per CPU)")
     p.add_argument("--epochs", type=int, default=TrainOptions.epochs)
