@@ -69,7 +69,8 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike)
         raise ModelError(f"an ensemble needs at least two models, got {len(paths)}")
     if Path(path).resolve() in {p.resolve() for p in paths}:
         raise ModelError(f"{path}: the ensemble would overwrite one of its members; write it elsewhere")
-    protos = [_load(p) for p in paths]
+    loaded = [_load(p) for p in paths]
+    protos = [proto for proto, _ in loaded]
     metas = [{p.key: p.value for p in proto.metadata_props} for proto in protos]
     for p, meta, proto in zip(paths[1:], metas[1:], protos[1:]):
         if _preprocess(meta) != _preprocess(metas[0]):
@@ -103,26 +104,28 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike)
     metadata["oncoqi.threshold"] = repr(DEFAULT_THRESHOLD)
     metadata["oncoqi.divisor"] = str(math.lcm(*(int(meta.get("oncoqi.divisor", 1)) for meta in metas)))
     metadata["oncoqi.ensemble"] = json.dumps([
-        {"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "training": meta.get("oncoqi.training", "")}
-        for p, meta in zip(paths, metas)
+        {"file": p.name, "sha256": sha256, "training": meta.get("oncoqi.training", "")}
+        for p, meta, (_, sha256) in zip(paths, metas, loaded)
     ])  # fmt: skip
     metadata["oncoqi.training"] = f"mean of {len(paths)} networks: " + ", ".join(p.name for p in paths)
     return save_with_metadata(ensemble, path, metadata)
 
 
-def _load(path: Path) -> onnx.ModelProto:
+def _load(path: Path) -> tuple[onnx.ModelProto, str]:
+    """The member's model and the SHA-256 of its file, from one read."""
     import onnx
 
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
+    data = path.read_bytes()
     try:
-        proto = onnx.load(str(path))
+        proto = onnx.load_from_string(data)
     except Exception as exc:  # onnx raises protobuf's untyped errors for a bad file
         raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
     if len(proto.graph.input) != 1 or len(proto.graph.output) != 1:
         raise ModelError(f"{path}: expected one image input and one output, found "
                          f"{len(proto.graph.input)} inputs and {len(proto.graph.output)} outputs")  # fmt: skip
-    return proto
+    return proto, hashlib.sha256(data).hexdigest()
 
 
 def _preprocess(meta: dict[str, str]) -> dict:
