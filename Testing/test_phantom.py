@@ -33,7 +33,7 @@ from oncoqi.phantom import (
     write_study,
 )
 from oncoqi.phantom.anatomy import HILA_SEMI_AXES, Anatomy
-from oncoqi.phantom.clutter import AnteriorMediastinum, Blob, ChestWall, DependentDensity, EpicardialFat
+from oncoqi.phantom.clutter import AnteriorMediastinum, Blob, ChestWall, DependentDensity
 from oncoqi.phantom.grid import Grid
 from oncoqi.phantom.study import _grow_trees
 from oncoqi.phantom.tissues import ABDOMEN, CHEST_WALL, LUNG, MEDIASTINUM, members
@@ -362,39 +362,6 @@ def test_dependent_density_lies_along_the_posterior_pleura_strongest_at_the_base
     assert hu[2, -2, core].mean() > 1.5 * hu[-3, -2, core].mean()
     assert replace(density, amplitude_hu=0.0).hu(lung, spacing, y, z, 60.0, (0.0, 100.0),
                                                  np.random.default_rng(0)) is None
-
-
-def test_epicardial_fat_is_thicker_in_front_of_the_heart_and_lumpy():
-    # a small heart, so that lung surrounds it (a full-size one meets the chest wall in front)
-    anatomy = replace(Anatomy.draw(np.random.default_rng(3), 1.0), heart_axes=(30.0, 25.0, 30.0), heart_wall=6.0,
-                      epicardial=EpicardialFat(base_mm=2.0, anterior_mm=10.0, lump_mm=0.0, lobes=2, phase=0.0))
-    xc, yc, zc = anatomy.heart_centre
-    grid = Grid.centred((200, 200, 1), (1.0, 1.0, 1.0), (xc, yc, zc))
-    tissue = anatomy.labels(grid)[0]
-    x, y, _ = grid.axes()
-
-    def fat_along(direction: tuple[float, float]) -> float:
-        """mm of fat on the ray from the heart's centre, from the myocardium outwards."""
-        steps = np.arange(0.0, 99.0, 0.5)
-        i = np.clip(np.round(xc + steps * direction[0] - x[0]).astype(int), 0, x.size - 1)
-        j = np.clip(np.round(yc + steps * direction[1] - y[0]).astype(int), 0, y.size - 1)
-        ray = tissue[j, i]
-        outside = np.flatnonzero(ray != Tissue.MYOCARDIUM)
-        start = outside[outside > np.flatnonzero(ray == Tissue.MYOCARDIUM)[0]][0]
-        run = np.flatnonzero(ray[start:] != Tissue.MEDIASTINAL_FAT)
-        return 0.5 * float(run[0])
-
-    # 12 mm straight in front (y is posterior), 2 mm straight behind and to the side
-    assert fat_along((0.0, -1.0)) == pytest.approx(12.0, abs=1.5)
-    assert fat_along((1.0, 0.0)) == pytest.approx(2.0, abs=1.5)
-    lumps = EpicardialFat(base_mm=2.0, anterior_mm=0.0, lump_mm=6.0, lobes=3, phase=0.0)
-    phi = np.linspace(-np.pi, np.pi, 13)
-    assert lumps.thickness(np.zeros(13), phi).min() == pytest.approx(2.0, abs=0.2)
-    assert lumps.thickness(np.zeros(13), phi).max() == pytest.approx(8.0)
-    assert lumps.max_mm == 8.0
-    drawn = [EpicardialFat.draw(np.random.default_rng(s)) for s in range(50)]
-    assert all(1.5 <= f.base_mm <= 5.0 and f.max_mm <= 23.0 for f in drawn)
-    assert max(f.anterior_mm for f in drawn) > 8.0 > min(f.anterior_mm for f in drawn)
 
 
 def test_pulmonary_veins_drain_into_the_left_atrium_and_the_hila_are_small():

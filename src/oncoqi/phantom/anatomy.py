@@ -17,7 +17,7 @@ that the CT grid and the finer PET sampling grid see exactly the same anatomy:
   muscle) take their share of it;
 * the clutter of :mod:`oncoqi.phantom.clutter` (lymph nodes in the mediastinal and
   subcutaneous fat, scapulae, an intermuscular fat plane, the prevascular space with its
-  strands, pericardial fat pads, epicardial fat of uneven thickness) makes the hard negatives around the lungs; its dependent
+  strands, pericardial fat pads) makes the hard negatives around the lungs; its dependent
   density is added to the lungs' CT numbers by :mod:`oncoqi.phantom.render`.
 
 The pulmonary vessel and bronchial trees are not part of this map; they are rasterised onto
@@ -35,7 +35,6 @@ from oncoqi.phantom.clutter import (
     Blob,
     ChestWall,
     DependentDensity,
-    EpicardialFat,
     chest_wall_nodes,
     mediastinal_nodes,
     pericardial_fat_pads,
@@ -115,7 +114,6 @@ class Anatomy:
     chest_wall: ChestWall
     anterior: AnteriorMediastinum
     dependent: DependentDensity
-    epicardial: EpicardialFat
     tubes: tuple[Tube, ...] = field(default=())
 
     @classmethod
@@ -252,9 +250,8 @@ class Anatomy:
         blobs += pericardial_fat_pads(rng, heart_centre, heart_axes)
         anterior = AnteriorMediastinum.draw(rng, heart_z, arch_z + 25.0, asc[1], fields["band_half_width"],
                                             body_yc - body_b)
-        dependent = DependentDensity.draw(rng)
-        return cls(**fields, blobs=blobs, chest_wall=chest_wall, anterior=anterior, dependent=dependent,
-                   epicardial=EpicardialFat.draw(rng))
+        return cls(**fields, blobs=blobs, chest_wall=chest_wall, anterior=anterior,
+                   dependent=DependentDensity.draw(rng))
 
     @property
     def lung_z_range(self) -> tuple[float, float]:
@@ -374,22 +371,20 @@ class Anatomy:
 
     def _heart(self, lab: np.ndarray, cavity: np.ndarray, X: np.ndarray, Y: np.ndarray, z: float) -> None:
         (xc, yc, zc), (ah, bh, ch) = self.heart_centre, self.heart_axes
-        dz = z - zc
-        if abs(dz) >= ch + self.epicardial.max_mm:
+        fat = 4.0
+        dz = (z - zc) / (ch + fat)
+        if abs(dz) >= 1.0:
             return
         c, s = np.cos(self.heart_angle), np.sin(self.heart_angle)
         xr = c * (X - xc) + s * (Y - yc)
         yr = -s * (X - xc) + c * (Y - yc)
-        e = np.sqrt((xr / ah) ** 2 + (yr / bh) ** 2 + (dz / ch) ** 2)  # 1 on the myocardium's surface
-        # the distance outside the surface along the ray from the centre: (e - 1) times the
-        # ellipsoid's radius in that direction
-        length = np.maximum(np.sqrt(xr**2 + yr**2 + dz**2), 1e-6)
-        radius = length / np.maximum(e, 1e-6)
-        fat = (e > 1.0) & ((e - 1.0) * radius <= self.epicardial.thickness((yc - Y) / length, np.arctan2(yr, xr)))
-        lab[cavity & fat] = T.MEDIASTINAL_FAT
-        lab[cavity & (e <= 1.0)] = T.MYOCARDIUM
-        inner = (xr / (ah - self.heart_wall)) ** 2 + (yr / (bh - self.heart_wall)) ** 2 + (dz / (ch - self.heart_wall)) ** 2
-        lab[cavity & (inner <= 1.0)] = T.BLOOD
+
+        def inside(grow: float) -> np.ndarray:
+            return (xr / (ah + grow)) ** 2 + (yr / (bh + grow)) ** 2 + ((z - zc) / (ch + grow)) ** 2 <= 1.0
+
+        lab[cavity & inside(fat)] = T.MEDIASTINAL_FAT
+        lab[cavity & inside(0.0)] = T.MYOCARDIUM
+        lab[cavity & inside(-self.heart_wall)] = T.BLOOD
 
     def _spine(
         self, lab: np.ndarray, body: np.ndarray, cavity: np.ndarray, X: np.ndarray, Y: np.ndarray, z: float

@@ -248,51 +248,6 @@ def pericardial_fat_pads(rng: np.random.Generator, heart_centre: tuple[float, fl
 
 
 @dataclass(frozen=True)
-class EpicardialFat:
-    """The fat between the myocardium and the pericardium, of uneven thickness, never labelled.
-
-    On real CT it is a few millimetres over most of the heart but reaches 5-15 mm over the right
-    ventricle's front and in the grooves, and it is lumpy; on thick slices the heart's anterior
-    border then becomes a band of fat and myocardium mixed by partial volume against the lung. A
-    uniform 4 mm shell (as this phantom once had) never shows that band, and a network trained on
-    it marks the anterior heart border of real CT as a lesion.
-
-    Parameters
-    ----------
-    base_mm
-        Thickness over the whole heart.
-    anterior_mm
-        Extra thickness straight in front, falling off as the surface turns to the sides.
-    lump_mm, lobes, phase
-        Extra thickness ``lump_mm * (1 + cos(lobes * phi + phase)) / 2`` around the heart's long
-        axis (``phi`` is the angle about it): the grooves and lumps.
-    """
-
-    base_mm: float
-    anterior_mm: float
-    lump_mm: float
-    lobes: int
-    phase: float
-
-    @classmethod
-    def draw(cls, rng: np.random.Generator) -> "EpicardialFat":
-        """Thin to generous: 1.5-5 mm everywhere, up to 12 mm more in front, up to 6 mm of lumps."""
-        return cls(rng.uniform(1.5, 5.0), rng.uniform(0.0, 12.0), rng.uniform(0.0, 6.0), int(rng.integers(2, 5)),
-                   rng.uniform(0.0, 2.0 * np.pi))  # fmt: skip
-
-    @property
-    def max_mm(self) -> float:
-        """The thickest the fat can be anywhere."""
-        return self.base_mm + self.anterior_mm + self.lump_mm
-
-    def thickness(self, front: np.ndarray, phi: np.ndarray) -> np.ndarray:
-        """Thickness (mm) where the outward direction from the heart's centre has anterior
-        component ``front`` (-1 to 1, 1 straight in front) and angle ``phi`` about the long axis."""
-        return (self.base_mm + self.anterior_mm * np.clip(front, 0.0, None) ** 1.5
-                + self.lump_mm * 0.5 * (1.0 + np.cos(self.lobes * phi + self.phase)))  # fmt: skip
-
-
-@dataclass(frozen=True)
 class DependentDensity:
     """Gravity-dependent subpleural density in the posterior lung, never labelled.
 
