@@ -47,6 +47,28 @@ def test_ensemble_of_the_shipped_network_with_itself_is_the_network(tmp_path):
         assert two.preprocess_options == one.preprocess_options
 
 
+def test_mirror_pass_sees_the_slice_mirrored_left_to_right_and_mirrors_its_output_back(tmp_path):
+    shipped = default_model_path()
+    if not shipped.is_file():
+        pytest.skip(f"no trained model shipped at {shipped}")
+    out = ensemble_onnx([shipped], tmp_path / "mirrored.onnx", mirror=True)
+    codes = np.random.default_rng(2).integers(0, 256, (2, 64, 64)).astype(np.uint8)
+    with OnnxSegmenter(shipped) as one, OnnxSegmenter(out) as both:
+        plain, mirrored = one.predict(codes), one.predict(np.ascontiguousarray(codes[:, :, ::-1]))[:, :, ::-1]
+        assert not np.allclose(plain, mirrored, atol=1e-3)  # the network is not symmetric: the test can tell
+        assert np.allclose(both.predict(codes), 0.5 * (plain + mirrored), atol=1e-5)
+        assert json.loads(both.metadata["oncoqi.ensemble"])[0]["mirror"] is True
+        assert "mirror images" in both.metadata["oncoqi.training"]
+
+
+def test_mirror_of_a_pointwise_model_is_the_model(tmp_path):
+    a = identity_model(tmp_path / "a.onnx", GRID, 0.5, gain=0.8)
+    out = ensemble_onnx([a], tmp_path / "a_mirror.onnx", mirror=True)
+    codes = np.random.default_rng(3).integers(0, 256, (2, 64, 64)).astype(np.uint8)
+    with OnnxSegmenter(out) as seg:
+        assert np.allclose(seg.predict(codes), 0.8 * codes / 255.0, atol=1e-6)
+
+
 @pytest.mark.parametrize("problem", ["one member", "other grid", "overwrite", "missing"])
 def test_ensemble_refuses_members_that_cannot_be_averaged(tmp_path, problem):
     a = identity_model(tmp_path / "a.onnx", GRID, 0.5)
@@ -71,8 +93,10 @@ def test_ensemble_cli(tmp_path, capsys):
     a = identity_model(tmp_path / "a.onnx", GRID, 0.5)
     b = identity_model(tmp_path / "b.onnx", GRID, 0.5, gain=0.0)
     assert main(["lung", "ensemble", str(a), str(b), "--out", str(tmp_path / "ab.onnx")]) == 0
-    assert "mean of 2 networks" in capsys.readouterr().out
+    assert "mean of 2 passes of 2 network(s)" in capsys.readouterr().out
     with OnnxSegmenter(tmp_path / "ab.onnx") as seg:
         assert np.allclose(seg.predict(np.full((1, 64, 64), 255, np.uint8)), 0.5, atol=1e-6)
     assert main(["lung", "ensemble", str(a), "--out", str(tmp_path / "x.onnx")]) == 2
     assert "at least two models" in capsys.readouterr().err
+    assert main(["lung", "ensemble", str(a), "--mirror", "--out", str(tmp_path / "a_mirror.onnx")]) == 0
+    assert "mean of 2 passes of 1 network(s)" in capsys.readouterr().out

@@ -12,6 +12,12 @@ The members must have been trained on the same grid and coding (``oncoqi.preproc
 ensemble carries that, the least common multiple of their divisors, and in ``oncoqi.ensemble``
 the members' file names, SHA-256 and training notes. The post-processing settings of the members
 are not carried over: the averaged probability is a new model, so tune it again.
+
+With ``mirror`` (``--mirror``) every member also sees the slice mirrored left to right, and its
+output is mirrored back before the mean (test-time augmentation; one network alone is then a valid
+ensemble of two passes). Why: the body is nearly symmetric but the mediastinum is not, so a false
+lesion on a bulge of the mediastinal outline (the heart border, the aortic arch) has no mirror image
+the network knows, while a tumour looks like a tumour either way round. It doubles the network's time.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from oncoqi.lung.onnx_model import ModelError, save_with_metadata
 from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
 from oncoqi.lung.unet import TensorFlowMissingError
@@ -36,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 CARRIED_KEYS = ("oncoqi.preprocess", "oncoqi.unet")
 
 
-def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike) -> Path:
+def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike, *, mirror: bool = False) -> Path:
     """Write one ONNX model whose output is the mean of the members' outputs.
 
     Parameters
@@ -45,6 +53,9 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike)
         Two or more ONNX tumour networks of ours, each with one image input and one output.
     path
         Destination ``.onnx`` file, written atomically (it must not be one of the members).
+    mirror
+        Also run every member on the left-right mirrored slice and mirror its output back (see
+        the module documentation); one member is then enough.
 
     Returns
     -------
@@ -54,7 +65,7 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike)
     Raises
     ------
     ModelError
-        Fewer than two members, a member that is not a loadable one-input one-output model, or
+        Fewer than two passes (members, counted twice with ``mirror``), a member that is not a loadable one-input one-output model, or
         members trained on different preprocessing (``oncoqi.preprocess``) or channels.
     TensorFlowMissingError
         When the ``onnx`` package (``train`` extra) is not installed.
@@ -65,8 +76,8 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike)
     except ImportError as exc:
         raise TensorFlowMissingError(f"building an ensemble needs onnx ({exc}): pip install 'oncoqi[train]'") from exc
     paths = [Path(m) for m in members]
-    if len(paths) < 2:
-        raise ModelError(f"an ensemble needs at least two models, got {len(paths)}")
+    if len(paths) * (2 if mirror else 1) < 2:
+        raise ModelError(f"an ensemble needs at least two models, or one with mirror, got {len(paths)}")
     if Path(path).resolve() in {p.resolve() for p in paths}:
         raise ModelError(f"{path}: the ensemble would overwrite one of its members; write it elsewhere")
     loaded = [_load(p) for p in paths]
@@ -79,14 +90,20 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike)
             raise ModelError(f"{p}: {_channels(proto)} input channels, {paths[0].name} has {_channels(protos[0])}")
     shared_input = protos[0].graph.input[0]
     output = protos[0].graph.output[0]
-    nodes, initializers, outputs = [], [], []
+    nodes, initializers, outputs = [], _mirror_constants() if mirror else [], []
     for n, proto in enumerate(protos):
-        member = compose.add_prefix(proto, f"member{n}/")
-        graph = member.graph
-        nodes.append(helper.make_node("Identity", [shared_input.name], [graph.input[0].name], name=f"member{n}/feed"))
-        nodes.extend(graph.node)
-        initializers.extend(graph.initializer)
-        outputs.append(graph.output[0].name)
+        for prefix in (f"member{n}/", f"member{n}/mirrored/") if mirror else (f"member{n}/",):
+            graph = compose.add_prefix(proto, prefix).graph
+            mirrored = prefix.endswith("mirrored/")
+            feed, out = graph.input[0].name, graph.output[0].name
+            nodes.append(_mirror_node(shared_input.name, feed, prefix + "feed") if mirrored
+                         else helper.make_node("Identity", [shared_input.name], [feed], name=prefix + "feed"))  # fmt: skip
+            nodes.extend(graph.node)
+            initializers.extend(graph.initializer)
+            if mirrored:
+                nodes.append(_mirror_node(out, prefix + "unmirrored", prefix + "unmirror"))
+                out = prefix + "unmirrored"
+            outputs.append(out)
     nodes.append(helper.make_node("Mean", outputs, [output.name], name="ensemble_mean"))
     graph = helper.make_graph(nodes, "oncoqi_lung_ensemble", [shared_input], [output], initializers)
     opsets = {}
@@ -104,11 +121,31 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike)
     metadata["oncoqi.threshold"] = repr(DEFAULT_THRESHOLD)
     metadata["oncoqi.divisor"] = str(math.lcm(*(int(meta.get("oncoqi.divisor", 1)) for meta in metas)))
     metadata["oncoqi.ensemble"] = json.dumps([
-        {"file": p.name, "sha256": sha256, "training": meta.get("oncoqi.training", "")}
+        {"file": p.name, "sha256": sha256, "training": meta.get("oncoqi.training", ""), "mirror": mirror}
         for p, meta, (_, sha256) in zip(paths, metas, loaded)
     ])  # fmt: skip
-    metadata["oncoqi.training"] = f"mean of {len(paths)} networks: " + ", ".join(p.name for p in paths)
+    what = f"{len(paths)} network{'s' if len(paths) > 1 else ''}" + (" and their mirror images" if mirror else "")
+    metadata["oncoqi.training"] = f"mean of {what}: " + ", ".join(p.name for p in paths)
     return save_with_metadata(ensemble, path, metadata)
+
+
+#: The image axis that runs left to right: the network's input and output are (slice, row, column, channel).
+COLUMN_AXIS = 2
+
+
+def _mirror_constants() -> list[onnx.TensorProto]:
+    """The Slice arguments that reverse the column axis (start at the last column, step -1)."""
+    from onnx import numpy_helper
+
+    values = {"start": -1, "end": -(2**63), "axis": COLUMN_AXIS, "step": -1}
+    return [numpy_helper.from_array(np.array([v], dtype=np.int64), f"mirror/{k}") for k, v in values.items()]
+
+
+def _mirror_node(source: str, target: str, name: str) -> onnx.NodeProto:
+    from onnx import helper
+
+    return helper.make_node("Slice", [source, "mirror/start", "mirror/end", "mirror/axis", "mirror/step"], [target],
+                            name=name)  # fmt: skip
 
 
 def _load(path: Path) -> tuple[onnx.ModelProto, str]:
@@ -143,10 +180,13 @@ def add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("models", nargs="+", help="two or more ONNX networks trained on the same preprocessing")
     p.add_argument("--out", required=True, help="the ensemble's .onnx file")
+    p.add_argument("--mirror", action="store_true",
+                   help="also run each network on the left-right mirrored slice (one network is then enough)")
     p.set_defaults(func=_ensemble)
 
 
 def _ensemble(args: argparse.Namespace) -> int:
-    path = ensemble_onnx(args.models, args.out)
-    print(f"{path}: mean of {len(args.models)} networks; now run oncoqi lung tune --model {path}")
+    path = ensemble_onnx(args.models, args.out, mirror=args.mirror)
+    passes = len(args.models) * (2 if args.mirror else 1)
+    print(f"{path}: mean of {passes} passes of {len(args.models)} network(s); now run oncoqi lung tune --model {path}")
     return 0
