@@ -50,7 +50,8 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     Parameters
     ----------
     members
-        Two or more ONNX tumour networks of ours, each with one image input and one output.
+        ONNX tumour networks of ours, each with one image input and one output: two or more, or
+        one with ``mirror``.
     path
         Destination ``.onnx`` file, written atomically (it must not be one of the members).
     mirror
@@ -65,8 +66,9 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     Raises
     ------
     ModelError
-        Fewer than two passes (members, counted twice with ``mirror``), a member that is not a loadable one-input one-output model, or
-        members trained on different preprocessing (``oncoqi.preprocess``) or channels.
+        Fewer than two passes (members, counted twice with ``mirror``), a member that is not a
+        loadable one-input one-output model, or members trained on different preprocessing
+        (``oncoqi.preprocess``) or channels.
     TensorFlowMissingError
         When the ``onnx`` package (``train`` extra) is not installed.
     """
@@ -178,7 +180,7 @@ def add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi lung ensemble``."""
     p = sub.add_parser("ensemble", help="average several trained networks into one ONNX model (tune it after)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("models", nargs="+", help="two or more ONNX networks trained on the same preprocessing")
+    p.add_argument("models", nargs="+", help="ONNX networks trained on the same preprocessing (two or more, or one with --mirror)")
     p.add_argument("--out", required=True, help="the ensemble's .onnx file")
     p.add_argument("--mirror", action="store_true",
                    help="also run each network on the left-right mirrored slice (one network is then enough)")
