@@ -31,8 +31,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from oncoqi.lung.onnx_model import ModelError, save_with_metadata
 from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
 from oncoqi.lung.unet import TensorFlowMissingError
@@ -42,6 +40,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 #: Metadata keys copied from the first member (the others must agree on ``oncoqi.preprocess``).
 CARRIED_KEYS = ("oncoqi.preprocess", "oncoqi.unet")
+#: The image axis that runs left to right: the network's input and output are (slice, row, column, channel).
+COLUMN_AXIS = 2
 
 
 def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike, *, mirror: bool = False) -> Path:
@@ -78,7 +78,7 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     except ImportError as exc:
         raise TensorFlowMissingError(f"building an ensemble needs onnx ({exc}): pip install 'oncoqi[train]'") from exc
     paths = [Path(m) for m in members]
-    if len(paths) * (2 if mirror else 1) < 2:
+    if passes(len(paths), mirror) < 2:
         raise ModelError(f"an ensemble needs at least two models, or one with mirror, got {len(paths)}")
     if Path(path).resolve() in {p.resolve() for p in paths}:
         raise ModelError(f"{path}: the ensemble would overwrite one of its members; write it elsewhere")
@@ -94,18 +94,15 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     output = protos[0].graph.output[0]
     nodes, initializers, outputs = [], _mirror_constants() if mirror else [], []
     for n, proto in enumerate(protos):
-        for prefix in (f"member{n}/", f"member{n}/mirrored/") if mirror else (f"member{n}/",):
-            graph = compose.add_prefix(proto, prefix).graph
-            mirrored = prefix.endswith("mirrored/")
-            feed, out = graph.input[0].name, graph.output[0].name
-            nodes.append(_mirror_node(shared_input.name, feed, prefix + "feed") if mirrored
-                         else helper.make_node("Identity", [shared_input.name], [feed], name=prefix + "feed"))  # fmt: skip
-            nodes.extend(graph.node)
-            initializers.extend(graph.initializer)
-            if mirrored:
-                nodes.append(_mirror_node(out, prefix + "unmirrored", prefix + "unmirror"))
-                out = prefix + "unmirrored"
-            outputs.append(out)
+        prefix = f"member{n}/"
+        graph = compose.add_prefix(proto, prefix).graph
+        nodes.append(helper.make_node("Identity", [shared_input.name], [graph.input[0].name], name=prefix + "feed"))
+        nodes.extend(graph.node)
+        initializers.extend(graph.initializer)
+        outputs.append(graph.output[0].name)
+        if mirror:
+            nodes.extend(_mirrored_pass(proto, prefix, shared_input.name))
+            outputs.append(nodes[-1].output[0])
     nodes.append(helper.make_node("Mean", outputs, [output.name], name="ensemble_mean"))
     graph = helper.make_graph(nodes, "oncoqi_lung_ensemble", [shared_input], [output], initializers)
     opsets = {}
@@ -131,16 +128,36 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     return save_with_metadata(ensemble, path, metadata)
 
 
-#: The image axis that runs left to right: the network's input and output are (slice, row, column, channel).
-COLUMN_AXIS = 2
+def passes(members: int, mirror: bool) -> int:
+    """How many network passes an ensemble of ``members`` networks averages."""
+    return members * (2 if mirror else 1)
+
+
+def _mirrored_pass(proto: onnx.ModelProto, prefix: str, source: str) -> list[onnx.NodeProto]:
+    """The member's nodes run on the mirrored ``source`` with the output mirrored back.
+
+    They read the weights of the member's plain pass (named ``prefix`` + name), so the mirrored pass
+    adds no copy of them to the file or to memory. The last node's output is the pass's result.
+    """
+    from onnx import compose
+
+    mirrored = prefix + "mirrored/"
+    graph = compose.add_prefix(proto, mirrored).graph
+    weights = {init.name for init in proto.graph.initializer}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name.startswith(mirrored) and name[len(mirrored):] in weights:
+                node.input[i] = prefix + name[len(mirrored):]
+    return [_mirror_node(source, graph.input[0].name, mirrored + "feed"), *graph.node,
+            _mirror_node(graph.output[0].name, mirrored + "unmirrored", mirrored + "unmirror")]  # fmt: skip
 
 
 def _mirror_constants() -> list[onnx.TensorProto]:
     """The Slice arguments that reverse the column axis (start at the last column, step -1)."""
-    from onnx import numpy_helper
+    from onnx import TensorProto, helper
 
     values = {"start": -1, "end": -(2**63), "axis": COLUMN_AXIS, "step": -1}
-    return [numpy_helper.from_array(np.array([v], dtype=np.int64), f"mirror/{k}") for k, v in values.items()]
+    return [helper.make_tensor(f"mirror/{k}", TensorProto.INT64, [1], [v]) for k, v in values.items()]
 
 
 def _mirror_node(source: str, target: str, name: str) -> onnx.NodeProto:
@@ -189,6 +206,6 @@ def add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
 
 def _ensemble(args: argparse.Namespace) -> int:
     path = ensemble_onnx(args.models, args.out, mirror=args.mirror)
-    passes = len(args.models) * (2 if args.mirror else 1)
-    print(f"{path}: mean of {passes} passes of {len(args.models)} network(s); now run oncoqi lung tune --model {path}")
+    print(f"{path}: mean of {passes(len(args.models), args.mirror)} passes of {len(args.models)} network(s); "
+          f"now run oncoqi lung tune --model {path}")
     return 0
