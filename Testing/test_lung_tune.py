@@ -49,6 +49,26 @@ def test_precision_counts_a_false_lesion_beside_a_true_tumour():
     assert (raw.precision, cleaned.precision) == (0.5, 1.0) and raw.objective < cleaned.objective
 
 
+def test_hd95_term_weighs_how_far_a_false_lesion_lies():
+    """Precision counts a false lesion; the median HD95 says how far from the tumour it lies (DeepMind's HD95)."""
+    from oncoqi.metrics import evaluate_masks
+
+    near, far = _case("a", tumour=True, speck=False), _case("a", tumour=True, speck=False)
+    near.probability.array[10:12, 4:6, 10:12] = 0.8  # 8 voxels, 3 voxels in front of the tumour
+    far.probability.array[10:12, 34:36, 10:12] = 0.8  # the same, 17 voxels behind it
+    scores = {name: score([c], 0.5, 0.0, 1) for name, c in (("near", near), ("far", far))}
+    for name, c in (("near", near), ("far", far)):
+        expected = evaluate_masks(c.truth, c.probability.array >= 0.5, c.probability.spacing[::-1]).hd95_mm
+        assert scores[name].hd95_median == pytest.approx(expected)
+    assert (scores["near"].precision, scores["far"].precision) == (0.5, 0.5)
+    assert 5.0 < scores["near"].hd95_median < scores["far"].hd95_median
+    assert scores["near"].objective > scores["far"].objective
+    assert score([near], 0.5, 0.1, 1).hd95_term == 1.0  # the speck (0.064 ml) dropped: the tumour alone, HD95 0
+    missed = _case("a", tumour=True, speck=False)
+    missed.probability.array[:] = 0.0
+    assert score([missed], 0.5, 0.0, 1).hd95_term == 0.0  # no prediction: HD95 inf
+
+
 def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
     cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True), _case("c", True, False)]
     grid = dict(thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
@@ -67,11 +87,13 @@ def test_objective_is_the_figure_furthest_below_its_bar_first():
     """A plain mean would trade a missed tumour for fewer false lesions; the worst figure first does not."""
     from oncoqi.lung.tune import Setting
 
-    balanced = Setting(0.5, 0.0, 1, 0.0, None, 0.0, dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6)
-    cautious = Setting(0.5, 0.0, 1, 0.9, None, 0.0, dice_median=0.8, sensitivity=0.6, specificity=1.0, precision=1.0)
+    balanced = Setting(0.5, 0.0, 1, 0.0, None, 0.0, dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6,
+                       hd95_median=4.0)
+    cautious = Setting(0.5, 0.0, 1, 0.9, None, 0.0, dice_median=0.8, sensitivity=0.6, specificity=1.0, precision=1.0,
+                       hd95_median=4.0)
     assert cautious.objective > balanced.objective and balanced.worst > cautious.worst
     assert balanced.worst == pytest.approx(0.80 / 0.95) and cautious.worst == pytest.approx(0.60 / 0.95)
-    assert Setting(0.5, 0.0, 1, 0.0, None, 0.0, 0.9, 1.0, 0.96, 0.5).worst == 1.0  # all bars met: capped
+    assert Setting(0.5, 0.0, 1, 0.0, None, 0.0, 0.9, 1.0, 0.96, 0.5, 4.0).worst == 1.0  # all bars met: capped
     # On cases: a faint tumour (probability 0.65) among three clear ones, and a faint speck (0.6) in a
     # tumour-free lung. A confidence cut of 0.7 removes the speck but loses the faint tumour: a higher
     # mean (0.94 against 0.91), yet sensitivity 3/4; keeping both leaves specificity at 5/6, nearer its bar.
