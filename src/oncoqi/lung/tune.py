@@ -51,7 +51,7 @@ from oncoqi.lung.onnx_model import save_with_metadata
 from oncoqi.lung.postprocess import Components, LesionRules, find_components
 from oncoqi.lung.segment import resolve_model, tumour_probability
 from oncoqi.lung.training_data import Case, phantom_cases
-from oncoqi.metrics import lung_findings, surface_distances
+from oncoqi.metrics import LungFinding, lung_findings, surface_distances
 
 #: Candidate settings searched by default.
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
@@ -155,26 +155,46 @@ def _box(*masks: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice]:
             slice(max(0, cols[0] - margin), cols[-1] + margin + 1))  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """What one case's kept components score: Dice and HD95 (None without tumour), lung findings, lesions."""
+
+    dice: float | None
+    hd95: float | None
+    findings: list[LungFinding]
+    lesions: int
+    true_lesions: int
+
+
 @dataclass
 class _Judged:
     """One tuning case's components at one threshold, with the vessel test at each fraction.
 
-    ``hd95`` caches the case's HD95 by the kept components (their bytes): thousands of settings
-    keep only a few distinct sets of components.
+    ``outcomes`` caches what the case scores by the kept components (their bytes): thousands of
+    settings keep only a few distinct sets of components, and labelling, lung-wise findings and
+    HD95 are the costly part of scoring one.
     """
 
     case: CaseProbability
     components: Components
     through: dict[float, np.ndarray]
-    hd95: dict[bytes, float] = field(default_factory=dict)
+    outcomes: dict[bytes, _Outcome] = field(default_factory=dict)
 
-    def hd95_of(self, kept: np.ndarray, predicted: np.ndarray) -> float:
-        """HD95 (mm) of ``predicted`` (the components ``kept``) against the case's tumour; inf when empty."""
+    def outcome(self, kept: np.ndarray, threshold: float) -> _Outcome:
+        """The score of the components ``kept`` (bool ``(n,)``) against the case's truth."""
         key = kept.tobytes()
-        if key not in self.hd95:
-            distances = surface_distances(self.case.truth, predicted, self.case.probability.spacing[::-1])
-            self.hd95[key] = distances.robust_hausdorff(95.0)
-        return self.hd95[key]
+        if key not in self.outcomes:
+            c = self.case
+            labels = self.components.lesion_labels(c.probability, kept, threshold)
+            predicted = labels.array != 0
+            dice = hd95 = None
+            if c.truth.any():
+                dice = 2.0 * float((predicted & c.truth).sum()) / float(predicted.sum() + c.truth.sum())
+                hd95 = surface_distances(c.truth, predicted, c.probability.spacing[::-1]).robust_hausdorff(95.0)
+            findings = lung_findings(c.name, labels, labels.with_array(c.truth.astype(np.uint8)), lungs=c.lungs)
+            self.outcomes[key] = _Outcome(dice, hd95, findings, int(labels.metadata["lesions"]),
+                                          int(np.count_nonzero(np.unique(labels.array[c.truth]))))  # fmt: skip
+        return self.outcomes[key]
 
 
 def _judge(cases: Sequence[CaseProbability], threshold: float, fractions: Iterable[float | None]) -> list[_Judged]:
@@ -188,21 +208,14 @@ def _judge(cases: Sequence[CaseProbability], threshold: float, fractions: Iterab
 def _score(judged: Sequence[_Judged], threshold: float, min_volume_ml: float, min_slices: int, min_confidence: float,
            through_fraction: float | None, min_lung_fraction: float = 0.0) -> Setting:  # fmt: skip
     rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction)
-    dices, hd95s, findings = [], [], []
-    lesions = true_lesions = 0
+    outcomes = []
     for j in judged:
-        c = j.case
         through = None if through_fraction is None else j.through[through_fraction]
-        kept = j.components.dropped(rules, through) == ""
-        labels = j.components.lesion_labels(c.probability, kept, threshold)
-        predicted = labels.array != 0
-        lesions += int(labels.metadata["lesions"])
-        true_lesions += int(np.count_nonzero(np.unique(labels.array[c.truth])))
-        if c.truth.any():
-            dices.append(2.0 * float((predicted & c.truth).sum()) / float(predicted.sum() + c.truth.sum()))
-            hd95s.append(j.hd95_of(kept, predicted))
-        truth = labels.with_array(c.truth.astype(np.uint8))
-        findings += lung_findings(c.name, labels, truth, lungs=c.lungs)
+        outcomes.append(j.outcome(j.components.dropped(rules, through) == "", threshold))
+    dices = [o.dice for o in outcomes if o.dice is not None]
+    hd95s = [o.hd95 for o in outcomes if o.hd95 is not None]
+    findings = [f for o in outcomes for f in o.findings]
+    lesions, true_lesions = sum(o.lesions for o in outcomes), sum(o.true_lesions for o in outcomes)
     positives = [f for f in findings if f.positive]
     negatives = [f for f in findings if not f.positive]
     if not dices or not positives:
