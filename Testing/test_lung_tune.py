@@ -73,13 +73,13 @@ def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
     cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True), _case("c", True, False)]
     grid = dict(thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
     best, scored = choose(cases, **grid, min_confidences=(0.0,))
-    assert len(scored) == 48 * 3 and best.objective == 1.0 and best.through_fraction is None
+    assert len(scored) == 48 * 3 * 3 and best.objective == 1.0 and best.through_fraction is None is best.dome_fraction
     # min 2 slices alone removes the speck; a 0.005 ml (0.625 voxel) minimum does not, 0.05 ml does too,
     # but the tie goes to the setting that drops the least; 0.4 would take the rim.
     assert (best.threshold, best.min_volume_ml, best.min_slices) == (0.5, 0.0, 2)
     # A confidence cut of 0.85 removes the 0.8 speck too; the tie goes to fewer minimum slices first.
     best, scored = choose(cases, **grid, min_confidences=(0.0, 0.85))
-    assert len(scored) == 96 * 3 and best.objective == 1.0
+    assert len(scored) == 96 * 3 * 3 and best.objective == 1.0
     assert (best.threshold, best.min_volume_ml, best.min_slices, best.min_confidence) == (0.5, 0.0, 1, 0.85)
 
 
@@ -87,13 +87,13 @@ def test_objective_is_the_figure_furthest_below_its_bar_first():
     """A plain mean would trade a missed tumour for fewer false lesions; the worst figure first does not."""
     from oncoqi.lung.tune import Setting
 
-    balanced = Setting(0.5, 0.0, 1, 0.0, None, 0.0, dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6,
+    balanced = Setting(0.5, 0.0, 1, 0.0, None, 0.0, None, dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6,
                        hd95_median=4.0)
-    cautious = Setting(0.5, 0.0, 1, 0.9, None, 0.0, dice_median=0.8, sensitivity=0.6, specificity=1.0, precision=1.0,
+    cautious = Setting(0.5, 0.0, 1, 0.9, None, 0.0, None, dice_median=0.8, sensitivity=0.6, specificity=1.0, precision=1.0,
                        hd95_median=4.0)
     assert cautious.objective > balanced.objective and balanced.worst > cautious.worst
     assert balanced.worst == pytest.approx(0.80 / 0.95) and cautious.worst == pytest.approx(0.60 / 0.95)
-    assert Setting(0.5, 0.0, 1, 0.0, None, 0.0, 0.9, 1.0, 0.96, 0.5, 4.0).worst == 1.0  # all bars met: capped
+    assert Setting(0.5, 0.0, 1, 0.0, None, 0.0, None, 0.9, 1.0, 0.96, 0.5, 4.0).worst == 1.0  # all bars met: capped
     # On cases: a faint tumour (probability 0.65) among three clear ones, and a faint speck (0.6) in a
     # tumour-free lung. A confidence cut of 0.7 removes the speck but loses the faint tumour: a higher
     # mean (0.94 against 0.91), yet sensitivity 3/4; keeping both leaves specificity at 5/6, nearer its bar.
@@ -195,8 +195,10 @@ def test_vessel_test_drops_a_tube_and_keeps_a_ball_and_a_tube_end():
     # Each dropped component says which step dropped it (reported for missed tumours).
     from oncoqi.lung.postprocess import LesionRules, find_components
 
-    found = find_components(probability, 0.5)
-    dropped = found.dropped(LesionRules(min_slices=7, through_fraction=0.5), found.vessel_test(ct, 0.5))
+    with pytest.raises(ValueError, match="need the CT"):
+        find_components(probability, 0.5).dropped(LesionRules(through_fraction=0.5))
+    found = find_components(probability, 0.5, ct=ct)
+    dropped = found.dropped(LesionRules(min_slices=7, through_fraction=0.5))
     reasons = {tuple(int(v) for v in np.argwhere(found.labels == n + 1)[0]): r for n, r in enumerate(dropped)}
     assert reasons[min(reasons)] == "fewer slices than min_slices"  # the vessel end spans 6 slices
     assert sorted(reasons.values()) == ["", "a vessel runs through it", "fewer slices than min_slices"]
@@ -205,6 +207,32 @@ def test_vessel_test_drops_a_tube_and_keeps_a_ball_and_a_tube_end():
     assert set(found.dropped(LesionRules(min_confidence=0.95))) == {"mean probability below min_confidence"}
     with pytest.raises(InputError, match="min_confidence in"):
         LesionRules(min_confidence=1.0)
+
+
+@pytest.mark.parametrize("superior_first", [False, True])
+def test_dome_test_drops_the_top_of_the_diaphragm_and_keeps_a_nodule(superior_first):
+    """The liver's dome cut by the lowest lung slices: dense below, lung above; a nodule has lung at both ends."""
+    from oncoqi.lung.postprocess import LesionRules, dome_caps, find_components, label_lesions
+
+    z, y, x = np.mgrid[:40, :48, :48]
+    liver = (2 * z) ** 2 + (y - 24) ** 2 + (x - 24) ** 2 <= 30**2  # top at slice 15 (30 mm), 2 mm slices
+    nodule = (z - 30) ** 2 + (y - 10) ** 2 + (x - 38) ** 2 <= 9
+    vessel = (z < 30) & ((y - 10) ** 2 + (x - 38) ** 2 <= 1)  # a vessel entering the nodule from below
+    hu = np.where(liver | nodule | vessel, 50, -850).astype(np.int16)
+    prob = np.where(nodule | (liver & (z >= 13)), 0.9, 0.0).astype(np.float32)  # the dome's cap, 3 slices
+    direction = np.eye(3)
+    if superior_first:  # the same patient stored head first: below is now the higher k
+        hu, prob, nodule, direction = hu[::-1], prob[::-1], nodule[::-1], np.diag([1.0, 1.0, -1.0])
+    ct = Image(hu, (1.0, 1.0, 2.0), direction=direction)
+    probability = ct.with_array(prob)
+    components, count = ndimage_label(prob >= 0.5)
+    caps = dome_caps(components, count, ct, fraction=0.5)
+    assert count == 2 and caps.tolist() == [False] + [not nodule[components == n].any() for n in (1, 2)]
+    found = find_components(probability, 0.5, ct=ct)
+    assert sorted(found.dropped(LesionRules(dome_fraction=0.5))) == ["", "the top of a diaphragm dome"]
+    kept = label_lesions(probability, 0.5, ct=ct, dome_fraction=0.5)
+    np.testing.assert_array_equal(kept.array != 0, nodule)
+    assert label_lesions(probability, 0.5, ct=ct).metadata["lesions"] == 2  # off by default
 
 
 def ndimage_label(mask):

@@ -191,11 +191,10 @@ def _why_missed(result: LungSegmentation, ct: Image, model: Path, inside: np.nda
         return ["probability below the threshold"]
     if not (result.masks.search_region.array[inside] != 0).any():
         return ["outside the search region"]
-    found = find_components(result.probability, result.threshold, result.masks.search_region, result.masks.lungs)
+    found = find_components(result.probability, result.threshold, result.masks.search_region, result.masks.lungs, ct)
     with OnnxSegmenter(model, threads=1) as segmenter:
         rules = segmenter.lesion_rules
-    through = None if rules.through_fraction is None else found.vessel_test(ct, rules.through_fraction)
-    dropped = found.dropped(rules, through)
+    dropped = found.dropped(rules)
     overlapping = np.unique(found.labels[inside])
     return sorted({str(dropped[c - 1]) for c in overlapping if c} or {"outside the search region"})
 

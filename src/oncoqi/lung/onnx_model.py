@@ -15,9 +15,10 @@ The ONNX file carries what inference must reproduce from training in its metadat
 ``oncoqi.threshold``
     Probability at or above which a voxel is tumour.
 ``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.min_confidence``, ``oncoqi.through_fraction``,
-``oncoqi.min_lung_fraction``
+``oncoqi.min_lung_fraction``, ``oncoqi.dome_fraction``
     Lesions smaller, or spanning fewer slices, or less probable on average, or that a vessel runs through (see
-    :func:`oncoqi.lung.postprocess.through_going`), or mostly outside the lungs are dropped (absent: none dropped); chosen on
+    :func:`oncoqi.lung.postprocess.through_going`), or mostly outside the lungs, or that are the top of a
+    diaphragm dome (:func:`~oncoqi.lung.postprocess.dome_caps`) are dropped (absent: none dropped); chosen on
     a held-out tuning set by :mod:`oncoqi.lung.tune`, which records how in ``oncoqi.tuning``.
 ``oncoqi.unet``
     JSON of the :class:`~oncoqi.lung.unet.UNetOptions`, for the record.
@@ -216,7 +217,7 @@ class OnnxSegmenter:
     @property
     def lesion_rules(self) -> LesionRules:
         """Which components are lesions (absent keys: none dropped, no vessel test)."""
-        through = self.metadata.get("oncoqi.through_fraction")
+        through, dome = self.metadata.get("oncoqi.through_fraction"), self.metadata.get("oncoqi.dome_fraction")
         return LesionRules(
             min_volume_ml=float(self.metadata.get("oncoqi.min_volume_ml", 0.0)),
             min_slices=int(self.metadata.get("oncoqi.min_slices", 1)),
@@ -224,6 +225,7 @@ class OnnxSegmenter:
             through_fraction=float(through) if through else None,
             min_lung_fraction=float(self.metadata.get("oncoqi.min_lung_fraction", 0.0)),
             min_compactness=float(self.metadata.get("oncoqi.min_compactness", 0.0)),
+            dome_fraction=float(dome) if dome else None,
         )
 
     @property

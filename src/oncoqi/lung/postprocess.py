@@ -4,8 +4,9 @@ The published pipeline kept only the largest 3D component, so a second tumour or
 nodule vanished from its output. Here every component is kept as its own lesion: label 1 is the
 largest (GTV-1), labels 2..n the others by decreasing volume, so that a reader can review or
 delete each one. Small or single-slice components can be dropped explicitly, and so can
-components that a vessel runs through (:func:`through_going`), components that lie mostly
-outside the lungs, and thin sheets (:func:`compactness`).
+components that a vessel runs through (:func:`through_going`), the tops of the diaphragm domes
+(:func:`dome_caps`), components that lie mostly outside the lungs, and thin sheets
+(:func:`compactness`).
 
 Why the sheet test: a lung tumour is a compact mass, thick for its length; the synthetic
 tumours (round, lobulated, spiculated) are at least 0.72 as thick as they are long
@@ -32,11 +33,20 @@ apart. A tumour ends: a few millimetres beyond its top and bottom slices there i
 footprint. A vessel goes on: beyond both ends of the detected part, dense tissue still covers most
 of the footprint. A component is dropped only when this holds at *both* ends, so a tumour with a
 feeding vessel, or one that abuts the diaphragm or apex on one side, is kept.
+
+Why the dome test: near the lung bases an axial slice cuts the top of each diaphragm dome (liver on
+the right, spleen or stomach on the left) as a round, dense disc surrounded by lung, and thick
+slices blur the dome's top into a faint nodule. One slice further down, the disc is the upper
+abdomen; one slice up, it is lung. On the synthetic test set nearly every false lesion of the
+mirrored-pass network was such a cap, 1 to 3 slices thick, with dense tissue under its whole
+footprint and lung over it. A tumour that sits on the dome looks the same from above and below,
+so the test costs those tumours: it is tuned per model (off unless the metadata sets
+``oncoqi.dome_fraction``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -86,10 +96,8 @@ def compactness(mask: np.ndarray, spacing: tuple[float, float, float]) -> float:
     return 2.0 * float(inside.max()) / np.sqrt(12.0 * spread)
 
 
-def through_going(
-    components: np.ndarray, count: int, ct: Image, fraction: float, distance_mm: float = 5.0
-) -> np.ndarray:
-    """Which components a dense structure runs through (see the module documentation).
+def dense_beyond(components: np.ndarray, count: int, ct: Image, fraction: float, distance_mm: float = 5.0) -> np.ndarray:
+    """Whether dense tissue covers each component's footprint beyond its first and last slice.
 
     Parameters
     ----------
@@ -98,32 +106,65 @@ def through_going(
     ct
         The CT (HU).
     fraction
-        A component end "goes on" when at least this fraction of the component's footprint (the
-        union of its slices' masks) is denser than :data:`DENSE_HU` ``distance_mm`` beyond it.
+        An end "goes on" when at least this fraction of the component's footprint (the union of
+        its slices' masks) is denser than :data:`DENSE_HU` ``distance_mm`` beyond it.
     distance_mm
-        How far beyond the top and bottom slices to look (at least one slice).
+        How far beyond the first and last slices to look (at least one slice).
 
     Returns
     -------
     numpy.ndarray
-        bool of length ``count + 1`` (index 0 unused): True for components that go on at both
-        ends. An end at the edge of the scan does not go on (nothing is known beyond it).
+        bool ``(count + 1, 2)`` (row 0 unused): column 0 the end at the lower ``k``, column 1 the
+        end at the higher ``k``. An end at the edge of the scan does not go on (nothing is known
+        beyond it).
     """
     step = max(1, int(round(distance_mm / ct.spacing[2])))
     slices = ct.array.shape[0]
-    result = np.zeros(count + 1, bool)
+    result = np.zeros((count + 1, 2), bool)
     for label, box in enumerate(ndimage.find_objects(components), start=1):
         if box is None:
             continue
         footprint = (components[box] == label).any(axis=0)
-        ends = (box[0].start - step, box[0].stop - 1 + step)
-        dense = []
-        for k in ends:
-            if not 0 <= k < slices:
-                break
-            dense.append(float((ct.array[k][box[1:]][footprint] > DENSE_HU).mean()) >= fraction)
-        result[label] = len(dense) == 2 and all(dense)
+        for end, k in enumerate((box[0].start - step, box[0].stop - 1 + step)):
+            if 0 <= k < slices:
+                result[label, end] = float((ct.array[k][box[1:]][footprint] > DENSE_HU).mean()) >= fraction
     return result
+
+
+def through_going(
+    components: np.ndarray, count: int, ct: Image, fraction: float, distance_mm: float = 5.0
+) -> np.ndarray:
+    """Which components a dense structure runs through (see the module documentation).
+
+    Parameters and ends as in :func:`dense_beyond`.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool of length ``count + 1`` (index 0 unused): True for components that go on at both ends.
+    """
+    return dense_beyond(components, count, ct, fraction, distance_mm).all(axis=1)
+
+
+def dome_caps(components: np.ndarray, count: int, ct: Image, fraction: float, distance_mm: float = 5.0) -> np.ndarray:
+    """Which components are the top of a diaphragm dome: dense tissue below them, none above.
+
+    Parameters and ends as in :func:`dense_beyond`; below and above follow the patient (LPS z),
+    whichever way the slices are stored.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool of length ``count + 1`` (index 0 unused): True for components that go on at their
+        inferior end but not at their superior end.
+    """
+    return _capped(dense_beyond(components, count, ct, fraction, distance_mm), ct)
+
+
+def _capped(ends: np.ndarray, ct: Image) -> np.ndarray:
+    """:func:`dome_caps` from :func:`dense_beyond`'s ends: dense at the inferior end only."""
+    below, above = (0, 1) if ct.direction[2, 2] > 0 else (1, 0)  # LPS z grows with k: k - 1 is below
+    return ends[:, below] & ~ends[:, above]
 
 
 @dataclass(frozen=True)
@@ -142,6 +183,9 @@ class LesionRules:
     through_fraction
         Components a vessel runs through are dropped (:func:`through_going` with this
         ``fraction``; None: no vessel test).
+    dome_fraction
+        Components that are the top of a diaphragm dome are dropped (:func:`dome_caps` with this
+        ``fraction``; None: no dome test).
     min_lung_fraction
         Components with a smaller share of their voxels inside the tight lung mask are dropped (0
         keeps all; see the module documentation).
@@ -161,6 +205,7 @@ class LesionRules:
     through_fraction: float | None = None
     min_lung_fraction: float = 0.0
     min_compactness: float = 0.0
+    dome_fraction: float | None = None
 
     def __post_init__(self) -> None:
         if self.min_volume_ml < 0 or self.min_slices < 1 or not 0.0 <= self.min_confidence < 1.0:
@@ -188,6 +233,9 @@ class Components:
     lung_fraction
         ``(n,)``: share of each component's voxels inside the tight lung mask; None when no lung
         mask was given (then a lung rule cannot be applied).
+    ct
+        The CT on the same grid, which the vessel and dome tests look at; None when none was given
+        (then those tests cannot be applied).
     """
 
     labels: np.ndarray
@@ -196,6 +244,8 @@ class Components:
     mean_probability: np.ndarray
     spacing: tuple[float, float, float]
     lung_fraction: np.ndarray | None = None
+    ct: Image | None = None
+    _ends: dict[float, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.volume_ml)
@@ -207,23 +257,41 @@ class Components:
         return np.array([compactness(self.labels[box] == label, self.spacing)
                          for label, box in enumerate(boxes, start=1)])  # fmt: skip
 
-    def vessel_test(self, ct: Image, fraction: float) -> np.ndarray:
-        """bool ``(n,)``: components a vessel runs through (:func:`through_going`)."""
-        return through_going(self.labels, len(self), ct, fraction)[1:]
-
-    def dropped(self, rules: LesionRules, through: np.ndarray | None = None) -> np.ndarray:
-        """str ``(n,)``: ``""`` for a kept component, else why ``rules`` drop it (the first that
-        applies: ``"smaller than min_volume_ml"``, ``"fewer slices than min_slices"``, ``"mean
-        probability below min_confidence"``, ``"a vessel runs through it"``, ``"mostly outside the
-        lungs"``, ``"a thin sheet, not a compact lesion"``). ``through`` is :meth:`vessel_test` at
-        ``rules.through_fraction``, passed when already computed (tuning tries many rules on the
-        same components). Evaluation reports these for missed tumours.
+    def ends(self, fraction: float) -> np.ndarray:
+        """bool ``(n, 2)``: :func:`dense_beyond` of each component, computed once per ``fraction``.
 
         Raises
         ------
         ValueError
-            When ``rules`` need the vessel test and ``through`` is missing, or a lung fraction and
-            the components were found without a lung mask.
+            When the components were found without the CT.
+        """
+        if self.ct is None:
+            raise ValueError("the vessel and dome tests need the CT: pass ct= to find_components")
+        if fraction not in self._ends:
+            self._ends[fraction] = dense_beyond(self.labels, len(self), self.ct, fraction)[1:]
+        return self._ends[fraction]
+
+    def vessel_test(self, fraction: float) -> np.ndarray:
+        """bool ``(n,)``: components a vessel runs through (:func:`through_going`)."""
+        return self.ends(fraction).all(axis=1)
+
+    def dome_test(self, fraction: float) -> np.ndarray:
+        """bool ``(n,)``: components that are the top of a diaphragm dome (:func:`dome_caps`)."""
+        return _capped(self.ends(fraction), self.ct)  # type: ignore[arg-type]
+
+    def dropped(self, rules: LesionRules) -> np.ndarray:
+        """str ``(n,)``: ``""`` for a kept component, else why ``rules`` drop it (the first that
+        applies: ``"smaller than min_volume_ml"``, ``"fewer slices than min_slices"``, ``"mean
+        probability below min_confidence"``, ``"a vessel runs through it"``, ``"the top of a
+        diaphragm dome"``, ``"mostly outside the lungs"``, ``"a thin sheet, not a compact
+        lesion"``). Evaluation reports these for missed tumours. The vessel and dome tests are
+        computed once per fraction, so tuning can try many rules on the same components.
+
+        Raises
+        ------
+        ValueError
+            When ``rules`` need the vessel or dome test and the components were found without the
+            CT, or a lung fraction and they were found without a lung mask.
         """
         reasons = np.full(len(self), "", dtype=object)
         if rules.min_compactness > 0:
@@ -232,10 +300,10 @@ class Components:
             if self.lung_fraction is None:
                 raise ValueError("min_lung_fraction needs the lung mask: pass lungs= to find_components")
             reasons[self.lung_fraction < rules.min_lung_fraction] = "mostly outside the lungs"
+        if rules.dome_fraction is not None:
+            reasons[self.dome_test(rules.dome_fraction)] = "the top of a diaphragm dome"
         if rules.through_fraction is not None:
-            if through is None:
-                raise ValueError("the vessel test needs its result: pass through=self.vessel_test(ct, fraction)")
-            reasons[through] = "a vessel runs through it"
+            reasons[self.vessel_test(rules.through_fraction)] = "a vessel runs through it"
         reasons[self.mean_probability < rules.min_confidence] = "mean probability below min_confidence"
         reasons[self.slices < rules.min_slices] = "fewer slices than min_slices"
         reasons[self.volume_ml < rules.min_volume_ml] = "smaller than min_volume_ml"
@@ -264,16 +332,20 @@ def find_components(
     threshold: float = DEFAULT_THRESHOLD,
     search_mask: Image | None = None,
     lungs: Image | None = None,
+    ct: Image | None = None,
 ) -> Components:
     """Threshold ``probability`` inside ``search_mask`` and split it into 3D components (see :func:`label_lesions`).
 
-    ``lungs`` (the tight lung mask, non-zero inside) gives each component's ``lung_fraction``.
+    ``lungs`` (the tight lung mask, non-zero inside) gives each component's ``lung_fraction``;
+    ``ct`` (HU) lets the vessel and dome tests run.
 
     Raises
     ------
     GeometryError
-        When ``search_mask`` or ``lungs`` is not on the probability grid.
+        When ``search_mask``, ``lungs`` or ``ct`` is not on the probability grid.
     """
+    if ct is not None and not probability.same_grid(ct):
+        raise GeometryError("the CT is not on the probability grid")
     tumour = probability.array >= threshold
     if search_mask is not None:
         tumour &= _on_grid(probability, search_mask, "search mask")
@@ -288,7 +360,7 @@ def find_components(
         in_lung = np.bincount(flat, weights=_on_grid(probability, lungs, "lung mask").ravel(), minlength=count + 1)[1:]
         inside = in_lung / np.maximum(voxels, 1)
     return Components(components, voxels * probability.voxel_volume_ml, slices, summed / np.maximum(voxels, 1),
-                      probability.spacing, inside)  # fmt: skip
+                      probability.spacing, inside, ct)  # fmt: skip
 
 
 def label_lesions(
@@ -304,6 +376,7 @@ def label_lesions(
     lungs: Image | None = None,
     min_lung_fraction: float = 0.0,
     min_compactness: float = 0.0,
+    dome_fraction: float | None = None,
 ) -> Image:
     """Split the thresholded probability volume into lesions ordered by decreasing volume.
 
@@ -324,9 +397,9 @@ def label_lesions(
     search_mask
         Where lesions may be (e.g. the lungs dilated), on the same grid; voxels outside are
         never tumour. Non-zero is inside.
-    ct, through_fraction
-        With both, components a vessel runs through are dropped (:func:`through_going` with
-        this ``fraction``); ``ct`` must be on the probability grid.
+    ct, through_fraction, dome_fraction
+        With ``ct`` (on the probability grid) and a fraction, components a vessel runs through
+        (:func:`through_going`) and tops of the diaphragm domes (:func:`dome_caps`) are dropped.
     lungs, min_lung_fraction
         With both, components with a smaller share of voxels inside the tight lung mask ``lungs``
         (non-zero inside, on the probability grid) are dropped.
@@ -350,13 +423,8 @@ def label_lesions(
     GeometryError
         When ``search_mask``, ``ct`` or ``lungs`` is not on the probability grid.
     """
-    vessel_test = ct is not None and through_fraction is not None
-    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction if vessel_test else None,
-                        min_lung_fraction if lungs is not None else 0.0, min_compactness)  # fmt: skip
-    found = find_components(probability, threshold, search_mask, lungs if rules.min_lung_fraction > 0 else None)
-    through = None
-    if vessel_test:
-        if not probability.same_grid(ct):
-            raise GeometryError("the CT is not on the probability grid")
-        through = found.vessel_test(ct, through_fraction)
-    return found.lesion_labels(probability, found.dropped(rules, through) == "", threshold)
+    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction if ct is not None else None,
+                        min_lung_fraction if lungs is not None else 0.0, min_compactness,
+                        dome_fraction if ct is not None else None)  # fmt: skip
+    found = find_components(probability, threshold, search_mask, lungs if rules.min_lung_fraction > 0 else None, ct)
+    return found.lesion_labels(probability, found.dropped(rules) == "", threshold)

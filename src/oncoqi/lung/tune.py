@@ -3,18 +3,19 @@
 A slice-wise network leaves small specks where a vessel or the heart border looks like tumour
 on one slice, and whole discs where a vessel crosses the slices; each would be a false lesion.
 How large a component must be to count, how probable on average (its confidence), whether the vessel test of
-:func:`oncoqi.lung.postprocess.through_going` applies (and at which fraction), how much of it must lie
+:func:`oncoqi.lung.postprocess.through_going` and the dome test of
+:func:`oncoqi.lung.postprocess.dome_caps` apply (and at which fraction), how much of it must lie
 inside the lungs, and the
 probability threshold, depend on the trained model, so they are chosen per model on a tuning
 set that is neither the training set nor the test set (synthetic set seed 500 for the shipped
 model; 0 trains it and 1000 tests it), and stored in the model's metadata (``oncoqi.threshold``,
 ``oncoqi.min_volume_ml``, ``oncoqi.min_slices``, ``oncoqi.min_confidence``, ``oncoqi.through_fraction``,
-``oncoqi.min_lung_fraction``, ``oncoqi.tuning``), where
+``oncoqi.min_lung_fraction``, ``oncoqi.dome_fraction``, ``oncoqi.tuning``), where
 :func:`oncoqi.lung.segment_ct` reads them.
 
 The network runs once per case (:func:`case_probabilities`), and the components once per case
-and threshold (:func:`oncoqi.lung.postprocess.find_components`, with each vessel test); every
-candidate setting is then only a choice of components.
+and threshold (:func:`oncoqi.lung.postprocess.find_components`, with each vessel and dome test);
+every candidate setting is then only a choice of components.
 
 The objective follows the bars the model is held to (median Dice >= 0.85, lung-wise sensitivity
 and specificity >= 0.95, median HD95 <= 5 mm): first the detection and overlap figure furthest
@@ -28,10 +29,11 @@ of 0.1 ml beside a true tumour changes neither the Dice nor the lung-wise findin
 false lesion a reader must dismiss, and it sets the case's HD95 to its distance from the tumour.
 The precision counts specks; the HD95 term weighs how far they lie, which the precision cannot.
 HD95 is not in the first criterion: it stays above its bar on the tuning set whatever the
-setting, so there it would decide alone, and it bought a few millimetres with a third of the
-tumours (run H with the mirrored pass: sensitivity 0.67 for a median HD95 of 11.5 mm, against
-0.80 for 12.8 mm). Ties go to the setting that drops the least (lowest minimum volume, slices,
-confidence and lung fraction, then the threshold nearest 0.5).
+setting, so there it would decide alone, and it bought a millimetre with a sixth of the tumours
+found (run H with the mirrored pass: sensitivity 0.67 for a median HD95 of 11.5 mm, against 0.80
+for 12.8 mm). Ties go to the setting that drops the least (lowest minimum volume, slices,
+confidence and lung fraction, no vessel or dome test or the highest fraction, then the threshold
+nearest 0.5).
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ MIN_VOLUMES_ML = (0.0, 0.02, 0.05, 0.1, 0.2, 0.5)
 MIN_SLICES = (1, 2, 3)
 MIN_CONFIDENCES = (0.0, 0.9, 0.93, 0.95)
 THROUGH_FRACTIONS: tuple[float | None, ...] = (None, 0.5, 0.7, 0.9)
+DOME_FRACTIONS: tuple[float | None, ...] = (None, 0.5, 0.8)
 MIN_LUNG_FRACTIONS = (0.0, 0.25, 0.5)
 #: The bars of the objective: median Dice, lung-wise sensitivity and specificity, median HD95 (mm).
 DICE_BAR = 0.85
@@ -97,6 +100,7 @@ class Setting:
     min_confidence: float
     through_fraction: float | None
     min_lung_fraction: float
+    dome_fraction: float | None
     dice_median: float
     sensitivity: float
     specificity: float
@@ -121,6 +125,12 @@ class Setting:
         The second criterion (see the module documentation).
         """
         return (self.dice_median + self.sensitivity + self.specificity + self.precision + self.hd95_term) / 5.0
+
+    def rules_text(self) -> str:
+        """The setting's post-processing in words, for the tuning log."""
+        return (f"threshold {self.threshold:.2f}, min {self.min_volume_ml:.2f} ml, min {self.min_slices} slices, "
+                f"min confidence {self.min_confidence:.2f}, vessel test {self.through_fraction}, min lung fraction "
+                f"{self.min_lung_fraction:.2f}, dome test {self.dome_fraction}")  # fmt: skip
 
     def note(self, cases: int, seed: int | None) -> str:
         where = f"synthetic set seed {seed}, " if seed is not None else ""
@@ -168,7 +178,7 @@ class _Outcome:
 
 @dataclass
 class _Judged:
-    """One tuning case's components at one threshold, with the vessel test at each fraction.
+    """One tuning case's components at one threshold (they cache their vessel and dome tests).
 
     ``outcomes`` caches what the case scores by the kept components (their bytes): thousands of
     settings keep only a few distinct sets of components, and labelling, lung-wise findings and
@@ -177,7 +187,6 @@ class _Judged:
 
     case: CaseProbability
     components: Components
-    through: dict[float, np.ndarray]
     outcomes: dict[bytes, _Outcome] = field(default_factory=dict)
 
     def outcome(self, kept: np.ndarray, threshold: float) -> _Outcome:
@@ -197,21 +206,14 @@ class _Judged:
         return self.outcomes[key]
 
 
-def _judge(cases: Sequence[CaseProbability], threshold: float, fractions: Iterable[float | None]) -> list[_Judged]:
-    out = []
-    for c in cases:
-        found = find_components(c.probability, threshold, c.search, c.lungs if c.lung_mask is None else c.lung_mask)
-        out.append(_Judged(c, found, {f: found.vessel_test(c.ct, f) for f in fractions if f is not None}))
-    return out
+def _judge(cases: Sequence[CaseProbability], threshold: float) -> list[_Judged]:
+    return [_Judged(c, find_components(c.probability, threshold, c.search,
+                                       c.lungs if c.lung_mask is None else c.lung_mask, c.ct))
+            for c in cases]  # fmt: skip
 
 
-def _score(judged: Sequence[_Judged], threshold: float, min_volume_ml: float, min_slices: int, min_confidence: float,
-           through_fraction: float | None, min_lung_fraction: float = 0.0) -> Setting:  # fmt: skip
-    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction)
-    outcomes = []
-    for j in judged:
-        through = None if through_fraction is None else j.through[through_fraction]
-        outcomes.append(j.outcome(j.components.dropped(rules, through) == "", threshold))
+def _score(judged: Sequence[_Judged], threshold: float, rules: LesionRules) -> Setting:
+    outcomes = [j.outcome(j.components.dropped(rules) == "", threshold) for j in judged]
     dices = [o.dice for o in outcomes if o.dice is not None]
     hd95s = [o.hd95 for o in outcomes if o.hd95 is not None]
     findings = [f for o in outcomes for f in o.findings]
@@ -223,9 +225,9 @@ def _score(judged: Sequence[_Judged], threshold: float, min_volume_ml: float, mi
     sensitivity = sum(f.predicted for f in positives) / len(positives)
     specificity = sum(not f.predicted for f in negatives) / len(negatives) if negatives else 1.0
     precision = true_lesions / lesions if lesions else 1.0
-    return Setting(threshold, min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction,
-                   statistics.median(dices), sensitivity, specificity, precision,
-                   statistics.median(hd95s))  # fmt: skip
+    return Setting(threshold, rules.min_volume_ml, rules.min_slices, rules.min_confidence, rules.through_fraction,
+                   rules.min_lung_fraction, rules.dome_fraction, statistics.median(dices), sensitivity, specificity,
+                   precision, statistics.median(hd95s))  # fmt: skip
 
 
 def score(
@@ -236,10 +238,12 @@ def score(
     through_fraction: float | None = None,
     min_confidence: float = 0.0,
     min_lung_fraction: float = 0.0,
+    dome_fraction: float | None = None,
 ) -> Setting:
-    """Median Dice, lung-wise detection and lesion-wise precision of one setting over the tuning cases."""
-    judged = _judge(cases, threshold, (through_fraction,))
-    return _score(judged, threshold, min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction)
+    """Median Dice and HD95, lung-wise detection and lesion-wise precision of one setting over the tuning cases."""
+    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction,
+                        dome_fraction=dome_fraction)  # fmt: skip
+    return _score(_judge(cases, threshold), threshold, rules)
 
 
 def choose(
@@ -250,21 +254,23 @@ def choose(
     through_fractions: Sequence[float | None] = THROUGH_FRACTIONS,
     min_confidences: Sequence[float] = MIN_CONFIDENCES,
     min_lung_fractions: Sequence[float] = MIN_LUNG_FRACTIONS,
+    dome_fractions: Sequence[float | None] = DOME_FRACTIONS,
 ) -> tuple[Setting, list[Setting]]:
     """The best setting (see the module documentation) and every setting scored."""
     scored = []
     for t in thresholds:
-        judged = _judge(cases, t, through_fractions)
-        for v, n, f, q, g in itertools.product(min_volumes_ml, min_slices, through_fractions, min_confidences,
-                                               min_lung_fractions):  # fmt: skip
-            scored.append(_score(judged, t, v, n, q, f, g))
+        judged = _judge(cases, t)
+        for v, n, f, q, g, d in itertools.product(min_volumes_ml, min_slices, through_fractions, min_confidences,
+                                                  min_lung_fractions, dome_fractions):  # fmt: skip
+            scored.append(_score(judged, t, LesionRules(v, n, q, f, g, dome_fraction=d)))
 
     def preference(x: Setting) -> tuple[float, ...]:
-        # the best objective; then the setting that drops the least (a higher through fraction
-        # drops fewer components; off drops none)
+        # the best objective; then the setting that drops the least (a higher vessel or dome
+        # fraction drops fewer components; off drops none)
         through = 2.0 if x.through_fraction is None else x.through_fraction
+        dome = 2.0 if x.dome_fraction is None else x.dome_fraction
         return (round(x.worst, 6), round(x.objective, 6), -x.min_volume_ml, -x.min_slices, -x.min_confidence,
-                -x.min_lung_fraction, through,
+                -x.min_lung_fraction, through, dome,
                 -abs(x.threshold - 0.5))  # fmt: skip
 
     best = max(scored, key=preference)
@@ -279,7 +285,8 @@ def write_setting(model: Path, setting: Setting, note: str) -> Path:
               "oncoqi.min_slices": str(int(setting.min_slices)), "oncoqi.tuning": note,
               "oncoqi.min_confidence": repr(float(setting.min_confidence)),
               "oncoqi.min_lung_fraction": repr(float(setting.min_lung_fraction)),
-              "oncoqi.through_fraction": "" if setting.through_fraction is None else repr(float(setting.through_fraction))}  # fmt: skip
+              "oncoqi.through_fraction": "" if setting.through_fraction is None else repr(float(setting.through_fraction)),
+              "oncoqi.dome_fraction": "" if setting.dome_fraction is None else repr(float(setting.dome_fraction))}  # fmt: skip
     return save_with_metadata(onnx.load(str(model)), model, values)
 
 
@@ -300,14 +307,9 @@ def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     cases = case_probabilities(phantom_cases(args.phantoms, args.seed), model, args.threads)
     best, scored = choose(cases)
     for s in sorted(scored, key=lambda x: (-x.worst, -x.objective))[:10]:
-        log(f"threshold {s.threshold:.2f}, min {s.min_volume_ml:.2f} ml, min {s.min_slices} slices, min confidence "
-            f"{s.min_confidence:.2f}, vessel test {s.through_fraction}, min lung fraction {s.min_lung_fraction:.2f}: "
-            f"median Dice {s.dice_median:.3f}, sensitivity {s.sensitivity:.3f}, specificity {s.specificity:.3f}, "
-            f"lesion precision {s.precision:.3f}, median HD95 {s.hd95_median:.2f} mm")
+        log(f"{s.rules_text()}: {s.note(len(cases), None)}")
     note = best.note(len(cases), args.seed)
-    log(f"chosen: threshold {best.threshold}, min {best.min_volume_ml} ml, min {best.min_slices} slices, "
-        f"min confidence {best.min_confidence}, vessel test {best.through_fraction}, min lung fraction "
-        f"{best.min_lung_fraction} ({note})")
+    log(f"chosen: {best.rules_text()} ({note})")
     if not args.dry_run:
         write_setting(model, best, note)
         log(f"{model}: metadata updated")
