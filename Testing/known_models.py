@@ -21,16 +21,43 @@ def identity_model(
     In the lung window, a probability of ``threshold`` is the code of a CT number, so the model
     "segments" everything denser than that inside the search region.
     """
-    onnx = pytest.importorskip("onnx", reason="onnx (in the test extra) builds the known-output model")
     from onnx import TensorProto, helper
 
     scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [gain / 255.0])
+    node = helper.make_node("Mul", ["ct_codes", "scale"], ["tumour_probability"])
+    return _save([node], [scale], path, grid, threshold, metadata)
+
+
+def shift_model(path: Path, grid: PreprocessOptions, threshold: float = 0.5) -> Path:
+    """An ONNX model whose output is ``codes / 255`` moved one column to the right (column 0: 0).
+
+    Not left-right symmetric, so its mirrored pass (``oncoqi lung ensemble --mirror``) differs from
+    it in a known way: the mirror image moves one column to the left.
+    """
+    from onnx import TensorProto, helper
+
+    constants = [helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 255.0]),
+                 helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+                 helper.make_tensor("ends", TensorProto.INT64, [1], [-1]),
+                 helper.make_tensor("axes", TensorProto.INT64, [1], [2]),
+                 helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 0, 0, 0, 0, 0])]  # fmt: skip
+    nodes = [helper.make_node("Slice", ["ct_codes", "starts", "ends", "axes"], ["left"]),
+             helper.make_node("Pad", ["left", "pads"], ["shifted"]),
+             helper.make_node("Mul", ["shifted", "scale"], ["tumour_probability"])]  # fmt: skip
+    return _save(nodes, constants, path, grid, threshold, None)
+
+
+def _save(nodes: list, constants: list, path: Path, grid: PreprocessOptions, threshold: float,
+          metadata: dict[str, str] | None) -> Path:  # fmt: skip
+    onnx = pytest.importorskip("onnx", reason="onnx (in the test extra) builds the known-output model")
+    from onnx import TensorProto, helper
+
     graph = helper.make_graph(
-        [helper.make_node("Mul", ["ct_codes", "scale"], ["tumour_probability"])],
-        "identity",
+        nodes,
+        "known",
         [helper.make_tensor_value_info("ct_codes", TensorProto.FLOAT, ["n", "h", "w", 1])],
         [helper.make_tensor_value_info("tumour_probability", TensorProto.FLOAT, ["n", "h", "w", 1])],
-        [scale],
+        constants,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8

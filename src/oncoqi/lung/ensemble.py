@@ -123,8 +123,12 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
         {"file": p.name, "sha256": sha256, "training": meta.get("oncoqi.training", ""), "mirror": mirror}
         for p, meta, (_, sha256) in zip(paths, metas, loaded)
     ])  # fmt: skip
-    what = f"{len(paths)} network{'s' if len(paths) > 1 else ''}" + (" and their mirror images" if mirror else "")
-    metadata["oncoqi.training"] = f"mean of {what}: " + ", ".join(p.name for p in paths)
+    what = f"{len(paths)} networks" if len(paths) > 1 else "1 network"
+    if mirror:
+        what += " and their mirror images" if len(paths) > 1 else " and its mirror image"
+    members = (f"{p.name} ({meta['oncoqi.training']})" if meta.get("oncoqi.training") else p.name
+               for p, meta in zip(paths, metas))  # fmt: skip
+    metadata["oncoqi.training"] = f"mean of {what}: " + ", ".join(members)
     return save_with_metadata(ensemble, path, metadata)
 
 
