@@ -41,9 +41,10 @@ def test_ensemble_of_the_shipped_network_with_itself_is_the_network(tmp_path):
     copy = tmp_path / "copy.onnx"
     copy.write_bytes(shipped.read_bytes())
     out = ensemble_onnx([shipped, copy], tmp_path / "twice.onnx")
-    codes = np.random.default_rng(1).integers(0, 256, (2, 64, 64)).astype(np.uint8)
+    codes = np.random.default_rng(1).integers(0, 256, (3, 64, 64)).astype(np.uint8)
     with OnnxSegmenter(shipped) as one, OnnxSegmenter(out) as two:
-        assert np.allclose(two.predict(codes), one.predict(codes), atol=1e-6)
+        stacks = _stacks(len(codes), one.channels)
+        assert np.allclose(two.predict(codes, indices=stacks), one.predict(codes, indices=stacks), atol=1e-6)
         assert two.preprocess_options == one.preprocess_options
 
 
@@ -68,10 +69,17 @@ def test_mirrored_shipped_network_reads_its_weights_once_and_is_symmetric(tmp_pa
         pytest.skip(f"no trained model shipped at {shipped}")
     out = ensemble_onnx([shipped], tmp_path / "mirrored.onnx", mirror=True)
     assert out.stat().st_size < 1.1 * shipped.stat().st_size
-    codes = np.random.default_rng(2).integers(0, 256, (2, 64, 64)).astype(np.uint8)
+    codes = np.random.default_rng(2).integers(0, 256, (3, 64, 64)).astype(np.uint8)
     with OnnxSegmenter(out) as both:
-        flipped = both.predict(np.ascontiguousarray(codes[:, :, ::-1]))[:, :, ::-1]
-        assert np.allclose(both.predict(codes), flipped, atol=1e-5)
+        stacks = _stacks(len(codes), both.channels)
+        flipped = both.predict(np.ascontiguousarray(codes[:, :, ::-1]), indices=stacks)[:, :, ::-1]
+        assert np.allclose(both.predict(codes, indices=stacks), flipped, atol=1e-5)
+
+
+def _stacks(slices: int, channels: int) -> np.ndarray:
+    """Each slice with the next ``channels - 1`` (wrapping round) as one input: the ``indices`` of
+    :meth:`OnnxSegmenter.predict` for a network that also looks at neighbouring slices."""
+    return (np.arange(slices)[:, None] + np.arange(channels)[None, :]) % slices
 
 
 def test_mirror_of_a_pointwise_model_is_the_model(tmp_path):

@@ -8,6 +8,8 @@ fraction of its cost. They skip when no model is shipped (a checkout without the
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PIL import Image as PILImage
@@ -34,9 +36,11 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 def test_shipped_model_is_small_and_carries_its_preprocessing():
     assert MODEL.stat().st_size <= 50e6
     seg = OnnxSegmenter(MODEL, threads=1)
-    assert seg.preprocess_options == PreprocessOptions()  # the published 1 x 1 mm, 512 x 512 grid
+    # the published 1 x 1 mm, 512 x 512 grid and lung window, with the slices 4 mm below and above
+    assert seg.preprocess_options == replace(PreprocessOptions(), context_mm=4.0)
     assert 0.0 < seg.threshold < 1.0
     assert "validation Dice" in seg.metadata["oncoqi.training"]
+    assert seg.lesion_rules.dome_fraction is not None and "median HD95" in seg.metadata["oncoqi.tuning"]
 
 
 @pytest.mark.parametrize(
