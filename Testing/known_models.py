@@ -21,8 +21,7 @@ def identity_model(
     In the lung window, a probability of ``threshold`` is the code of a CT number, so the model
     "segments" everything denser than that inside the search region.
     """
-    from onnx import TensorProto, helper
-
+    TensorProto, helper = _onnx()
     scale = helper.make_tensor("scale", TensorProto.FLOAT, [], [gain / 255.0])
     node = helper.make_node("Mul", ["ct_codes", "scale"], ["tumour_probability"])
     return _save([node], [scale], path, grid, threshold, metadata)
@@ -34,8 +33,7 @@ def shift_model(path: Path, grid: PreprocessOptions, threshold: float = 0.5) -> 
     Not left-right symmetric, so its mirrored pass (``oncoqi lung ensemble --mirror``) differs from
     it in a known way: the mirror image moves one column to the left.
     """
-    from onnx import TensorProto, helper
-
+    TensorProto, helper = _onnx()
     constants = [helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 255.0]),
                  helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
                  helper.make_tensor("ends", TensorProto.INT64, [1], [-1]),
@@ -47,9 +45,15 @@ def shift_model(path: Path, grid: PreprocessOptions, threshold: float = 0.5) -> 
     return _save(nodes, constants, path, grid, threshold, None)
 
 
+def _onnx() -> tuple:
+    """``onnx.TensorProto`` and ``onnx.helper``; the calling test is skipped without the onnx package."""
+    onnx = pytest.importorskip("onnx", reason="onnx (in the test extra) builds the known-output model")
+    return onnx.TensorProto, onnx.helper
+
+
 def _save(nodes: list, constants: list, path: Path, grid: PreprocessOptions, threshold: float,
           metadata: dict[str, str] | None) -> Path:  # fmt: skip
-    onnx = pytest.importorskip("onnx", reason="onnx (in the test extra) builds the known-output model")
+    import onnx  # the builders above have checked that it is installed
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(

@@ -126,9 +126,9 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     what = f"{len(paths)} networks" if len(paths) > 1 else "1 network"
     if mirror:
         what += " and their mirror images" if len(paths) > 1 else " and its mirror image"
-    members = (f"{p.name} ({meta['oncoqi.training']})" if meta.get("oncoqi.training") else p.name
-               for p, meta in zip(paths, metas))  # fmt: skip
-    metadata["oncoqi.training"] = f"mean of {what}: " + ", ".join(members)
+    named = (f"{p.name} ({meta['oncoqi.training']})" if meta.get("oncoqi.training") else p.name
+             for p, meta in zip(paths, metas))  # fmt: skip
+    metadata["oncoqi.training"] = f"mean of {what}: " + ", ".join(named)
     return save_with_metadata(ensemble, path, metadata)
 
 
