@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -91,6 +92,26 @@ def test_augmentation_moves_image_and_mask_together():
         img1, msk1 = augment_slice(stack[..., c], mask, np.random.default_rng(7), forced, fill=59)
         np.testing.assert_array_equal(img3[..., c], img1)
         np.testing.assert_array_equal(msk3, msk1)
+
+
+def test_left_right_flip_mirrors_crop_and_mask_and_is_off_by_default():
+    from oncoqi.lung.training_data import SliceSet, sample_crop
+
+    yy, xx = np.mgrid[:96, :96]
+    mask = ((yy - 40) ** 2 + (xx - 30) ** 2 <= 100).astype(np.uint8)[None]  # a lesion left of centre
+    images = np.stack([10 + 200 * mask, 5 + 100 * mask, 20 + 30 * mask], axis=-1).astype(np.uint8)
+    slices = SliceSet(images, mask, np.ones_like(mask))
+    still = AugmentOptions(p_rotation=0, p_shift=0, p_zoom=0, p_reverse_channels=0)
+    assert AugmentOptions().p_flip == 0.0  # the published recipe has no flip
+    plain = sample_crop(slices, 0, np.random.default_rng(3), still, 0, 64, 1.0)
+    flipped = sample_crop(slices, 0, np.random.default_rng(3), replace(still, p_flip=1.0), 0, 64, 1.0)
+    assert plain[1].any()
+    for a, b in zip(plain, flipped):  # same crop, mirrored: image channels and mask alike
+        np.testing.assert_array_equal(b, a[:, ::-1])
+    half = replace(still, p_flip=0.5)
+    rng = np.random.default_rng(4)
+    mirrored = sum(not np.array_equal(sample_crop(slices, 0, rng, half, 0, 96, 1.0)[1], mask[0]) for _ in range(200))
+    assert 70 <= mirrored <= 130
 
 
 def test_load_cases_reads_phantom_study_folders_and_volume_pairs(tmp_path, phantom):

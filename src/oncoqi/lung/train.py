@@ -302,7 +302,8 @@ def train(
     def export(note: str) -> Path:
         # Exported at every improvement too, so that an interrupted run leaves its best model.
         metadata = model_metadata(options.preprocess, options.threshold, options.unet, options.unet.divisor)
-        metadata["oncoqi.training"] = note
+        flips = f", crops mirrored left to right with p={options.augment.p_flip:g}" if options.augment.p_flip else ""
+        metadata["oncoqi.training"] = note + flips
         return export_onnx(model, out / MODEL_NAME, metadata)
 
     total_steps = options.epochs * options.steps_per_epoch
@@ -391,6 +392,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"tumour-free slices drawn per tumour slice (default {SliceOptions.negative_ratio:g})")
     p.add_argument("--min-negatives", type=int, default=SliceOptions.min_negatives,
                    help=f"tumour-free slices drawn at least per case (default {SliceOptions.min_negatives})")
+    p.add_argument("--flip", type=float, default=AugmentOptions.p_flip, metavar="P",
+                   help="probability of mirroring a training crop left to right (default 0, as published; "
+                        "use 0.5 for a model shipped with --mirror)")
     p.add_argument("--learning-rate", type=float, default=TrainOptions.learning_rate)
     p.add_argument("--dice-epochs", type=int, default=TrainOptions.dice_epochs,
                    help="epochs over which the Dice weight falls from --dice-start to --dice-end")
@@ -415,13 +419,14 @@ def _train(args: argparse.Namespace) -> int:
         tumour_fraction=args.tumour_fraction, learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
         dice_epochs=args.dice_epochs, seed=args.seed,
         unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
+        augment=AugmentOptions(p_flip=args.flip),
         slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid,
                                               context_mm=args.context_mm),
                             negative_ratio=args.negative_ratio, min_negatives=args.min_negatives),
     )
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
-    for flag, share in (("--subsolid", args.subsolid), ("--large-tumours", args.large_tumours)):
+    for flag, share in (("--subsolid", args.subsolid), ("--large-tumours", args.large_tumours), ("--flip", args.flip)):
         if not 0.0 <= share <= 1.0:
             raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
     started = time.perf_counter()

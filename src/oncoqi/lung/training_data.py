@@ -72,7 +72,13 @@ class TrainingError(OncoQIError):
 
 @dataclass(frozen=True)
 class AugmentOptions:
-    """Random in-plane transforms of training slices (the published probabilities by default)."""
+    """Random in-plane transforms of training slices (the published probabilities by default).
+
+    ``p_flip`` mirrors a crop left to right. It is not in the published recipe and is off by
+    default; a network whose inference also averages its mirrored pass (``oncoqi lung ensemble
+    --mirror``) should be trained with it, so that both passes have seen each tumour both ways
+    round and agree on it instead of halving the probability of a one-sided find.
+    """
 
     rotation_deg: float = 25.0
     p_rotation: float = 0.6
@@ -81,6 +87,7 @@ class AugmentOptions:
     zoom_fraction: float = 0.03
     p_zoom: float = 0.1
     p_reverse_channels: float = 0.5
+    p_flip: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -478,4 +485,9 @@ def sample_crop(
                                 augment, fill)  # fmt: skip
     if image.shape[-1] > 1 and rng.random() < augment.p_reverse_channels:
         image = image[..., ::-1]
-    return image[y0 - ya : y0 - ya + size, x0 - xa : x0 - xa + size], mask[y0 - ya : y0 - ya + size, x0 - xa : x0 - xa + size]
+    image = image[y0 - ya : y0 - ya + size, x0 - xa : x0 - xa + size]
+    mask = mask[y0 - ya : y0 - ya + size, x0 - xa : x0 - xa + size]
+    # Drawn only when asked for, so runs without it keep their random stream (and reproduce).
+    if augment.p_flip and rng.random() < augment.p_flip:
+        image, mask = image[:, ::-1], mask[:, ::-1]
+    return image, mask
