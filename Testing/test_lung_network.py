@@ -415,7 +415,8 @@ def test_large_share_draws_training_tumours_the_size_of_primary_nsclc():
 @pytest.mark.parametrize(("flags", "message"), [(["--phantoms", "1"], "--phantoms must be >= 2"),
                                                 (["--phantoms", "4", "--subsolid", "1.5"], "--subsolid must be between 0 and 1"),
                                                 (["--phantoms", "4", "--large-tumours", "-0.1"],
-                                                 "--large-tumours must be between 0 and 1")])
+                                                 "--large-tumours must be between 0 and 1"),
+                                                (["--phantoms", "4", "--flip", "2"], "--flip must be between 0 and 1")])
 def test_train_cli_refuses_bad_options_before_any_work(tmp_path, capsys, flags, message):
     assert main(["lung", "train", *flags, "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err

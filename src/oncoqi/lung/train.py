@@ -393,8 +393,8 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-negatives", type=int, default=SliceOptions.min_negatives,
                    help=f"tumour-free slices drawn at least per case (default {SliceOptions.min_negatives})")
     p.add_argument("--flip", type=float, default=AugmentOptions.p_flip, metavar="P",
-                   help="probability of mirroring a training crop left to right (default 0, as published; "
-                        "use 0.5 for a model shipped with --mirror)")
+                   help="probability of mirroring a training crop left to right (default 0: not published; "
+                        "meant for a network run with its mirrored pass, see the model card)")
     p.add_argument("--learning-rate", type=float, default=TrainOptions.learning_rate)
     p.add_argument("--dice-epochs", type=int, default=TrainOptions.dice_epochs,
                    help="epochs over which the Dice weight falls from --dice-start to --dice-end")

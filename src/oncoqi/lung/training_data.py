@@ -75,9 +75,11 @@ class AugmentOptions:
     """Random in-plane transforms of training slices (the published probabilities by default).
 
     ``p_flip`` mirrors a crop left to right. It is not in the published recipe and is off by
-    default; a network whose inference also averages its mirrored pass (``oncoqi lung ensemble
-    --mirror``) should be trained with it, so that both passes have seen each tumour both ways
-    round and agree on it instead of halving the probability of a one-sided find.
+    default. It is meant for a network whose inference also averages its mirrored pass
+    (``oncoqi lung ensemble --mirror``): having seen each tumour both ways round, both passes agree
+    on it instead of halving the probability of a one-sided find. On the phantoms that found more
+    tumours but also more false lesions, so the shipped network was trained without it (model
+    card, *Left-right flips in training*).
     """
 
     rotation_deg: float = 25.0
