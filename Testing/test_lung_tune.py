@@ -73,27 +73,28 @@ def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
     cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True), _case("c", True, False)]
     grid = dict(thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
     best, scored = choose(cases, **grid, min_confidences=(0.0,))
-    assert len(scored) == 48 * 3 * 3 and best.objective == 1.0 and best.through_fraction is None is best.dome_fraction
+    assert len(scored) == 48 * 3 * 3 and best.objective == 1.0 and best.rules.through_fraction is None is best.rules.dome_fraction
     # min 2 slices alone removes the speck; a 0.005 ml (0.625 voxel) minimum does not, 0.05 ml does too,
     # but the tie goes to the setting that drops the least; 0.4 would take the rim.
-    assert (best.threshold, best.min_volume_ml, best.min_slices) == (0.5, 0.0, 2)
+    assert (best.threshold, best.rules.min_volume_ml, best.rules.min_slices) == (0.5, 0.0, 2)
     # A confidence cut of 0.85 removes the 0.8 speck too; the tie goes to fewer minimum slices first.
     best, scored = choose(cases, **grid, min_confidences=(0.0, 0.85))
     assert len(scored) == 96 * 3 * 3 and best.objective == 1.0
-    assert (best.threshold, best.min_volume_ml, best.min_slices, best.min_confidence) == (0.5, 0.0, 1, 0.85)
+    assert (best.threshold, best.rules.min_volume_ml, best.rules.min_slices, best.rules.min_confidence) == (0.5, 0.0, 1, 0.85)
 
 
 def test_objective_is_the_figure_furthest_below_its_bar_first():
     """A plain mean would trade a missed tumour for fewer false lesions; the worst figure first does not."""
+    from oncoqi.lung.postprocess import LesionRules
     from oncoqi.lung.tune import Setting
 
-    balanced = Setting(0.5, 0.0, 1, 0.0, None, 0.0, None, dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6,
+    balanced = Setting(0.5, LesionRules(), dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6,
                        hd95_median=4.0)
-    cautious = Setting(0.5, 0.0, 1, 0.9, None, 0.0, None, dice_median=0.8, sensitivity=0.6, specificity=1.0, precision=1.0,
+    cautious = Setting(0.5, LesionRules(min_confidence=0.9), dice_median=0.8, sensitivity=0.6, specificity=1.0, precision=1.0,
                        hd95_median=4.0)
     assert cautious.objective > balanced.objective and balanced.worst > cautious.worst
     assert balanced.worst == pytest.approx(0.80 / 0.95) and cautious.worst == pytest.approx(0.60 / 0.95)
-    assert Setting(0.5, 0.0, 1, 0.0, None, 0.0, None, 0.9, 1.0, 0.96, 0.5, 4.0).worst == 1.0  # all bars met: capped
+    assert Setting(0.5, LesionRules(), 0.9, 1.0, 0.96, 0.5, 4.0).worst == 1.0  # all bars met: capped
     # On cases: a faint tumour (probability 0.65) among three clear ones, and a faint speck (0.6) in a
     # tumour-free lung. A confidence cut of 0.7 removes the speck but loses the faint tumour: a higher
     # mean (0.94 against 0.91), yet sensitivity 3/4; keeping both leaves specificity at 5/6, nearer its bar.
@@ -103,8 +104,8 @@ def test_objective_is_the_figure_furthest_below_its_bar_first():
     cases = [_case(name, True, False) for name in "ace"] + [faint, speck]
     best, scored = choose(cases, thresholds=(0.5,), min_volumes_ml=(0.0,), min_slices=(1,), through_fractions=(None,),
                           min_confidences=(0.0, 0.7))  # fmt: skip
-    assert max(scored, key=lambda x: x.objective).min_confidence == 0.7
-    assert best.min_confidence == 0.0 and (best.sensitivity, best.specificity) == (1.0, pytest.approx(5 / 6))
+    assert max(scored, key=lambda x: x.objective).rules.min_confidence == 0.7
+    assert best.rules.min_confidence == 0.0 and (best.sensitivity, best.specificity) == (1.0, pytest.approx(5 / 6))
 
 
 def test_lung_rule_drops_what_lies_outside_the_lungs_and_is_tuned():
@@ -130,7 +131,7 @@ def test_lung_rule_drops_what_lies_outside_the_lungs_and_is_tuned():
         LesionRules(min_lung_fraction=1.0)
     best, _ = choose([case, _case("b", False, False)], thresholds=(0.5,), min_volumes_ml=(0.0,), min_slices=(1,),
                      through_fractions=(None,), min_confidences=(0.0,), min_lung_fractions=(0.0, 0.25, 0.5))  # fmt: skip
-    assert best.min_lung_fraction == 0.5 and best.precision == 1.0  # 0.25 keeps it (not below)
+    assert best.rules.min_lung_fraction == 0.5 and best.precision == 1.0  # 0.25 keeps it (not below)
 
 
 def test_tuning_set_without_tumour_is_refused():

@@ -92,15 +92,10 @@ class CaseProbability:
 
 @dataclass(frozen=True)
 class Setting:
-    """One post-processing setting and how it scored on the tuning set."""
+    """One post-processing setting (a threshold and the lesion rules) and how it scored on the tuning set."""
 
     threshold: float
-    min_volume_ml: float
-    min_slices: int
-    min_confidence: float
-    through_fraction: float | None
-    min_lung_fraction: float
-    dome_fraction: float | None
+    rules: LesionRules
     dice_median: float
     sensitivity: float
     specificity: float
@@ -128,9 +123,10 @@ class Setting:
 
     def rules_text(self) -> str:
         """The setting's post-processing in words, for the tuning log."""
-        return (f"threshold {self.threshold:.2f}, min {self.min_volume_ml:.2f} ml, min {self.min_slices} slices, "
-                f"min confidence {self.min_confidence:.2f}, vessel test {self.through_fraction}, min lung fraction "
-                f"{self.min_lung_fraction:.2f}, dome test {self.dome_fraction}")  # fmt: skip
+        r = self.rules
+        return (f"threshold {self.threshold:.2f}, min {r.min_volume_ml:.2f} ml, min {r.min_slices} slices, "
+                f"min confidence {r.min_confidence:.2f}, vessel test {r.through_fraction}, min lung fraction "
+                f"{r.min_lung_fraction:.2f}, dome test {r.dome_fraction}")  # fmt: skip
 
     def note(self, cases: int, seed: int | None) -> str:
         where = f"synthetic set seed {seed}, " if seed is not None else ""
@@ -225,9 +221,8 @@ def _score(judged: Sequence[_Judged], threshold: float, rules: LesionRules) -> S
     sensitivity = sum(f.predicted for f in positives) / len(positives)
     specificity = sum(not f.predicted for f in negatives) / len(negatives) if negatives else 1.0
     precision = true_lesions / lesions if lesions else 1.0
-    return Setting(threshold, rules.min_volume_ml, rules.min_slices, rules.min_confidence, rules.through_fraction,
-                   rules.min_lung_fraction, rules.dome_fraction, statistics.median(dices), sensitivity, specificity,
-                   precision, statistics.median(hd95s))  # fmt: skip
+    return Setting(threshold, rules, statistics.median(dices), sensitivity, specificity, precision,
+                   statistics.median(hd95s))  # fmt: skip
 
 
 def score(
@@ -267,10 +262,11 @@ def choose(
     def preference(x: Setting) -> tuple[float, ...]:
         # the best objective; then the setting that drops the least (a higher vessel or dome
         # fraction drops fewer components; off drops none)
-        through = 2.0 if x.through_fraction is None else x.through_fraction
-        dome = 2.0 if x.dome_fraction is None else x.dome_fraction
-        return (round(x.worst, 6), round(x.objective, 6), -x.min_volume_ml, -x.min_slices, -x.min_confidence,
-                -x.min_lung_fraction, through, dome,
+        r = x.rules
+        through = 2.0 if r.through_fraction is None else r.through_fraction
+        dome = 2.0 if r.dome_fraction is None else r.dome_fraction
+        return (round(x.worst, 6), round(x.objective, 6), -r.min_volume_ml, -r.min_slices, -r.min_confidence,
+                -r.min_lung_fraction, through, dome,
                 -abs(x.threshold - 0.5))  # fmt: skip
 
     best = max(scored, key=preference)
@@ -281,12 +277,17 @@ def write_setting(model: Path, setting: Setting, note: str) -> Path:
     """Store ``setting`` in the model's metadata, atomically (needs the ``onnx`` package)."""
     import onnx
 
-    values = {"oncoqi.threshold": repr(float(setting.threshold)), "oncoqi.min_volume_ml": repr(float(setting.min_volume_ml)),
-              "oncoqi.min_slices": str(int(setting.min_slices)), "oncoqi.tuning": note,
-              "oncoqi.min_confidence": repr(float(setting.min_confidence)),
-              "oncoqi.min_lung_fraction": repr(float(setting.min_lung_fraction)),
-              "oncoqi.through_fraction": "" if setting.through_fraction is None else repr(float(setting.through_fraction)),
-              "oncoqi.dome_fraction": "" if setting.dome_fraction is None else repr(float(setting.dome_fraction))}  # fmt: skip
+    r = setting.rules
+
+    def optional(fraction: float | None) -> str:  # absent key or "": the test is off
+        return "" if fraction is None else repr(float(fraction))
+
+    # min_compactness is not tuned: the model's own value is left as it is.
+    values = {"oncoqi.threshold": repr(float(setting.threshold)), "oncoqi.tuning": note,
+              "oncoqi.min_volume_ml": repr(float(r.min_volume_ml)), "oncoqi.min_slices": str(int(r.min_slices)),
+              "oncoqi.min_confidence": repr(float(r.min_confidence)),
+              "oncoqi.min_lung_fraction": repr(float(r.min_lung_fraction)),
+              "oncoqi.through_fraction": optional(r.through_fraction), "oncoqi.dome_fraction": optional(r.dome_fraction)}  # fmt: skip
     return save_with_metadata(onnx.load(str(model)), model, values)
 
 
