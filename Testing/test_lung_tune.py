@@ -236,6 +236,41 @@ def test_dome_test_drops_the_top_of_the_diaphragm_and_keeps_a_nodule(superior_fi
     assert label_lesions(probability, 0.5, ct=ct).metadata["lesions"] == 2  # off by default
 
 
+@pytest.mark.parametrize("superior_first", [False, True])
+def test_dome_test_keeps_the_found_top_of_a_tumour_and_drops_a_cap_at_the_scan_edge(superior_first):
+    """A tumour found only at its top is dense 5 mm below but lung 15 mm below: not a dome's cap.
+
+    A dome's cap in a scan that ends 8 mm below it is judged at the last slice, not kept for want
+    of slices.
+    """
+    from oncoqi.lung.postprocess import DOME_DEPTH_MM, dome_caps
+
+    z, y, x = np.mgrid[:40, :48, :48]
+    tumour = (1.5 * (z - 30)) ** 2 + (y - 14) ** 2 + (x - 14) ** 2 <= 36  # 2 mm slices: 26-34
+    liver = (2 * z) ** 2 + (y - 30) ** 2 + (x - 34) ** 2 <= 12**2  # top at slice 6, 4 slices above the edge
+    hu = np.where(tumour | liver, 50, -850).astype(np.int16)
+    found_top = tumour & (z >= 32)  # the network saw the top 3 slices, not the lower 12 mm
+    cap = liver & (z >= 4)
+    prob = np.where(found_top | cap, 0.9, 0.0).astype(np.float32)
+    direction = np.eye(3)
+    if superior_first:
+        hu, prob, found_top, direction = hu[::-1], prob[::-1], found_top[::-1], np.diag([1.0, 1.0, -1.0])
+    ct = Image(hu, (1.0, 1.0, 2.0), direction=direction)
+    components, count = ndimage_label(prob >= 0.5)
+    assert count == 2
+    is_top = [bool(found_top[components == n].any()) for n in (1, 2)]
+    caps = dome_caps(components, count, ct, fraction=0.5)
+    assert caps[1:].tolist() == [not t for t in is_top]
+    # Without the deep look the found top is a cap as well: dense 5 mm below, lung above.
+    assert dome_caps(components, count, ct, fraction=0.5, depth_mm=5.0)[1:].all()
+    assert DOME_DEPTH_MM == 15.0
+    from oncoqi.lung.postprocess import LesionRules, find_components
+
+    found = find_components(ct.with_array(prob), 0.5, ct=ct)
+    reasons = found.dropped(LesionRules(dome_fraction=0.5))
+    assert [r == "" for r in reasons] == is_top
+
+
 def ndimage_label(mask):
     from scipy import ndimage
 
