@@ -138,8 +138,11 @@ def dense_beyond(
             continue
         footprint = (components[box] == label).any(axis=0)
         lower, upper = box[0].start - step, box[0].stop - 1 + step
-        if clamp:  # to the scan's edge slice, unless the component itself touches that edge
-            lower, upper = max(lower, min(0, box[0].start - 1)), min(upper, max(slices - 1, box[0].stop))
+        if clamp:  # no further than the scan's edge slice, unless the component touches that edge
+            if box[0].start > 0:
+                lower = max(lower, 0)
+            if box[0].stop < slices:
+                upper = min(upper, slices - 1)
         for end, k in enumerate((lower, upper)):
             if 0 <= k < slices:
                 result[label, end] = float((ct.array[k][box[1:]][footprint] > DENSE_HU).mean()) >= fraction
@@ -270,7 +273,7 @@ class Components:
     spacing: tuple[float, float, float]
     lung_fraction: np.ndarray | None = None
     ct: Image | None = None
-    _ends: dict[tuple[float, float | None], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _ends: dict[tuple[float, float, bool], np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.volume_ml)
@@ -282,9 +285,8 @@ class Components:
         return np.array([compactness(self.labels[box] == label, self.spacing)
                          for label, box in enumerate(boxes, start=1)])  # fmt: skip
 
-    def ends(self, fraction: float, depth_mm: float | None = None) -> np.ndarray:
-        """bool ``(n, 2)``: :func:`dense_beyond` of each component 5 mm beyond it (or, clamped to the
-        scan, ``depth_mm``), computed once per ``fraction`` and depth.
+    def ends(self, fraction: float, distance_mm: float = 5.0, *, clamp: bool = False) -> np.ndarray:
+        """bool ``(n, 2)``: :func:`dense_beyond` of each component, computed once per set of arguments.
 
         Raises
         ------
@@ -293,10 +295,9 @@ class Components:
         """
         if self.ct is None:
             raise ValueError("the vessel and dome tests need the CT: pass ct= to find_components")
-        key = (fraction, depth_mm)
+        key = (fraction, distance_mm, clamp)
         if key not in self._ends:
-            far = {} if depth_mm is None else {"distance_mm": depth_mm, "clamp": True}
-            self._ends[key] = dense_beyond(self.labels, len(self), self.ct, fraction, **far)[1:]
+            self._ends[key] = dense_beyond(self.labels, len(self), self.ct, fraction, distance_mm, clamp=clamp)[1:]
         return self._ends[key]
 
     def vessel_test(self, fraction: float) -> np.ndarray:
@@ -305,7 +306,8 @@ class Components:
 
     def dome_test(self, fraction: float) -> np.ndarray:
         """bool ``(n,)``: components that are the top of a diaphragm dome (:func:`dome_caps`)."""
-        return _capped(self.ends(fraction), self.ends(fraction, DOME_DEPTH_MM), self.ct)  # type: ignore[arg-type]
+        deep = self.ends(fraction, DOME_DEPTH_MM, clamp=True)
+        return _capped(self.ends(fraction), deep, self.ct)  # type: ignore[arg-type]
 
     def dropped(self, rules: LesionRules) -> np.ndarray:
         """str ``(n,)``: ``""`` for a kept component, else why ``rules`` drop it (the first that
