@@ -21,7 +21,8 @@ from oncoqi.image import Image
 from oncoqi.lung import write_lung_qc
 from oncoqi.lung.onnx_model import OnnxSegmenter
 from oncoqi.lung.preprocess import PreprocessOptions
-from oncoqi.lung.segment import default_model_path, segment_ct
+from oncoqi.lung import segment
+from oncoqi.lung.segment import default_model_path, network_window, segment_ct, tumour_probability
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, make_petct, write_study
 
 MODEL = default_model_path()
@@ -114,3 +115,33 @@ def test_lesions_lie_in_the_search_region():
     result = segment_ct(study.ct, MODEL, threads=2)
     search = result.masks.search_region.array != 0
     assert not (result.labels.array != 0)[~search].any()
+
+
+def test_network_window_is_the_search_region_and_its_margin_on_the_pooling_grid():
+    search = np.zeros((3, 512, 512), bool)
+    search[1, 200:260, 150:400] = True
+    search[2, 220:300, 170:180] = True
+    rows, columns = network_window(search, 16, margin=40)
+    for cut, first, last in ((rows, 200, 299), (columns, 150, 399)):
+        assert cut.start % 16 == 0 and cut.stop % 16 == 0
+        assert cut.start <= first - 40 and cut.stop >= last + 1 + 40  # the margin, rounded outwards
+        assert cut.start > first - 40 - 16 and cut.stop < last + 1 + 40 + 16
+    # clipped at the grid's edge, and the whole slice when there is nothing to search
+    search[1, 0:5, 500:512] = True
+    rows, columns = network_window(search, 16, margin=40)
+    assert rows.start == 0 and columns.stop == 512
+    assert network_window(np.zeros((2, 64, 64), bool), 16) == (slice(None), slice(None))
+
+
+def test_the_network_on_a_window_gives_the_whole_slice_probability(monkeypatch):
+    """Why the window is safe: inside the search region it changes nothing that counts."""
+    study = make_ct(PhantomOptions(seed=2005, tumours=(TumourSpec(volume_ml=15.0),), slice_thickness_mm=5.0, slices=14))
+    windowed = tumour_probability(study.ct, MODEL, threads=2)
+    search = windowed.masks.search_region.array != 0
+    monkeypatch.setattr(segment, "network_window", lambda search, divisor: (slice(None), slice(None)))
+    whole = tumour_probability(study.ct, MODEL, threads=2)
+    assert windowed.probability.same_grid(whole.probability)
+    assert whole.probability.array[search].max() > 0.5, "the phantom's tumour should be in the comparison"
+    assert np.abs(windowed.probability.array - whole.probability.array)[search].max() < 1e-5
+    # the window did leave part of the slice out (there the probability stays 0)
+    assert (whole.probability.array[~search] > windowed.probability.array[~search]).any()
