@@ -56,6 +56,8 @@ from oncoqi.phantom import PhantomOptions, make_ct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from datasets import dataset_or_none, lung1_001  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import cpu_name  # noqa: E402  (Testing/benchmarks/provenance.py)
 
 BARS = {"dsc_median": 0.85, "hd95_median_mm": 5.0, "sensitivity": 0.95, "specificity": 0.95,
         "lung_dice": 0.95, "seconds_512": 60.0, "peak_gb_512": 1.5}  # fmt: skip
@@ -331,11 +333,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="take the accuracy results from an earlier --json file and measure only the speed")
     args = parser.parse_args(argv)
     model = resolve_model(args.model)
-    import platform
-
     results: dict[str, Any] = {"model": model.name, "set_seed": args.set_seed, "subsolid": args.subsolid,
-                               "large": args.large, "date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, "
-                               f"{len(os.sched_getaffinity(0))} CPUs"}  # fmt: skip
+                               "large": args.large, "date": time.strftime("%Y-%m-%d"),
+                               "machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} CPUs"}  # fmt: skip
     if args.from_json:
         earlier = json.loads(args.from_json.read_text())
         results.update({k: earlier.get(k) for k in ("synthetic", "lung1", "lidc", "ctchest4", "set_seed", "date")})

@@ -19,8 +19,8 @@ Why the default is ``base_filters=16, depth=4`` on the 512 x 512, 1 mm grid: the
 (64-1024 filters) costs 1.1 s per 512 x 512 slice on 2 cores and 124 MB of weights; the
 computation scales with the square of the width, so 16-256 filters is 1/16 of it (about
 27 GFLOP per slice) with 1.94 M parameters (7.8 MB). Measured here with onnxruntime on 2
-threads: 0.21 s per 512 x 512 slice in batches of 2 (0.24 s one by one), inside the 0.5 s per slice
-budget, while keeping the
+threads: 0.21 s per 512 x 512 slice in batches of 2 (0.24 s one by one; 0.30 s on a 2-core AMD
+EPYC with AVX2 but no AVX-512), inside the 0.5 s per slice budget, while keeping the
 full 512 mm, 1 mm field of view so that small nodules keep their pixels. Base 24 (4.4 M
 parameters, 17 MB) measured 0.44-0.47 s per slice, too close to the budget on a loaded machine.
 
