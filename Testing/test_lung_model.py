@@ -18,10 +18,9 @@ from oncoqi.atomic import write_volume
 from oncoqi.cli import main
 from oncoqi.dicom import read_image
 from oncoqi.image import Image
-from oncoqi.lung import write_lung_qc
+from oncoqi.lung import segment, write_lung_qc
 from oncoqi.lung.onnx_model import OnnxSegmenter
 from oncoqi.lung.preprocess import PreprocessOptions
-from oncoqi.lung import segment
 from oncoqi.lung.segment import default_model_path, network_window, segment_ct, tumour_probability
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, make_petct, write_study
 

@@ -12,9 +12,10 @@ Slices
     :func:`prepare_slices` spreads the cases over processes.
 Crops
     Training runs on square crops of the 1 mm slices (:func:`sample_crop`), not whole 512 x 512
-    slices: the network is fully convolutional, so it runs on whole slices (or the search region's
-    window, :func:`oncoqi.lung.segment.network_window`) at inference unchanged, and a 160 x 160 crop costs a tenth of a slice. That is what makes training
-    on 2 CPU cores in under 2 hours possible. Half of the crops are centred near a tumour pixel
+    slices: the network is fully convolutional, so it runs on whole slices (or the search
+    region's window, :func:`oncoqi.lung.segment.network_window`) at inference unchanged, and a
+    160 x 160 crop costs a tenth of a slice. That is what makes training on 2 CPU cores in under
+    2 hours possible. Half of the crops are centred near a tumour pixel
     (so the rare class is seen often: tumour is about 0.1 % of a slice) and half at a random
     point of the search region (hard negatives: vessels, hilum, heart border, chest wall).
 Randomisation
