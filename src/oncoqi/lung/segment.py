@@ -42,6 +42,7 @@ from oncoqi.lung.measure import LesionMeasurement, measure_lesions
 from oncoqi.lung.onnx_model import OnnxSegmenter, Progress
 from oncoqi.lung.postprocess import LesionRules, label_lesions
 from oncoqi.lung.preprocess import preprocess
+from oncoqi.metrics.surface import bounding_box
 
 #: File name of the shipped model inside the package's ``data`` folder.
 MODEL_FILE = "lung_unet.onnx"
@@ -164,15 +165,13 @@ def network_window(search: np.ndarray, divisor: int, margin: int = WINDOW_MARGIN
         Rows and columns; the whole slice when the search region is empty.
     """
     footprint = np.asarray(search).any(axis=0)
-    if not footprint.any():
+    box = bounding_box(footprint)
+    if box is None:
         return slice(None), slice(None)
-    window = []
-    for axis, size in ((1, footprint.shape[0]), (0, footprint.shape[1])):
-        hits = np.flatnonzero(footprint.any(axis=axis))
-        start = max(0, (hits[0] - margin) // divisor * divisor)
-        stop = min(size, -(-(hits[-1] + 1 + margin) // divisor) * divisor)
-        window.append(slice(int(start), int(stop)))
-    return window[0], window[1]
+    rows, columns = (slice(max(0, (cut.start - margin) // divisor * divisor),
+                           min(size, -(-(cut.stop + margin) // divisor) * divisor))
+                     for cut, size in zip(box, footprint.shape))  # fmt: skip
+    return rows, columns
 
 
 def tumour_probability(
