@@ -361,6 +361,14 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     result = segment_ct(phantom.ct, out / "lung_unet.onnx", threads=1)
     assert result.labels.same_grid(phantom.ct) and result.probability.same_grid(phantom.ct)
     assert np.isfinite(result.probability.array).all() and result.probability.array.max() > 0
+    # Fine-tuning starts from that network and says so in the new model.
+    tuned = tmp_path / "tuned"
+    argv[argv.index("--epochs") + 1] = "1"
+    argv[argv.index("--out") + 1] = str(tuned)
+    assert main([*argv, "--init-from", str(out / "lung_unet.onnx")]) == 0
+    assert f"initial weights from {out / 'lung_unet.onnx'}" in capsys.readouterr().out
+    note = OnnxSegmenter(tuned / "lung_unet.onnx", threads=1).metadata["oncoqi.training"]
+    assert note.startswith("best epoch 1 of 1") and "fine-tuned from lung_unet.onnx (SHA-256 " in note
 
 
 def test_wide_geometry_adds_thick_slices_and_coarse_matrices_to_training_phantoms_only():
@@ -416,7 +424,9 @@ def test_large_share_draws_training_tumours_the_size_of_primary_nsclc():
                                                 (["--phantoms", "4", "--subsolid", "1.5"], "--subsolid must be between 0 and 1"),
                                                 (["--phantoms", "4", "--large-tumours", "-0.1"],
                                                  "--large-tumours must be between 0 and 1"),
-                                                (["--phantoms", "4", "--flip", "2"], "--flip must be between 0 and 1")])
+                                                (["--phantoms", "4", "--flip", "2"], "--flip must be between 0 and 1"),
+                                                (["--phantoms", "4", "--init-from", "missing.onnx"],
+                                                 "missing.onnx: no such model file")])
 def test_train_cli_refuses_bad_options_before_any_work(tmp_path, capsys, flags, message):
     assert main(["lung", "train", *flags, "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err

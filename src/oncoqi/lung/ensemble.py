@@ -82,7 +82,7 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
         raise ModelError(f"an ensemble needs at least two models, or one with mirror, got {len(paths)}")
     if Path(path).resolve() in {p.resolve() for p in paths}:
         raise ModelError(f"{path}: the ensemble would overwrite one of its members; write it elsewhere")
-    loaded = [_load(p) for p in paths]
+    loaded = [read_model(p) for p in paths]
     protos = [proto for proto, _ in loaded]
     metas = [{p.key: p.value for p in proto.metadata_props} for proto in protos]
     for p, meta, proto in zip(paths[1:], metas[1:], protos[1:]):
@@ -171,7 +171,7 @@ def _mirror_node(source: str, target: str, name: str) -> onnx.NodeProto:
                             name=name)  # fmt: skip
 
 
-def _load(path: Path) -> tuple[onnx.ModelProto, str]:
+def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
     """The member's model and the SHA-256 of its file, from one read."""
     import onnx
 

@@ -99,6 +99,9 @@ class TrainOptions:
         Probability threshold of the validation Dice, stored in the model for inference.
     seed
         Seed of the case split, slice draws, augmentation, shuffling and initial weights.
+    init_from
+        An ONNX model whose network gives the initial weights instead of random ones (fine-tuning;
+        :func:`oncoqi.lung.warm_start.load_onnx_weights`), or None.
     """
 
     epochs: int = 40
@@ -119,6 +122,7 @@ class TrainOptions:
     unet: UNetOptions = field(default_factory=UNetOptions)
     slices: SliceOptions = field(default_factory=SliceOptions)
     augment: AugmentOptions = field(default_factory=AugmentOptions)
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.steps_per_epoch, self.batch_size, self.max_validation_slices) < 1:
@@ -264,21 +268,29 @@ def train(
         With fewer than two usable cases, or when no training slice holds tumour.
     oncoqi.lung.unet.TensorFlowMissingError
         When TensorFlow is not installed.
+    oncoqi.lung.onnx_model.ModelError
+        When ``options.init_from`` is not a network of the same U-Net and channels.
     """
     from oncoqi.lung.onnx_model import export_onnx, model_metadata
     from oncoqi.lung.unet import build_unet, import_keras
+    from oncoqi.lung.warm_start import load_onnx_weights
 
     keras = import_keras()
     import tensorflow as tf
 
     out = Path(out)
-    train_set, val_set = _split(prepared, options, log)
-    rng = np.random.default_rng([options.seed, 3])
-    fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
-
     keras.utils.set_random_seed(options.seed)
     model = build_unet(options.unet, levels=options.preprocess.levels, seed=options.seed,
                        channels=options.preprocess.channels)
+    started_from = ""
+    if options.init_from:  # before the cases are prepared, so a wrong model fails in seconds, not minutes
+        sha256 = load_onnx_weights(model, options.init_from)
+        started_from = f", fine-tuned from {Path(options.init_from).name} (SHA-256 {sha256[:12]})"
+        log(f"initial weights from {options.init_from}")
+
+    train_set, val_set = _split(prepared, options, log)
+    rng = np.random.default_rng([options.seed, 3])
+    fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
     optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate, global_clipnorm=options.clip_norm)
     w_dice = tf.Variable(1.0, trainable=False, dtype=tf.float32)
 
@@ -303,7 +315,7 @@ def train(
         # Exported at every improvement too, so that an interrupted run leaves its best model.
         metadata = model_metadata(options.preprocess, options.threshold, options.unet, options.unet.divisor)
         flips = f", crops mirrored left to right with p={options.augment.p_flip:g}" if options.augment.p_flip else ""
-        metadata["oncoqi.training"] = note + flips
+        metadata["oncoqi.training"] = note + flips + started_from
         return export_onnx(model, out / MODEL_NAME, metadata)
 
     total_steps = options.epochs * options.steps_per_epoch
@@ -395,6 +407,9 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--flip", type=float, default=AugmentOptions.p_flip, metavar="P",
                    help="probability of mirroring a training crop left to right (default 0: not published; "
                         "meant for a network run with its mirrored pass, see the model card)")
+    p.add_argument("--init-from", metavar="MODEL", help="start from the network in this ONNX model (one written by "
+                   "'oncoqi lung train', or the shipped model) instead of random weights, to fine-tune it on new cases "
+                   "or augmentation; --base-filters, --depth and --context-mm must match it")
     p.add_argument("--learning-rate", type=float, default=TrainOptions.learning_rate)
     p.add_argument("--dice-epochs", type=int, default=TrainOptions.dice_epochs,
                    help="epochs over which the Dice weight falls from --dice-start to --dice-end")
@@ -417,7 +432,7 @@ def _train(args: argparse.Namespace) -> int:
     options = TrainOptions(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, crop=args.crop,
         tumour_fraction=args.tumour_fraction, learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
-        dice_epochs=args.dice_epochs, seed=args.seed,
+        dice_epochs=args.dice_epochs, seed=args.seed, init_from=args.init_from,
         unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
         augment=AugmentOptions(p_flip=args.flip),
         slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid,
