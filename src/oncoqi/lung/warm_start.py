@@ -69,6 +69,7 @@ def load_onnx_weights(model: keras.Model, path: str | os.PathLike) -> str:
 
     path = Path(path)
     proto, sha256 = read_model(path)
+    meta = {p.key: p.value for p in proto.metadata_props}
     tensors = {t.name: t for t in proto.graph.initializer if t.data_type == TensorProto.FLOAT}
     members = sorted({m.group(1) for name in tensors if (m := _MEMBER.match(name))})
     if len(members) > 1:
@@ -88,35 +89,34 @@ def load_onnx_weights(model: keras.Model, path: str | os.PathLike) -> str:
         if kernel.shape != tuple(layer.kernel.shape):
             raise ModelError(f"{path}: layer {layer.name!r} has a {kernel.shape} kernel, the network being trained "
                              f"needs {tuple(layer.kernel.shape)}: use the model's --base-filters, --depth and "
-                             f"--context-mm ({_recorded(proto)})")  # fmt: skip
+                             f"--context-mm ({_recorded(meta)})")  # fmt: skip
         # tf2onnx drops an all-zero bias (an untrained layer); the check below catches any other absence
         bias = numpy_helper.to_array(tensors[biases[0]]) if biases else np.zeros(layer.filters, np.float32)
         layer.set_weights([kernel, bias])
-    _check(model, proto, path)
+    _check(model, proto, path, mirrored=_mirrored(meta))
     return sha256
 
 
-def _recorded(proto: onnx.ModelProto) -> str:
+def _recorded(meta: dict[str, str]) -> str:
     """The model's own U-Net and preprocessing options, for an error message."""
-    meta = {p.key: p.value for p in proto.metadata_props}
     preprocess = json.loads(meta.get("oncoqi.preprocess", "{}"))
     return f"it records U-Net {meta.get('oncoqi.unet', 'unknown')}, context_mm {preprocess.get('context_mm', 0)}"
 
 
-def _mirrored(proto: onnx.ModelProto) -> bool:
+def _mirrored(meta: dict[str, str]) -> bool:
     """Whether the model averages its network with the mirrored pass (``oncoqi lung ensemble --mirror``)."""
-    meta = {p.key: p.value for p in proto.metadata_props}
     return any(member.get("mirror") for member in json.loads(meta.get("oncoqi.ensemble", "[]")))
 
 
-def _check(model: keras.Model, proto: onnx.ModelProto, path: Path) -> None:
-    """Raise unless ``model`` reproduces the ONNX model on a random slice of codes."""
+def _check(model: keras.Model, proto: onnx.ModelProto, path: Path, mirrored: bool) -> None:
+    """Raise unless ``model`` (averaged with its mirrored pass if ``mirrored``) reproduces the ONNX model
+    on a random slice of codes."""
     import onnxruntime as ort
 
     shape = (1, CHECK_SIDE, CHECK_SIDE, int(model.input_shape[-1]))
     x = np.random.default_rng(0).uniform(0.0, 255.0, shape).astype(np.float32)  # 8-bit window codes
     expected = model(x, training=False).numpy()
-    if _mirrored(proto):
+    if mirrored:
         flipped = model(np.flip(x, COLUMN_AXIS).copy(), training=False).numpy()
         expected = (expected + np.flip(flipped, COLUMN_AXIS)) / 2.0
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
