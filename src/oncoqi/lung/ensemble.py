@@ -172,7 +172,7 @@ def _mirror_node(source: str, target: str, name: str) -> onnx.NodeProto:
 
 
 def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
-    """The member's model and the SHA-256 of its file, from one read."""
+    """The ONNX model in ``path`` and the SHA-256 of the file, from one read (ensemble members, fine-tuning starts)."""
     import onnx
 
     if not path.is_file():
