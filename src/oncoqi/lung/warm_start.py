@@ -9,10 +9,10 @@ whose bias is the float vector of ``O`` values beside it (absent when all zero).
 ``oncoqi lung ensemble`` holds its network under ``member0/``; one network, with or without its
 mirrored pass, is a valid start, several are not (which of them would training continue?).
 
-The loaded network is then run against the ONNX model with onnxruntime on a random slice (the mean
-with its mirrored pass when the model has one), and must agree within :data:`TOLERANCE`, the bound
-Keras and ONNX are held to at export, so a graph laid out differently can never start a training
-silently wrong.
+The loaded network is then run against the ONNX model, through :class:`~oncoqi.lung.onnx_model.OnnxSegmenter`
+as inference runs it, on a random slice (the mean with its mirrored pass when the model has one),
+and must agree within :data:`TOLERANCE`, the bound Keras and ONNX are held to at export, so a graph
+laid out differently can never start a training silently wrong.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from oncoqi.lung.ensemble import COLUMN_AXIS, read_model
-from oncoqi.lung.onnx_model import ModelError
+from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
-    import onnx
 
 #: Largest difference between the loaded Keras network and the ONNX model on the check slice.
 TOLERANCE = 1e-4
@@ -69,7 +68,6 @@ def load_onnx_weights(model: keras.Model, path: str | os.PathLike) -> str:
 
     path = Path(path)
     proto, sha256 = read_model(path)
-    meta = {p.key: p.value for p in proto.metadata_props}
     tensors = {t.name: t for t in proto.graph.initializer if t.data_type == TensorProto.FLOAT}
     members = sorted({m.group(1) for name in tensors if (m := _MEMBER.match(name))})
     if len(members) > 1:
@@ -89,39 +87,36 @@ def load_onnx_weights(model: keras.Model, path: str | os.PathLike) -> str:
         if kernel.shape != tuple(layer.kernel.shape):
             raise ModelError(f"{path}: layer {layer.name!r} has a {kernel.shape} kernel, the network being trained "
                              f"needs {tuple(layer.kernel.shape)}: use the model's --base-filters, --depth and "
-                             f"--context-mm ({_recorded(meta)})")  # fmt: skip
+                             f"--context-mm ({_recorded(path)})")  # fmt: skip
         # tf2onnx drops an all-zero bias (an untrained layer); the check below catches any other absence
         bias = numpy_helper.to_array(tensors[biases[0]]) if biases else np.zeros(layer.filters, np.float32)
         layer.set_weights([kernel, bias])
-    _check(model, proto, path, mirrored=_mirrored(meta))
+    _check(model, path)
     return sha256
 
 
-def _recorded(meta: dict[str, str]) -> str:
-    """The model's own U-Net and preprocessing options, for an error message."""
-    preprocess = json.loads(meta.get("oncoqi.preprocess", "{}"))
-    return f"it records U-Net {meta.get('oncoqi.unet', 'unknown')}, context_mm {preprocess.get('context_mm', 0)}"
+def _recorded(path: Path) -> str:
+    """The model's own U-Net and neighbouring-slice options, for an error message."""
+    with OnnxSegmenter(path, threads=1) as segmenter:
+        unet = segmenter.metadata.get("oncoqi.unet", "unknown")
+        return f"it records U-Net {unet}, context_mm {segmenter.preprocess_options.context_mm:g}"
 
 
-def _mirrored(meta: dict[str, str]) -> bool:
-    """Whether the model averages its network with the mirrored pass (``oncoqi lung ensemble --mirror``)."""
-    return any(member.get("mirror") for member in json.loads(meta.get("oncoqi.ensemble", "[]")))
-
-
-def _check(model: keras.Model, proto: onnx.ModelProto, path: Path, mirrored: bool) -> None:
-    """Raise unless ``model`` (averaged with its mirrored pass if ``mirrored``) reproduces the ONNX model
-    on a random slice of codes."""
-    import onnxruntime as ort
-
-    shape = (1, CHECK_SIDE, CHECK_SIDE, int(model.input_shape[-1]))
-    x = np.random.default_rng(0).uniform(0.0, 255.0, shape).astype(np.float32)  # 8-bit window codes
+def _check(model: keras.Model, path: Path) -> None:
+    """Raise unless ``model`` (averaged with its mirrored pass when the model has one) reproduces the
+    ONNX model on a random slice of 8-bit codes."""
+    with OnnxSegmenter(path) as segmenter:
+        channels = segmenter.channels
+        codes = np.random.default_rng(0).integers(0, 256, (channels, CHECK_SIDE, CHECK_SIDE), np.uint8)
+        stack = np.arange(channels)[None]  # one input: the random slices as its channels
+        got = segmenter.predict(codes, indices=stack)
+        members = json.loads(segmenter.metadata.get("oncoqi.ensemble", "[]"))
+    x = np.moveaxis(codes[stack], 1, -1).astype(np.float32)
     expected = model(x, training=False).numpy()
-    if mirrored:
+    if any(member.get("mirror") for member in members):  # oncoqi lung ensemble --mirror
         flipped = model(np.flip(x, COLUMN_AXIS).copy(), training=False).numpy()
         expected = (expected + np.flip(flipped, COLUMN_AXIS)) / 2.0
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: x})[0]
-    worst = float(np.max(np.abs(got - expected)))
+    worst = float(np.max(np.abs(got - expected[..., 0])))
     if not worst <= TOLERANCE:
         raise ModelError(f"{path}: the weights read back differ from the model by up to {worst:.2g} on a check slice "
                          f"(tolerance {TOLERANCE:g}); the graph is not laid out as oncoqi lung train writes it")
