@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 #: Largest difference between the loaded Keras network and the ONNX model on the check slice.
 TOLERANCE = 1e-4
 
-#: Side of the random check slice, in network pixels (a multiple of every shipped divisor).
+#: Side of the random check slice, in network pixels (rounded up to a multiple of the model's divisor).
 CHECK_SIDE = 96
 
 _MEMBER = re.compile(r"^(member\d+)/")
@@ -107,7 +107,8 @@ def _check(model: keras.Model, path: Path) -> None:
     ONNX model on a random slice of 8-bit codes."""
     with OnnxSegmenter(path) as segmenter:
         channels = segmenter.channels
-        codes = np.random.default_rng(0).integers(0, 256, (channels, CHECK_SIDE, CHECK_SIDE), np.uint8)
+        side = -(-CHECK_SIDE // segmenter.divisor) * segmenter.divisor
+        codes = np.random.default_rng(0).integers(0, 256, (channels, side, side), np.uint8)
         stack = np.arange(channels)[None]  # one input: the random slices as its channels
         got = segmenter.predict(codes, indices=stack)
         members = json.loads(segmenter.metadata.get("oncoqi.ensemble", "[]"))
