@@ -7,21 +7,17 @@ Three kinds of fixture live here:
 * :func:`mrml_scene`: a real MRML scene with the module logics Slicer's own code relies on,
   booted from the ``slicer-core`` wheel (Slicer's C++ core, no Qt); skipped with the reason when
   the wheel is not installed or the unrelated PyPI ``slicer`` package shadows it;
-* :func:`slicer_module_loader`: imports a module's ``<Name>.py`` on that scene. The application
-  parts it imports do not exist outside Slicer (``qt``, ``ctk``, ``slicer.ScriptedLoadableModule``,
-  ``slicer.i18n``, ``slicer.parameterNodeWrapper``, ``slicer.packaging``), so this fixture, and only
-  this fixture, puts test-only **stand-ins** for them into ``sys.modules`` and removes them
-  afterwards. The stand-ins do the minimum to import the file and run its Logic and its
-  ``test_<Name>Logic`` method; Widgets and parameter-node wrappers are exercised only in a real
-  Slicer (see ``Docs/developers.md``).
+* :func:`slicer_layer_factory` / :func:`slicer_module_loader`: Slicer's own Python layer
+  (``ScriptedLoadableModule``, ``parameterNodeWrapper``, ``util``, ``packaging``, ``DICOMLib``) from
+  ``../shared/slicer-python`` at v5.8.0 or v5.12.0 on that scene, with stand-ins only for what needs
+  the application (PythonQt's ``qt``/``ctk``, qMRML widgets, ``slicer.app``, the DICOM database):
+  see ``Testing/slicer_layer`` and ``Docs/developers.md``.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 import types
-import unittest
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +27,21 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-#: The extension's scripted modules, in the order the top-level CMakeLists adds them.
-MODULE_NAMES = ("LungTumorSegmentation", "PETIndiC", "QuantitativeReporting", "TCIABrowser")
+#: The extension's module folders, in the order the top-level CMakeLists adds them, and the Slicer
+#: module each holds (``OncoQI`` + the folder's name, a name no other extension of the Index uses).
+MODULE_FOLDERS = {
+    "LungTumorSegmentation": "OncoQILungTumorSegmentation",
+    "PETIndiC": "OncoQIPETIndiC",
+    "QuantitativeReporting": "OncoQIQuantitativeReporting",
+    "TCIABrowser": "OncoQITCIABrowser",
+}
+#: The Slicer module names, in the same order.
+MODULE_NAMES = tuple(MODULE_FOLDERS.values())
+
+
+def module_folder(name: str) -> Path:
+    """The folder holding Slicer module ``name`` (``OncoQIPETIndiC`` -> ``PETIndiC/``)."""
+    return REPO_ROOT / name.removeprefix("OncoQI")
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +66,7 @@ def extension_paths() -> Iterator[list[Path]]:
     Slicer adds every scripted-module folder to ``sys.path``; that is how ``<Name>Lib`` and the
     shared ``OncoQISlicer`` package (in ``QuantitativeReporting/``) are imported.
     """
-    paths = [REPO_ROOT / name for name in MODULE_NAMES]
+    paths = [REPO_ROOT / folder for folder in MODULE_FOLDERS]
     with pytest.MonkeyPatch.context() as patch:
         for path in reversed(paths):
             patch.syspath_prepend(str(path))
@@ -157,129 +166,69 @@ def boot_mrml_scene(mrml_app: MRMLApplication) -> Callable[[], Any]:
     return lambda: _boot_mrml().scene
 
 
-# --- Stand-ins for the Slicer application, used only by slicer_module_loader -------------------
-
-
-class _StandInScriptedLoadableModule:
-    """Stand-in for ``slicer.ScriptedLoadableModule.ScriptedLoadableModule`` (import only)."""
-
-    def __init__(self, parent: Any) -> None:
-        self.parent = parent
-
-
-class _StandInScriptedLoadableModuleWidget:
-    """Stand-in for ``ScriptedLoadableModuleWidget``: Widgets need PythonQt and are not run here."""
-
-    def __init__(self, parent: Any = None) -> None:
-        self.parent = parent
-
-
-class _StandInScriptedLoadableModuleLogic:
-    """Stand-in for ``ScriptedLoadableModuleLogic``: the Logic methods under test need no base behaviour."""
-
-    def __init__(self, parent: Any = None) -> None:
-        self.parent = parent
-
-    def getParameterNode(self) -> Any:
-        raise RuntimeError(
-            "stand-in: parameter nodes go through slicer.parameterNodeWrapper, which exists only in "
-            "Slicer; test them with the module's test_<Name>ParameterNode in a real Slicer"
-        )
-
-
-class _StandInScriptedLoadableModuleTest(unittest.TestCase):
-    """Stand-in for ``ScriptedLoadableModuleTest``: a TestCase whose ``delayDisplay`` only logs."""
-
-    def delayDisplay(self, message: str, msec: int | None = None) -> None:
-        logging.getLogger("slicer-module-test").info(message)
+# --- Slicer's real Python layer (../shared/slicer-python) around the real MRML scene ---------------
 
 
 @dataclass
 class SlicerModuleLoader:
-    """Imports module scripts under the stand-ins and records the dependency checks they make.
+    """Loads module scripts under Slicer's real Python layer and records the dependency checks.
 
     Attributes
     ----------
-    pip_ensure_calls
-        ``(requirement lines, requester)`` for every ``slicer.packaging.pip_ensure`` call; the
-        stand-in installs nothing.
+    layer
+        What :func:`slicer_layer.install` put in place (``layer.app`` is ``slicer.app``).
+    requirement_checks
+        ``(requirements, requester)`` for every ``OncoQISlicer.dependencies.ensure_requirements`` call.
     """
 
-    patch: pytest.MonkeyPatch
-    pip_ensure_calls: list[tuple[list[str], str | None]] = field(default_factory=list)
+    layer: Any
+    requirement_checks: list[tuple[list[str], str]] = field(default_factory=list)
 
     def load(self, name: str) -> types.ModuleType:
-        """Import ``<name>/<name>.py`` as module ``name`` (removed from ``sys.modules`` after the test)."""
-        import importlib.util
-
-        path = REPO_ROOT / name / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None, path
-        module = importlib.util.module_from_spec(spec)
-        self.patch.setitem(sys.modules, name, module)
-        spec.loader.exec_module(module)
-        return module
-
-
-def _stand_in_module(name: str, doc: str, **attributes: Any) -> types.ModuleType:
-    module = types.ModuleType(name, f"Test-only stand-in: {doc}")
-    for attribute, value in attributes.items():
-        setattr(module, attribute, value)
-    return module
+        """Import ``<folder>/<name>.py`` as module ``name`` (removed from ``sys.modules`` after the test)."""
+        return self.layer.load_module(name, module_folder(name))
 
 
 @pytest.fixture
-def slicer_module_loader(mrml_app: MRMLApplication) -> Iterator[SlicerModuleLoader]:
-    """Load module scripts on the real MRML scene, with stand-ins for the application-only parts."""
-    slicer = sys.modules["slicer"]
+def slicer_layer_factory(mrml_app: MRMLApplication, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+    """Install Slicer's Python layer of a version: ``factory(version, testing=False, headless=False)``.
 
-    def load_requirements(path: str) -> list[str]:
-        # The real one returns packaging Requirement objects; our code only passes them on.
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        return [line.strip() for line in lines if line.strip() and not line.strip().startswith(("#", "-"))]
+    Skips (fails under CI) when ``../shared/slicer-python`` is absent. Everything is undone after the test.
+    """
+    from slicer_layer import install
 
-    def widgets_only(toolkit: str) -> Callable[[str], Any]:
-        def getattr_(attribute: str) -> Any:
-            raise AttributeError(f"stand-in '{toolkit}' has no {attribute!r}: it is only used by Widgets, which run in Slicer")
+    modules = {name: str(module_folder(name) / f"{name}.py") for name in MODULE_NAMES}
+    layers = []
+    with pytest.MonkeyPatch.context() as patch:
 
-        return getattr_
+        def factory(version: str = "v5.12.0", *, testing: bool = False, headless: bool = False) -> Any:
+            layer = install(patch, version, mrml_app, modules, tmp_path / f"slicer-home-{len(layers)}",
+                            testing=testing, headless=headless)  # fmt: skip
+            layers.append(layer)
+            return layer
+
+        yield factory
+        for layer in layers:
+            layer.unload_modules()
+    for layer in layers:
+        layer.cleanup()
+
+
+@pytest.fixture
+def slicer_module_loader(slicer_layer_factory: Callable[..., Any]) -> Iterator[SlicerModuleLoader]:
+    """Load module scripts on the real MRML scene under Slicer 5.12's real Python layer."""
+    layer = slicer_layer_factory("v5.12.0")
+    loader = SlicerModuleLoader(layer)
+    import OncoQISlicer.dependencies as dependencies
+
+    real = dependencies.ensure_requirements
+
+    def recording(requirements: list[str], requester: str) -> None:
+        loader.requirement_checks.append((list(requirements), requester))
+        real(requirements, requester)
 
     with pytest.MonkeyPatch.context() as patch:
-        loader = SlicerModuleLoader(patch)
-
-        def pip_ensure(requirements: list[str], requester: str | None = None, **options: Any) -> None:
-            loader.pip_ensure_calls.append((list(requirements), requester))
-
-        stand_ins = {
-            "qt": _stand_in_module("qt", "PythonQt's Qt bindings", __getattr__=widgets_only("qt")),
-            "ctk": _stand_in_module("ctk", "PythonQt's CTK widgets", __getattr__=widgets_only("ctk")),
-            "slicer.ScriptedLoadableModule": _stand_in_module(
-                "slicer.ScriptedLoadableModule",
-                "Slicer's scripted-module base classes",
-                ScriptedLoadableModule=_StandInScriptedLoadableModule,
-                ScriptedLoadableModuleWidget=_StandInScriptedLoadableModuleWidget,
-                ScriptedLoadableModuleLogic=_StandInScriptedLoadableModuleLogic,
-                ScriptedLoadableModuleTest=_StandInScriptedLoadableModuleTest,
-            ),
-            "slicer.i18n": _stand_in_module(
-                "slicer.i18n", "translation (identity)", tr=lambda text: text, translate=lambda context, text: text
-            ),
-            "slicer.parameterNodeWrapper": _stand_in_module(
-                "slicer.parameterNodeWrapper",
-                "parameterNodeWrapper returns the class unchanged (its fields stay readable as annotations)",
-                parameterNodeWrapper=lambda cls: cls,
-            ),
-            "slicer.packaging": _stand_in_module(
-                "slicer.packaging",
-                "pip_ensure records its calls and installs nothing",
-                load_requirements=load_requirements,
-                pip_ensure=pip_ensure,
-            ),
-        }
-        for name, module in stand_ins.items():
-            patch.setitem(sys.modules, name, module)
-            if name.startswith("slicer."):
-                patch.setattr(slicer, name.split(".", 1)[1], module, raising=False)
+        patch.setattr(dependencies, "ensure_requirements", recording)
         yield loader
 
 

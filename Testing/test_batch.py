@@ -392,7 +392,7 @@ def test_slicer_script_loads_and_measures_each_study_through_the_logics(
     slicer_module_loader, repo_root, cohort, model, tmp_path, capsys
 ):
     logics = {
-        name: getattr(slicer_module_loader.load(name), f"{name}Logic")() for name in ("QuantitativeReporting", "PETIndiC")
+        name: getattr(slicer_module_loader.load(name), f"{name}Logic")() for name in ("OncoQIQuantitativeReporting", "OncoQIPETIndiC")
     }
     script = _load_script(repo_root)
     study = cohort / "site0" / f"case{SEEDS[0]}"
@@ -400,7 +400,7 @@ def test_slicer_script_loads_and_measures_each_study_through_the_logics(
     argv = ["Slicer", "--python-script", "batch.py", "--", str(study), "--out", str(out), "--model", str(model),
             *MIN_VOLUME, "--no-progress"]  # fmt: skip
     assert script.main(argv, logics) == 0
-    assert slicer_module_loader.pip_ensure_calls and slicer_module_loader.pip_ensure_calls[0][1] == "LungTumorSegmentation batch"
+    assert slicer_module_loader.requirement_checks[0][1] == "OncoQILungTumorSegmentation batch"
     (folder,) = [p.parent for p in out.rglob(DONE_NAME)]
     saved = {p.name for p in (folder / "slicer").iterdir()}
     assert {"ct.nrrd", "lesions.seg.nrrd", "ct_measurements.tsv", "pet_indices.tsv"} <= saved

@@ -4,7 +4,7 @@ A PET series with known dose, weight and times is written as real DICOM (plus on
 weight, and a CT, and a SEG + TID 1500 SR on the PET); :func:`examine` must offer SUVbw for the
 first, say why not for the second, ignore the CT, and offer the SR as a table; :func:`load` must
 give the SUVbw volume (``Bq/ml * weight / decayed dose``, computed here by hand) marked for
-QuantitativeReporting, and the SR's measurements as table rows. ``DICOMOncoQIPlugin.py`` itself
+OncoQIQuantitativeReporting, and the SR's measurements as table rows. ``DICOMOncoQIPlugin.py`` itself
 wraps these in ``DICOMLib`` classes and runs only in Slicer.
 """
 
@@ -91,7 +91,7 @@ def test_load_gives_an_suvbw_volume_marked_for_reporting(series, mrml_scene) -> 
 def test_suv_volume_loaded_by_the_plugin_is_measured_in_suv_by_quantitativereporting(series, mrml_scene) -> None:
     from OncoQISlicer.dicom import examine, load
     from OncoQISlicer.mrml import image_from_volume_node, segmentation_node_from_labels
-    from QuantitativeReportingLib.report import SUVBW_UNITS, measure
+    from OncoQIQuantitativeReportingLib.report import SUVBW_UNITS, measure
 
     node = load(mrml_scene, examine([series["files"]])[0])
     suv = image_from_volume_node(node)

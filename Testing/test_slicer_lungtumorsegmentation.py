@@ -1,4 +1,4 @@
-"""LungTumorSegmentation's Logic and Qt-free library on Slicer's real MRML (``slicer-core``).
+"""OncoQILungTumorSegmentation's Logic and Qt-free library on Slicer's real MRML (``slicer-core``).
 
 The embedded sample CT (``oncoqi.phantom.sample``) is loaded into a volume node, as Slicer's DICOM
 module would. Most tests run the pipeline with the hand-built ONNX graph of ``test_lung_network.py``
@@ -31,7 +31,7 @@ from oncoqi.lung.report import lesion_name
 from oncoqi.lung.segment import LungSegmentation, NoModelError, default_model_path, segment_ct
 from oncoqi.phantom.sample import extract_sample
 
-MODULE = "LungTumorSegmentation"
+MODULE = "OncoQILungTumorSegmentation"
 #: Seconds a background job may take on the sample (it takes about 3 s with the test graph).
 JOB_TIMEOUT_S = 300
 
@@ -64,7 +64,7 @@ def trained_model() -> Path:
 
 @pytest.fixture
 def logic(slicer_module_loader):
-    return slicer_module_loader.load(MODULE).LungTumorSegmentationLogic()
+    return slicer_module_loader.load(MODULE).OncoQILungTumorSegmentationLogic()
 
 
 @pytest.fixture
@@ -96,7 +96,7 @@ def table_column(table_node, name: str) -> list:
 
 
 def test_job_returns_the_result_and_the_last_progress(extension_paths) -> None:
-    from LungTumorSegmentationLib.job import BackgroundJob
+    from OncoQILungTumorSegmentationLib.job import BackgroundJob
 
     seen = []
 
@@ -112,7 +112,7 @@ def test_job_returns_the_result_and_the_last_progress(extension_paths) -> None:
 
 
 def test_job_hands_its_error_to_the_caller_and_stops_when_cancelled(extension_paths) -> None:
-    from LungTumorSegmentationLib.job import BackgroundJob
+    from OncoQILungTumorSegmentationLib.job import BackgroundJob
 
     started, release = threading.Event(), threading.Event()
 
@@ -173,9 +173,9 @@ def test_cropped_segments_hold_every_voxel_on_the_grid(mrml_scene) -> None:
 
 @pytest.mark.slicer
 def test_process_gives_coded_segments_and_a_table_equal_to_the_core(logic, ct_node, sample, test_model, core_result):
-    from LungTumorSegmentationLib import segmentation as lib
+    from OncoQILungTumorSegmentationLib import segmentation as lib
     from OncoQISlicer.mrml import labels_from_segmentation_node
-    from QuantitativeReportingLib.report import segment_codes
+    from OncoQIQuantitativeReportingLib.report import segment_codes
 
     lesions = core_result.lesions
     assert len(lesions) > 2  # GTV-1 and several others: both codings are exercised
@@ -199,7 +199,7 @@ def test_process_gives_coded_segments_and_a_table_equal_to_the_core(logic, ct_no
         assert segment_tag(segment, "DICOM.SegmentAlgorithmVersion").startswith(f"{__version__} identity.onnx sha256:")
         assert segment_tag(segment, "OncoQI.LesionLabel") == str(lesion.label)
         assert segment.GetColor() == pytest.approx(lib.lesion_color(lesion.label))
-        # QuantitativeReporting's SEG export reads the same codes back.
+        # OncoQIQuantitativeReporting's SEG export reads the same codes back.
         codes = segment_codes(segment)
         assert (codes["category"].value, codes["type"].value, codes["anatomic_region"].value) == (
             "49755003", "86049000" if lesion.label == 1 else "108369006", "39607008",
@@ -267,7 +267,7 @@ def test_apply_replaces_the_content_of_chosen_nodes(logic, mrml_scene, ct_node, 
 
 @pytest.mark.slicer
 def test_apply_adds_nothing_when_it_fails(logic, mrml_scene, ct_node, test_model, monkeypatch):
-    from LungTumorSegmentationLib import segmentation as lib
+    from OncoQILungTumorSegmentationLib import segmentation as lib
 
     from oncoqi.errors import InputError
 
@@ -412,63 +412,28 @@ def test_without_a_model_the_error_says_how_to_get_one(logic, ct_node, tmp_path,
 
 @pytest.mark.slicer
 def test_module_job_test_passes_with_the_trained_model(trained_model, run_module_test) -> None:
-    """``LungTumorSegmentationTest.test_LungTumorSegmentationJob`` (its ``test_..Logic``, which checks
+    """``OncoQILungTumorSegmentationTest.test_OncoQILungTumorSegmentationJob`` (its ``test_..Logic``, which checks
     GTV-1 against the true tumour, runs in ``test_slicer_mrml.py`` with every module's)."""
-    run_module_test(MODULE, "test_LungTumorSegmentationJob")
+    run_module_test(MODULE, "test_OncoQILungTumorSegmentationJob")
 
 
-# --- the Widget's job handling, with recording stand-ins for its Qt widgets ----------------------
-
-
-class _Recorder:
-    """Stand-in for a Qt widget or timer: keeps the properties set on it and the calls made."""
-
-    def __init__(self, **properties) -> None:
-        self.__dict__.update(properties)
-        self.calls: list[tuple] = []
-
-    def __getattr__(self, method: str):
-        return lambda *args: self.calls.append((method, *args))
+# --- the Widget on Slicer's real layer (stand-in Qt widgets built from the .ui) -------------------
 
 
 @pytest.fixture
 def widget(slicer_module_loader, mrml_scene, ct_node, test_model, monkeypatch):
-    """The module's Widget with stand-in widgets and the test model as the shipped one.
+    """The module's Widget as Slicer sets it up, the CT chosen, the test model as the shipped one.
 
-    ``errors`` collects the messages ``slicer.util.tryWithErrorDisplay`` would show.
+    ``errors`` lists the texts of the error boxes ``slicer.util.errorDisplay`` opened.
     """
-    import contextlib
-    import types
-
-    import slicer
-
     import oncoqi.lung.segment
 
     monkeypatch.setattr(oncoqi.lung.segment, "default_model_path", lambda: test_model)
-    errors = []
-
-    @contextlib.contextmanager
-    def try_with_error_display(message=None, show=True, waitCursor=False):
-        try:
-            yield
-        except Exception as exc:
-            errors.append(f"{message}\n\n{exc}")
-            raise
-
-    monkeypatch.setattr(slicer.util, "tryWithErrorDisplay", try_with_error_display)
-    module = slicer_module_loader.load(MODULE)
-    widget = module.LungTumorSegmentationWidget()
-    widget.logic = module.LungTumorSegmentationLogic()
-    widget.ui = types.SimpleNamespace(
-        applyButton=_Recorder(enabled=False), cancelButton=_Recorder(enabled=False),
-        progressBar=_Recorder(visible=False, value=0), statusLabel=_Recorder(text=""), lesionTableView=_Recorder(),
-    )  # fmt: skip
-    widget._pollTimer = _Recorder()
-    widget._parameterNode = types.SimpleNamespace(
-        inputVolume=ct_node, outputSegmentation=None, outputTable=None, includeLungs=True, lungSegmentation=None,
-        threads=1,
-    )  # fmt: skip
-    widget.errors = errors
+    layer = slicer_module_loader.layer
+    widget = layer.create_widget(slicer_module_loader.load(MODULE), MODULE)
+    p = widget._parameterNode
+    p.inputVolume, p.includeLungs, p.threads = ct_node, True, 1
+    widget.errors = layer.app.dialogs
     return widget
 
 
@@ -486,8 +451,8 @@ def _poll_until_finished(widget) -> None:
 @pytest.mark.slicer
 def test_widget_runs_the_job_and_writes_the_result_when_polled(widget, core_result) -> None:
     ui, p = widget.ui, widget._parameterNode
-    widget.onApplyButton()
-    assert widget._job is not None and ("start",) in widget._pollTimer.calls
+    ui.applyButton.click()
+    assert widget._job is not None and widget._pollTimer.isActive()
     assert (ui.applyButton.enabled, ui.cancelButton.enabled, ui.progressBar.visible) == (False, True, True)
 
     _poll_until_finished(widget)
@@ -501,14 +466,14 @@ def test_widget_runs_the_job_and_writes_the_result_when_polled(widget, core_resu
     assert status[1].startswith("GTV-1: ") and len(status) == 7
     assert status[-1] == f"... and {len(core_result.lesions) - 5} smaller (see the table)"
     assert (ui.applyButton.enabled, ui.cancelButton.enabled, ui.progressBar.visible) == (True, False, False)
-    assert ("setMRMLTableNode", p.outputTable) in ui.lesionTableView.calls
+    assert ui.lesionTableView.mrmlTableNode() is p.outputTable
 
 
 @pytest.mark.slicer
 def test_widget_cancel_adds_nothing(widget, mrml_scene) -> None:
     count = mrml_scene.GetNumberOfNodes()
-    widget.onApplyButton()
-    widget.onCancelButton()
+    widget.ui.applyButton.click()
+    widget.ui.cancelButton.click()
     assert widget.ui.statusLabel.text == "Cancelling..."
     _poll_until_finished(widget)
     assert widget.ui.statusLabel.text == "Cancelled: nothing was added to the scene."
@@ -516,9 +481,9 @@ def test_widget_cancel_adds_nothing(widget, mrml_scene) -> None:
     assert mrml_scene.GetNumberOfNodes() == count
 
     # Cancel clicked after the work ended but before the timer saw it: still nothing is added.
-    widget.onApplyButton()
+    widget.ui.applyButton.click()
     assert widget._job.wait(JOB_TIMEOUT_S) and widget._job.error is None
-    widget.onCancelButton()
+    widget.ui.cancelButton.click()
     _poll_until_finished(widget)
     assert widget.ui.statusLabel.text == "Cancelled: nothing was added to the scene."
     assert mrml_scene.GetNumberOfNodes() == count
@@ -530,9 +495,9 @@ def test_widget_shows_one_message_when_the_job_fails(widget, mrml_scene, tmp_pat
 
     monkeypatch.setattr(oncoqi.lung.segment, "default_model_path", lambda: tmp_path / "lung_unet.onnx")
     count = mrml_scene.GetNumberOfNodes()
-    widget.onApplyButton()
+    widget.ui.applyButton.click()
     _poll_until_finished(widget)
-    (message,) = widget.errors
+    ((_title, message),) = widget.errors
     assert message.startswith("Lung tumor segmentation failed.\n\nno trained model:")
     assert widget.ui.statusLabel.text == "Failed: nothing was added to the scene."
     assert widget.ui.applyButton.enabled and mrml_scene.GetNumberOfNodes() == count

@@ -152,7 +152,7 @@ def test_nodes_under_a_transform_are_refused(mrml_scene) -> None:
         update_volume_node,
         volume_node_from_image,
     )
-    from QuantitativeReportingLib.measurements import segment_measurements
+    from OncoQIQuantitativeReportingLib.measurements import segment_measurements
 
     volume = volume_node_from_image(mrml_scene, ct_image(), "ct")
     segmentation = segmentation_node_from_labels(mrml_scene, label_image(), {1: "a", 2: "b", 3: "c"})
@@ -261,20 +261,16 @@ def test_module_logic_test_passes_on_real_mrml(module_name, run_module_test, sli
     """
     run_module_test(module_name, f"test_{module_name}Logic")
 
-    requirements_file = REPO_ROOT / module_name / "Resources" / "requirements.txt"
-    expected = [
-        line.strip()
-        for line in requirements_file.read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.strip().startswith("#")
-    ]
-    calls = slicer_module_loader.pip_ensure_calls
-    assert calls
-    assert all(call == (expected, module_name) for call in calls)
+    from OncoQISlicer.dependencies import read_requirements
+
+    checks = slicer_module_loader.requirement_checks
+    assert checks
+    assert all(check == (read_requirements(), module_name) for check in checks if check[0] != ["idc-index>=0.13"])
 
 
 def test_pet_indices_refuse_non_integer_labels_and_skip_background(mrml_scene) -> None:
     from oncoqi.errors import InputError
-    from PETIndiCLib.indices import label_indices
+    from OncoQIPETIndiCLib.indices import label_indices
 
     pet = ct_image().with_array(np.full((4, 5, 6), 2.0, np.float32))
     assert label_indices(pet, pet.with_array(np.zeros((4, 5, 6), np.uint8))) == []
@@ -283,7 +279,7 @@ def test_pet_indices_refuse_non_integer_labels_and_skip_background(mrml_scene) -
 
 
 def test_lung_summary_is_computed_on_the_core_image(mrml_scene) -> None:
-    from LungTumorSegmentationLib.summary import summarize_volume_node
+    from OncoQILungTumorSegmentationLib.summary import summarize_volume_node
     from OncoQISlicer.mrml import volume_node_from_image
 
     image = ct_image()
@@ -300,7 +296,7 @@ def test_segments_with_only_a_surface_are_measured_on_a_labelmap(mrml_scene) -> 
     import slicer
     import vtk
 
-    from QuantitativeReportingLib.measurements import segment_measurements
+    from OncoQIQuantitativeReportingLib.measurements import segment_measurements
 
     sphere = vtk.vtkSphereSource()
     sphere.SetRadius(10.0)
@@ -331,7 +327,7 @@ def test_segments_with_only_a_surface_are_measured_on_a_labelmap(mrml_scene) -> 
 @pytest.mark.parametrize("url", ["ftp://example.org/nbia", "nbia.cancerimagingarchive.net", "https://", ""])
 def test_tcia_settings_refuse_urls_that_are_not_http(url, tmp_path, extension_paths) -> None:
     from oncoqi.errors import InputError
-    from TCIABrowserLib.settings import download_settings
+    from OncoQITCIABrowserLib.settings import download_settings
 
     with pytest.raises(InputError, match="URL"):
         download_settings(url, tmp_path)
@@ -339,7 +335,7 @@ def test_tcia_settings_refuse_urls_that_are_not_http(url, tmp_path, extension_pa
 
 def test_tcia_settings_create_the_folder_and_refuse_unusable_ones(tmp_path, monkeypatch, extension_paths) -> None:
     from oncoqi.errors import InputError
-    from TCIABrowserLib.settings import download_settings
+    from OncoQITCIABrowserLib.settings import download_settings
 
     monkeypatch.setenv("HOME", str(tmp_path))
     settings = download_settings(" https://nbia.example.org/api/v4 ", "~/tcia/new")
@@ -360,11 +356,11 @@ def test_tcia_settings_create_the_folder_and_refuse_unusable_ones(tmp_path, monk
 def test_tcia_parameter_defaults_are_valid_settings(tmp_path, monkeypatch, slicer_module_loader) -> None:
     """What a user gets without touching the settings works, and the URL is the core client's default."""
     from oncoqi.tcia.nbia import NBIA_API_URL
-    from TCIABrowserLib.settings import download_settings
+    from OncoQITCIABrowserLib.settings import download_settings
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    module = slicer_module_loader.load("TCIABrowser")
-    defaults = module.TCIABrowserParameterNode
+    module = slicer_module_loader.load("OncoQITCIABrowser")
+    defaults = module.OncoQITCIABrowserLogic().getParameterNode()  # a new parameter node holds the defaults
 
     settings = download_settings(defaults.apiUrl, defaults.downloadFolder)
 
@@ -385,12 +381,12 @@ def _save_storable(node, folder: Path, extension: str) -> None:
 def test_scene_save_and_reload_keeps_data_and_parameter_node(
     mrml_scene, tmp_path, slicer_module_loader, boot_mrml_scene
 ) -> None:
-    """Volumes, a segmentation and PETIndiC's parameter node survive a .mrml save and reload.
+    """Volumes, a segmentation and OncoQIPETIndiC's parameter node survive a .mrml save and reload.
 
     The parameter node is written in the layout ``parameterNodeWrapper`` uses (Slicer's
     ``serializers.py``: a node field is an empty parameter plus a node reference, both named after the
     field), with the field names and node classes read from the module's own parameter class. The
-    wrapper itself is exercised by ``test_PETIndiCParameterNode`` in a real Slicer.
+    wrapper itself is exercised by ``test_OncoQIPETIndiCParameterNode`` in a real Slicer.
     """
     from OncoQISlicer.mrml import (
         image_from_volume_node,
@@ -399,15 +395,15 @@ def test_scene_save_and_reload_keeps_data_and_parameter_node(
         volume_node_from_image,
     )
 
-    annotations = slicer_module_loader.load("PETIndiC").PETIndiCParameterNode.__annotations__
+    annotations = slicer_module_loader.load("OncoQIPETIndiC").OncoQIPETIndiCParameterNode.__annotations__
     fields = {name: cls for name, cls in annotations.items() if name in ("inputVolume", "segmentation")}
     assert [cls.__name__ for cls in fields.values()] == ["vtkMRMLScalarVolumeNode", "vtkMRMLSegmentationNode"]
     pet = volume_node_from_image(mrml_scene, ct_image(), "pet")
     labels = volume_node_from_image(mrml_scene, label_image(), "lesions", labelmap=True)
     segmentation = segmentation_node_from_labels(mrml_scene, label_image(), {1: "a", 2: "b", 3: "c"}, reference_volume_node=pet)
     parameter_node = mrml_scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode")
-    parameter_node.SetSingletonTag("PETIndiC")
-    parameter_node.SetAttribute("ModuleName", "PETIndiC")
+    parameter_node.SetSingletonTag("OncoQIPETIndiC")
+    parameter_node.SetAttribute("ModuleName", "OncoQIPETIndiC")
     for field_name, node in zip(fields, (pet, segmentation)):
         parameter_node.SetParameter(field_name, "")
         parameter_node.SetNodeReferenceID(field_name, node.GetID())
@@ -436,7 +432,7 @@ def test_scene_save_and_reload_keeps_data_and_parameter_node(
     assert names == {1: "a", 2: "b", 3: "c"}
     np.testing.assert_array_equal(labels_image.array, label_image().array)
 
-    parameter_back = reloaded.GetSingletonNode("PETIndiC", "vtkMRMLScriptedModuleNode")
+    parameter_back = reloaded.GetSingletonNode("OncoQIPETIndiC", "vtkMRMLScriptedModuleNode")
     assert parameter_back is not None
     for field_name, cls in fields.items():
         assert parameter_back.HasParameter(field_name)

@@ -1,11 +1,11 @@
-"""PETIndiC's Qt-free library (``PETIndiCLib``) on Slicer's real MRML (``slicer-core``).
+"""OncoQIPETIndiC's Qt-free library (``OncoQIPETIndiCLib``) on Slicer's real MRML (``slicer-core``).
 
 A synthetic PET/CT study (``oncoqi.phantom``, no blur or noise, one round tumour of SUV 8) is
 written as DICOM; the PET is put into a volume node in Bq/ml, as Slicer's DICOM module loads it,
-and the CT tumour label into a segmentation on the CT grid, as LungTumorSegmentation leaves it.
+and the CT tumour label into a segmentation on the CT grid, as OncoQILungTumorSegmentation leaves it.
 Expected values are the core's own results on the same data (``oncoqi.pet``), which
 ``test_pet_synthetic.py`` checks against the phantom's truth. The module's own Logic test
-(``PETIndiCTest.test_PETIndiCLogic``) runs in ``test_slicer_mrml.py``.
+(``OncoQIPETIndiCTest.test_OncoQIPETIndiCLogic``) runs in ``test_slicer_mrml.py``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def core_indices(phantom) -> PETIndices:
 
 
 def test_indices_of_a_ct_segment_on_the_pet_from_dicom_headers(nodes, phantom) -> None:
-    from PETIndiCLib.indices import segmentation_indices_from_nodes
+    from OncoQIPETIndiCLib.indices import segmentation_indices_from_nodes
 
     pet, segmentation = nodes
     suv, rows = segmentation_indices_from_nodes(pet, segmentation, phantom["headers"])
@@ -78,8 +78,8 @@ def test_indices_of_a_ct_segment_on_the_pet_from_dicom_headers(nodes, phantom) -
 
 
 def test_suv_factor_attribute_and_values_taken_as_they_are(nodes, phantom) -> None:
-    from PETIndiCLib.indices import segmentation_indices_from_nodes
-    from PETIndiCLib.suv import SUV_FACTOR_ATTRIBUTE
+    from OncoQIPETIndiCLib.indices import segmentation_indices_from_nodes
+    from OncoQIPETIndiCLib.suv import SUV_FACTOR_ATTRIBUTE
 
     pet, segmentation = nodes
     _, (raw,) = segmentation_indices_from_nodes(pet, segmentation)
@@ -102,7 +102,7 @@ def test_a_volume_marked_suvbw_is_not_scaled_again(mrml_scene, nodes, phantom) -
     also names its DICOM files; its values must not be multiplied by the factor a second time."""
     import slicer
     from OncoQISlicer.mrml import volume_node_from_image
-    from PETIndiCLib.indices import segmentation_indices_from_nodes
+    from OncoQIPETIndiCLib.indices import segmentation_indices_from_nodes
 
     _, segmentation = nodes
     pet = volume_node_from_image(mrml_scene, phantom["suv"], "PET SUVbw")
@@ -116,7 +116,7 @@ def test_a_volume_marked_suvbw_is_not_scaled_again(mrml_scene, nodes, phantom) -
 
 
 def test_indices_table_has_a_row_per_segment_and_the_cli_keys(mrml_scene, nodes, phantom) -> None:
-    from PETIndiCLib.indices import (
+    from OncoQIPETIndiCLib.indices import (
         TABLE_COLUMNS,
         segmentation_indices_from_nodes,
         write_indices_table,
@@ -141,8 +141,8 @@ def test_indices_table_has_a_row_per_segment_and_the_cli_keys(mrml_scene, nodes,
 
 def test_threshold_segment_from_a_seed_and_within_a_region(nodes, phantom) -> None:
     from OncoQISlicer.mrml import labels_from_segmentation_node
-    from PETIndiCLib.indices import segment_masks_on_pet
-    from PETIndiCLib.segment import threshold_segment_from_nodes
+    from OncoQIPETIndiCLib.indices import segment_masks_on_pet
+    from OncoQIPETIndiCLib.segment import threshold_segment_from_nodes
 
     pet, segmentation = nodes
     tumour = phantom["truth"]["tumours"][0]
@@ -174,7 +174,7 @@ def test_threshold_segment_from_a_seed_and_within_a_region(nodes, phantom) -> No
 
 
 def test_display_presets_use_slicer_colour_tables_and_suv_windows(mrml_scene, nodes, phantom) -> None:
-    from PETIndiCLib.display import DISPLAY_PRESETS, apply_display_preset
+    from OncoQIPETIndiCLib.display import DISPLAY_PRESETS, apply_display_preset
 
     pet, _ = nodes
     for preset in DISPLAY_PRESETS.values():  # the IDs exist in a scene with Slicer's default colours
@@ -190,7 +190,7 @@ def test_display_presets_use_slicer_colour_tables_and_suv_windows(mrml_scene, no
 
 
 def test_export_writes_seg_and_sr_with_the_indices(nodes, phantom, tmp_path) -> None:
-    from PETIndiCLib.export import export_indices_report
+    from OncoQIPETIndiCLib.export import export_indices_report
 
     pet, segmentation = nodes
     with pytest.raises(InputError, match="not loaded from DICOM"):

@@ -1,4 +1,4 @@
-"""Real-MRML tier: QuantitativeReporting's Logic (measurement table, SEG + SR export) on ``slicer-core``.
+"""Real-MRML tier: OncoQIQuantitativeReporting's Logic (measurement table, SEG + SR export) on ``slicer-core``.
 
 A small oblique CT series is written as real DICOM, loaded into a volume node the way the DICOM
 module leaves it (voxels plus the ``DICOM.instanceUIDs`` attribute), and segmented with two
@@ -59,7 +59,7 @@ def scene_with_ct(mrml_scene, tmp_path):
 
 
 def test_measurement_table_counts_overlapping_segments_in_full(scene_with_ct, mrml_scene) -> None:
-    from QuantitativeReportingLib.report import TABLE_COLUMNS, fill_table, measure
+    from OncoQIQuantitativeReportingLib.report import TABLE_COLUMNS, fill_table, measure
 
     case = scene_with_ct
     rows = measure(case["segmentation"], case["volume"])
@@ -83,7 +83,7 @@ def test_measurement_table_counts_overlapping_segments_in_full(scene_with_ct, mr
 
 def test_suv_volume_gets_suv_peak(scene_with_ct) -> None:
     import slicer
-    from QuantitativeReportingLib.report import SUVBW_UNITS, measure
+    from OncoQIQuantitativeReportingLib.report import SUVBW_UNITS, measure
 
     from oncoqi.pet.peak import suv_peak
 
@@ -100,7 +100,7 @@ def test_suv_volume_gets_suv_peak(scene_with_ct) -> None:
 
 
 def test_terminology_tag_gives_the_codes_and_neoplasm_is_the_default(scene_with_ct) -> None:
-    from QuantitativeReportingLib.report import segmentation_metadata
+    from OncoQIQuantitativeReportingLib.report import segmentation_metadata
 
     meta = segmentation_metadata(scene_with_ct["segmentation"], reader="Doe^Jane", series_description="Reading 1")
     tumour, core = meta.segments
@@ -112,8 +112,8 @@ def test_terminology_tag_gives_the_codes_and_neoplasm_is_the_default(scene_with_
 
 
 def test_algorithm_tags_of_a_segment_reach_the_seg_metadata(scene_with_ct) -> None:
-    """A segment made by an algorithm (as LungTumorSegmentation tags it) is not exported as hand-drawn."""
-    from QuantitativeReportingLib.report import segmentation_metadata
+    """A segment made by an algorithm (as OncoQILungTumorSegmentation tags it) is not exported as hand-drawn."""
+    from OncoQIQuantitativeReportingLib.report import segmentation_metadata
 
     segmentation = scene_with_ct["segmentation"].GetSegmentation()
     segment = segmentation.GetSegment(segmentation.GetSegmentIDs()[1])
@@ -127,7 +127,7 @@ def test_algorithm_tags_of_a_segment_reach_the_seg_metadata(scene_with_ct) -> No
 
 
 def test_export_writes_seg_and_sr_that_read_back(scene_with_ct) -> None:
-    from QuantitativeReportingLib.report import export
+    from OncoQIQuantitativeReportingLib.report import export
 
     from oncoqi.report import read_report
 
@@ -153,7 +153,7 @@ def test_export_writes_seg_and_sr_that_read_back(scene_with_ct) -> None:
 
 
 def test_export_without_dicom_source_says_why_and_how_to_fix_it_and_writes_nothing(scene_with_ct) -> None:
-    from QuantitativeReportingLib.report import NO_DICOM_FIX, export
+    from OncoQIQuantitativeReportingLib.report import NO_DICOM_FIX, export
 
     from oncoqi.errors import InputError
 
@@ -171,7 +171,7 @@ def test_export_without_dicom_source_says_why_and_how_to_fix_it_and_writes_nothi
 
 
 def test_export_with_instances_missing_from_the_database_is_refused(scene_with_ct) -> None:
-    from QuantitativeReportingLib.report import export
+    from OncoQIQuantitativeReportingLib.report import export
 
     from oncoqi.errors import InputError
 

@@ -1,8 +1,8 @@
-"""TCIABrowser's Qt-free library (``TCIABrowserLib.browser``) against the local NBIA test server.
+"""OncoQITCIABrowser's Qt-free library (``OncoQITCIABrowserLib.browser``) against the local NBIA test server.
 
 The tables the Widget shows, search by patient or UID, and the background :class:`DownloadJob` a GUI
 timer polls: progress snapshots while it runs, Cancel, the folders to index, a rerun that skips. The
-module's own Logic test (``TCIABrowserTest.test_TCIABrowserLogic``) runs in ``test_slicer_mrml.py``.
+module's own Logic test (``OncoQITCIABrowserTest.test_OncoQITCIABrowserLogic``) runs in ``test_slicer_mrml.py``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from oncoqi.tcia.http import HttpClient, RetryPolicy
 
 @pytest.fixture
 def lib(extension_paths):
-    from TCIABrowserLib import browser
+    from OncoQITCIABrowserLib import browser
 
     return browser
 
@@ -155,13 +155,13 @@ def test_idc_source_gives_the_same_tables(lib, tmp_path):
 
 def test_logic_asks_for_idc_index_before_browsing_idc(slicer_module_loader, tmp_path):
     pytest.importorskip("idc_index_data", reason="the IDC source needs the optional extra oncoqi[idc]")
-    module = slicer_module_loader.load("TCIABrowser")
-    logic = module.TCIABrowserLogic()
+    module = slicer_module_loader.load("OncoQITCIABrowser")
+    logic = module.OncoQITCIABrowserLogic()
     with pytest.raises(InputError, match="choose a source first"):
         logic.collections()
     logic.configure(module.NBIA_API_URL, tmp_path)
     logic.setSource("IDC")
-    assert (["idc-index"], "TCIABrowser") in slicer_module_loader.pip_ensure_calls
+    assert (["idc-index>=0.13"], "OncoQITCIABrowser") in slicer_module_loader.requirement_checks
     studies = logic.studies("NSCLC-Radiomics", "LUNG1-001")
     assert [row[1:3] for row in studies.rows] == [["LUNG1-001", "2008-09-18"]]
     series = logic.series("NSCLC-Radiomics", "LUNG1-001", studies.records[0].study_uid)

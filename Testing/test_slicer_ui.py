@@ -20,58 +20,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODULE_NAMES, REPO_ROOT
-
-#: Slicer and CTK widget classes a module ``.ui`` may use (the loader cannot tell a typo from a real one).
-KNOWN_SLICER_CLASSES = {
-    "ctkCheckBox",
-    "ctkCheckableComboBox",
-    "ctkCollapsibleButton",
-    "ctkCollapsibleGroupBox",
-    "ctkComboBox",
-    "ctkDirectoryButton",
-    "ctkDoubleSpinBox",
-    "ctkFittedTextBrowser",
-    "ctkMenuButton",
-    "ctkPathLineEdit",
-    "ctkRangeWidget",
-    "ctkSearchBox",
-    "ctkSliderWidget",
-    "qMRMLNodeComboBox",
-    "qMRMLRangeWidget",
-    "qMRMLSegmentEditorWidget",
-    "qMRMLSegmentSelectorWidget",
-    "qMRMLSegmentsTableView",
-    "qMRMLSliderWidget",
-    "qMRMLSpinBox",
-    "qMRMLSubjectHierarchyComboBox",
-    "qMRMLSubjectHierarchyTreeView",
-    "qMRMLTableView",
-    "qMRMLWidget",
-    "qSlicerWidget",
-}
-
-#: Widget classes parameterNodeWrapper's GUI connectors bind to each field type (Slicer 5.12).
-BINDABLE = {
-    "node": {"qMRMLNodeComboBox", "qMRMLSubjectHierarchyComboBox"},
-    "str": {"QLineEdit", "QTextEdit", "QPlainTextEdit", "QLabel", "QComboBox"},
-    "pathlib.Path": {"ctkPathLineEdit", "ctkDirectoryButton"},
-    "float": {"QDoubleSpinBox", "ctkDoubleSpinBox", "ctkSliderWidget", "qMRMLSpinBox", "qMRMLSliderWidget"},
-    "int": {"QSpinBox", "QSlider"},
-    "bool": {"QCheckBox", "ctkCheckBox"},
-}
+from conftest import MODULE_FOLDERS, MODULE_NAMES, REPO_ROOT, module_folder
 
 #: Modules a module script may import at load time; everything else (``oncoqi``, ``OncoQISlicer``,
 #: ``<Name>Lib``) must wait until ``ensure_core`` has run, or the module would not load before the
 #: core is installed.
-LOAD_TIME_IMPORTS = {"logging", "os", "pathlib", "qt", "ctk", "vtk", "slicer"}
+LOAD_TIME_IMPORTS = {"logging", "os", "pathlib", "typing", "qt", "ctk", "vtk", "slicer"}
 
 #: The oldest Python the project supports (pyproject ``requires-python``); Slicer 5.12 embeds 3.12.
 OLDEST_PYTHON = (3, 10)
 
 
 def module_dir(name: str) -> Path:
-    return REPO_ROOT / name
+    return module_folder(name)
 
 
 def module_script(name: str) -> Path:
@@ -164,21 +125,6 @@ def test_ui_loads_offscreen_with_every_widget_the_script_uses(name, qt_applicati
 
 
 @pytest.mark.parametrize("name", MODULE_NAMES)
-def test_ui_uses_only_qt_and_known_slicer_classes(name) -> None:
-    qt_widgets = pytest.importorskip("PySide6.QtWidgets", reason="PySide6 lists the Qt widget classes")
-    root = ET.parse(ui_path(name)).getroot()
-    custom = {c.findtext("class"): c.findtext("extends") for c in root.iter("customwidget")}
-
-    assert set(custom) <= KNOWN_SLICER_CLASSES, f"unknown custom classes: {sorted(set(custom) - KNOWN_SLICER_CLASSES)}"
-    for cls, base in custom.items():
-        assert hasattr(qt_widgets, base), f"{cls} extends {base}, which is not a Qt widget class"
-    for widget in ui_widgets(name):
-        cls = widget.get("class")
-        assert cls in custom or hasattr(qt_widgets, cls), f"{widget.get('name')}: class {cls} is neither Qt nor declared"
-    assert root.find("widget").get("class") == "qMRMLWidget", "setMRMLScene is called on the top widget"
-
-
-@pytest.mark.parametrize("name", MODULE_NAMES)
 def test_ui_parameter_bindings_are_fields_of_the_parameter_class(name) -> None:
     fields = parameter_fields(name)
     bound = {}
@@ -189,13 +135,9 @@ def test_ui_parameter_bindings_are_fields_of_the_parameter_class(name) -> None:
         assert parameter in fields, f"{widget.get('name')} binds '{parameter}', not a field of {name}ParameterNode"
         assert parameter not in bound, f"'{parameter}' is bound twice"
         bound[parameter] = widget
-        annotation = fields[parameter]
-        kind = "node" if annotation.startswith("vtkMRML") else annotation
-        assert widget.get("class") in BINDABLE[kind], f"{widget.get('class')} cannot show a {annotation}"
-        if kind == "node":
-            node_types = [s.text for s in widget.findall("property[@name='nodeTypes']/stringlist/string")]
-            assert node_types == [annotation], f"{widget.get('name')} offers {node_types}, the field holds {annotation}"
     assert bound, f"{name}.ui binds no parameter"
+    # Whether Slicer can bind each widget to its field is decided by Slicer's own connectGui:
+    # Testing/test_slicer_tier.py runs it on every module, on Slicer 5.8 and 5.12.
 
 
 # --- module script -----------------------------------------------------------------------------
@@ -315,7 +257,7 @@ def test_cmake_lists_install_exactly_the_module_files(name) -> None:
     assert set(scripts) == on_disk, f"Python files not installed: {sorted(on_disk - set(scripts))}"
     resource_files = {
         str(p.relative_to(module_dir(name))) for p in (module_dir(name) / "Resources").rglob("*") if p.is_file()
-    }
+    } | {str(p.relative_to(module_dir(name))) for p in module_dir(name).glob("OncoQISlicer/*.txt")}
     assert set(resources) == resource_files, f"resources not installed: {sorted(resource_files - set(resources))}"
     assert f"Resources/UI/{name}.ui" in resources and f"Resources/Icons/{name}.png" in resources
 
@@ -326,10 +268,9 @@ def test_cmake_lists_install_exactly_the_module_files(name) -> None:
 def test_extension_cmake_lists_declares_metadata_and_every_module() -> None:
     text = (REPO_ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     assert re.search(r"^project\(OncoQI\)", text, re.M)
-    for variable in ("HOMEPAGE", "CATEGORY", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
+    for variable in ("HOMEPAGE", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
         assert re.search(rf"^set\(EXTENSION_{variable} ", text, re.M), f"EXTENSION_{variable} missing"
-    assert re.search(r'^set\(EXTENSION_CATEGORY "Quantification"\)', text, re.M)
-    assert re.findall(r"^add_subdirectory\((\w+)\)", text, re.M) == list(MODULE_NAMES)
+    assert re.findall(r"^add_subdirectory\((\w+)\)", text, re.M) == list(MODULE_FOLDERS)
     for line in ("find_package(Slicer REQUIRED)", "include(${Slicer_USE_FILE})",
                  "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"):
         assert line in text
@@ -363,16 +304,17 @@ def test_icons_are_distinct_square_pngs() -> None:
     assert len({hashlib.sha256(i.read_bytes()).hexdigest() for i in icons}) == len(icons)
 
 
-@pytest.mark.parametrize("name", MODULE_NAMES)
-def test_requirements_match_the_core_and_pin_nothing(name) -> None:
-    """Slicer's Python gets exactly the core's third-party dependencies, as ranges, never pins."""
-    lines = (module_dir(name) / "Resources" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+def test_requirements_match_the_core_with_its_lower_bounds_and_pin_nothing() -> None:
+    """Slicer's Python gets exactly the core's third-party dependencies with the core's lower bounds
+    (so Slicer 5.10's older pydicom is upgraded, not trusted), as ranges, never pins."""
+    path = REPO_ROOT / "QuantitativeReporting" / "OncoQISlicer" / "requirements.txt"
+    lines = path.read_text(encoding="utf-8").splitlines()
     requirements = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     for requirement in requirements:
-        assert not re.search(r"==|===|~=", requirement), f"Slicer asks for ranges, not pins: {requirement}"
+        assert not re.search(r"==|===|~=|<", requirement), f"Slicer asks for ranges, not pins: {requirement}"
+        assert ">=" in requirement, f"no lower bound: {requirement}"
     pyproject = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    core = {re.split(r"[<>=!~ \[;]", d, maxsplit=1)[0].lower() for d in pyproject["project"]["dependencies"]}
-    assert {re.split(r"[<>=!~ \[;]", r, maxsplit=1)[0].lower() for r in requirements} == core
+    assert requirements == pyproject["project"]["dependencies"]
 
 
 def test_extension_installs_the_core_package() -> None:
@@ -384,18 +326,8 @@ def test_extension_installs_the_core_package() -> None:
         assert (REPO_ROOT / "src" / "oncoqi" / "data" / resource).is_file()
 
 
-def test_all_modules_share_one_requirements_list() -> None:
-    """The build copies every module's ``Resources/`` into the same ``qt-scripted-modules/Resources``.
-
-    The four ``requirements.txt`` therefore end up as one file in an installed extension (the last
-    copied wins), so they must list the same requirements.
-    """
-    contents = {
-        name: sorted(
-            line.strip()
-            for line in (module_dir(name) / "Resources" / "requirements.txt").read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.strip().startswith("#")
-        )
-        for name in MODULE_NAMES
-    }
-    assert len({tuple(v) for v in contents.values()}) == 1, contents
+def test_one_requirements_file_for_the_four_modules() -> None:
+    """Every module's ``Resources/`` is copied into one ``qt-scripted-modules/Resources``: a
+    ``requirements.txt`` there would be the last module's. The list lives in ``OncoQISlicer/``."""
+    for name in MODULE_NAMES:
+        assert not (module_dir(name) / "Resources" / "requirements.txt").exists(), name

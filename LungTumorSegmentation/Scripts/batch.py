@@ -14,12 +14,12 @@ the modules' Logic, as a user would in the GUI:
 
 * the CT (MRML volume) and the lesions (segmentation node, one segment per lesion) are saved as
   ``DIR/<patient>/<study>/slicer/ct.nrrd`` and ``lesions.seg.nrrd``;
-* QuantitativeReporting's ``measurementTable`` gives ``slicer/ct_measurements.tsv``;
-* with a PET, the PET is loaded in SUVbw (``OncoQISlicer.dicom.load_pet_suv``) and PETIndiC's
+* OncoQIQuantitativeReporting's ``measurementTable`` gives ``slicer/ct_measurements.tsv``;
+* with a PET, the PET is loaded in SUVbw (``OncoQISlicer.dicom.load_pet_suv``) and OncoQIPETIndiC's
   ``computeIndices`` gives ``slicer/pet_indices.tsv``;
 
 and the scene is cleared before the next study. Lung segmentation itself goes through the core
-(``oncoqi.batch``), not through LungTumorSegmentation's Logic.
+(``oncoqi.batch``), not through OncoQILungTumorSegmentation's Logic.
 
 The core is made importable first: ``OncoQISlicer.dependencies.ensure_core`` checks (and, after
 asking, installs) its PyPI dependencies, as every module's Logic does. Exit status: the number of
@@ -38,7 +38,7 @@ from typing import Any
 #: The extension's folders: this script lives in ``LungTumorSegmentation/Scripts``.
 MODULE_DIR = Path(__file__).resolve().parent.parent
 EXTENSION_DIR = MODULE_DIR.parent
-MODULE_NAMES = ("LungTumorSegmentation", "PETIndiC", "QuantitativeReporting")
+MODULE_FOLDERS = ("LungTumorSegmentation", "PETIndiC", "QuantitativeReporting")
 #: Sub-folder of a study's output folder holding what Slicer saved.
 SLICER_DIR = "slicer"
 
@@ -65,18 +65,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def _on_path() -> None:
     """Put the module folders on ``sys.path`` when Slicer was started without them (source checkout)."""
-    for name in MODULE_NAMES:
+    for name in MODULE_FOLDERS:
         folder = EXTENSION_DIR / name
         if folder.is_dir() and str(folder) not in sys.path:
             sys.path.append(str(folder))
 
 
 def ensure_core() -> None:
-    """Make ``oncoqi`` importable: its PyPI dependencies through ``OncoQISlicer.dependencies`` (asks first)."""
+    """Make ``oncoqi`` importable: its PyPI dependencies through ``OncoQISlicer.dependencies``.
+
+    Headless (``--no-main-window``) it installs what is missing without asking; it never waits for input.
+    """
     _on_path()
     from OncoQISlicer.dependencies import ensure_core as ensure
 
-    ensure(str(MODULE_DIR / "LungTumorSegmentation.py"), "LungTumorSegmentation batch")
+    ensure("OncoQILungTumorSegmentation batch")
 
 
 def python_for_workers() -> str | None:
@@ -133,7 +136,7 @@ def load_and_measure(result: Any, logics: dict[str, Any], series: dict[str, Any]
     result
         An ``oncoqi.batch.StudyResult`` that is ``done`` or ``skipped``.
     logics
-        ``QuantitativeReporting`` and ``PETIndiC`` Logic objects.
+        ``OncoQIQuantitativeReporting`` and ``OncoQIPETIndiC`` Logic objects.
     series
         The cohort's scanned series by SeriesInstanceUID (``CohortResult.series``).
 
@@ -171,14 +174,14 @@ def load_and_measure(result: Any, logics: dict[str, Any], series: dict[str, Any]
         added.append(segmentation)
         written.append(_save(ct, out / "ct.nrrd"))
         written.append(_save(segmentation, out / "lesions.seg.nrrd"))
-        table = logics["QuantitativeReporting"].measurementTable(segmentation, ct)
+        table = logics["OncoQIQuantitativeReporting"].measurementTable(segmentation, ct)
         added.append(table)
         written.append(_save(table, out / "ct_measurements.tsv"))
         pet_series = series.get(done.get("pet_series_uid", ""))
         if pet_series is not None:
             pet = load_pet_suv(scene, [str(f) for f in pet_series.files], "PET SUVbw")
             added.append(pet)
-            indices = logics["PETIndiC"].computeIndices(pet, segmentation)
+            indices = logics["OncoQIPETIndiC"].computeIndices(pet, segmentation)
             added.append(indices)
             written.append(_save(indices, out / "pet_indices.tsv"))
     finally:
@@ -196,10 +199,14 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
     argv
         The command line (default ``sys.argv``; everything up to ``--`` is Slicer's).
     logics
-        ``{"QuantitativeReporting": logic, "PETIndiC": logic}`` (default: the modules' own).
+        ``{"OncoQIQuantitativeReporting": logic, "OncoQIPETIndiC": logic}`` (default: the modules' own).
     """
     argv = list(sys.argv if argv is None else argv)
-    ensure_core()
+    try:
+        ensure_core()
+    except Exception as exc:  # noqa: BLE001 - DependencyError, or pip's CalledProcessError: one line, no traceback
+        print(f"error: the OncoQI core cannot be used in this Slicer: {exc}", file=sys.stderr)
+        return 2
     from oncoqi.batch.cli import options_from_args
     from oncoqi.batch.cohort import MAX_EXIT_CODE, run_cohort
     from oncoqi.batch.study import FAILED
@@ -236,7 +243,7 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
         if getattr(slicer, "mrmlScene", None) is None:
             print("note: no MRML scene (not running inside Slicer): --no-mrml assumed", file=sys.stderr)
         else:
-            logics = logics or {name: module_logic(name) for name in ("QuantitativeReporting", "PETIndiC")}
+            logics = logics or {name: module_logic(name) for name in ("OncoQIQuantitativeReporting", "OncoQIPETIndiC")}
             failed_mrml = 0
             for study in done:
                 try:

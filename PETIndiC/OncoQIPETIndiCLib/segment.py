@@ -2,7 +2,7 @@
 
 The thresholds are :func:`oncoqi.pet.segment.threshold_segment`'s (fixed SUV, percentage of the
 local SUVmax, background-adapted), computed on the SUV image of the PET node
-(:func:`PETIndiCLib.suv.suv_image_from_node`). The lesion is grown from a seed point (RAS, as
+(:func:`OncoQIPETIndiCLib.suv.suv_image_from_node`). The lesion is grown from a seed point (RAS, as
 Slicer's markups give it) or restricted to an existing segment, or both.
 """
 
@@ -16,8 +16,8 @@ import slicer
 from OncoQISlicer.mrml import LPS_TO_RAS, add_segment_from_mask
 
 from oncoqi.pet.segment import ThresholdResult, threshold_segment
-from PETIndiCLib.indices import segment_masks_on_pet
-from PETIndiCLib.suv import suv_image_from_node
+from OncoQIPETIndiCLib.indices import segment_masks_on_pet
+from OncoQIPETIndiCLib.suv import suv_image_from_node
 
 if TYPE_CHECKING:  # the headers are pydicom datasets; this library imports only slicer, vtk, numpy, oncoqi
     from pydicom import Dataset
@@ -53,7 +53,7 @@ def threshold_segment_from_nodes(
     name
         Segment name; default e.g. ``"PET percent 41"``.
     dicom_headers
-        Passed to :func:`PETIndiCLib.suv.suv_image_from_node`.
+        Passed to :func:`OncoQIPETIndiCLib.suv.suv_image_from_node`.
 
     Returns
     -------

@@ -5,7 +5,7 @@ The work is split by thread, because MRML is not thread-safe and segmenting take
 * :func:`ct_image_from_node` (main thread) copies the CT out of the scene and refuses, at once,
   a volume that cannot be a chest CT (empty, not in HU, not axial), before any waiting;
 * :func:`segment_image` (any thread) runs :func:`oncoqi.lung.segment.segment_ct` on that copy and
-  touches no MRML, so the Widget runs it in a :class:`~LungTumorSegmentationLib.job.BackgroundJob`;
+  touches no MRML, so the Widget runs it in a :class:`~OncoQILungTumorSegmentationLib.job.BackgroundJob`;
 * :func:`write_results` (main thread) turns the result into a segmentation node (one segment
   per lesion, coded for DICOM SEG export), a measurement table and optionally a lung
   segmentation. It builds everything before it changes a node the user chose, and removes what
@@ -247,7 +247,7 @@ def terminology_entry(
 
     ``context~category~type~typeModifier~anatomicContext~region~regionModifier``, each code
     ``scheme^value^meaning`` and ``^^`` for none: the seven fields Slicer's Segment Editor shows
-    and its DICOM SEG export (and QuantitativeReporting's) reads.
+    and its DICOM SEG export (and OncoQIQuantitativeReporting's) reads.
     """
     return "~".join(
         [CATEGORY_CONTEXT, category, type_, type_modifier or _NO_CODE, ANATOMIC_CONTEXT, region or _NO_CODE,

@@ -169,7 +169,7 @@ def segment_codes(segment: slicer.vtkSegment) -> dict[str, Code]:
 
 
 #: Segment tags that describe the algorithm that made a segment (Slicer's DICOM SEG exporters read
-#: the first two; OncoQI's LungTumorSegmentation sets all three).
+#: the first two; OncoQI's OncoQILungTumorSegmentation sets all three).
 ALGORITHM_TAGS = ("DICOM.SegmentAlgorithmType", "DICOM.SegmentAlgorithmName", "DICOM.SegmentAlgorithmVersion")
 
 
@@ -178,7 +178,7 @@ def segment_algorithm(segment: slicer.vtkSegment) -> dict[str, str | None]:
 
     A segment without an algorithm type tag was drawn with Slicer's tools: SEMIAUTOMATIC, "3D
     Slicer Segment Editor". A segment made by an algorithm (e.g. AUTOMATIC from
-    LungTumorSegmentation) keeps its type, name and version in the SEG.
+    OncoQILungTumorSegmentation) keeps its type, name and version in the SEG.
     """
     values = []
     for tag in ALGORITHM_TAGS:

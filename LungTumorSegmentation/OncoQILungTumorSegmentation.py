@@ -1,4 +1,4 @@
-"""LungTumorSegmentation: automatic lung tumour segmentation on chest CT (OncoQI).
+"""OncoQILungTumorSegmentation: automatic lung tumour segmentation on chest CT (OncoQI).
 
 Choose a CT and click Apply: the OncoQI core (``oncoqi.lung.segment.segment_ct``: lung isolation,
 a 2D U-Net run with onnxruntime, lesion labelling and RECIST measurement) runs in a background
@@ -6,7 +6,7 @@ thread while Slicer stays usable, with a progress bar and a Cancel button. When 
 segmentation node gets one segment per lesion ("GTV-1", "Lesion 2", ...), coded with DICOM
 terminology and marked as made by an AUTOMATIC algorithm so that a DICOM SEG export says so, and
 a table node gets one row of measurements per lesion. Everything but the Widget lives in
-``LungTumorSegmentationLib`` (Qt-free), so it also runs under pytest on ``slicer-core``.
+``OncoQILungTumorSegmentationLib`` (Qt-free), so it also runs under pytest on ``slicer-core``.
 """
 
 import logging
@@ -34,10 +34,10 @@ def _ensureCore() -> None:
     """Install ``oncoqi`` on first use (Slicer forbids installing at import), then it can be imported."""
     from OncoQISlicer.dependencies import ensure_core
 
-    ensure_core(__file__, "LungTumorSegmentation")
+    ensure_core("OncoQILungTumorSegmentation")
 
 
-class LungTumorSegmentation(ScriptedLoadableModule):
+class OncoQILungTumorSegmentation(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
@@ -61,7 +61,7 @@ class LungTumorSegmentation(ScriptedLoadableModule):
 
 
 @parameterNodeWrapper
-class LungTumorSegmentationParameterNode:
+class OncoQILungTumorSegmentationParameterNode:
     """Module state, saved with the scene.
 
     inputVolume
@@ -86,7 +86,7 @@ class LungTumorSegmentationParameterNode:
     threads: int = 0
 
 
-class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class OncoQILungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Wires the ``.ui`` to the Logic and follows the background job; holds no computation."""
 
     def __init__(self, parent=None) -> None:
@@ -101,12 +101,12 @@ class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/LungTumorSegmentation.ui"))
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/OncoQILungTumorSegmentation.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
-        self.logic = LungTumorSegmentationLogic()
+        self.logic = OncoQILungTumorSegmentationLogic()
         self._pollTimer = qt.QTimer()
         self._pollTimer.setInterval(POLL_INTERVAL_MS)
         self._pollTimer.connect("timeout()", self._pollJob)
@@ -242,12 +242,12 @@ class LungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObservationMi
             p.outputTable = nodes.table
             if nodes.lungs is not None:
                 p.lungSegmentation = nodes.lungs
-            from LungTumorSegmentationLib.segmentation import summary_text
+            from OncoQILungTumorSegmentationLib.segmentation import summary_text
 
             self.ui.statusLabel.text = summary_text(result)
 
 
-class LungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
+class OncoQILungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
     """Converts MRML nodes for the ``oncoqi`` core and runs it; usable without the GUI.
 
     ``segment`` (no MRML writes, any thread after the volume is read) and ``apply`` (main thread)
@@ -256,18 +256,18 @@ class LungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
     """
 
     def getParameterNode(self):
-        return LungTumorSegmentationParameterNode(super().getParameterNode())
+        return OncoQILungTumorSegmentationParameterNode(super().getParameterNode())
 
     @staticmethod
     def _ctImage(inputVolume):
         """The CT as the core receives it (main thread; refuses a non-CT at once), logged."""
         if not inputVolume:
             raise ValueError("Input volume is invalid")
-        from LungTumorSegmentationLib.segmentation import ct_image_from_node
-        from LungTumorSegmentationLib.summary import summarize_image
+        from OncoQILungTumorSegmentationLib.segmentation import ct_image_from_node
+        from OncoQILungTumorSegmentationLib.summary import summarize_image
 
         ct = ct_image_from_node(inputVolume)
-        logging.info("LungTumorSegmentation: %s", summarize_image(ct).report().replace("\n", "; "))
+        logging.info("OncoQILungTumorSegmentation: %s", summarize_image(ct).report().replace("\n", "; "))
         return ct
 
     def segment(self, inputVolume, modelPath=None, threads=None, progress=None, cancel=None):
@@ -288,7 +288,7 @@ class LungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
 
         Returns
         -------
-        LungTumorSegmentationLib.segmentation.LungTumorResult
+        OncoQILungTumorSegmentationLib.segmentation.LungTumorResult
             Give it to :meth:`apply`.
 
         Raises
@@ -297,7 +297,7 @@ class LungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
             Not a CT, no lungs found, no model, cancelled, ...: the message says which.
         """
         _ensureCore()
-        from LungTumorSegmentationLib.segmentation import segment_image
+        from OncoQILungTumorSegmentationLib.segmentation import segment_image
 
         return segment_image(self._ctImage(inputVolume), modelPath, threads, progress, cancel)
 
@@ -312,16 +312,16 @@ class LungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
 
         Returns
         -------
-        LungTumorSegmentationLib.job.BackgroundJob
+        OncoQILungTumorSegmentationLib.job.BackgroundJob
         """
         _ensureCore()
-        from LungTumorSegmentationLib.job import BackgroundJob
-        from LungTumorSegmentationLib.segmentation import segment_image
+        from OncoQILungTumorSegmentationLib.job import BackgroundJob
+        from OncoQILungTumorSegmentationLib.segmentation import segment_image
 
         ct = self._ctImage(inputVolume)
         return BackgroundJob(
             lambda report, event: segment_image(ct, modelPath, threads, report, event),
-            name=f"LungTumorSegmentation of {inputVolume.GetName()}",
+            name=f"OncoQILungTumorSegmentation of {inputVolume.GetName()}",
             cancel_event=cancel,
             on_progress=progress,
         ).start()
@@ -343,17 +343,17 @@ class LungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
 
         Returns
         -------
-        LungTumorSegmentationLib.segmentation.WrittenNodes
+        OncoQILungTumorSegmentationLib.segmentation.WrittenNodes
             ``(segmentation, table, lungs)``; ``lungs`` is None without ``includeLungs``.
             On an error nothing is added or changed.
         """
         _ensureCore()
-        from LungTumorSegmentationLib.segmentation import summary_text, write_results
+        from OncoQILungTumorSegmentationLib.segmentation import summary_text, write_results
 
         nodes = write_results(
             slicer.mrmlScene, result, inputVolume, segmentationNode, tableNode, lungSegmentationNode, includeLungs
         )
-        logging.info("LungTumorSegmentation: %s", summary_text(result).replace("\n", "; "))
+        logging.info("OncoQILungTumorSegmentation: %s", summary_text(result).replace("\n", "; "))
         return nodes
 
     def process(self, inputVolume, segmentationNode=None, tableNode=None, modelPath=None, threads=None,
@@ -363,7 +363,7 @@ class LungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
         return self.apply(result, inputVolume, segmentationNode, tableNode, lungSegmentationNode, includeLungs)
 
 
-class LungTumorSegmentationTest(ScriptedLoadableModuleTest):
+class OncoQILungTumorSegmentationTest(ScriptedLoadableModuleTest):
     """Runs the Logic on OncoQI's embedded sample CT (synthetic, with a known tumour): no download.
 
     Needs the trained model shipped in ``oncoqi/data``; skipped, saying so, without it.
@@ -374,11 +374,11 @@ class LungTumorSegmentationTest(ScriptedLoadableModuleTest):
 
     def runTest(self) -> None:
         self.setUp()
-        self.test_LungTumorSegmentationLogic()
+        self.test_OncoQILungTumorSegmentationLogic()
         self.setUp()
-        self.test_LungTumorSegmentationJob()
+        self.test_OncoQILungTumorSegmentationJob()
         self.setUp()
-        self.test_LungTumorSegmentationParameterNode()
+        self.test_OncoQILungTumorSegmentationParameterNode()
 
     def _loadSample(self, folder):
         """The sample CT as a volume node and its truth tumour labels (an ``oncoqi.Image``)."""
@@ -395,17 +395,17 @@ class LungTumorSegmentationTest(ScriptedLoadableModuleTest):
         ctNode = volume_node_from_image(slicer.mrmlScene, read_image(sample / "CT"), "sample CT")
         return ctNode, read_image(sample / "truth" / "tumor_label.nrrd")
 
-    def test_LungTumorSegmentationLogic(self) -> None:
+    def test_OncoQILungTumorSegmentationLogic(self) -> None:
         self.delayDisplay("Segmenting the lung tumours of the sample CT")
         import tempfile
 
         with tempfile.TemporaryDirectory() as folder:
             ctNode, truth = self._loadSample(folder)
         import numpy as np
-        from LungTumorSegmentationLib.segmentation import ALGORITHM_TYPE_TAG
+        from OncoQILungTumorSegmentationLib.segmentation import ALGORITHM_TYPE_TAG
         from OncoQISlicer.mrml import labels_from_segmentation_node
 
-        segmentationNode, tableNode, lungNode = LungTumorSegmentationLogic().process(ctNode, includeLungs=True)
+        segmentationNode, tableNode, lungNode = OncoQILungTumorSegmentationLogic().process(ctNode, includeLungs=True)
 
         segmentation = segmentationNode.GetSegmentation()
         gtvId = segmentation.GetSegmentIdBySegmentName("GTV-1")
@@ -431,7 +431,7 @@ class LungTumorSegmentationTest(ScriptedLoadableModuleTest):
         self.assertGreater(np.count_nonzero(found & largest), 0.5 * np.count_nonzero(largest))
         self.delayDisplay("Test passed")
 
-    def test_LungTumorSegmentationJob(self) -> None:
+    def test_OncoQILungTumorSegmentationJob(self) -> None:
         self.delayDisplay("Background segmentation: progress, and Cancel before and while it runs")
         import tempfile
         import threading
@@ -440,7 +440,7 @@ class LungTumorSegmentationTest(ScriptedLoadableModuleTest):
             ctNode, _truth = self._loadSample(folder)
         from oncoqi.lung.onnx_model import SegmentationCancelled
 
-        logic = LungTumorSegmentationLogic()
+        logic = OncoQILungTumorSegmentationLogic()
         nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
         job = logic.startSegmentation(ctNode, threads=1)
         job.cancel()
@@ -464,11 +464,11 @@ class LungTumorSegmentationTest(ScriptedLoadableModuleTest):
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)
         self.delayDisplay("Test passed")
 
-    def test_LungTumorSegmentationParameterNode(self) -> None:
+    def test_OncoQILungTumorSegmentationParameterNode(self) -> None:
         self.delayDisplay("Parameter node keeps the CT, the outputs and the options")
         volumeNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "ct")
         tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", "lesions")
-        logic = LungTumorSegmentationLogic()
+        logic = OncoQILungTumorSegmentationLogic()
         parameterNode = logic.getParameterNode()
         self.assertEqual((parameterNode.includeLungs, parameterNode.threads), (False, 0))
         parameterNode.inputVolume = volumeNode

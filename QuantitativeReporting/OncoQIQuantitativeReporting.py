@@ -1,4 +1,4 @@
-"""QuantitativeReporting: measurements of segmented findings, saved as DICOM SEG + SR TID 1500 (OncoQI).
+"""OncoQIQuantitativeReporting: measurements of segmented findings, saved as DICOM SEG + SR TID 1500 (OncoQI).
 
 Pick a segmentation and the volume it was drawn on: the measurement table (volume, mean, min, max,
 std, and SUVbw peak for a SUV PET) follows the segments as they are edited. Save writes the
@@ -29,10 +29,10 @@ def _ensureCore() -> None:
     """Install ``oncoqi`` on first use (Slicer forbids installing at import), then it can be imported."""
     from OncoQISlicer.dependencies import ensure_core
 
-    ensure_core(__file__, "QuantitativeReporting")
+    ensure_core("OncoQIQuantitativeReporting")
 
 
-class QuantitativeReporting(ScriptedLoadableModule):
+class OncoQIQuantitativeReporting(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
@@ -54,7 +54,7 @@ class QuantitativeReporting(ScriptedLoadableModule):
 
 
 @parameterNodeWrapper
-class QuantitativeReportingParameterNode:
+class OncoQIQuantitativeReportingParameterNode:
     """Module state, saved with the scene.
 
     segmentation
@@ -79,13 +79,13 @@ class QuantitativeReportingParameterNode:
     sourceFolder: str = ""
 
 
-class QuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class OncoQIQuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     """Wires the ``.ui`` to the Logic; holds no computation of its own.
 
     The table is refreshed (after a short pause, so that painting stays fluid) whenever a segment
     of the chosen segmentation is added, removed or edited. Saving into the DICOM database uses
     ``DICOMUtils.importDicom``, which exists only in the application: it is the one step of the
-    Save button that the module Test does not run (see ``QuantitativeReportingTest``).
+    Save button that the module Test does not run (see ``OncoQIQuantitativeReportingTest``).
     """
 
     #: Segmentation events after which the table is recomputed.
@@ -103,12 +103,12 @@ class QuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObservationMi
 
     def setup(self) -> None:
         ScriptedLoadableModuleWidget.setup(self)
-        uiWidget = slicer.util.loadUI(self.resourcePath("UI/QuantitativeReporting.ui"))
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/OncoQIQuantitativeReporting.ui"))
         self.layout.addWidget(uiWidget)
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
 
-        self.logic = QuantitativeReportingLogic()
+        self.logic = OncoQIQuantitativeReportingLogic()
         self._refreshTimer = qt.QTimer()
         self._refreshTimer.setSingleShot(True)
         self._refreshTimer.setInterval(500)
@@ -207,7 +207,7 @@ class QuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObservationMi
             from DICOMLib import DICOMUtils
 
             p = self._parameterNode
-            folder = slicer.util.tempDirectory("QuantitativeReporting")  # a new folder per save
+            folder = slicer.util.tempDirectory("OncoQIQuantitativeReporting")  # a new folder per save
             written = self.logic.export(
                 p.segmentation, p.referenceVolume, folder, p.readerName, p.seriesDescription,
                 source=p.sourceFolder or None,
@@ -219,11 +219,11 @@ class QuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObservationMi
             )
 
 
-class QuantitativeReportingLogic(ScriptedLoadableModuleLogic):
+class OncoQIQuantitativeReportingLogic(ScriptedLoadableModuleLogic):
     """Converts MRML nodes for the ``oncoqi`` core, measures segments and exports reports; usable without the GUI."""
 
     def getParameterNode(self):
-        return QuantitativeReportingParameterNode(super().getParameterNode())
+        return OncoQIQuantitativeReportingParameterNode(super().getParameterNode())
 
     def measureSegments(self, segmentation):
         """Voxel count and volume (ml) of every segment of ``segmentation``, in segment order.
@@ -232,21 +232,21 @@ class QuantitativeReportingLogic(ScriptedLoadableModuleLogic):
 
         Returns
         -------
-        list[QuantitativeReportingLib.measurements.SegmentMeasurement]
+        list[OncoQIQuantitativeReportingLib.measurements.SegmentMeasurement]
         """
         if not segmentation:
             raise ValueError("Segmentation is invalid")
         _ensureCore()
-        from QuantitativeReportingLib.measurements import segment_measurements
+        from OncoQIQuantitativeReportingLib.measurements import segment_measurements
 
         rows = segment_measurements(segmentation)
-        logging.info("QuantitativeReporting: measured %d segments of '%s'", len(rows), segmentation.GetName())
+        logging.info("OncoQIQuantitativeReporting: measured %d segments of '%s'", len(rows), segmentation.GetName())
         return rows
 
     def measurementTable(self, segmentation, referenceVolume, tableNode=None):
         """Fill ``tableNode`` (a new ``vtkMRMLTableNode`` when None) with each segment's measurements.
 
-        Columns: ``QuantitativeReportingLib.report.TABLE_COLUMNS``; statistics are in the reference
+        Columns: ``OncoQIQuantitativeReportingLib.report.TABLE_COLUMNS``; statistics are in the reference
         volume's voxel units, with the SUVbw peak when they are SUVbw.
 
         Returns
@@ -256,7 +256,7 @@ class QuantitativeReportingLogic(ScriptedLoadableModuleLogic):
         if not segmentation or not referenceVolume:
             raise ValueError("Select a segmentation and its reference volume")
         _ensureCore()
-        from QuantitativeReportingLib.report import fill_table, measure
+        from OncoQIQuantitativeReportingLib.report import fill_table, measure
 
         if tableNode is None:
             tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", f"{segmentation.GetName()} measurements")
@@ -264,7 +264,7 @@ class QuantitativeReportingLogic(ScriptedLoadableModuleLogic):
 
     def export(self, segmentation, referenceVolume, outDir, readerName="", seriesDescription="", source=None,
                fileForInstance=None, force=False):  # fmt: skip
-        """Write ``seg.dcm`` and ``sr.dcm`` into ``outDir`` (see ``QuantitativeReportingLib.report.export``).
+        """Write ``seg.dcm`` and ``sr.dcm`` into ``outDir`` (see ``OncoQIQuantitativeReportingLib.report.export``).
 
         ``source`` (a folder or list of files) or ``fileForInstance`` (the DICOM database's lookup
         of a SOP Instance UID) locates the reference volume's DICOM files.
@@ -276,15 +276,15 @@ class QuantitativeReportingLogic(ScriptedLoadableModuleLogic):
         if not segmentation or not referenceVolume:
             raise ValueError("Select a segmentation and its reference volume")
         _ensureCore()
-        from QuantitativeReportingLib.report import export
+        from OncoQIQuantitativeReportingLib.report import export
 
         written = export(segmentation, referenceVolume, outDir, readerName, seriesDescription, source,
                          fileForInstance, force)  # fmt: skip
-        logging.info("QuantitativeReporting: wrote %s and %s", written.seg_path, written.sr_path)
+        logging.info("OncoQIQuantitativeReporting: wrote %s and %s", written.seg_path, written.sr_path)
         return written
 
 
-class QuantitativeReportingTest(ScriptedLoadableModuleTest):
+class OncoQIQuantitativeReportingTest(ScriptedLoadableModuleTest):
     """Runs the Logic on data made with numpy and the core (DICOM written to a temporary folder): known answers.
 
     Not run here: the Widget's import of the saved files into the DICOM database
@@ -296,13 +296,13 @@ class QuantitativeReportingTest(ScriptedLoadableModuleTest):
 
     def runTest(self) -> None:
         self.setUp()
-        self.test_QuantitativeReportingLogic()
+        self.test_OncoQIQuantitativeReportingLogic()
         self.setUp()
-        self.test_QuantitativeReportingSegmentSizes()
+        self.test_OncoQIQuantitativeReportingSegmentSizes()
         self.setUp()
-        self.test_QuantitativeReportingParameterNode()
+        self.test_OncoQIQuantitativeReportingParameterNode()
 
-    def test_QuantitativeReportingLogic(self) -> None:
+    def test_OncoQIQuantitativeReportingLogic(self) -> None:
         self.delayDisplay("Measurement table and SEG + SR export of overlapping segments on a DICOM CT")
         _ensureCore()
         import tempfile
@@ -336,7 +336,7 @@ class QuantitativeReportingTest(ScriptedLoadableModuleTest):
             coreMask[2:5, 3:5, 3:5] = 1  # 3 x 2 x 2 = 12 voxels, overlapping the tumour
             slicer.util.updateSegmentBinaryLabelmapFromArray(coreMask, segmentation, core, volume)
 
-            logic = QuantitativeReportingLogic()
+            logic = OncoQIQuantitativeReportingLogic()
             table = logic.measurementTable(segmentation, volume)
             self.assertEqual(table.GetNumberOfRows(), 2)
             self.assertEqual(table.GetCellText(1, 0), "core")
@@ -357,7 +357,7 @@ class QuantitativeReportingTest(ScriptedLoadableModuleTest):
             self.assertEqual({r["segment_number"] for r in sr.rows()}, {1, 2})
         self.delayDisplay("Test passed")
 
-    def test_QuantitativeReportingSegmentSizes(self) -> None:
+    def test_OncoQIQuantitativeReportingSegmentSizes(self) -> None:
         self.delayDisplay("Measuring overlapping and empty segments")
         _ensureCore()
         import numpy as np
@@ -381,7 +381,7 @@ class QuantitativeReportingTest(ScriptedLoadableModuleTest):
         tumourMask[2:4, 2:5, 2:6] = 1  # 2 x 3 x 4 = 24 voxels
         slicer.util.updateSegmentBinaryLabelmapFromArray(tumourMask, segmentationNode, tumour, referenceVolume)
 
-        rows = QuantitativeReportingLogic().measureSegments(segmentationNode)
+        rows = OncoQIQuantitativeReportingLogic().measureSegments(segmentationNode)
 
         voxelMl = 0.5 * 0.5 * 2.0 / 1000.0
         self.assertEqual([row.name for row in rows], ["lung", "not found", "tumour"])
@@ -392,11 +392,11 @@ class QuantitativeReportingTest(ScriptedLoadableModuleTest):
         self.assertEqual(rows[2].segment_id, tumour)
         self.delayDisplay("Test passed")
 
-    def test_QuantitativeReportingParameterNode(self) -> None:
+    def test_OncoQIQuantitativeReportingParameterNode(self) -> None:
         self.delayDisplay("Parameter node keeps the segmentation, reference volume and metadata")
         segmentationNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLSegmentationNode", "findings")
         volumeNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "CT")
-        logic = QuantitativeReportingLogic()
+        logic = OncoQIQuantitativeReportingLogic()
         parameters = logic.getParameterNode()
         self.assertEqual(parameters.seriesDescription, "Segmentation")
         parameters.segmentation = segmentationNode

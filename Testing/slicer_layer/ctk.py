@@ -1,0 +1,155 @@
+"""Test-only stand-in for PythonQt's ``ctk`` module: the CTK widgets used by the modules' ``.ui``
+files and by Slicer's Python layer, named like CTK's so that Slicer's connector choice works on them.
+See ``slicer_layer.qt`` for the PythonQt behaviour they share.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slicer_layer.qt import (
+    Property,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QTextBrowser,
+    QWidget,
+    Signal,
+    _clamp_float,
+)
+
+
+class ctkCollapsibleButton(QPushButton):  # noqa: N801 - CTK's class names
+    contentsCollapsed = Signal("contentsCollapsed(bool)")
+    collapsed = Property(False, "contentsCollapsed")
+
+
+class ctkCollapsibleGroupBox(QWidget):  # noqa: N801
+    collapsed = False
+    title = ""
+
+
+class ctkCheckBox(QCheckBox):  # noqa: N801
+    pass
+
+
+class ctkComboBox(QComboBox):  # noqa: N801
+    pass
+
+
+class ctkCheckablePushButton(QPushButton):  # noqa: N801
+    checkBoxToggled = Signal("checkBoxToggled(bool)")
+    checkable = True
+
+
+class ctkMenuButton(QPushButton):  # noqa: N801
+    pass
+
+
+class ctkSearchBox(QLineEdit):  # noqa: N801
+    pass
+
+
+class ctkFittedTextBrowser(QTextBrowser):  # noqa: N801
+    pass
+
+
+class ctkDoubleSpinBox(QDoubleSpinBox):  # noqa: N801
+    pass
+
+
+class ctkSliderWidget(QWidget):  # noqa: N801
+    valueChanged = Signal("valueChanged(double)")
+    minimum = 0.0
+    maximum = 99.0
+    decimals = 2
+    singleStep = 1.0
+    value = Property(0.0, "valueChanged", convert=_clamp_float)
+
+    def setRange(self, minimum: float, maximum: float) -> None:
+        self.minimum, self.maximum = float(minimum), float(maximum)
+        self.value = self.value
+
+    def setMinimum(self, minimum: float) -> None:
+        self.setRange(minimum, max(minimum, self.maximum))
+
+    def setMaximum(self, maximum: float) -> None:
+        self.setRange(min(self.minimum, maximum), maximum)
+
+    def setSingleStep(self, step: float) -> None:
+        self.singleStep = step
+
+    def setDecimals(self, decimals: int) -> None:
+        self.decimals = int(decimals)
+
+
+class ctkDoubleSlider(ctkSliderWidget):  # noqa: N801
+    pass
+
+
+class ctkRangeWidget(QWidget):  # noqa: N801
+    valuesChanged = Signal("valuesChanged(double,double)")
+    minimum = 0.0
+    maximum = 99.0
+    minimumValue = 0.0
+    maximumValue = 99.0
+    decimals = 2
+    singleStep = 1.0
+
+    def setValues(self, low: float, high: float) -> None:
+        self.minimumValue, self.maximumValue = float(low), float(high)
+        self.valuesChanged.emit(self.minimumValue, self.maximumValue)
+
+
+class ctkDoubleRangeSlider(ctkRangeWidget):  # noqa: N801
+    pass
+
+
+class ctkPathLineEdit(QWidget):  # noqa: N801
+    currentPathChanged = Signal("currentPathChanged(QString)")
+    validInputChanged = Signal("validInputChanged(bool)")
+    currentPath = Property("", "currentPathChanged", convert=lambda widget, value: str(value))
+    filters = 0
+    Dirs, Files, Drives, NoDot, NoDotDot, Readable, Writable, Executable = 1, 2, 4, 0x2000, 0x4000, 0x10, 0x20, 0x40
+
+    def setCurrentPath(self, path: str) -> None:
+        self.currentPath = path
+
+
+class ctkDirectoryButton(QWidget):  # noqa: N801
+    directoryChanged = Signal("directoryChanged(QString)")
+    directorySelected = Signal("directorySelected(QString)")
+    directory = Property("", "directoryChanged", convert=lambda widget, value: str(value))
+    caption = ""
+    text = ""
+
+    def setDirectory(self, path: str) -> None:
+        self.directory = path
+
+
+class ctkColorPickerButton(QPushButton):  # noqa: N801
+    colorChanged = Signal("colorChanged(QColor)")
+    color = Property(None, "colorChanged")
+
+
+class ctkMessageBox(QMessageBox):  # noqa: N801
+    """A modal message box: ``exec_`` records what the user would see (see ``SlicerApplication``)."""
+
+    text = ""
+    detailedText = ""
+    windowTitle = ""
+    icon = 0
+    standardButtons = QMessageBox.Ok
+    dontShowAgainSettingsKey = ""
+
+    def exec_(self) -> int:
+        import slicer
+
+        return slicer.app.showModal(self)
+
+
+def __getattr__(name: str) -> Any:
+    raise AttributeError(f"stand-in 'ctk' has no {name!r}: add it to Testing/slicer_layer/ctk.py, named as in CTK")
