@@ -1,11 +1,14 @@
 """OncoQI's DICOM plugin: PET series in SUVbw and TID 1500 reports as tables, in Slicer's DICOM browser.
 
 Slicer finds plugins through hidden scripted modules: the module class below registers
-``DICOMOncoQIPluginClass`` in ``slicer.modules.dicomPlugins`` when Slicer loads the module
-folder. The plugin is a thin ``DICOMLib.DICOMPlugin``: what to offer and how to build the nodes is
-``OncoQISlicer.dicom`` (Qt-free, tested on ``slicer-core``). This file imports ``DICOMLib``,
-which exists only in the application, so it is exercised only in a real Slicer (load a PET
-series in the DICOM module: the "(SUVbw)" loadable is selected by default).
+``DICOMOncoQIPluginClass`` in ``slicer.modules.dicomPlugins`` when Slicer loads the module folder.
+The plugin is a thin ``DICOMLib.DICOMPlugin``:
+
+* ``examineForImport`` runs on every DICOM browse, also on a fresh install before any OncoQI
+  module has been used: it reads tags through ``slicer.dicomDatabase`` and imports only what Slicer
+  bundles (``OncoQISlicer.dicom_examine``), and it never raises;
+* ``load`` runs when the user loads a loadable: it makes the core importable first
+  (``OncoQISlicer.dependencies.ensure_core``) and builds the node (``OncoQISlicer.dicom``).
 """
 
 import logging
@@ -15,41 +18,50 @@ from DICOMLib import DICOMLoadable, DICOMPlugin
 from slicer.ScriptedLoadableModule import ScriptedLoadableModule
 
 
-def _coreInstalled() -> bool:
-    """True when ``oncoqi`` can be imported; a plugin never installs it (examine runs on every browse)."""
-    import importlib.util
-
-    return importlib.util.find_spec("oncoqi") is not None
-
-
 class DICOMOncoQIPluginClass(DICOMPlugin):
     """Offers OncoQI loadables for the series the DICOM browser examines."""
 
     def __init__(self) -> None:
         super().__init__()
         self.loadType = "OncoQI"
+        try:
+            from OncoQISlicer.dicom_examine import PRECACHE_TAGS
 
-    def examine(self, fileLists):
-        """One ``DICOMLoadable`` per ``OncoQISlicer.dicom.examine`` result (none without the core)."""
-        if not _coreInstalled():
+            self.tags.update(PRECACHE_TAGS)  # the DICOM module asks the database to cache these
+        except ImportError as exc:  # a broken install: the plugin offers nothing, Slicer keeps working
+            logging.warning("OncoQI DICOM plugin: %s", exc)
+
+    def examineForImport(self, fileLists):
+        """One ``DICOMLoadable`` per ``OncoQISlicer.dicom_examine.examine`` result; never raises."""
+        try:
+            from OncoQISlicer.dicom_examine import examine
+
+            found = examine(fileLists, slicer.dicomDatabase)
+        except Exception as exc:  # noqa: BLE001 - the DICOM browser must keep working whatever happens here
+            logging.warning("OncoQI DICOM plugin: examine failed: %s", exc)
             return []
-        from OncoQISlicer.dicom import examine
-
         loadables = []
-        for found in examine(fileLists):
+        for item in found:
             loadable = DICOMLoadable()
-            loadable.files = found.files
-            loadable.name = found.name
-            loadable.tooltip = found.tooltip
-            loadable.warning = found.warning
-            loadable.selected = found.selected
-            loadable.confidence = found.confidence
-            loadable.oncoqi = found
+            loadable.files = item.files
+            loadable.name = item.name
+            loadable.tooltip = item.tooltip
+            loadable.warning = item.warning
+            loadable.selected = item.selected
+            loadable.confidence = item.confidence
+            loadable.oncoqi = item
             loadables.append(loadable)
         return loadables
 
+    def examine(self, fileLists):
+        """Slicer < 5.12 falls back to ``examine`` when ``examineForImport`` offers nothing."""
+        return self.examineForImport(fileLists)
+
     def load(self, loadable):
         """Build the node and place it under its patient/study in the subject hierarchy."""
+        from OncoQISlicer.dependencies import ensure_core
+
+        ensure_core("DICOMOncoQIPlugin")
         from OncoQISlicer.dicom import load
 
         node = load(slicer.mrmlScene, loadable.oncoqi)
@@ -65,11 +77,17 @@ class DICOMOncoQIPlugin(ScriptedLoadableModule):
         ScriptedLoadableModule.__init__(self, parent)
         self.parent.title = "DICOM OncoQI Plugin"
         self.parent.categories = ["Developer Tools.DICOM Plugins"]
-        self.parent.contributors = ["OncoQI contributors"]
+        self.parent.dependencies = ["DICOM"]
+        self.parent.contributors = ["OncoQI founding engineers (OncoQI open-source project)"]
         self.parent.helpText = (
             "Loads PET series in SUVbw (factors from the series' own headers) and TID 1500 "
-            "measurement reports as tables. Part of the OncoQI extension."
+            "measurement reports as tables. Part of the OncoQI extension: "
+            '<a href="https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/dicom.md">documentation</a>.'
         )
         self.parent.acknowledgementText = "Follows QIICR's Slicer-PETDICOMExtension plugins."
         self.parent.hidden = True
+        try:
+            slicer.modules.dicomPlugins
+        except AttributeError:
+            slicer.modules.dicomPlugins = {}
         slicer.modules.dicomPlugins["DICOMOncoQIPlugin"] = DICOMOncoQIPluginClass

@@ -1,11 +1,11 @@
-"""Real-MRML tier: the Qt-free half of the bundle's DICOM plugin (``OncoQISlicer.dicom``) on ``slicer-core``.
+"""Real-MRML tier: the Qt-free half of the bundle's DICOM plugin (``OncoQISlicer.dicom*``) on ``slicer-core``.
 
 A PET series with known dose, weight and times is written as real DICOM (plus one without the
 weight, and a CT, and a SEG + TID 1500 SR on the PET); :func:`examine` must offer SUVbw for the
 first, say why not for the second, ignore the CT, and offer the SR as a table; :func:`load` must
 give the SUVbw volume (``Bq/ml * weight / decayed dose``, computed here by hand) marked for
-OncoQIQuantitativeReporting, and the SR's measurements as table rows. ``DICOMOncoQIPlugin.py`` itself
-wraps these in ``DICOMLib`` classes and runs only in Slicer.
+OncoQIQuantitativeReporting, and the SR's measurements as table rows. The plugin class itself, on
+Slicer's real ``DICOMLib``, runs in ``test_slicer_tier.py``.
 """
 
 from __future__ import annotations
@@ -56,8 +56,16 @@ def series(tmp_path_factory) -> dict:
             "labels": labels, "built": built}  # fmt: skip
 
 
+def examine(file_lists: list[list[str]]) -> list:
+    """``OncoQISlicer.dicom_examine.examine`` with a DICOM database that has indexed these files."""
+    from OncoQISlicer.dicom_examine import examine as examine_with
+    from slicer_layer import FakeDICOMDatabase
+
+    return examine_with(file_lists, FakeDICOMDatabase(f for files in file_lists for f in files))
+
+
 def test_examine_offers_suv_for_pet_a_table_for_the_sr_and_nothing_for_the_rest(series, mrml_scene) -> None:
-    from OncoQISlicer.dicom import PET_SUV_CONFIDENCE, SR_TABLE_CONFIDENCE, examine
+    from OncoQISlicer.dicom_examine import PET_SUV_CONFIDENCE, SR_TABLE_CONFIDENCE
 
     found = examine([series["files"], series["no_weight"], series["ct"], [series["seg"], series["sr"]]])
     pet, no_weight, sr = found
@@ -70,7 +78,7 @@ def test_examine_offers_suv_for_pet_a_table_for_the_sr_and_nothing_for_the_rest(
 
 
 def test_load_gives_an_suvbw_volume_marked_for_reporting(series, mrml_scene) -> None:
-    from OncoQISlicer.dicom import examine, load
+    from OncoQISlicer.dicom import load
     from OncoQISlicer.mrml import image_from_volume_node
 
     from oncoqi.dicom import read_image
@@ -89,7 +97,7 @@ def test_load_gives_an_suvbw_volume_marked_for_reporting(series, mrml_scene) -> 
 
 
 def test_suv_volume_loaded_by_the_plugin_is_measured_in_suv_by_quantitativereporting(series, mrml_scene) -> None:
-    from OncoQISlicer.dicom import examine, load
+    from OncoQISlicer.dicom import load
     from OncoQISlicer.mrml import image_from_volume_node, segmentation_node_from_labels
     from OncoQIQuantitativeReportingLib.report import SUVBW_UNITS, measure
 
@@ -105,7 +113,7 @@ def test_suv_volume_loaded_by_the_plugin_is_measured_in_suv_by_quantitativerepor
 
 
 def test_load_sr_table_gives_one_row_per_measurement(series, mrml_scene) -> None:
-    from OncoQISlicer.dicom import examine, load
+    from OncoQISlicer.dicom import load
 
     from oncoqi.dicom.sr import read_measurement_report
     from oncoqi.dicom.sr.reader import TABLE_COLUMNS

@@ -24,26 +24,36 @@ Building blocks
     The indices as DICOM SEG + TID 1500 SR (imported on demand: it loads the DICOM writers).
 """
 
-from oncoqi.pet.enums import DecayCorrection, PixelUnits, SUVType
-from oncoqi.pet.indices import PETIndices, compute_indices
-from oncoqi.pet.labels import Segment, read_segments
-from oncoqi.pet.peak import PEAK_RADIUS_MM, sphere_kernel, suv_peak
-from oncoqi.pet.rwvm import RWVM_SOP_CLASS_UID, apply_rwvm, build_rwvm, read_rwvm_mappings, write_rwvm
-from oncoqi.pet.segment import (
-    ThresholdMethod,
-    ThresholdResult,
-    coverage_fraction,
-    threshold_segment,
-    transfer_labels,
-)
-from oncoqi.pet.series import PETSeries, load_pet_series
-from oncoqi.pet.suv import (
-    SUVFactors,
-    apply_suv,
-    body_surface_area_dubois,
-    compute_suv_factors,
-    lean_body_mass_janmahasatian,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Where each public name lives. The package imports a sub-module only when one of its names is
+#: first used, so ``import oncoqi.pet.suv`` needs only numpy, pydicom and SimpleITK (what Slicer
+#: bundles): the DICOM plugin reads SUV factors in the DICOM browser before anything is installed.
+_LOCATIONS = {
+    "DecayCorrection": "enums", "PixelUnits": "enums", "SUVType": "enums",
+    "PETIndices": "indices", "compute_indices": "indices",
+    "Segment": "labels", "read_segments": "labels",
+    "PEAK_RADIUS_MM": "peak", "sphere_kernel": "peak", "suv_peak": "peak",
+    "RWVM_SOP_CLASS_UID": "rwvm", "apply_rwvm": "rwvm", "build_rwvm": "rwvm", "read_rwvm_mappings": "rwvm",
+    "write_rwvm": "rwvm",
+    "ThresholdMethod": "segment", "ThresholdResult": "segment", "coverage_fraction": "segment",
+    "threshold_segment": "segment", "transfer_labels": "segment",
+    "PETSeries": "series", "load_pet_series": "series",
+    "SUVFactors": "suv", "apply_suv": "suv", "body_surface_area_dubois": "suv", "compute_suv_factors": "suv",
+    "lean_body_mass_janmahasatian": "suv",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOCATIONS:
+        raise AttributeError(f"module 'oncoqi.pet' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"oncoqi.pet.{_LOCATIONS[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PEAK_RADIUS_MM",
