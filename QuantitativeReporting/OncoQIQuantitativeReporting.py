@@ -258,9 +258,10 @@ class OncoQIQuantitativeReportingLogic(ScriptedLoadableModuleLogic):
         _ensureCore()
         from OncoQIQuantitativeReportingLib.report import fill_table, measure
 
+        rows = measure(segmentation, referenceVolume)  # first: on an error the scene is left as it was
         if tableNode is None:
             tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", f"{segmentation.GetName()} measurements")
-        return fill_table(tableNode, measure(segmentation, referenceVolume))
+        return fill_table(tableNode, rows)
 
     def export(self, segmentation, referenceVolume, outDir, readerName="", seriesDescription="", source=None,
                fileForInstance=None, force=False):  # fmt: skip

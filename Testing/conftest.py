@@ -16,7 +16,6 @@ Three kinds of fixture live here:
 
 from __future__ import annotations
 
-import sys
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -230,20 +229,6 @@ def slicer_module_loader(slicer_layer_factory: Callable[..., Any]) -> Iterator[S
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(dependencies, "ensure_requirements", recording)
         yield loader
-
-
-@pytest.fixture
-def run_module_test(slicer_module_loader: SlicerModuleLoader) -> Callable[[str, str], types.ModuleType]:
-    """Run one ``test_*`` method of a module's ``<Name>Test`` class, as ``runTest`` would (``setUp`` first)."""
-
-    def run(module_name: str, method: str) -> types.ModuleType:
-        module = slicer_module_loader.load(module_name)
-        case = getattr(module, f"{module_name}Test")(methodName=method)
-        case.setUp()
-        getattr(case, method)()
-        return module
-
-    return run
 
 
 @pytest.fixture

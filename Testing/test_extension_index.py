@@ -606,16 +606,16 @@ def test_dicom_support_rule_with_rule_engine() -> None:
 
 
 def test_dicom_support_rule_matches_the_plugin() -> None:
-    """The rule names exactly the SOP classes the plugin's ``examine`` accepts (``oncoqi.dicom.write.PET_IMAGE_STORAGE``
-    and ``oncoqi.dicom.sr.reader.SR_SOP_CLASSES``), so the two cannot drift apart."""
+    """The rule names exactly the SOP classes the plugin's ``examine`` accepts (``OncoQISlicer.dicom_examine``,
+    equal to the core's ``PET_IMAGE_STORAGE`` and ``SR_SOP_CLASSES``), so they cannot drift apart."""
     from oncoqi.dicom.sr.reader import SR_SOP_CLASSES
     from oncoqi.dicom.write import PET_IMAGE_STORAGE as CORE_PET
 
     uids = set(re.findall(r"'(1\.2\.840\.10008[0-9.]*)'", rule_text()))
     assert uids == {CORE_PET} | set(SR_SOP_CLASSES)
     assert CORE_PET == PET_IMAGE_STORAGE
-    plugin = (REPO_ROOT / "QuantitativeReporting" / "OncoQISlicer" / "dicom.py").read_text(encoding="utf-8")
-    assert "PET_IMAGE_STORAGE" in plugin and "SR_SOP_CLASSES" in plugin
+    plugin = (REPO_ROOT / "QuantitativeReporting" / "OncoQISlicer" / "dicom_examine.py").read_text(encoding="utf-8")
+    assert set(re.findall(r'"(1\.2\.840\.10008[0-9.]*)"', plugin)) == uids  # what the plugin's examine accepts
 
 
 @pytest.mark.parametrize(

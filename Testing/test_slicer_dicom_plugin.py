@@ -64,6 +64,17 @@ def examine(file_lists: list[list[str]]) -> list:
     return examine_with(file_lists, FakeDICOMDatabase(f for files in file_lists for f in files))
 
 
+def test_examine_knows_the_core_s_pet_and_sr_classes(mrml_scene) -> None:
+    """``dicom_examine`` cannot import them from the core (Slicer lacks its dependencies): they must agree."""
+    from OncoQISlicer import dicom_examine
+
+    from oncoqi.dicom.sr.reader import SR_SOP_CLASSES
+    from oncoqi.dicom.write import PET_IMAGE_STORAGE
+
+    assert dicom_examine.PET_IMAGE_STORAGE == PET_IMAGE_STORAGE
+    assert dicom_examine.SR_SOP_CLASSES == set(SR_SOP_CLASSES)
+
+
 def test_examine_offers_suv_for_pet_a_table_for_the_sr_and_nothing_for_the_rest(series, mrml_scene) -> None:
     from OncoQISlicer.dicom_examine import PET_SUV_CONFIDENCE, SR_TABLE_CONFIDENCE
 

@@ -407,16 +407,6 @@ def test_without_a_model_the_error_says_how_to_get_one(logic, ct_node, tmp_path,
     assert job.wait(JOB_TIMEOUT_S) and isinstance(job.error, NoModelError)
 
 
-# --- the module's own Test class (needs the trained model) ----------------------------------------
-
-
-@pytest.mark.slicer
-def test_module_job_test_passes_with_the_trained_model(trained_model, run_module_test) -> None:
-    """``OncoQILungTumorSegmentationTest.test_OncoQILungTumorSegmentationJob`` (its ``test_..Logic``, which checks
-    GTV-1 against the true tumour, runs in ``test_slicer_mrml.py`` with every module's)."""
-    run_module_test(MODULE, "test_OncoQILungTumorSegmentationJob")
-
-
 # --- the Widget on Slicer's real layer (stand-in Qt widgets built from the .ui) -------------------
 
 

@@ -13,8 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import MODULE_NAMES, REPO_ROOT
-
 pytestmark = pytest.mark.slicer
 
 #: Slicer RAS = this matrix times DICOM LPS (and back).
@@ -251,21 +249,6 @@ def test_segmentation_without_geometry_needs_a_reference_volume(mrml_scene) -> N
 
 
 # --- each module's Logic job ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("module_name", MODULE_NAMES)
-def test_module_logic_test_passes_on_real_mrml(module_name, run_module_test, slicer_module_loader) -> None:
-    """The module's own ``test_<Name>Logic`` (the one ctest runs in Slicer) passes here too.
-
-    The Logic must ask for its requirements (the core's PyPI dependencies) before importing the core.
-    """
-    run_module_test(module_name, f"test_{module_name}Logic")
-
-    from OncoQISlicer.dependencies import read_requirements
-
-    checks = slicer_module_loader.requirement_checks
-    assert checks
-    assert all(check == (read_requirements(), module_name) for check in checks if check[0] != ["idc-index>=0.13"])
 
 
 def test_pet_indices_refuse_non_integer_labels_and_skip_background(mrml_scene) -> None:

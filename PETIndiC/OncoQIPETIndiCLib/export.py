@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import slicer
 
@@ -20,6 +21,33 @@ from oncoqi.pet.report import write_indices_report
 from oncoqi.report import WrittenReport
 from OncoQIPETIndiCLib.indices import segmentation_indices_from_nodes
 from OncoQIPETIndiCLib.suv import pet_dicom_files
+
+
+def check_export_folder(out_dir: str | os.PathLike | None) -> Path:
+    """The export folder as an absolute path, or an error saying why nothing can be written there.
+
+    Checked before any work, so a bad choice costs nothing and writes nothing: no folder chosen
+    (an unset ``pathlib.Path`` parameter is ``.``, the process's working directory, which the user
+    never sees), a relative path, a file on the way, or a folder the user cannot write into.
+
+    Raises
+    ------
+    InputError
+        Naming the folder and the reason.
+    """
+    if out_dir is None or str(out_dir).strip() in ("", "."):
+        raise InputError("Choose an export folder first (Export section).")
+    folder = Path(out_dir).expanduser()
+    if not folder.is_absolute():
+        raise InputError(f"export folder '{out_dir}' is relative: choose a folder with the folder button")
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"export folder '{folder}' cannot be written: '{existing}' is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"export folder '{folder}' cannot be written: '{existing}' is not writable")
+    return folder
 
 
 def export_indices_report(
@@ -42,8 +70,10 @@ def export_indices_report(
     Raises
     ------
     InputError
-        When the PET's DICOM files are unknown, no segment is non-empty, or as the writers.
+        When the folder cannot be written (:func:`check_export_folder`), the PET's DICOM files are
+        unknown, no segment is non-empty, or as the writers.
     """
+    out_dir = check_export_folder(out_dir)
     source = pet_dicom if pet_dicom is not None else pet_dicom_files(pet_node)
     if not source:
         raise InputError(

@@ -30,7 +30,7 @@ from pydicom.sr.coding import Code
 
 from oncoqi.dicom.seg import SegmentationMetadata, SegmentDescription
 from oncoqi.dicom.seg.codes import NAMED_CODES
-from oncoqi.errors import InputError
+from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 from oncoqi.pet.peak import suv_peak
 from oncoqi.report import WrittenReport, write_report
@@ -88,6 +88,36 @@ def segment_masks(
     return out
 
 
+def _extent(bounds: Sequence[float]) -> str:
+    return " x ".join(f"[{bounds[2 * i]:.0f}, {bounds[2 * i + 1]:.0f}]" for i in range(3))
+
+
+def _painted(segment: slicer.vtkSegment) -> bool:
+    """Whether the segment has a voxel of its own (its labelmap may be allocated and still empty)."""
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    labelmap = segment.GetRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName())
+    scalars = labelmap.GetPointData().GetScalars() if labelmap is not None else None
+    return scalars is not None and bool((vtk_to_numpy(scalars) == segment.GetLabelValue()).any())
+
+
+def _check_inside(
+    segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str, volume_node: slicer.vtkMRMLScalarVolumeNode
+) -> None:
+    """Refuse a segment that has voxels but none of them on the volume (an empty one is fine)."""
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    if not _painted(segment):
+        return
+    segment_bounds, volume_bounds = [0.0] * 6, [0.0] * 6
+    segment.GetBounds(segment_bounds)
+    volume_node.GetRASBounds(volume_bounds)
+    raise GeometryError(
+        f"segment '{segment.GetName()}' of '{segmentation_node.GetName()}' lies outside '{volume_node.GetName()}' "
+        f"(segment RAS mm {_extent(segment_bounds)}, volume RAS mm {_extent(volume_bounds)}): "
+        "choose the volume the segmentation was drawn on"
+    )
+
+
 def measure(
     segmentation_node: slicer.vtkMRMLSegmentationNode, volume_node: slicer.vtkMRMLScalarVolumeNode
 ) -> list[SegmentRow]:
@@ -101,12 +131,15 @@ def measure(
     oncoqi.errors.InputError
         When the volume has no voxels.
     oncoqi.errors.GeometryError
-        When a node is under a transform.
+        When a node is under a transform, or a painted segment lies wholly outside the volume
+        (a segmentation drawn on another image): both extents are named.
     """
     values = image_from_volume_node(volume_node)
     units = voxel_units(volume_node)
     rows = []
     for segment_id, name, mask in segment_masks(segmentation_node, volume_node):
+        if not mask.array.any():
+            _check_inside(segmentation_node, segment_id, volume_node)
         voxels = values.array[mask.array].astype(np.float64)
         stats = (voxels.mean(), voxels.min(), voxels.max(), voxels.std()) if voxels.size else (np.nan,) * 4
         peak = suv_peak(values.array, mask.array, values.spacing) if units == SUVBW_UNITS and voxels.size else None

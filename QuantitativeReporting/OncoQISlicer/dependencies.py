@@ -40,8 +40,10 @@ class DependencyError(RuntimeError):
     """The core cannot be made importable (old Slicer, testing mode, declined or failed install)."""
 
 
-def read_requirements(path: Path = REQUIREMENTS_FILE) -> list[str]:
-    """Requirement lines of a ``requirements.txt`` (comments, blank lines and pip options skipped)."""
+def read_requirements(path: Path | None = None) -> list[str]:
+    """Requirement lines of a ``requirements.txt`` (default :data:`REQUIREMENTS_FILE`; comments,
+    blank lines and pip options skipped)."""
+    path = REQUIREMENTS_FILE if path is None else path
     lines = (line.split("#", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines())
     return [line for line in lines if line and not line.startswith("-")]
 

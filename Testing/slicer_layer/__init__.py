@@ -213,21 +213,31 @@ class FakeDICOMDatabase:
     """
 
     def __init__(self, files: Iterable[str | Path]) -> None:
-        import pydicom
-
         self.values: dict[str, dict[str, str]] = {}
         self.series: dict[str, list[str]] = {}
+        self.instances: dict[str, str] = {}
         self.calls = 0
         self.tagsToPrecache: list[str] = []
+        self.add_files(files)
+
+    def add_files(self, files: Iterable[str | Path]) -> None:
+        """Index files (``ctkDICOMIndexer``): read each header once."""
+        import pydicom
+
         for path in files:
             ds = pydicom.dcmread(str(path), stop_before_pixels=True)
             tags = {f"{e.tag.group:04X},{e.tag.element:04X}": _element_text(e) for e in ds}
             self.values[str(path)] = tags
             self.series.setdefault(tags.get("0020,000E", ""), []).append(str(path))
-        self.indexed_reads = len(self.values)
+            self.instances[tags.get("0008,0018", "")] = str(path)
 
+    @property
     def isOpen(self) -> bool:
+        """A Qt property in ``ctkDICOMDatabase``: an attribute in PythonQt, not a method."""
         return True
+
+    def fileForInstance(self, sop_instance_uid: str) -> str:
+        return self.instances.get(sop_instance_uid, "")
 
     def fileValue(self, file: str, tag: str) -> str:
         self.calls += 1
@@ -299,6 +309,13 @@ class SlicerLayer:
         for name in set(sys.modules) - self.modules_before:
             if name.split(".")[0] in ("slicer", "DICOMLib", "qt", "ctk"):
                 sys.modules.pop(name, None)
+
+    @property
+    def slot_errors(self) -> list[BaseException]:
+        """Exceptions raised in slots (button clicks, timers), which PythonQt prints and swallows."""
+        from slicer_layer import qt
+
+        return qt.SLOT_ERRORS
 
     @property
     def has_packaging(self) -> bool:
@@ -377,6 +394,7 @@ def install(
     patch.setitem(sys.modules, "qt", qt)
     patch.setitem(sys.modules, "ctk", ctk)
     qt.QSettings.store = {}
+    qt.SLOT_ERRORS.clear()
     (home / "tmp").mkdir(parents=True, exist_ok=True)
     app = SlicerApplication(booted, modules, testing=testing, headless=headless, home=home)
     logics = {name.lower(): types.SimpleNamespace(logic=lambda logic=logic: logic) for name, logic in booted.module_logics.items()}

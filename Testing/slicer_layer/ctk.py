@@ -151,5 +151,23 @@ class ctkMessageBox(QMessageBox):  # noqa: N801
         return slicer.app.showModal(self)
 
 
+class ctkDICOMIndexer:  # noqa: N801
+    """Indexes a folder into the (fake) database, copying the files when asked, as CTK's does."""
+
+    def addDirectory(self, database: Any, folder: str, copyFiles: bool = False) -> None:
+        import shutil
+        from pathlib import Path
+
+        files = [p for p in Path(folder).rglob("*") if p.is_file()]
+        if copyFiles:
+            store = Path(database.store_folder) if getattr(database, "store_folder", None) else Path(folder).parent / "dicom-database"
+            store.mkdir(parents=True, exist_ok=True)
+            files = [Path(shutil.copy2(p, store / p.name)) for p in files]
+        database.add_files(files)
+
+    def waitForImportFinished(self) -> None:
+        pass
+
+
 def __getattr__(name: str) -> Any:
     raise AttributeError(f"stand-in 'ctk' has no {name!r}: add it to Testing/slicer_layer/ctk.py, named as in CTK")

@@ -8,7 +8,9 @@ What PythonQt does and these classes copy, because Slicer's own code relies on i
   only when the value changes and signals are not blocked;
 * signals connect both ways: ``button.clicked.connect(f)`` and ``button.connect("clicked(bool)", f)``;
   a slot is called with as many of the signal's arguments as it accepts;
-* Designer's dynamic properties (``SlicerParameterName``) are read with ``property(name)``.
+* Designer's dynamic properties (``SlicerParameterName``) are read with ``property(name)``;
+* an exception raised in a slot does not reach the code that emitted the signal: PythonQt prints
+  it and goes on. The stand-ins print it too and keep it in :data:`SLOT_ERRORS` for the test.
 
 A class is named exactly like Qt's, because Slicer's ``parameterNodeWrapper`` chooses a GUI connector
 by ``type(widget)``; there is no subclassing trick that would let a wrong pair pass. Nothing is
@@ -23,6 +25,9 @@ from collections.abc import Callable
 from typing import Any
 
 # --- signals ----------------------------------------------------------------------------------
+
+#: Exceptions raised by slots since the layer was installed (PythonQt only prints them).
+SLOT_ERRORS: list[BaseException] = []
 
 
 def _accepted_arguments(slot: Callable[..., Any]) -> int | None:
@@ -62,7 +67,13 @@ class BoundSignal:
             return
         for slot in list(self.slots):
             accepted = _accepted_arguments(slot)
-            slot(*(args if accepted is None else args[:accepted]))
+            try:
+                slot(*(args if accepted is None else args[:accepted]))
+            except Exception as exc:  # noqa: BLE001 - what PythonQt does with an error in a slot
+                import traceback
+
+                traceback.print_exc()
+                SLOT_ERRORS.append(exc)
 
 
 class Signal:
