@@ -8,6 +8,7 @@ imports both into Slicer's DICOM database. The folder also carries ``OncoQISlice
 """
 
 import logging
+import os
 
 import qt
 import slicer
@@ -32,25 +33,45 @@ def _ensureCore() -> None:
     ensure_core("OncoQIQuantitativeReporting")
 
 
+#: Who made the module, in the Index's "Name (Organisation)" form.
+CONTRIBUTORS = "OncoQI founding engineers (OncoQI open-source project)"
+#: The module pages in the repository's ``Docs/`` folder.
+DOCS_URL = "https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/"
+
+
+def documentationLink(page: str) -> str:
+    """The help text's last paragraph: where the module's page is, and the Slicer it needs."""
+    link = f'<a href="{DOCS_URL}{page}">' + _("documentation") + "</a>"
+    return "<p>" + _("See the {link}. Needs 3D Slicer 5.10 or later.").format(link=link) + "</p>"
+
+
+def registerSampleData() -> None:
+    """Offer OncoQI's embedded sample PET/CT study in the Sample Data module (once for the four modules)."""
+    from OncoQISlicer.sampledata import register_sample_data
+
+    register_sample_data(os.path.join(os.path.dirname(__file__), "Resources", "Icons", "OncoQIQuantitativeReporting.png"))
+
+
 class OncoQIQuantitativeReporting(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("Quantitative Reporting")
+        self.parent.title = _("Quantitative Reporting (OncoQI)")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "OncoQI")]
         self.parent.dependencies = []
-        self.parent.contributors = ["OncoQI contributors"]
+        self.parent.contributors = [CONTRIBUTORS]
         self.parent.helpText = _(
             "Measures segmented findings and saves them as DICOM: the segments as a Segmentation (SEG) "
             "and the measurements as a TID 1500 Structured Report, imported into the DICOM database. "
             "The reference volume must have been loaded from DICOM (or its series folder given), "
             "because a SEG references the images it was drawn on. Overlapping segments are each "
             "measured in full."
-        )
+        ) + documentationLink("reporting.md")
         self.parent.acknowledgementText = _(
             "Part of the OncoQI extension. The reporting workflow follows QIICR's QuantitativeReporting."
         )
+        slicer.app.connect("startupCompleted()", registerSampleData)
 
 
 @parameterNodeWrapper
@@ -213,7 +234,12 @@ class OncoQIQuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObserva
                 source=p.sourceFolder or None,
                 fileForInstance=slicer.dicomDatabase.fileForInstance if slicer.dicomDatabase else None,
             )  # fmt: skip
-            DICOMUtils.importDicom(folder, copyFiles=True)  # the database keeps its own copy
+            if not slicer.dicomDatabase or not DICOMUtils.importDicom(folder, copyFiles=True):  # the database keeps a copy
+                raise RuntimeError(
+                    _("{seg} and {sr} are in {folder} but could not be added to the DICOM database "
+                      "(open the DICOM module to create or choose one).").format(
+                        seg=written.seg_path.name, sr=written.sr_path.name, folder=folder)
+                )  # fmt: skip
             slicer.util.infoDisplay(
                 _("Saved {seg} and {sr} into the DICOM database.").format(seg=written.seg_path.name, sr=written.sr_path.name)
             )

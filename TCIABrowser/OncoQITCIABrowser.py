@@ -9,6 +9,7 @@ series are indexed into Slicer's DICOM database (and loaded) on the GUI thread.
 """
 
 import logging
+import os
 import pathlib
 from typing import Annotated
 
@@ -46,26 +47,46 @@ def _ensureCore() -> None:
     ensure_core("OncoQITCIABrowser")
 
 
+#: Who made the module, in the Index's "Name (Organisation)" form.
+CONTRIBUTORS = "OncoQI founding engineers (OncoQI open-source project)"
+#: The module pages in the repository's ``Docs/`` folder.
+DOCS_URL = "https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/"
+
+
+def documentationLink(page: str) -> str:
+    """The help text's last paragraph: where the module's page is, and the Slicer it needs."""
+    link = f'<a href="{DOCS_URL}{page}">' + _("documentation") + "</a>"
+    return "<p>" + _("See the {link}. Needs 3D Slicer 5.10 or later.").format(link=link) + "</p>"
+
+
+def registerSampleData() -> None:
+    """Offer OncoQI's embedded sample PET/CT study in the Sample Data module (once for the four modules)."""
+    from OncoQISlicer.sampledata import register_sample_data
+
+    register_sample_data(os.path.join(os.path.dirname(__file__), "Resources", "Icons", "OncoQITCIABrowser.png"))
+
+
 class OncoQITCIABrowser(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
-        self.parent.title = _("TCIA Browser")
+        self.parent.title = _("TCIA Browser (OncoQI)")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "OncoQI")]
         self.parent.dependencies = []
-        self.parent.contributors = ["OncoQI contributors"]
+        self.parent.contributors = [CONTRIBUTORS]
         self.parent.helpText = _(
             "Browses public collections of The Cancer Imaging Archive (TCIA, NBIA REST API) and of the "
             "NCI Imaging Data Commons (IDC, offline index from idc-index) and downloads series in the "
             "background, verified and resumable, into the download folder; then indexes them into the "
             "DICOM database and optionally loads them."
-        )
+        ) + documentationLink("tcia.md")
         self.parent.acknowledgementText = _(
             "Part of the OncoQI extension. The browsing workflow follows QIICR's TCIABrowser and "
             "SlicerIDCBrowser. Data downloaded from TCIA or IDC carry their collection's licence and "
             "citation requirements (recorded in the download manifest)."
         )
+        slicer.app.connect("startupCompleted()", registerSampleData)
 
 
 @parameterNodeWrapper
@@ -325,7 +346,12 @@ class OncoQITCIABrowserWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
             slicer.util.selectModule("DICOM")  # opens (or offers to create) the DICOM database
         uids = []
         for folder in folders:
-            DICOMUtils.importDicom(str(folder))
+            if not DICOMUtils.importDicom(str(folder)):
+                raise RuntimeError(
+                    _("Downloaded to {folder}, but the series could not be added to the DICOM database.").format(
+                        folder=folder
+                    )
+                )
             uids.append(pathlib.Path(folder).name)
         if load:
             DICOMUtils.loadSeriesByUID(uids)

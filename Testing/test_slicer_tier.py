@@ -353,6 +353,21 @@ def test_quantitativereporting_measures_and_saves_into_the_dicom_database(layer,
     assert text.startswith("Saved ") and text.endswith(" into the DICOM database.")
 
 
+def test_quantitativereporting_save_without_a_dicom_database_says_where_the_files_are(layer, sample) -> None:
+    import slicer
+
+    slicer.dicomDatabase = None  # the DICOM module never opened a database
+    ct, lesions = sample_nodes(sample)
+    name = "OncoQIQuantitativeReporting"
+    widget = layer.create_widget(load(layer, name), name)
+    widget.ui.sourceFolderLineEdit.text = str(sample / "CT")
+    widget.ui.saveButton.click()
+    ((_title, text),) = layer.app.dialogs
+    assert text.startswith("Failed to save the report.") and "could not be added to the DICOM database" in text
+    folder = Path(text.split(" are in ")[1].split(" but ")[0])
+    assert sorted(p.name for p in folder.iterdir()) == ["seg.dcm", "sr.dcm"]
+
+
 def test_tciabrowser_connects_browses_downloads_and_indexes(layer, server, tmp_path) -> None:
     import slicer
 
@@ -400,6 +415,47 @@ def test_module_test_class_passes(name, slicer_layer_factory, version, monkeypat
     assert slicer.selfTests[name] == instance.runTest
     instance.runTest(msec=0)
     assert checks and set(checks) == {name}
+
+
+# --- what the module list, the help panel and Sample Data show ----------------------------------
+
+
+DOCS_PAGES = {
+    "OncoQILungTumorSegmentation": "lung-tumor-segmentation.md", "OncoQIPETIndiC": "petindic.md",
+    "OncoQIQuantitativeReporting": "reporting.md", "OncoQITCIABrowser": "tcia.md",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", MODULE_NAMES)
+def test_module_metadata_is_complete_and_links_its_page(name, layer, repo_root) -> None:
+    import re
+
+    _instance, parent = layer.instantiate_module(load(layer, name), name)
+    assert parent.title and parent.categories == ["OncoQI"] and parent.acknowledgementText
+    for contributor in parent.contributors:
+        assert re.fullmatch(r"[^()]+ \([^()]+\)", contributor), f"not 'Name (Organisation)': {contributor}"
+    page = DOCS_PAGES[name]
+    assert f'href="https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/{page}"' in parent.helpText
+    assert (repo_root / "Docs" / page).is_file()
+    assert "3D Slicer 5.10 or later" in parent.helpText
+    assert parent.icon.path.endswith(f"Resources/Icons/{name}.png")
+
+
+def test_every_module_registers_the_sample_once_and_it_loads(layer) -> None:
+    import slicer
+
+    for name in MODULE_NAMES:
+        layer.instantiate_module(load(layer, name), name)
+    assert layer.sample_sources == []  # not before Slicer has started
+    layer.app.completeStartup()
+    ((source),) = layer.sample_sources
+    assert (source["category"], source["sampleName"]) == ("OncoQI", "OncoQIPETCTPhantom")
+    assert Path(source["thumbnailFileName"]).is_file()
+    ct, pet, tumours = source["customDownloader"](source)  # what the sample's button does
+    assert [ct.GetName(), pet.GetName(), tumours.GetName()] == source["nodeNames"]
+    assert pet.GetVoxelValueUnits().GetCodeValue() == "{SUVbw}g/ml"
+    assert tumours.GetSegmentation().GetNumberOfSegments() >= 1
+    assert slicer.mrmlScene.GetNodeByID(ct.GetID()) is not None and layer.app.dialogs == []
 
 
 # --- the DICOM plugin on a fresh install ----------------------------------------------------------

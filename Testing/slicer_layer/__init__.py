@@ -15,7 +15,10 @@ thing, doing the least that Slicer's code above needs):
   dialogs (recorded; in headless mode a modal dialog is an error, since nobody could answer it);
 * ``slicer.dicomDatabase`` (:class:`FakeDICOMDatabase`): answers ``fileValue`` from the files' top
   level, as ``ctkDICOMDatabase`` does (a tag inside a sequence is not found), and counts how often
-  a plugin asks.
+  a plugin asks;
+* the ``SampleData`` module (not in ``../shared/slicer-python``): ``SampleDataLogic.
+  registerCustomSampleDataSource`` with Slicer's signature (identical in 5.8, 5.10 and 5.12),
+  recording each source in :attr:`SlicerLayer.sample_sources`.
 
 :func:`install` puts all of it in place for one test (through a ``pytest.MonkeyPatch``, so
 everything is restored afterwards).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import sys
 import types
 from collections.abc import Iterable
@@ -52,10 +56,14 @@ SLICER_5_12_BUNDLED = frozenset({
 
 
 def skip_without_slicer_python(version: str) -> Path:
-    """The folder of Slicer's Python layer at ``version``, or skip (fail under CI) saying it is absent."""
+    """The folder of Slicer's Python layer at ``version``; skip saying it is absent (fail when ``CI`` is set:
+    CI runs with ``../shared`` beside the checkout, so a missing layer there means the tier did not run)."""
     folder = SLICER_PYTHON / version
     if not (folder / "Base" / "Python" / "slicer" / "ScriptedLoadableModule.py").is_file():
-        pytest.skip(f"Slicer's Python layer is not at {folder} (../shared/slicer-python beside the checkout)")
+        reason = f"Slicer's Python layer is not at {folder} (../shared/slicer-python beside the checkout)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     return folder
 
 
@@ -267,6 +275,24 @@ class SubjectHierarchyPluginHandler:
         return SubjectHierarchyPluginHandler()
 
 
+def sample_data_module(sources: list[dict[str, Any]]) -> types.ModuleType:
+    """A ``SampleData`` module whose logic records what is registered (Slicer's keyword signature)."""
+
+    class SampleDataLogic:
+        @staticmethod
+        def registerCustomSampleDataSource(category="Custom", sampleName=None, uris=None, fileNames=None,
+                                           nodeNames=None, customDownloader=None, thumbnailFileName=None,
+                                           loadFileTypes=None, loadFiles=None, loadFileProperties={},  # noqa: B006
+                                           checksums=None, loadFileType=None):  # fmt: skip
+            sources.append(dict(category=category, sampleName=sampleName, uris=uris, fileNames=fileNames,
+                                nodeNames=nodeNames, customDownloader=customDownloader,
+                                thumbnailFileName=thumbnailFileName))  # fmt: skip
+
+    module = types.ModuleType("SampleData", "Test-only stand-in: Slicer's Sample Data module")
+    module.SampleDataLogic = SampleDataLogic
+    return module
+
+
 # --- loading Slicer's files -------------------------------------------------------------------
 
 
@@ -292,6 +318,7 @@ class SlicerLayer:
     modules_before: set[str]
     loaded: dict[str, types.ModuleType] = field(default_factory=dict)
     widgets: list[tuple[str, Any]] = field(default_factory=list)
+    sample_sources: list[dict[str, Any]] = field(default_factory=list)
 
     def unload_modules(self) -> None:
         """Unload every module whose Widget was created: Slicer emits ``moduleAboutToBeUnloaded``
@@ -415,6 +442,9 @@ def install(
             patch.delattr(slicer, name)
 
     layer = SlicerLayer(version, app, slicer_modules, patch, before)
+    patch.setitem(sys.modules, "SampleData", sample_data_module(layer.sample_sources))
+    if "OncoQISlicer.sampledata" in sys.modules:  # registered once per Slicer session: a new session here
+        patch.setattr(sys.modules["OncoQISlicer.sampledata"], "_registered", False)
     for name, path, package in (
         ("slicer.i18n", python / "i18n.py", False),
         ("slicer.util", python / "util.py", False),
