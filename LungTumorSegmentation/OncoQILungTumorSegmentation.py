@@ -10,7 +10,6 @@ a table node gets one row of measurements per lesion. Everything but the Widget 
 """
 
 import logging
-import os
 
 import qt
 import slicer
@@ -38,34 +37,17 @@ def _ensureCore() -> None:
     ensure_core("OncoQILungTumorSegmentation")
 
 
-#: Who made the module, in the Index's "Name (Organisation)" form.
-CONTRIBUTORS = "OncoQI founding engineers (OncoQI open-source project)"
-#: The module pages in the repository's ``Docs/`` folder.
-DOCS_URL = "https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/"
-
-
-def documentationLink(page: str) -> str:
-    """The help text's last paragraph: where the module's page is, and the Slicer it needs."""
-    link = f'<a href="{DOCS_URL}{page}">' + _("documentation") + "</a>"
-    return "<p>" + _("See the {link}. Needs 3D Slicer 5.10 or later.").format(link=link) + "</p>"
-
-
-def registerSampleData() -> None:
-    """Offer OncoQI's embedded sample PET/CT study in the Sample Data module (once for the four modules)."""
-    from OncoQISlicer.sampledata import register_sample_data
-
-    register_sample_data(os.path.join(os.path.dirname(__file__), "Resources", "Icons", "OncoQILungTumorSegmentation.png"))
-
-
 class OncoQILungTumorSegmentation(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
+        from OncoQISlicer.moduleinfo import CONTRIBUTORS, connect_sample_data, help_footer
+
         self.parent.title = _("Lung Tumor Segmentation")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "OncoQI")]
         self.parent.dependencies = []
-        self.parent.contributors = [CONTRIBUTORS]
+        self.parent.contributors = list(CONTRIBUTORS)
         self.parent.helpText = _(
             "Segments lung tumours on an axial chest CT (in Hounsfield units) with a neural network. "
             "Choose the CT and click Apply; the work runs in the background and can be cancelled. "
@@ -74,11 +56,11 @@ class OncoQILungTumorSegmentation(ScriptedLoadableModule):
             "volume, RECIST diameters, centroid (RAS), side, mean HU and the network's confidence. "
             "Optionally the lung mask is added as a second segmentation. The result is a proposal: "
             "review and edit it in the Segment Editor before reporting."
-        ) + documentationLink("lung-tumor-segmentation.md")
+        ) + help_footer("lung-tumor-segmentation.md")
         self.parent.acknowledgementText = _(
             "Part of the OncoQI extension for quantitative oncologic imaging."
         )
-        slicer.app.connect("startupCompleted()", registerSampleData)
+        connect_sample_data(__file__)
 
 
 @parameterNodeWrapper

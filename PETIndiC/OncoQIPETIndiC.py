@@ -10,7 +10,6 @@ DICOM SEG + TID 1500 SR through OncoQIQuantitativeReporting's writer. Everything
 """
 
 import logging
-import os
 import pathlib
 from typing import Annotated
 
@@ -45,34 +44,17 @@ def _ensureCore() -> None:
     ensure_core("OncoQIPETIndiC")
 
 
-#: Who made the module, in the Index's "Name (Organisation)" form.
-CONTRIBUTORS = "OncoQI founding engineers (OncoQI open-source project)"
-#: The module pages in the repository's ``Docs/`` folder.
-DOCS_URL = "https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/"
-
-
-def documentationLink(page: str) -> str:
-    """The help text's last paragraph: where the module's page is, and the Slicer it needs."""
-    link = f'<a href="{DOCS_URL}{page}">' + _("documentation") + "</a>"
-    return "<p>" + _("See the {link}. Needs 3D Slicer 5.10 or later.").format(link=link) + "</p>"
-
-
-def registerSampleData() -> None:
-    """Offer OncoQI's embedded sample PET/CT study in the Sample Data module (once for the four modules)."""
-    from OncoQISlicer.sampledata import register_sample_data
-
-    register_sample_data(os.path.join(os.path.dirname(__file__), "Resources", "Icons", "OncoQIPETIndiC.png"))
-
-
 class OncoQIPETIndiC(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
+        from OncoQISlicer.moduleinfo import CONTRIBUTORS, connect_sample_data, help_footer
+
         self.parent.title = _("PET-IndiC (OncoQI)")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "OncoQI")]
         self.parent.dependencies = []
-        self.parent.contributors = [CONTRIBUTORS]
+        self.parent.contributors = list(CONTRIBUTORS)
         self.parent.helpText = _(
             "Computes the PET-IndiC indices (SUVmean, SUVmax, SUVpeak, MTV, TLG, SAM, quartiles, "
             "glycolysis per intensity quarter) of every segment of a segmentation on a PET volume, "
@@ -82,11 +64,11 @@ class OncoQIPETIndiC(ScriptedLoadableModule):
             "transferred onto the PET grid keeping their volume. The table recomputes shortly after "
             "each edit. 'Segment' thresholds the SUV around a seed point (fixed SUV, percentage of "
             "the local SUVmax, or background-adapted); 'Export' writes a DICOM SEG and SR."
-        ) + documentationLink("petindic.md")
+        ) + help_footer("petindic.md")
         self.parent.acknowledgementText = _(
             "Part of the OncoQI extension. The index set follows QIICR's PET-IndiC."
         )
-        slicer.app.connect("startupCompleted()", registerSampleData)
+        connect_sample_data(__file__)
 
 
 @parameterNodeWrapper

@@ -75,15 +75,16 @@ class DICOMOncoQIPlugin(ScriptedLoadableModule):
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
+        from OncoQISlicer.moduleinfo import CONTRIBUTORS, help_footer
+
         self.parent.title = "DICOM OncoQI Plugin"
         self.parent.categories = ["Developer Tools.DICOM Plugins"]
         self.parent.dependencies = ["DICOM"]
-        self.parent.contributors = ["OncoQI founding engineers (OncoQI open-source project)"]
+        self.parent.contributors = list(CONTRIBUTORS)
         self.parent.helpText = (
             "Loads PET series in SUVbw (factors from the series' own headers) and TID 1500 "
-            "measurement reports as tables. Part of the OncoQI extension: "
-            '<a href="https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/dicom.md">documentation</a>.'
-        )
+            "measurement reports as tables. Part of the OncoQI extension."
+        ) + help_footer("dicom.md")
         self.parent.acknowledgementText = "Follows QIICR's Slicer-PETDICOMExtension plugins."
         self.parent.hidden = True
         try:

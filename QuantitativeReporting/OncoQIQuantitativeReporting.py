@@ -8,7 +8,6 @@ imports both into Slicer's DICOM database. The folder also carries ``OncoQISlice
 """
 
 import logging
-import os
 
 import qt
 import slicer
@@ -33,45 +32,28 @@ def _ensureCore() -> None:
     ensure_core("OncoQIQuantitativeReporting")
 
 
-#: Who made the module, in the Index's "Name (Organisation)" form.
-CONTRIBUTORS = "OncoQI founding engineers (OncoQI open-source project)"
-#: The module pages in the repository's ``Docs/`` folder.
-DOCS_URL = "https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/"
-
-
-def documentationLink(page: str) -> str:
-    """The help text's last paragraph: where the module's page is, and the Slicer it needs."""
-    link = f'<a href="{DOCS_URL}{page}">' + _("documentation") + "</a>"
-    return "<p>" + _("See the {link}. Needs 3D Slicer 5.10 or later.").format(link=link) + "</p>"
-
-
-def registerSampleData() -> None:
-    """Offer OncoQI's embedded sample PET/CT study in the Sample Data module (once for the four modules)."""
-    from OncoQISlicer.sampledata import register_sample_data
-
-    register_sample_data(os.path.join(os.path.dirname(__file__), "Resources", "Icons", "OncoQIQuantitativeReporting.png"))
-
-
 class OncoQIQuantitativeReporting(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
+        from OncoQISlicer.moduleinfo import CONTRIBUTORS, connect_sample_data, help_footer
+
         self.parent.title = _("Quantitative Reporting (OncoQI)")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "OncoQI")]
         self.parent.dependencies = []
-        self.parent.contributors = [CONTRIBUTORS]
+        self.parent.contributors = list(CONTRIBUTORS)
         self.parent.helpText = _(
             "Measures segmented findings and saves them as DICOM: the segments as a Segmentation (SEG) "
             "and the measurements as a TID 1500 Structured Report, imported into the DICOM database. "
             "The reference volume must have been loaded from DICOM (or its series folder given), "
             "because a SEG references the images it was drawn on. Overlapping segments are each "
             "measured in full."
-        ) + documentationLink("reporting.md")
+        ) + help_footer("reporting.md")
         self.parent.acknowledgementText = _(
             "Part of the OncoQI extension. The reporting workflow follows QIICR's QuantitativeReporting."
         )
-        slicer.app.connect("startupCompleted()", registerSampleData)
+        connect_sample_data(__file__)
 
 
 @parameterNodeWrapper

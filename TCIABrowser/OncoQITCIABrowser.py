@@ -9,7 +9,6 @@ series are indexed into Slicer's DICOM database (and loaded) on the GUI thread.
 """
 
 import logging
-import os
 import pathlib
 from typing import Annotated
 
@@ -47,46 +46,29 @@ def _ensureCore() -> None:
     ensure_core("OncoQITCIABrowser")
 
 
-#: Who made the module, in the Index's "Name (Organisation)" form.
-CONTRIBUTORS = "OncoQI founding engineers (OncoQI open-source project)"
-#: The module pages in the repository's ``Docs/`` folder.
-DOCS_URL = "https://github.com/OncoQI/SlicerOncoQI/blob/main/Docs/"
-
-
-def documentationLink(page: str) -> str:
-    """The help text's last paragraph: where the module's page is, and the Slicer it needs."""
-    link = f'<a href="{DOCS_URL}{page}">' + _("documentation") + "</a>"
-    return "<p>" + _("See the {link}. Needs 3D Slicer 5.10 or later.").format(link=link) + "</p>"
-
-
-def registerSampleData() -> None:
-    """Offer OncoQI's embedded sample PET/CT study in the Sample Data module (once for the four modules)."""
-    from OncoQISlicer.sampledata import register_sample_data
-
-    register_sample_data(os.path.join(os.path.dirname(__file__), "Resources", "Icons", "OncoQITCIABrowser.png"))
-
-
 class OncoQITCIABrowser(ScriptedLoadableModule):
     """Module metadata shown in Slicer's module list and help panel."""
 
     def __init__(self, parent):
         ScriptedLoadableModule.__init__(self, parent)
+        from OncoQISlicer.moduleinfo import CONTRIBUTORS, connect_sample_data, help_footer
+
         self.parent.title = _("TCIA Browser (OncoQI)")
         self.parent.categories = [translate("qSlicerAbstractCoreModule", "OncoQI")]
         self.parent.dependencies = []
-        self.parent.contributors = [CONTRIBUTORS]
+        self.parent.contributors = list(CONTRIBUTORS)
         self.parent.helpText = _(
             "Browses public collections of The Cancer Imaging Archive (TCIA, NBIA REST API) and of the "
             "NCI Imaging Data Commons (IDC, offline index from idc-index) and downloads series in the "
             "background, verified and resumable, into the download folder; then indexes them into the "
             "DICOM database and optionally loads them."
-        ) + documentationLink("tcia.md")
+        ) + help_footer("tcia.md")
         self.parent.acknowledgementText = _(
             "Part of the OncoQI extension. The browsing workflow follows QIICR's TCIABrowser and "
             "SlicerIDCBrowser. Data downloaded from TCIA or IDC carry their collection's licence and "
             "citation requirements (recorded in the download manifest)."
         )
-        slicer.app.connect("startupCompleted()", registerSampleData)
+        connect_sample_data(__file__)
 
 
 @parameterNodeWrapper
