@@ -287,8 +287,15 @@ def test_lung_apply_segments_in_the_background_and_fills_the_outputs(layer, samp
     assert ui.outputSegmentationSelector.currentNode() is p.outputSegmentation
     assert ui.statusLabel.text.startswith("sample CT: ")
     assert (ui.applyButton.enabled, ui.cancelButton.enabled, ui.progressBar.visible) == (True, False, False)
-    assert layer.app.overrideCursorDepth == 0
+    assert layer.app.overrideCursorDepth == 0 and layer.slot_errors == []
     assert slicer.mrmlScene.GetFirstNodeByName("sample CT") is ct
+
+    before = node_ids()  # Cancel: the second run adds nothing
+    ui.applyButton.click()
+    ui.cancelButton.click()
+    assert ui.statusLabel.text == "Cancelling..."
+    wait_for(widget._pollTimer, lambda: widget._job is None)
+    assert ui.statusLabel.text == "Cancelled: nothing was added to the scene." and node_ids() == before
 
 
 def test_petindic_buttons_compute_segment_show_and_export(layer, sample, tmp_path) -> None:
@@ -323,6 +330,8 @@ def test_petindic_buttons_compute_segment_show_and_export(layer, sample, tmp_pat
 
     ui.fdgPresetButton.click()
     assert pet.GetScalarVolumeDisplayNode().GetColorNodeID() == "vtkMRMLColorTableNodeInvertedGrey"
+    ui.rainbowPresetButton.click()
+    assert pet.GetScalarVolumeDisplayNode().GetColorNodeID() != "vtkMRMLColorTableNodeInvertedGrey"
 
     ui.exportFolderButton.directory = str(tmp_path / "export")
     ui.exportButton.click()
@@ -330,6 +339,7 @@ def test_petindic_buttons_compute_segment_show_and_export(layer, sample, tmp_pat
     assert [text for _title, text in layer.app.dialogs] == [
         f"Wrote {tmp_path / 'export' / 'seg.dcm'} and {tmp_path / 'export' / 'sr.dcm'}"
     ]
+    assert layer.slot_errors == []
 
 
 def test_quantitativereporting_measures_and_saves_into_the_dicom_database(layer, sample) -> None:
@@ -394,6 +404,17 @@ def test_tciabrowser_connects_browses_downloads_and_indexes(layer, server, tmp_p
     assert layer.app.dialogs == [], layer.app.dialogs
     assert ui.statusLabel.text.startswith("1 downloaded")
     assert len(slicer.dicomDatabase.values) > 0  # the series is in the DICOM database
+
+    load_dicom_plugin(layer)  # Download and load: through the DICOM plugins Slicer has
+    ui.searchLineEdit.text = "PHANTOM-002"
+    ui.searchButton.click()
+    modality = ui.seriesTable.horizontalHeaderLabels().index("Modality")
+    pet_row = next(r for r in range(ui.seriesTable.rowCount()) if ui.seriesTable.item(r, modality).text() == "PT")
+    ui.seriesTable.selectRow(pet_row)
+    ui.downloadLoadButton.click()
+    wait_for(widget._pollTimer, lambda: not widget._pollTimer.isActive())
+    assert layer.app.dialogs == [] and layer.slot_errors == [], layer.app.dialogs
+    assert ui.statusLabel.text.startswith("1 downloaded")
 
 
 # --- the modules' own Test classes, as Slicer --testing runs them ---------------------------------
