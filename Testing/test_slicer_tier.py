@@ -483,24 +483,30 @@ def test_every_module_registers_the_sample_once_and_it_loads(layer) -> None:
 
 
 @pytest.fixture
-def only_slicer_5_12_packages(monkeypatch):
-    """Importing a package Slicer 5.12 does not bundle raises, as on a fresh install before any module ran."""
-    real_import = builtins.__import__
-    allowed = SLICER_5_12_BUNDLED | set(sys.stdlib_module_names) | {
-        "slicer", "slicer_core", "vtk", "vtkmodules", "qt", "ctk", "DICOMLib", "oncoqi", "OncoQISlicer",
-        "DICOMOncoQIPlugin", "slicer_layer", "_pytest", "pytest",
+def only_slicer_5_12_packages(monkeypatch) -> set[str]:
+    """What the core needs beyond Slicer 5.12's bundled packages cannot be imported, as on a fresh
+    install before any module ran (it is removed from ``sys.modules`` and its import raises)."""
+    import importlib.metadata
+
+    from OncoQISlicer.dependencies import read_requirements
+    from packaging.requirements import Requirement
+
+    owners = importlib.metadata.packages_distributions()  # import name -> distributions
+    needed = {Requirement(line).name.lower().replace("_", "-") for line in read_requirements()}
+    refused = {
+        module for module, distributions in owners.items()
+        if any(d.lower().replace("_", "-") in needed for d in distributions) and module not in SLICER_5_12_BUNDLED
     }  # fmt: skip
-    refused = []
+    assert {"tqdm", "skimage", "onnxruntime"} <= refused
+    real_import = builtins.__import__
 
     def guarded(name, globals=None, locals=None, fromlist=(), level=0):
-        root = name.split(".")[0]
-        if level == 0 and root not in allowed:
-            refused.append(root)
-            raise ImportError(f"{root} is not bundled with Slicer 5.12")
+        if level == 0 and name.split(".")[0] in refused:
+            raise ImportError(f"{name.split('.')[0]} is not bundled with Slicer 5.12")
         return real_import(name, globals, locals, fromlist, level)
 
     for name in list(sys.modules):
-        if name.split(".")[0] in ("oncoqi", "OncoQISlicer", "tqdm", "highdicom_unused"):
+        if name.split(".")[0] in refused | {"oncoqi", "OncoQISlicer"}:
             monkeypatch.delitem(sys.modules, name)
     monkeypatch.setattr(builtins, "__import__", guarded)
     return refused
