@@ -26,6 +26,7 @@ from oncoqi.lung.training_data import AugmentOptions, TrainingError, augment_sli
 from oncoqi.phantom import PhantomOptions, make_ct, write_study
 
 from known_models import identity_model
+from sr_validator import pixelmed_findings
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 
@@ -256,7 +257,8 @@ def test_segment_cli_report_writes_seg_and_sr_and_refuses_volume_input(tmp_path,
 
     seg = read_segmentation(report / "seg.dcm")
     assert [s.label for s in seg.metadata.segments][:1] == ["GTV-1"] and len(seg.metadata.segments) == n_lesions
-    assert (report / "sr.dcm").is_file()
+    errors, warnings = pixelmed_findings(report / "sr.dcm")
+    assert (errors, warnings) == ([], [])
     assert main(args) == 2 and "seg.dcm" in capsys.readouterr().err  # never overwritten without --force
     assert main([*args, "--force"]) == 0
     assert main([*args[:-2], "--dicom-seg"]) == 0 and (tmp_path / "out" / "seg.dcm").is_file()

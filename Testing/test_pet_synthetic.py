@@ -52,6 +52,7 @@ from oncoqi.pet import (
 from oncoqi.pet.segment import coverage_fraction, subsamples_per_axis, threshold_segment, transfer_labels
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct, write_study
 from oncoqi.report import read_report
+from sr_validator import pixelmed_findings
 
 TUMOUR_SUV = 8.0
 TUMOUR_ML = 25.0
@@ -210,6 +211,9 @@ def test_cli_transfer_and_indices_report_of_the_ct_tumour(sharp, tmp_path):
     assert values[("126038 DCM", None)] == pytest.approx(row["sam_background"], rel=1e-6)
     seg = read_report(tmp_path / "report" / "seg.dcm", str(root / "PET"))
     assert np.count_nonzero(seg.labels[0].array) == row["voxel_count"]
+    # The mask came from a label map: the SEG does not claim an algorithm made it (its origin is unknown).
+    assert [s.algorithm_type for s in seg.metadata.segments] == ["MANUAL"]
+    assert pixelmed_findings(tmp_path / "report" / "sr.dcm") == ([], [])
 
 
 def test_all_indices_of_a_100ml_lesion_in_a_200x200x300_pet_within_the_time_bar():

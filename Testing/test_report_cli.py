@@ -20,6 +20,7 @@ from oncoqi import cli
 from oncoqi.dicom import read_image
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, write_study
 from oncoqi.report import read_report
+from sr_validator import pixelmed_findings
 
 META = {
     "series_description": "Phantom tumour",
@@ -58,6 +59,7 @@ def test_write_then_read_both_files(study, monkeypatch):
                          "--meta", str(root / "meta.json"), "--out", str(root / "out"))  # fmt: skip
     assert code == 0, err
     assert "seg.dcm\tSEG\t1 segments" in out and "sr.dcm\tSR\t1 measurement groups, 5 measurements" in out
+    assert pixelmed_findings(root / "out" / "sr.dcm") == ([], [])  # the TID 1500 templates, checked by pixelmed
 
     code, out, err = run(monkeypatch, "report", "read", str(root / "out" / "sr.dcm"), "--json")
     assert code == 0, err

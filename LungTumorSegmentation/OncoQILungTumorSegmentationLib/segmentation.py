@@ -33,7 +33,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import slicer
 import vtk
-from OncoQISlicer.mrml import (
+from OncoQISlicer.mrml import (  # the tags are re-exported: the module's Test reads them here
+    ALGORITHM_NAME_TAG,
+    ALGORITHM_TYPE_TAG,
+    ALGORITHM_VERSION_TAG,
     LPS_TO_RAS,
     image_from_volume_node,
     require_untransformed,
@@ -74,11 +77,6 @@ LUNG = _slicer_code("lung")
 LATERALITY = {side: _slicer_code(side) for side in ("right", "left")}
 _NO_CODE = "^^"
 
-#: Segment tags that Slicer's DICOM SEG exporters read for Segment Algorithm Type and Name.
-ALGORITHM_TYPE_TAG = "DICOM.SegmentAlgorithmType"
-ALGORITHM_NAME_TAG = "DICOM.SegmentAlgorithmName"
-#: Same naming for the algorithm version (oncoqi version and model), which the SEG also carries.
-ALGORITHM_VERSION_TAG = "DICOM.SegmentAlgorithmVersion"
 #: The lesion's label value in the core's label image (links a segment to its table row).
 LESION_LABEL_TAG = "OncoQI.LesionLabel"
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import slicer
+from OncoQISlicer.mrml import segment_algorithm
 
 from oncoqi.dicom.seg import load_source
 from oncoqi.errors import InputError
@@ -85,4 +86,5 @@ def export_indices_report(
     if not rows:
         raise InputError(f"segmentation '{segmentation_node.GetName()}' has no non-empty segment on the PET grid")
     masks = [(row.name, row.mask, 1) for row in rows]
-    return write_indices_report(series, masks, [row.indices for row in rows], out_dir, SUVType.BW)
+    algorithms = [segment_algorithm(segmentation_node, row.segment_id) for row in rows]  # untagged: MANUAL
+    return write_indices_report(series, masks, [row.indices for row in rows], out_dir, SUVType.BW, algorithms=algorithms)

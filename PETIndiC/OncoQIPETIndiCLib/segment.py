@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import slicer
-from OncoQISlicer.mrml import LPS_TO_RAS, add_segment_from_mask
+from OncoQISlicer.mrml import ALGORITHM_NAME_TAG, ALGORITHM_TYPE_TAG, LPS_TO_RAS, add_segment_from_mask
 
+from oncoqi.pet.report import THRESHOLD_ALGORITHM_NAME
 from oncoqi.pet.segment import ThresholdResult, threshold_segment
 from OncoQIPETIndiCLib.indices import segment_masks_on_pet
 from OncoQIPETIndiCLib.suv import suv_image_from_node
@@ -79,4 +80,7 @@ def threshold_segment_from_nodes(
     segment_id = add_segment_from_mask(
         segmentation_node, suv.image, result.mask.array, name or f"PET {result.method.value} {value:g}"
     )
+    segment = segmentation.GetSegment(segment_id)  # the tags Slicer's DICOM SEG export reads
+    segment.SetTag(ALGORITHM_TYPE_TAG, "SEMIAUTOMATIC")  # a user chose the seed and the threshold
+    segment.SetTag(ALGORITHM_NAME_TAG, THRESHOLD_ALGORITHM_NAME)
     return segment_id, result

@@ -30,6 +30,10 @@ from oncoqi.image import Image
 
 #: Multiplying an LPS vector by this gives RAS (and back: the matrix is its own inverse).
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])
+#: Segment tags that Slicer's DICOM SEG exporters read for Segment Algorithm Type, Name and Version.
+ALGORITHM_TYPE_TAG = "DICOM.SegmentAlgorithmType"
+ALGORITHM_NAME_TAG = "DICOM.SegmentAlgorithmName"
+ALGORITHM_VERSION_TAG = "DICOM.SegmentAlgorithmVersion"
 
 _INT32 = np.iinfo(np.int32)
 
@@ -422,3 +426,14 @@ def add_segment_from_mask(
     if not segmentation.AddSegment(segment, segment_id):
         raise RuntimeError(f"Slicer could not add the segment '{name}' to '{segmentation_node.GetName()}'")
     return segment_id
+
+
+def segment_algorithm(segmentation_node: slicer.vtkMRMLSegmentationNode, segment_id: str) -> dict[str, str] | None:
+    """What made a segment, from its DICOM tags, in the SEG metadata's JSON spelling; None when untagged."""
+    segment = segmentation_node.GetSegmentation().GetSegment(segment_id)
+    values = {}
+    for key, tag in (("type", ALGORITHM_TYPE_TAG), ("name", ALGORITHM_NAME_TAG), ("version", ALGORITHM_VERSION_TAG)):
+        value = vtk.reference("")
+        if segment.GetTag(tag, value) and str(value):
+            values[key] = str(value)
+    return values if "type" in values else None

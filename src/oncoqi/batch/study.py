@@ -312,6 +312,7 @@ def _pet_part(
 
     Returns the SUV volume and the CT labels on the PET grid.
     """
+    from oncoqi.lung.report import ALGORITHM_NAME as LUNG_ALGORITHM_NAME
     from oncoqi.lung.report import lesion_name
     from oncoqi.pet import (
         SUVType,
@@ -322,7 +323,7 @@ def _pet_part(
         threshold_segment,
         transfer_labels,
     )
-    from oncoqi.pet.report import write_indices_report
+    from oncoqi.pet.report import THRESHOLD_ALGORITHM_NAME, write_indices_report
 
     assert choice.pet is not None
     pet = load_pet_series(choice.pet)
@@ -336,6 +337,7 @@ def _pet_part(
     on_pet = transfer_labels(seg.labels, suv, "nearest")
     pet_labels = np.zeros(suv.array.shape, np.int16)
     masks: list[tuple[str, Image, int]] = []
+    algorithms: list[dict[str, str]] = []  # what made each mask: the lung network, then the PET threshold
     results = []
     spacing_kji = (suv.spacing[2], suv.spacing[1], suv.spacing[0])
     for row, lesion in zip(rows, seg.lesions):
@@ -345,6 +347,7 @@ def _pet_part(
         if region.any():
             indices = compute_indices(suv, on_pet, lesion.label)
             masks.append((name, suv.with_array(region.astype(np.uint8)), 1))
+            algorithms.append({"type": "AUTOMATIC", "name": LUNG_ALGORITHM_NAME, "version": __version__})
             results.append(indices)
             row.update(suv_max=indices.suv_max, suv_peak=indices.suv_peak, suv_mean=indices.suv_mean,
                        mtv_ml=indices.mtv_ml, tlg=indices.tlg)  # fmt: skip
@@ -370,6 +373,7 @@ def _pet_part(
             mask = thr.mask
             t_idx = compute_indices(suv, mask, 1)
             masks.append((f"{name} PET {thr.method.value} {thr.value:g}", mask, 1))
+            algorithms.append({"type": "AUTOMATIC", "name": THRESHOLD_ALGORITHM_NAME, "version": __version__})
             results.append(t_idx)
             pet_labels[(mask.array > 0) & (pet_labels == 0)] = lesion.label
             row.update(thr_method=f"{thr.method.value} {thr.value:g}", thr_suv=thr.threshold, thr_suv_max=t_idx.suv_max,
@@ -380,7 +384,7 @@ def _pet_part(
         say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml; "
             f"PET-thresholded ({options.pet_method} {options.pet_value:g}) MTV {_num(row.get('thr_mtv_ml'))} ml")
     if masks:
-        write_indices_report(choice.pet, masks, results, folder / PET_REPORT_DIR, SUVType.BW)
+        write_indices_report(choice.pet, masks, results, folder / PET_REPORT_DIR, SUVType.BW, algorithms=algorithms)
         say(f"PET SEG/SR written: {PET_REPORT_DIR}/seg.dcm, {PET_REPORT_DIR}/sr.dcm ({len(masks)} segments)")
     write_volume(suv.with_array(pet_labels), folder / PET_LABELS_NAME)
     return suv, on_pet

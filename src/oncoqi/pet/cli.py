@@ -159,8 +159,9 @@ def _indices(args: argparse.Namespace) -> int:
 
         masks = [(s.name or f"label {s.label}", s.mask, s.value) for s in segments]
         written = write_indices_report(
-            args.pet, masks, results, args.report, SUVType.parse(args.suv), series_uid=args.series_uid
-        )
+            args.pet, masks, results, args.report, SUVType.parse(args.suv), series_uid=args.series_uid,
+            algorithms=[s.algorithm for s in segments],  # a SEG's own; a label map's origin is unknown (MANUAL)
+        )  # fmt: skip
         print(f"wrote {written.seg_path} and {written.sr_path}", file=sys.stderr)
     if args.json:
         print(json.dumps(strict([r.to_dict() for r in results]), indent=2))

@@ -9,6 +9,8 @@ indices are defined on the PET voxels.
 
 from __future__ import annotations
 
+from typing import Any
+
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,10 @@ class Segment:
         Segment Label of a SEG segment, else empty.
     warnings
         Assumptions made while reading it (resampling).
+    algorithm
+        The algorithm that made a SEG segment, in the SEG metadata's JSON spelling (``{"type":
+        "AUTOMATIC", "name": ...}``), so that a SEG derived from it can say so; None for a label
+        map, whose origin is unknown.
     """
 
     label: int
@@ -45,6 +51,7 @@ class Segment:
     value: int
     name: str = ""
     warnings: tuple[str, ...] = ()
+    algorithm: dict[str, Any] | None = None
 
 
 def resample_to(labels: Image, reference: Image) -> Image:
@@ -111,7 +118,8 @@ def _seg_segments(path: Path, reference: Image, only: int | None) -> list[Segmen
         mask = data.mask(n)
         img = mask.with_array(mask.array.astype(np.uint8))
         on_grid, warnings = _on_grid(img, reference, f"SEG segment {n}")
-        out.append(Segment(n, on_grid, 1, data.segment(n).label, warnings))
+        description = data.segment(n)
+        out.append(Segment(n, on_grid, 1, description.label, warnings, description.to_json()["algorithm"]))
     return out
 
 

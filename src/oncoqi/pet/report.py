@@ -27,7 +27,8 @@ report holds exactly the values printed.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from pathlib import Path
 
 from pydicom.sr.codedict import codes
@@ -73,6 +74,11 @@ def indices_measurements(indices: PETIndices, suv_type: SUVType = SUVType.BW) ->
     return out
 
 
+#: Algorithm name of a segment made by an SUV threshold (``oncoqi.pet.segment.threshold_segment``):
+#: AUTOMATIC in a batch, SEMIAUTOMATIC when a user placed the seed.
+THRESHOLD_ALGORITHM_NAME = "OncoQI PET threshold"
+
+
 def write_indices_report(
     pet: SourceSeries | str | os.PathLike | Sequence[str | os.PathLike],
     masks: Sequence[tuple[str, Image, int]],
@@ -81,6 +87,7 @@ def write_indices_report(
     suv_type: SUVType = SUVType.BW,
     *,
     series_uid: str | None = None,
+    algorithms: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> WrittenReport:
     """Write ``seg.dcm`` (one segment per entry of ``masks``) and ``sr.dcm`` with their indices.
 
@@ -98,6 +105,11 @@ def write_indices_report(
         The SUV flavour the indices were computed in.
     series_uid
         SeriesInstanceUID of the PET when the folder holds several series.
+    algorithms
+        What made each mask, in the SEG metadata's JSON spelling (``{"type": "AUTOMATIC", "name":
+        "OncoQI LungTumorSegmentation"}``), one per mask: a SEG segment's own algorithm, the lung
+        network's, the PET threshold's. None (for all, or for one) means the origin is unknown,
+        such as a label map given by the user: the segment is then MANUAL, which names no algorithm.
 
     Raises
     ------
@@ -106,6 +118,9 @@ def write_indices_report(
     """
     if len(masks) != len(results) or not masks:
         raise InputError(f"{len(masks)} segment(s) but {len(results)} result(s): one result per segment is needed")
+    algorithms = list(algorithms) if algorithms is not None else [None] * len(masks)
+    if len(algorithms) != len(masks):
+        raise InputError(f"{len(masks)} segment(s) but {len(algorithms)} algorithm(s)")
     segments = [
         SegmentDescription.from_json(
             {
@@ -114,11 +129,11 @@ def write_indices_report(
                 "type": "neoplasm",
                 "labels_file": n,
                 "label_value": int(value),
-                "algorithm": {"type": "SEMIAUTOMATIC", "name": "OncoQI PETIndiC"},
+                "algorithm": dict(algorithm) if algorithm else {"type": "MANUAL"},
             },
             f"segment {name!r}",
         )
-        for n, (name, _, value) in enumerate(masks)
+        for n, ((name, _, value), algorithm) in enumerate(zip(masks, algorithms, strict=True))
     ]
     metadata = SegmentationMetadata(segments=segments, series_description="PET lesions (OncoQI PET-IndiC)")
     groups = [  # by segment number (the metadata order), since names need not be unique

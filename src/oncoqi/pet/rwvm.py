@@ -58,8 +58,14 @@ _COPIED = (
     "SpecificCharacterSet", "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex",
     "PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence",
     "StudyInstanceUID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
-    "StudyDescription", "PatientAge", "PatientSize", "PatientWeight", "Laterality",
+    "StudyDescription", "PatientAge", "PatientSize", "PatientWeight", "Laterality", "BodyPartExamined",
 )  # fmt: skip
+#: Body Part Examined values (CID 4031) of paired structures, for which General Series Laterality
+#: (Type 2C) is required; for any other known body part it must be absent.
+PAIRED_BODY_PARTS = frozenset({
+    "BREAST", "EYE", "EAR", "KIDNEY", "ADRENAL", "OVARY", "TESTIS", "LUNG", "CLAVICLE", "SCAPULA", "SHOULDER",
+    "ARM", "ELBOW", "FOREARM", "WRIST", "HAND", "HIP", "THIGH", "KNEE", "LEG", "ANKLE", "FOOT", "EXTREMITY",
+})  # fmt: skip
 _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
           "ReferringPhysicianName", "StudyID", "AccessionNumber")  # fmt: skip
 
@@ -187,10 +193,11 @@ def build_rwvm(
     for kw in _TYPE2:
         if kw not in out:
             setattr(out, kw, "")
-    if "Laterality" not in out:
-        # General Series Laterality is Type 2C (required for paired body parts); Body Part Examined
-        # (Type 3) is not copied, so the body part is unknown and an empty (unknown) laterality
-        # is the valid choice whatever the PET's body part is.
+    body_part = str(out.get("BodyPartExamined", "") or "").upper()
+    if "Laterality" not in out and (not body_part or body_part in PAIRED_BODY_PARTS):
+        # General Series Laterality is Type 2C: required for a paired body part, absent otherwise.
+        # The PET's Body Part Examined is copied so that readers can tell; when it is unknown, or
+        # paired without a laterality in the PET, the laterality is unknown: present and empty.
         out.Laterality = ""
     if "SpecificCharacterSet" not in out:
         out.SpecificCharacterSet = "ISO_IR 192"

@@ -363,6 +363,11 @@ def _group(container: Item) -> GroupRecord:
                 g.segment_number = child.value.get("segment_number")
         elif child.value_type == "CODE" and child.relationship == "CONTAINS" and child.value is not None:
             g.qualitative.append((c, child.value))  # type: ignore[arg-type]
+    named = {m.algorithm for m in g.measurements}
+    if g.algorithm is None and len(named) == 1:
+        # OncoQI (like dcmqi) names the algorithm on each measurement, which template validators
+        # accept; one name on all of them is the group's.
+        g.algorithm = named.pop()
     return g
 
 

@@ -33,7 +33,7 @@ from oncoqi.dicom.seg.grid import SourceSeries, load_source
 from oncoqi.dicom.seg.metadata import SegmentDescription
 from oncoqi.dicom.seg.reader import SegmentationData, read_dataset, read_segmentation
 from oncoqi.dicom.seg.writer import MANUFACTURER
-from oncoqi.dicom.sr.codes import DEVICE, PERSON, PROCEDURE_REPORTED
+from oncoqi.dicom.sr.codes import DEVICE, MEASUREMENT_METHOD, PERSON, PROCEDURE_REPORTED, SOURCE_SERIES
 from oncoqi.dicom.sr.measurements import (
     ONCOQI_DEVICE,
     STATISTICS_ALGORITHM,
@@ -48,6 +48,12 @@ from oncoqi.dicom.sr.measurements import (
 )
 from oncoqi.errors import InputError
 
+#: Group-level items that TID 1419 relates by HAS CONCEPT MOD: Measurement Method and the Algorithm
+#: Identification of TID 4019 (Algorithm Name, Version, Parameters).
+TID_1419_MODIFIERS = {
+    (MEASUREMENT_METHOD.value, MEASUREMENT_METHOD.scheme_designator),
+    ("111001", "DCM"), ("111003", "DCM"), ("111002", "DCM"),
+}  # fmt: skip
 #: Laterality values (CID 244) that a segment's anatomic region modifier may carry.
 LATERALITY_VALUES = {"7771000", "24028007", "51440002", "66459002"}
 #: Concept name of the images of the Image Library (TID 1601).
@@ -249,11 +255,11 @@ def _content_group(
     measurements = [
         hd.sr.Measurement(
             name=m.quantity, value=m.value, unit=m.unit, derivation=m.derivation, method=m.method,
-            algorithm_id=_algorithm(m.algorithm if m.algorithm != group.algorithm else None),
+            algorithm_id=_algorithm(m.algorithm or group.algorithm),
         )  # fmt: skip
         for m in group.measurements
     ]
-    return hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
+    content = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
         tracking_identifier=hd.sr.TrackingIdentifier(uid=group.tracking_uid, identifier=group.tracking_id),
         referenced_segment=hd.sr.ReferencedSegment(
             sop_class_uid=seg_ds.SOPClassUID,
@@ -264,12 +270,32 @@ def _content_group(
         finding_type=group.finding,
         finding_sites=site,
         method=group.method,
-        algorithm_id=_algorithm(group.algorithm),
+        # The algorithm goes on each measurement (TID 300), as dcmqi writes it: template validators
+        # (pixelmed) do not accept TID 4019 at the group level of TID 1411.
         session=info.session,
         time_point_context=hd.sr.TimePointContext(info.time_point) if info.time_point else None,
         measurements=measurements or None,
         qualitative_evaluations=[hd.sr.QualitativeEvaluation(q.concept, q.value) for q in group.qualitative] or None,
     )
+    _follow_tid_1419(content[0])
+    return content
+
+
+def _follow_tid_1419(group_container: Dataset) -> None:
+    """Correct two details of highdicom's Measurement Group that template validators flag.
+
+    TID 1411 includes TID 1419, whose group-level Measurement Method (row 1) and Algorithm
+    Identification (TID 4019, rows 2-3) are HAS CONCEPT MOD, not CONTAINS (pixelmed's
+    DicomSRValidator: "Incorrect relationship"; dcmqi writes them so); and TID 1411 spells concept
+    121232 "Source series for segmentation" (highdicom uses pydicom's capitalised meaning).
+    """
+    for item in group_container.ContentSequence:
+        concept = item.ConceptNameCodeSequence[0]
+        key = (str(concept.CodeValue), str(concept.CodingSchemeDesignator))
+        if key in TID_1419_MODIFIERS:
+            item.RelationshipType = "HAS CONCEPT MOD"
+        elif key == (SOURCE_SERIES.value, SOURCE_SERIES.scheme_designator):
+            concept.CodeMeaning = "Source series for segmentation"
 
 
 def build_measurement_report(
