@@ -16,7 +16,9 @@ Three kinds of fixture live here:
 
 from __future__ import annotations
 
+import os
 import types
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +43,63 @@ MODULE_NAMES = tuple(MODULE_FOLDERS.values())
 def module_folder(name: str) -> Path:
     """The folder holding Slicer module ``name`` (``OncoQIPETIndiC`` -> ``PETIndiC/``)."""
     return REPO_ROOT / name.removeprefix("OncoQI")
+
+
+#: Set by ``.ci/run``: every check must run, so a skipped test (a missing validator, reference
+#: library, data set or Slicer layer) fails the run instead, with the skip's reason.
+REQUIRE_ALL = os.environ.get("ONCOQI_REQUIRE_ALL") == "1"
+
+#: The test tiers the summary line counts, by marker or by the fixture a test uses.
+TIERS = {
+    "Slicer layer": lambda item: item.path.name == "test_slicer_tier.py",
+    "real MRML": lambda item: item.get_closest_marker("slicer") is not None,
+    "offscreen Qt": lambda item: item.get_closest_marker("qt") is not None,
+    "real DICOM (../shared/data)": lambda item: item.get_closest_marker("shared_data") is not None,
+}
+_ran: Counter[str] = Counter()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that read ``../shared/data`` (the fixture, or a module that imports ``datasets``)."""
+    reads_data: dict[Path, bool] = {}
+    for item in items:
+        if item.path not in reads_data:
+            reads_data[item.path] = "from datasets import" in item.path.read_text(encoding="utf-8")
+        if "shared_data" in getattr(item, "fixturenames", ()) or reads_data[item.path]:
+            item.add_marker(pytest.mark.shared_data)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    """Under ``ONCOQI_REQUIRE_ALL=1`` a skip is a failure; count what ran per tier."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"ONCOQI_REQUIRE_ALL=1: a check that cannot run fails the run: {reason}"
+    if report.when == "call" and report.passed:
+        _ran["all"] += 1
+        for tier, belongs in TIERS.items():
+            if belongs(item):
+                _ran[tier] += 1
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Any:
+    """Under ``ONCOQI_REQUIRE_ALL=1`` a module skipped at import (``importorskip``) fails too."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_ALL and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"ONCOQI_REQUIRE_ALL=1: {collector.nodeid} cannot run: {report.longrepr}"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line saying which tiers ran (how many tests passed in each)."""
+    tiers = ", ".join(f"{tier} {_ran[tier]}" for tier in TIERS)
+    mode = "every check required" if REQUIRE_ALL else "skips allowed"
+    terminalreporter.write_line(f"OncoQI tiers passed: all {_ran['all']}; {tiers} ({mode})")
 
 
 @pytest.fixture(scope="session")

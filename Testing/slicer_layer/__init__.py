@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 import sys
 import types
 from collections.abc import Iterable
@@ -56,14 +55,11 @@ SLICER_5_12_BUNDLED = frozenset({
 
 
 def skip_without_slicer_python(version: str) -> Path:
-    """The folder of Slicer's Python layer at ``version``; skip saying it is absent (fail when ``CI`` is set:
-    CI runs with ``../shared`` beside the checkout, so a missing layer there means the tier did not run)."""
+    """The folder of Slicer's Python layer at ``version``; skip saying it is absent (the skip fails the
+    run under ``ONCOQI_REQUIRE_ALL=1``, which ``.ci/run`` sets)."""
     folder = SLICER_PYTHON / version
     if not (folder / "Base" / "Python" / "slicer" / "ScriptedLoadableModule.py").is_file():
-        reason = f"Slicer's Python layer is not at {folder} (../shared/slicer-python beside the checkout)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        pytest.skip(f"Slicer's Python layer is not at {folder} (../shared/slicer-python beside the checkout)")
     return folder
 
 
