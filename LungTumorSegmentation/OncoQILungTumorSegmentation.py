@@ -425,13 +425,13 @@ class OncoQILungTumorSegmentationTest(ScriptedLoadableModuleTest):
         self.assertEqual(lungNode.GetSegmentation().GetNumberOfSegments(), 2)
 
         labels, _names = labels_from_segmentation_node(segmentationNode, ctNode)
-        found = labels.array > 0
-        # The sample's tumours are known exactly: the lesion segments, back on the CT's grid, must
-        # cover most of the largest one. (GTV-1 is the largest lesion, which on this sample is a
-        # false one at the right hilum: see Docs/model-card.md, Accuracy.)
+        # The sample's tumours are known exactly: GTV-1, back on the CT's grid, must be the largest
+        # one, well outlined (Dice 0.81 with the shipped model; see Docs/model-card.md, Accuracy).
+        gtv1 = labels.array == 1
         values, sizes = np.unique(truth.array[truth.array > 0], return_counts=True)
         largest = truth.array == values[np.argmax(sizes)]
-        self.assertGreater(np.count_nonzero(found & largest), 0.5 * np.count_nonzero(largest))
+        dice = 2 * np.count_nonzero(gtv1 & largest) / (np.count_nonzero(gtv1) + np.count_nonzero(largest))
+        self.assertGreaterEqual(dice, 0.7)
         self.delayDisplay("Test passed")
 
     def test_OncoQILungTumorSegmentationJob(self) -> None:

@@ -60,11 +60,11 @@ _ran: Counter[str] = Counter()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that read ``../shared/data`` (the fixture, or a module that imports ``datasets``)."""
+    """Mark the tests that read ``../shared/data`` (the fixture, or a module importing ``datasets`` at its top)."""
     reads_data: dict[Path, bool] = {}
     for item in items:
         if item.path not in reads_data:
-            reads_data[item.path] = "from datasets import" in item.path.read_text(encoding="utf-8")
+            reads_data[item.path] = "\nfrom datasets import" in item.path.read_text(encoding="utf-8")
         if "shared_data" in getattr(item, "fixturenames", ()) or reads_data[item.path]:
             item.add_marker(pytest.mark.shared_data)
 

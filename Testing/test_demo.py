@@ -45,10 +45,11 @@ def test_demo_on_embedded_sample(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     truth = _check_common(out, tmp_path)
-    # GTV-1's Dice is printed; the largest true tumour must be found (by GTV-1 or another lesion)
-    assert re.search(r"GTV-1 \S+ ml, Dice \d\.\d+ against true tumour|GTV-1 overlaps no true tumour", out)
+    # GTV-1 must be the largest true tumour, well outlined (the sample was drawn with a new seed on
+    # 2026-12-07, without looking at the model's result on it).
     largest = max(truth["tumours"], key=lambda t: t["volume_ml"])
-    found = re.search(rf"true tumour {largest['label']}: .*; found as (GTV-1|Lesion \d+) \(Dice (\d\.\d+)\)", out)
-    assert found and float(found.group(2)) > 0, f"the {largest['volume_ml']} ml true tumour is not found"
+    gtv = re.search(r"GTV-1 \S+ ml, Dice (\d\.\d+) against true tumour (\d+)", out)
+    assert gtv, "GTV-1 overlaps no true tumour"
+    assert int(gtv.group(2)) == largest["label"] and float(gtv.group(1)) >= 0.7, gtv.group(0)
     seconds = float(re.search(r"done in (\S+) s", out).group(1))
     print(f"demo took {seconds:.1f} s")
