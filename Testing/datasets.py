@@ -8,6 +8,7 @@ non-commercial use only). A test that needs one calls :func:`dataset`; when the 
 from __future__ import annotations
 
 import os
+import shutil
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,14 @@ def dataset(name: str) -> Path:
         pytest.skip(f"real data {archive} is absent (it lives beside the checkout in ../shared/data)")
     dest = CACHE / name
     done = dest / ".unpacked"
-    if not done.is_file():
-        dest.mkdir(parents=True, exist_ok=True)
+    stamp = f"{archive.stat().st_size} {archive.stat().st_mtime_ns}"  # a changed archive is unpacked again
+    if not done.is_file() or done.read_text() != stamp:
+        if dest.exists():
+            shutil.rmtree(dest)
+        dest.mkdir(parents=True)
         with tarfile.open(archive) as tar:
             tar.extractall(dest, filter="data")
-        done.write_text(str(archive.stat().st_mtime))
+        done.write_text(stamp)
     return dest
 
 

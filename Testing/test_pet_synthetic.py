@@ -217,12 +217,17 @@ def test_cli_transfer_and_indices_report_of_the_ct_tumour(sharp, tmp_path):
 
 
 def test_all_indices_of_a_100ml_lesion_in_a_200x200x300_pet_within_the_time_bar():
-    """The bar is 2 s; the test allows twice that for a loaded CI machine (the benchmark
-    ``Testing/benchmarks/bench_pet_indices.py`` prints the actual time and the naive ratio)."""
+    """The bar is 2 s, held as it is: the best of three runs must meet it (a run slowed by another
+    process on a loaded CI machine is not the code's time; the benchmark
+    ``Testing/benchmarks/bench_pet_indices.py`` prints the times and the naive ratio)."""
     suv, labels = make_case()
-    start = time.perf_counter()
-    r = compute_indices(suv, labels, 1)
-    elapsed = time.perf_counter() - start
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        r = compute_indices(suv, labels, 1)
+        times.append(time.perf_counter() - start)
+        if times[-1] < 2.0:
+            break
     assert r.mtv_ml == pytest.approx(100.0, rel=0.02)
     assert r.suv_peak is not None and r.sam is not None
-    assert elapsed < 2 * 2.0
+    assert min(times) < 2.0, times
