@@ -68,7 +68,7 @@ from oncoqi.phantom import PhantomOptions, make_ct
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from datasets import dataset_or_none, lung1_001  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from provenance import cpu_name  # noqa: E402  (Testing/benchmarks/provenance.py)
+from provenance import cpu_name, provenance  # noqa: E402  (Testing/benchmarks/provenance.py)
 
 BARS = {"dsc_median": 0.85, "hd95_median_mm": 5.0, "sensitivity": 0.95, "specificity": 0.95,
         "lung_dice": 0.95, "seconds_512": 60.0, "peak_gb_512": 1.5}  # fmt: skip
@@ -266,7 +266,11 @@ def _role(set_seed: int) -> str:
 def markdown(results: dict[str, Any]) -> str:
     """The tables of the model card and the validation page."""
     s = results["synthetic"]["summary"]
-    lines = [
+    lines = [*results.get("provenance", []), ""]
+    if "accuracy_provenance" in results:  # --from-json: say where the accuracy figures were measured
+        lines += ["The accuracy figures come from an earlier run:", "",
+                  *(results["accuracy_provenance"] or ["(its JSON records no provenance)"]), ""]  # fmt: skip
+    lines += [
         f"Model `{results['model']}`, benchmark run {results['date']} on {results['machine']}.",
         "",
         f"**Synthetic {_role(results['set_seed'])}** (set seed {results['set_seed']}, {s['cases']} cases, {s['cases_with_tumour']} with tumour"
@@ -355,10 +359,12 @@ def main(argv: list[str] | None = None) -> int:
     model = resolve_model(args.model)
     results: dict[str, Any] = {"model": model.name, "set_seed": args.set_seed, "subsolid": args.subsolid,
                                "large": args.large, "date": time.strftime("%Y-%m-%d"),
-                               "machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} CPUs"}  # fmt: skip
+                               "machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} CPUs",
+                               "provenance": provenance(__file__, argv)}  # fmt: skip
     if args.from_json:
         earlier = json.loads(args.from_json.read_text())
         results.update({k: earlier.get(k) for k in ("synthetic", "lung1", "lidc", "ctchest4", "set_seed", "date")})
+        results["accuracy_provenance"] = earlier.get("provenance")
     else:
         results["synthetic"] = synthetic_set(model, args.cases, args.set_seed, args.subsolid, args.large)
     if not args.skip_real and not args.from_json:
