@@ -357,6 +357,7 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     assert seg.preprocess_options == PreprocessOptions(pixel_mm=6.0, columns=64, rows=64, context_mm=4.0)
     assert seg.channels == 3
     assert "best epoch" in seg.metadata["oncoqi.training"]
+    assert "; trained on " in seg.metadata["oncoqi.training"] and "synthetic phantoms of set seed" in seg.metadata["oncoqi.training"]
     prob = seg.predict(np.full((3, 64, 64), 59, np.uint8), indices=[[0, 1, 2]])
     assert prob.shape == (1, 64, 64) and np.isfinite(prob).all()
     # The whole pipeline runs the neighbouring-slice model (stacks built per batch) on a CT's grid.

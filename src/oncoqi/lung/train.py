@@ -102,6 +102,9 @@ class TrainOptions:
     init_from
         An ONNX model whose network gives the initial weights instead of random ones (fine-tuning;
         :func:`oncoqi.lung.warm_start.load_onnx_weights`), or None.
+    data
+        What the cases were (e.g. ``"120 synthetic phantoms of set seed 0"``), recorded in the
+        model's ``oncoqi.training`` note so that the ONNX file says what trained it.
     """
 
     epochs: int = 40
@@ -123,6 +126,7 @@ class TrainOptions:
     slices: SliceOptions = field(default_factory=SliceOptions)
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     init_from: str | None = None
+    data: str = ""
 
     def __post_init__(self) -> None:
         if min(self.epochs, self.steps_per_epoch, self.batch_size, self.max_validation_slices) < 1:
@@ -315,7 +319,8 @@ def train(
         # Exported at every improvement too, so that an interrupted run leaves its best model.
         metadata = model_metadata(options.preprocess, options.threshold, options.unet, options.unet.divisor)
         flips = f", crops mirrored left to right with p={options.augment.p_flip:g}" if options.augment.p_flip else ""
-        metadata["oncoqi.training"] = note + flips + started_from
+        trained_on = f"; trained on {options.data}" if options.data else ""
+        metadata["oncoqi.training"] = note + flips + started_from + trained_on
         return export_onnx(model, out / MODEL_NAME, metadata)
 
     total_steps = options.epochs * options.steps_per_epoch
@@ -428,11 +433,20 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
+def _data_note(args: argparse.Namespace) -> str:
+    """What the cases of this run are, for the model's ``oncoqi.training`` note."""
+    if args.cases:
+        return f"the cases of {Path(args.cases).name}"
+    extras = [name for name, on in (("wide geometry", args.wide_geometry), (f"subsolid {args.subsolid:g}", args.subsolid),
+                                    (f"large tumours {args.large_tumours:g}", args.large_tumours)) if on]  # fmt: skip
+    return f"{args.phantoms} synthetic phantoms of set seed {args.seed}" + (f" ({', '.join(extras)})" if extras else "")
+
+
 def _train(args: argparse.Namespace) -> int:
     options = TrainOptions(
         epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, crop=args.crop,
         tumour_fraction=args.tumour_fraction, learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
-        dice_epochs=args.dice_epochs, seed=args.seed, init_from=args.init_from,
+        dice_epochs=args.dice_epochs, seed=args.seed, init_from=args.init_from, data=_data_note(args),
         unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
         augment=AugmentOptions(p_flip=args.flip),
         slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid,
