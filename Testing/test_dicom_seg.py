@@ -492,6 +492,18 @@ def test_seg_written_by_another_tool_reads_its_frames(relative):
         assert len(data.labels) == 1  # non-overlapping segments read as one label map
 
 
+def test_a_label_map_seg_keeps_its_background_segment_description(capsys):
+    """Segment 0 of a label-map SEG (Supplement 243) is the background: read and printed, not dropped."""
+    from oncoqi.cli import main
+
+    path = dataset("dcmqi-examples") / "dcmqi-examples/data/segmentations/sparse-labelmap-noppv.dcm"
+    data = read_segmentation(path)
+    assert data.metadata.background == "Background"
+    assert data.metadata.to_json()["background"] == "Background"
+    assert main(["report", "read", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "0\tBackground\tbackground\t-\t-"
+
+
 def test_overlapping_segments_of_another_tool_read_as_several_label_images():
     path = dataset("dcmqi-examples") / "dcmqi-examples/data/segmentations/partial_overlaps.dcm"
     data = read_segmentation(path)

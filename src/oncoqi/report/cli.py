@@ -85,6 +85,8 @@ def _read(args: argparse.Namespace) -> int:
             print(json.dumps(data.summary(), indent=2))
             return 0
         summary = data.summary()
+        if summary["metadata"].get("background"):  # a label-map SEG's segment 0
+            print(f"0\t{summary['metadata']['background']}\tbackground\t-\t-")
         for seg in summary["metadata"]["segments"]:
             volume = f"{seg['volume_ml']:.3f} ml" if "volume_ml" in seg else "-"
             fields = (seg["segment_number"], seg["label"], seg["type"]["meaning"], f"{seg['voxels']} voxels", volume)

@@ -57,7 +57,7 @@ _ALGORITHM_KEYS = {"type", "name", "version", "family"}
 _DOCUMENT_KEYS = {
     "segments", "series_description", "series_number", "instance_number", "content_label",
     "content_description", "content_creator", "body_part_examined", "clinical_trial_series_id",
-    "clinical_trial_time_point_id", "clinical_trial_coordinating_center",
+    "clinical_trial_time_point_id", "clinical_trial_coordinating_center", "background",
 }  # fmt: skip
 
 #: dcmqi segment keys and the field of ours each fills (codes handled apart).
@@ -400,6 +400,9 @@ class SegmentationMetadata:
         Copied into the SEG when given.
     clinical_trial_series_id, clinical_trial_time_point_id, clinical_trial_coordinating_center
         Clinical Trial Series/Study attributes that dcmqi writes; written when given.
+    background
+        A label-map SEG's segment 0, the background, as its Segment Label (and ": " and its
+        Segment Description when it has one). Read so that nothing the SEG says is lost; not written.
     """
 
     segments: list[SegmentDescription]
@@ -413,6 +416,7 @@ class SegmentationMetadata:
     clinical_trial_series_id: str | None = None
     clinical_trial_time_point_id: str | None = None
     clinical_trial_coordinating_center: str | None = None
+    background: str | None = None
 
     def __post_init__(self) -> None:
         if not self.segments:
@@ -463,7 +467,7 @@ class SegmentationMetadata:
             "content_label": self.content_label,
         }
         for name in ("content_description", "content_creator", "body_part_examined", "clinical_trial_series_id",
-                     "clinical_trial_time_point_id", "clinical_trial_coordinating_center"):  # fmt: skip
+                     "clinical_trial_time_point_id", "clinical_trial_coordinating_center", "background"):  # fmt: skip
             if getattr(self, name):
                 out[name] = getattr(self, name)
         out["segments"] = [s.to_json() for s in self.segments]
@@ -543,7 +547,12 @@ class SegmentationMetadata:
             raise InputError(f"{where}: no Segment Sequence (0062,0002); not a usable segmentation")
         segments = [
             SegmentDescription.from_dataset(item, where) for item in items if int(item.get("SegmentNumber", 1)) > 0
-        ]  # label-map SEGs describe the background as segment 0
+        ]
+        background = None  # label-map SEGs may describe the background as segment 0
+        for item in items:
+            if int(item.get("SegmentNumber", 1)) == 0:
+                label, description = _text(item.get("SegmentLabel")), _text(item.get("SegmentDescription"))
+                background = ": ".join(part for part in (label or "background", description) if part)
         creator = ds.get("ContentCreatorName")
         fields = {
             "series_description": _text(ds.get("SeriesDescription")) or "Segmentation",
@@ -556,6 +565,7 @@ class SegmentationMetadata:
             "clinical_trial_series_id": _text(ds.get("ClinicalTrialSeriesID")),
             "clinical_trial_time_point_id": _text(ds.get("ClinicalTrialTimePointID")),
             "clinical_trial_coordinating_center": _text(ds.get("ClinicalTrialCoordinatingCenterName")),
+            "background": background,
         }
         return cls(segments=segments, **fields)
 
