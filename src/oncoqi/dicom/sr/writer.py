@@ -48,12 +48,6 @@ from oncoqi.dicom.sr.measurements import (
 )
 from oncoqi.errors import InputError
 
-#: Group-level items that TID 1419 relates by HAS CONCEPT MOD: Measurement Method and the Algorithm
-#: Identification of TID 4019 (Algorithm Name, Version, Parameters).
-TID_1419_MODIFIERS = {
-    (MEASUREMENT_METHOD.value, MEASUREMENT_METHOD.scheme_designator),
-    ("111001", "DCM"), ("111003", "DCM"), ("111002", "DCM"),
-}  # fmt: skip
 #: Laterality values (CID 244) that a segment's anatomic region modifier may carry.
 LATERALITY_VALUES = {"7771000", "24028007", "51440002", "66459002"}
 #: Concept name of the images of the Image Library (TID 1601).
@@ -284,15 +278,15 @@ def _content_group(
 def _follow_tid_1419(group_container: Dataset) -> None:
     """Correct two details of highdicom's Measurement Group that template validators flag.
 
-    TID 1411 includes TID 1419, whose group-level Measurement Method (row 1) and Algorithm
-    Identification (TID 4019, rows 2-3) are HAS CONCEPT MOD, not CONTAINS (pixelmed's
-    DicomSRValidator: "Incorrect relationship"; dcmqi writes them so); and TID 1411 spells concept
-    121232 "Source series for segmentation" (highdicom uses pydicom's capitalised meaning).
+    TID 1411 includes TID 1419, whose group-level Measurement Method (row 1) is HAS CONCEPT MOD, not
+    CONTAINS (pixelmed's DicomSRValidator: "Incorrect relationship"; dcmqi writes it so); and TID
+    1411 spells concept 121232 "Source series for segmentation" (highdicom uses pydicom's capitalised
+    meaning).
     """
     for item in group_container.ContentSequence:
         concept = item.ConceptNameCodeSequence[0]
         key = (str(concept.CodeValue), str(concept.CodingSchemeDesignator))
-        if key in TID_1419_MODIFIERS:
+        if key == (MEASUREMENT_METHOD.value, MEASUREMENT_METHOD.scheme_designator):
             item.RelationshipType = "HAS CONCEPT MOD"
         elif key == (SOURCE_SERIES.value, SOURCE_SERIES.scheme_designator):
             concept.CodeMeaning = "Source series for segmentation"
