@@ -34,7 +34,7 @@ def pixelmed_findings(path: str | Path) -> tuple[list[str], list[str]]:
         pytest.skip("pixelmed's DicomSRValidator is not installed (Debian pixelmed-apps; scripts/setup-dev.sh)")
     proc = subprocess.run(
         [java, *JAXP_LIMITS, "-cp", str(JAR), "com.pixelmed.validate.DicomSRValidator", str(path)],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True, text=True, timeout=300, cwd=Path(path).parent,
     )  # fmt: skip
     lines = (proc.stdout + proc.stderr).splitlines()
     assert any("IOD validation complete" in line for line in lines), "\n".join(lines[-20:])
