@@ -2,9 +2,9 @@
 
 The picture shows real results of the project's own code, laid out like the Slicer module:
 the lung tumour segmentation of the core (:func:`oncoqi.lung.segment.segment_ct` with the
-shipped model ``src/oncoqi/data/lung_unet.onnx``) run on the **development sample**, the embedded
-synthetic PET/CT phantom (``src/oncoqi/data/sample_petct.zip``, made by ``scripts/make_sample.py``;
-no patient data). On the left, a light-grey module panel titled "Lung Tumor Segmentation (OncoQI)"
+shipped model ``src/oncoqi/data/lung_unet.onnx``) run on the **embedded sample**, the synthetic
+PET/CT phantom ``src/oncoqi/data/sample_petct.zip`` (made by ``scripts/make_sample.py``, drawn again on
+2026-12-07; a named check, not a test set; no patient data). On the left, a light-grey module panel titled "Lung Tumor Segmentation (OncoQI)"
 with the lesion table as the module's table node shows it (segment name, volume, RECIST long and
 short axis, side, confidence); on the right, a slice view on a black background: the axial CT
 slice (lung window) through GTV-1, the largest lesion (of its slices, the one that shows the most
@@ -141,7 +141,7 @@ def draw_panel(fig, lesions, threshold: float, n_slices: int) -> None:
     ax.text(0.03, 0.957, "Lung Tumor Segmentation (OncoQI)", fontsize=17, fontweight="bold", va="center")
     y = 0.86
     for key, value in (
-        ("Input CT volume", "CT (development sample: synthetic PET/CT phantom)"),
+        ("Input CT volume", "CT (embedded sample: synthetic PET/CT phantom)"),
         ("Model", f"{default_model_path().name} (oncoqi {__version__})"),
         ("Threshold", f"{threshold:.2f}"),
         ("Output segmentation", f"{len(lesions)} lesion(s) on {n_slices} axial slices"),
@@ -176,7 +176,7 @@ def draw_panel(fig, lesions, threshold: float, n_slices: int) -> None:
                 ax.text(x + 0.034, ry + row_h / 2, text, fontsize=9.5, va="center")
             else:
                 ax.text(x + w / 2, ry + row_h / 2, text, fontsize=9.5, ha="center", va="center")
-    ax.text(0.03, 0.03, "Development sample (embedded synthetic phantom), segmented by the shipped model.",
+    ax.text(0.03, 0.03, "Embedded sample (synthetic phantom), segmented by the shipped model.",
             fontsize=8.5, color="#555555", style="italic")  # fmt: skip
 
 
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="oncoqi-screenshot-") as tmp:
         sample = extract_sample(Path(tmp) / "sample")
         ct = load_source(sorted(str(p) for p in (sample / "CT").glob("*.dcm"))).load_image()
-    seg = segment_ct(ct, name="development sample CT")
+    seg = segment_ct(ct, name="embedded sample CT")
     if not seg.lesions:
         print("error: the segmentation found no lesion in the sample; nothing to draw", file=sys.stderr)
         return 1
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     picture.save(args.out, format="PNG", optimize=True)
     size = picture.size
     print(f"wrote {args.out} ({size[0]}x{size[1]} px, {args.out.stat().st_size / 1024:.0f} kB) in "
-          f"{time.perf_counter() - start:.0f} s: axial slice {k + 1} of the development sample CT "
+          f"{time.perf_counter() - start:.0f} s: axial slice {k + 1} of the embedded sample CT "
           f"(embedded synthetic phantom), {len(seg.lesions)} lesion(s):")  # fmt: skip
     for m in seg.lesions:
         confidence = "-" if m.confidence is None else f"{m.confidence:.2f}"
