@@ -10,6 +10,7 @@ a table node gets one row of measurements per lesion. Everything but the Widget 
 """
 
 import logging
+import os
 
 import qt
 import slicer
@@ -408,7 +409,10 @@ class OncoQILungTumorSegmentationTest(ScriptedLoadableModuleTest):
         from OncoQILungTumorSegmentationLib.segmentation import ALGORITHM_TYPE_TAG
         from OncoQISlicer.mrml import labels_from_segmentation_node
 
-        segmentationNode, tableNode, lungNode = OncoQILungTumorSegmentationLogic().process(ctNode, includeLungs=True)
+        # A test keeps no GUI responsive: all processors (the Logic's default leaves one to the GUI).
+        segmentationNode, tableNode, lungNode = OncoQILungTumorSegmentationLogic().process(
+            ctNode, includeLungs=True, threads=os.cpu_count() or 1
+        )
 
         segmentation = segmentationNode.GetSegmentation()
         gtvId = segmentation.GetSegmentIdBySegmentName("GTV-1")
