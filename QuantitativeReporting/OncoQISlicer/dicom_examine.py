@@ -69,15 +69,11 @@ class Loadable:
     warnings: list[str] = field(default_factory=list)
 
 
-def _tag_key(keyword: str) -> str:
-    return PRECACHE_TAGS[keyword]
-
-
 def header_from_database(database: Any, file: str) -> pydicom.Dataset:
     """A header with the top-level SUV attributes of ``file``, as the database gives them."""
     ds = pydicom.Dataset()
     for keyword in SUV_KEYWORDS:
-        text = database.fileValue(file, _tag_key(keyword))
+        text = database.fileValue(file, PRECACHE_TAGS[keyword])
         if text != "":
             tag = tag_for_keyword(keyword)
             values = text.split("\\")
@@ -127,12 +123,12 @@ def examine_files(files: Sequence[str], database: Any) -> list[Loadable]:
     files = [str(f) for f in files]
     if not files:
         return []
-    sop_classes = {database.fileValue(f, _tag_key("SOPClassUID")) for f in files}
+    sop_classes = {database.fileValue(f, PRECACHE_TAGS["SOPClassUID"]) for f in files}
     if sop_classes == {PET_IMAGE_STORAGE}:
         return [examine_pet(files, database)]
     out = []
     for f in files:
-        if database.fileValue(f, _tag_key("SOPClassUID")) in SR_SOP_CLASSES and _is_tid1500(f):
+        if database.fileValue(f, PRECACHE_TAGS["SOPClassUID"]) in SR_SOP_CLASSES and _is_tid1500(f):
             header = header_from_database(database, f)
             out.append(Loadable("sr_table", [f], f"{_series_name(header)} (measurements table)",
                                 "TID 1500 measurements as a table", SR_TABLE_CONFIDENCE))  # fmt: skip

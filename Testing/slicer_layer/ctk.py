@@ -17,6 +17,7 @@ from slicer_layer.qt import (
     QPushButton,
     QTextBrowser,
     QWidget,
+    RangedValue,
     Signal,
     _clamp_float,
 )
@@ -61,29 +62,13 @@ class ctkDoubleSpinBox(QDoubleSpinBox):  # noqa: N801
     pass
 
 
-class ctkSliderWidget(QWidget):  # noqa: N801
+class ctkSliderWidget(RangedValue):  # noqa: N801
     valueChanged = Signal("valueChanged(double)")
     minimum = 0.0
     maximum = 99.0
     decimals = 2
     singleStep = 1.0
     value = Property(0.0, "valueChanged", convert=_clamp_float)
-
-    def setRange(self, minimum: float, maximum: float) -> None:
-        self.minimum, self.maximum = float(minimum), float(maximum)
-        self.value = self.value
-
-    def setMinimum(self, minimum: float) -> None:
-        self.setRange(minimum, max(minimum, self.maximum))
-
-    def setMaximum(self, maximum: float) -> None:
-        self.setRange(min(self.minimum, maximum), maximum)
-
-    def setSingleStep(self, step: float) -> None:
-        self.singleStep = step
-
-    def setDecimals(self, decimals: int) -> None:
-        self.decimals = int(decimals)
 
 
 class ctkDoubleSlider(ctkSliderWidget):  # noqa: N801

@@ -445,44 +445,14 @@ def _clamp_float(widget: Any, value: Any) -> float:
     return round(value, int(decimals)) if decimals is not None else value
 
 
-class QSpinBox(QWidget):
-    valueChanged = Signal("valueChanged(int)")
-    minimum = 0
-    maximum = 99
-    singleStep = 1
-    value = Property(0, "valueChanged", convert=_clamp_int)
+class RangedValue(QWidget):
+    """A value kept within ``minimum``/``maximum`` (Qt clamps it when the range changes): the spin
+    boxes here and CTK's sliders. ``number`` is ``int`` or ``float``."""
 
-    def setRange(self, minimum: int, maximum: int) -> None:
-        self.minimum, self.maximum = int(minimum), int(maximum)
-        self.value = self.value
-
-    def setMinimum(self, minimum: int) -> None:
-        self.setRange(minimum, max(minimum, self.maximum))
-
-    def setMaximum(self, maximum: int) -> None:
-        self.setRange(min(self.minimum, maximum), maximum)
-
-    def setSingleStep(self, step: int) -> None:
-        self.singleStep = step
-
-    def setValue(self, value: int) -> None:
-        self.value = value
-
-
-class QSlider(QSpinBox):
-    pass
-
-
-class QDoubleSpinBox(QWidget):
-    valueChanged = Signal("valueChanged(double)")
-    minimum = 0.0
-    maximum = 99.99
-    decimals = 2
-    singleStep = 1.0
-    value = Property(0.0, "valueChanged", convert=_clamp_float)
+    number: type = float
 
     def setRange(self, minimum: float, maximum: float) -> None:
-        self.minimum, self.maximum = float(minimum), float(maximum)
+        self.minimum, self.maximum = self.number(minimum), self.number(maximum)
         self.value = self.value
 
     def setMinimum(self, minimum: float) -> None:
@@ -499,6 +469,28 @@ class QDoubleSpinBox(QWidget):
 
     def setValue(self, value: float) -> None:
         self.value = value
+
+
+class QSpinBox(RangedValue):
+    valueChanged = Signal("valueChanged(int)")
+    number = int
+    minimum = 0
+    maximum = 99
+    singleStep = 1
+    value = Property(0, "valueChanged", convert=_clamp_int)
+
+
+class QSlider(QSpinBox):
+    pass
+
+
+class QDoubleSpinBox(RangedValue):
+    valueChanged = Signal("valueChanged(double)")
+    minimum = 0.0
+    maximum = 99.99
+    decimals = 2
+    singleStep = 1.0
+    value = Property(0.0, "valueChanged", convert=_clamp_float)
 
 
 class QProgressBar(QWidget):
