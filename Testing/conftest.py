@@ -102,18 +102,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(f"OncoQI tiers passed: all {_ran['all']}; {tiers} ({mode})")
 
 
-@pytest.fixture(autouse=True)
-def _working_directory_survives() -> Iterator[None]:
-    """A test must leave the process in a working directory that exists (Java, duckdb and
-    ``importlib.metadata`` fail in a deleted one, in whatever test comes next)."""
-    yield
-    try:
-        os.getcwd()
-    except FileNotFoundError:
-        os.chdir(REPO_ROOT)
-        pytest.fail("this test left the process in a deleted working directory")
-
-
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The checkout's root folder (where ``CMakeLists.txt`` and ``src/`` are)."""

@@ -98,7 +98,7 @@ def wait_for(timer, done, timeout: float = JOB_TIMEOUT_S) -> None:
 # --- parameter values --------------------------------------------------------------------------
 
 
-def other_value(layer, info, current: Any, tmp_path: Path) -> Any:
+def other_value(info, current: Any, tmp_path: Path) -> Any:
     """A valid value of a parameter that differs from ``current``."""
     import slicer
     from slicer.parameterNodeWrapper import Choice, findFirstAnnotation, isNodeOrUnionOfNodes, splitAnnotations
@@ -137,7 +137,7 @@ def test_parameter_node_round_trips_every_parameter(name, layer, tmp_path) -> No
     parameters = logic.getParameterNode()
     values = {}
     for parameter, info in parameters.allParameters.items():
-        values[parameter] = other_value(layer, info, parameters.getValue(parameter), tmp_path)
+        values[parameter] = other_value(info, parameters.getValue(parameter), tmp_path)
         parameters.setValue(parameter, values[parameter])
     assert values, f"{name} has no parameters"
 
