@@ -16,15 +16,14 @@ import pytest
 
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
-from oncoqi.lung.isolation import LEFT_LUNG, RIGHT_LUNG
 from oncoqi.lung.measure import (
     LesionMeasurement,
-    lesion_side,
     longest_chord,
     longest_diameter,
     measure_lesions,
 )
 from oncoqi.lung.postprocess import MIN_COMPACTNESS, compactness, find_components, label_lesions
+from oncoqi.metrics.lesions import LEFT_LUNG, RIGHT_LUNG, lesion_side
 
 SPACING = (0.7, 0.9, 2.0)  # i, j, k
 PIXEL_DIAGONAL = math.hypot(SPACING[0], SPACING[1])

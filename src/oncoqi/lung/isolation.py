@@ -65,6 +65,7 @@ from oncoqi.image import Image
 from oncoqi.lung import morphology as morph
 from oncoqi.lung.ct import check_axial, check_ct
 from oncoqi.lung.orientation import CanonicalView
+from oncoqi.metrics.lesions import LEFT_LUNG, RIGHT_LUNG  # the values of the lung label map written here
 
 #: Voxels above this are dense (tissue, bone, couch); at or below, air or aerated lung.
 AIR_HU = -400.0
@@ -98,9 +99,6 @@ SEARCH_MARGIN_MM = 5.0
 MIN_SPINE_BONE_MM2 = 100.0
 SPINE_HALF_WIDTH_MM = 20.0
 SPINE_SMOOTHING_MM = 20.0
-
-RIGHT_LUNG = 1
-LEFT_LUNG = 2
 
 
 class LungNotFoundError(OncoQIError):

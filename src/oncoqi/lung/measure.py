@@ -21,7 +21,7 @@ centroid_lps_mm            LPS position of the mean voxel index of ``M``
 side                       ``left``/``right`` from the centroid's x relative to the body midline
                            (LPS: patient left is +x); with lung masks, the lung holding most of the
                            lesion's in-lung voxels, or ``both`` when each lung holds at least 10 %
-                           of them
+                           of them (:func:`oncoqi.metrics.lesions.lesion_side`)
 n_slices                   number of slices holding lesion voxels
 mean_hu                    mean CT number over ``M`` (needs the CT)
 confidence                 mean network probability over ``M`` (needs the probability map): the
@@ -43,16 +43,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 from skimage import measure
 
 from oncoqi.errors import GeometryError
 from oncoqi.image import Image
-from oncoqi.lung.isolation import LEFT_LUNG, RIGHT_LUNG
+from oncoqi.metrics.lesions import centroid_lps, label_boxes, lesion_side
 
-#: A lesion is on ``both`` sides when each lung holds at least this fraction of its in-lung voxels.
-BOTH_MIN_FRACTION = 0.1
 #: Half-width (degrees) of the cone of directions searched for the perpendicular diameter.
 PERPENDICULAR_TOLERANCE_DEG = 5.0
 #: Angular step (degrees) of that search.
@@ -191,46 +188,6 @@ def _check_grid(labels: Image, other: Image | None, what: str) -> None:
             f"the {what} (size {other.size}, spacing {other.spacing}, origin {other.origin}) is not on the label "
             f"grid (size {labels.size}, spacing {labels.spacing}, origin {labels.origin}): resample it first"
         )
-
-
-def lesion_side(lung_values: np.ndarray | None, centroid_x_mm: float, midline_x_mm: float = 0.0) -> str:
-    """``left``, ``right`` or ``both`` for one lesion (module documentation).
-
-    Parameters
-    ----------
-    lung_values
-        The lung label map's values at the lesion's voxels (``RIGHT_LUNG`` 1, ``LEFT_LUNG`` 2 of
-        :mod:`oncoqi.lung.isolation`; anything else is outside the lungs), or None without lung masks.
-    centroid_x_mm
-        LPS x (mm) of the lesion centroid.
-    midline_x_mm
-        LPS x (mm) of the body midline, used without lung masks or when the lesion touches neither
-        lung.
-    """
-    if lung_values is not None:
-        right = int(np.count_nonzero(lung_values == RIGHT_LUNG))
-        left = int(np.count_nonzero(lung_values == LEFT_LUNG))
-        if right + left:
-            if min(right, left) >= BOTH_MIN_FRACTION * (right + left):
-                return "both"
-            return "left" if left > right else "right"
-    return "left" if centroid_x_mm > midline_x_mm else "right"
-
-
-def label_boxes(values: np.ndarray) -> list[tuple[int, tuple[slice, ...]]]:
-    """``(label, bounding box)`` of every positive label of a label array, in label order.
-
-    Float arrays (label maps stored as float) are truncated to integers; 0 and negative values
-    are background.
-    """
-    if not np.issubdtype(values.dtype, np.integer):
-        values = values.astype(np.int32)
-    return [(index, box) for index, box in enumerate(ndimage.find_objects(values), start=1) if box is not None]
-
-
-def centroid_lps(image: Image, mask: np.ndarray, offset: tuple[int, ...]) -> np.ndarray:
-    """LPS position (mm) of the mean voxel index of ``mask``, a crop of ``image``'s grid at ``offset`` (k, j, i)."""
-    return image.index_to_lps(np.argwhere(mask).mean(axis=0)[::-1] + np.asarray(offset[::-1], float))
 
 
 @dataclass(frozen=True)

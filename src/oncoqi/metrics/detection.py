@@ -2,7 +2,7 @@
 
 Each case contributes two samples, its right and its left lung. A lung is *positive* when the
 reference has a lesion there and *predicted positive* when the prediction has one; a lesion (a
-26-connected component) belongs to a lung by :func:`oncoqi.lung.measure.lesion_side` (its
+26-connected component) belongs to a lung by :func:`oncoqi.metrics.lesions.lesion_side` (its
 centroid's side of the midline, or the lung masks; a lesion on ``both`` counts for both lungs).
 
 =============  ===============================================================================
@@ -32,9 +32,8 @@ import numpy as np
 from scipy import ndimage
 
 from oncoqi.image import Image
-from oncoqi.lung.isolation import LEFT_LUNG, RIGHT_LUNG
-from oncoqi.lung.measure import centroid_lps, label_boxes, lesion_side
 from oncoqi.metrics.grid import require_same_grid
+from oncoqi.metrics.lesions import LEFT_LUNG, RIGHT_LUNG, centroid_lps, label_boxes, lesion_side
 from oncoqi.metrics.surface import bounding_box
 
 SIDES = ("right", "left")
