@@ -460,6 +460,175 @@ def _patient(ds: pydicom.Dataset, warnings: list[str]) -> tuple[float | None, fl
 # --------------------------------------------------------------------------- main entry
 
 
+def _pixel_units(ds: pydicom.Dataset) -> str:
+    """Units (0054,1001), upper-case: refused when absent or not one that SUV can be computed from."""
+    units = _value(ds, "Units")
+    if units is None:
+        raise InputError("Units (0054,1001) is missing: the meaning of the pixel values is unknown")
+    units = str(units).upper()
+    if units not in {u.value for u in PixelUnits}:
+        raise InputError(f"Units (0054,1001) = {units} cannot be converted to SUV (supported: BQML, CNTS, GML)")
+    return units
+
+
+def _conversion_path(
+    datasets: Sequence[pydicom.Dataset], units: str, warnings: list[str]
+) -> tuple[str, list[float | None], list[float | None]]:
+    """Which rule gives SUVbw (``bqml``, ``gml``, ``philips_suv``, ``philips_acsf``), with the Philips factors of CNTS.
+
+    Returns the path, the Philips SUV Scale Factors and Activity Concentration Scale Factors (empty unless CNTS).
+    """
+    if units != PixelUnits.CNTS.value:
+        return units.lower(), [], []
+    philips_suv = [private_value(ds, PHILIPS_GROUP, PHILIPS_CREATOR, PHILIPS_SUV_SCALE_FACTOR) for ds in datasets]
+    philips_acsf = [
+        private_value(ds, PHILIPS_GROUP, PHILIPS_CREATOR, PHILIPS_ACTIVITY_CONCENTRATION_SCALE_FACTOR)
+        for ds in datasets
+    ]
+    suv_sf = [parse_float(p.value, f"Philips SUV Scale Factor {p.tag}") for p in philips_suv]
+    acsf = [parse_float(p.value, f"Philips Activity Concentration Scale Factor {p.tag}") for p in philips_acsf]
+    if all(v not in (None, 0.0) for v in suv_sf):
+        path = "philips_suv"
+    elif all(v not in (None, 0.0) for v in acsf):
+        path = "philips_acsf"
+    else:
+        raise InputError(
+            "Units (0054,1001) is CNTS but neither the Philips private SUV Scale Factor (7053,1000) nor the "
+            f"Activity Concentration Scale Factor (7053,1009) (private creator '{PHILIPS_CREATOR}') is present "
+            "and non-zero in every instance: counts cannot be converted to SUV"
+        )
+    for p in (philips_suv if path == "philips_suv" else philips_acsf):
+        if p.warning and p.warning not in warnings:
+            warnings.append(p.warning)
+    return path, suv_sf, acsf
+
+
+@dataclass(frozen=True)
+class _DecayedDose:
+    """The injected dose and the decay time of every frame, kept together for :class:`SUVFactors`' record."""
+
+    dose_bq: float
+    half_life_s: float | None
+    decay_times_s: tuple[float, ...]
+    injection: datetime | None = None
+    scan0: datetime | None = None
+    scan_time_source: str | None = None
+
+    def per_frame(self) -> list[float]:
+        """The dose at each frame's decay reference time (the dose itself where no time passed)."""
+        dose, half_life = self.dose_bq, self.half_life_s
+        return [dose * 2.0 ** (-dt / half_life) if dt else dose for dt in self.decay_times_s]  # type: ignore[operator]
+
+
+def _check_decay_inputs(weight: float | None, decay: str | None) -> None:
+    """Refuse, before reading the dose, a series whose weight or Decay Correction leaves SUVbw undefined."""
+    if weight is None:
+        raise InputError("PatientWeight (0010,1030) is missing or zero: SUVbw needs the body weight")
+    if decay is None:
+        raise InputError(
+            "DecayCorrection (0054,1102) is missing: the time the pixels are decay-corrected to is unknown"
+        )
+    if decay == DecayCorrection.NONE.value:
+        raise InputError(
+            "DecayCorrection (0054,1102) is NONE: the pixels are not decay-corrected, so every frame would "
+            "need its own decay correction; SUV is not computed for such series"
+        )
+    if decay not in (DecayCorrection.START.value, DecayCorrection.ADMIN.value):
+        raise InputError(f"DecayCorrection (0054,1102) = {decay} is not START, ADMIN or NONE")
+
+
+def _injected_dose(item: pydicom.Dataset, warnings: list[str]) -> float:
+    """Radionuclide Total Dose (0018,1074), with a warning when it looks like MBq written as Bq."""
+    dose = _required_float(item, "RadionuclideTotalDose", "(0018,1074)", "SUV divides by the injected dose")
+    if dose < 1e4:
+        warnings.append(
+            f"RadionuclideTotalDose (0018,1074) = {dose:g} Bq is implausibly small (MBq written instead of Bq?)"
+        )
+    return dose
+
+
+def _decay_since_injection(
+    datasets: Sequence[pydicom.Dataset], item: pydicom.Dataset, dose: float, warnings: list[str]
+) -> _DecayedDose:
+    """Decay Correction START: the time from the injection to each frame's decay reference (module doc's rules)."""
+    half_life = _required_float(item, "RadionuclideHalfLife", "(0018,1075)", "needed to decay the dose")
+    scans, source = _scan_datetimes(datasets, half_life, warnings)
+    injection = _injection_datetime(item, datasets[0].get("SeriesDate"), min(scans), warnings)
+    decays = [seconds(s - injection) for s in scans]
+    if min(decays) < 0:
+        raise InputError(
+            f"the injection time {injection.isoformat()} is after the scan time {min(scans).isoformat()}: "
+            "the decay time would be negative"
+        )
+    if max(decays) > 10 * half_life:
+        warnings.append(f"decay time {max(decays) / 3600:.1f} h exceeds 10 half-lives: check the injection date")
+    return _DecayedDose(dose, half_life, tuple(decays), injection, scans[0], source)
+
+
+def _decayed_dose(datasets: Sequence[pydicom.Dataset], decay: str, warnings: list[str]) -> _DecayedDose:
+    """The dose that SUVbw divides by, per frame: undecayed for ADMIN, decayed to the scan for START."""
+    item = _radiopharmaceutical(datasets[0], warnings)
+    dose = _injected_dose(item, warnings)
+    if decay != DecayCorrection.ADMIN.value:
+        return _decay_since_injection(datasets, item, dose, warnings)
+    half_life = parse_float(_value(item, "RadionuclideHalfLife"), "RadionuclideHalfLife (0018,1075)")
+    warnings.append(
+        "DecayCorrection ADMIN: pixels are decay-corrected to the administration time, so the injected "
+        "dose is used undecayed"
+    )
+    return _DecayedDose(dose, half_life, (0.0,) * len(datasets))
+
+
+def _vendor_suvbw(
+    ds: pydicom.Dataset, decay: str | None, weight: float | None, height: float | None, n: int, warnings: list[str]
+) -> list[float] | None:
+    """Units GML (already SUV): the SUVbw factor of each of the ``n`` frames that SUV Type implies, or None."""
+    suv_type = str(ds.get("SUVType", "") or "").upper()
+    if decay == DecayCorrection.NONE.value:
+        warnings.append("Units GML with DecayCorrection NONE: the vendor SUV is used as it is")
+    if suv_type in ("", "BW"):
+        if not suv_type:
+            warnings.append("Units GML without SUV Type (0054,1006): the pixels are assumed to be SUVbw already")
+        else:
+            warnings.append("Units GML with SUV Type BW: the vendor's SUVbw is used as it is (factor 1)")
+        return [1.0] * n
+    if suv_type == "BSA" and weight is not None and height is not None:
+        factors = [1000.0 * weight / (1e4 * body_surface_area_dubois(weight, height))] * n
+        warnings.append("Units GML with SUV Type BSA: SUVbw obtained as SUVbsa * weight / BSA (Du Bois)")
+        return factors
+    warnings.append(
+        f"Units GML with SUV Type (0054,1006) = {suv_type}: conversion to SUVbw not supported; suvbw, sul "
+        "and suvbsa not computed"
+    )
+    return None
+
+
+def _flavours(
+    frame_bw: list[float] | None, weight: float | None, height: float | None, sex: str | None, warnings: list[str]
+) -> tuple[dict[SUVType, tuple[float, ...]], float | None, float | None]:
+    """SUVbw, and SUL and SUVbsa derived from it where weight, height and sex allow; with the LBM and BSA used."""
+    factors: dict[SUVType, tuple[float, ...]] = {}
+    lbm = bsa = None
+    if frame_bw is None:
+        return factors, lbm, bsa
+    factors[SUVType.BW] = tuple(frame_bw)
+    if weight is None:
+        warnings.append("PatientWeight (0010,1030) missing: sul and suvbsa not computed")
+    elif height is None:
+        warnings.append(
+            "PatientSize (0010,1020) missing: sul (Janmahasatian LBM) and suvbsa (Du Bois BSA) need the height"
+        )
+    else:
+        bsa = body_surface_area_dubois(weight, height)
+        factors[SUVType.BSA] = tuple(f * (1e4 * bsa) / (1000.0 * weight) for f in frame_bw)
+        if sex in ("M", "F"):
+            lbm = lean_body_mass_janmahasatian(weight, height, sex)
+            factors[SUVType.SUL] = tuple(f * lbm / weight for f in frame_bw)
+        else:
+            warnings.append(f"PatientSex (0010,0040) = {sex or 'absent'}: sul (Janmahasatian LBM) needs M or F")
+    return factors, lbm, bsa
+
+
 def compute_suv_factors(datasets: Sequence[pydicom.Dataset]) -> SUVFactors:
     """Compute the SUVbw, SUL and SUVbsa factors of every frame of one PET series.
 
@@ -491,95 +660,22 @@ def compute_suv_factors(datasets: Sequence[pydicom.Dataset]) -> SUVFactors:
     _consistency(datasets)
     warnings: list[str] = []
     uids = tuple(str(ds.get("SOPInstanceUID", "")) for ds in datasets)
-
-    units = _value(ds0, "Units")
-    if units is None:
-        raise InputError("Units (0054,1001) is missing: the meaning of the pixel values is unknown")
-    units = str(units).upper()
-    if units not in {u.value for u in PixelUnits}:
-        raise InputError(f"Units (0054,1001) = {units} cannot be converted to SUV (supported: BQML, CNTS, GML)")
+    units = _pixel_units(ds0)
     decay = _value(ds0, "DecayCorrection")
     decay = str(decay).upper() if decay is not None else None
     weight, height, sex = _patient(ds0, warnings)
 
     # which path, and does it need the decay computation?
-    suv_sf: list[float | None] = []
-    acsf: list[float | None] = []
-    if units == PixelUnits.CNTS.value:
-        philips_suv = [private_value(ds, PHILIPS_GROUP, PHILIPS_CREATOR, PHILIPS_SUV_SCALE_FACTOR) for ds in datasets]
-        philips_acsf = [
-            private_value(ds, PHILIPS_GROUP, PHILIPS_CREATOR, PHILIPS_ACTIVITY_CONCENTRATION_SCALE_FACTOR)
-            for ds in datasets
-        ]
-        suv_sf = [parse_float(p.value, f"Philips SUV Scale Factor {p.tag}") for p in philips_suv]
-        acsf = [parse_float(p.value, f"Philips Activity Concentration Scale Factor {p.tag}") for p in philips_acsf]
-        if all(v not in (None, 0.0) for v in suv_sf):
-            path = "philips_suv"
-        elif all(v not in (None, 0.0) for v in acsf):
-            path = "philips_acsf"
-        else:
-            raise InputError(
-                "Units (0054,1001) is CNTS but neither the Philips private SUV Scale Factor (7053,1000) nor the "
-                f"Activity Concentration Scale Factor (7053,1009) (private creator '{PHILIPS_CREATOR}') is present "
-                "and non-zero in every instance: counts cannot be converted to SUV"
-            )
-        for p in (philips_suv if path == "philips_suv" else philips_acsf):
-            if p.warning and p.warning not in warnings:
-                warnings.append(p.warning)
-    else:
-        path = units.lower()
+    path, suv_sf, acsf = _conversion_path(datasets, units, warnings)
     needs_decay = path in ("bqml", "philips_acsf")
     _corrected_image(ds0, needs_decay, warnings)
 
-    frame_bw: list[float] | None = None
-    dose = half_life = None
-    injection = scan0 = None
-    decay_time = None
-    source = None
+    frame_bw: list[float] | None
+    decayed: _DecayedDose | None = None
     if needs_decay:
-        if weight is None:
-            raise InputError("PatientWeight (0010,1030) is missing or zero: SUVbw needs the body weight")
-        if decay is None:
-            raise InputError(
-                "DecayCorrection (0054,1102) is missing: the time the pixels are decay-corrected to is unknown"
-            )
-        if decay == DecayCorrection.NONE.value:
-            raise InputError(
-                "DecayCorrection (0054,1102) is NONE: the pixels are not decay-corrected, so every frame would "
-                "need its own decay correction; SUV is not computed for such series"
-            )
-        if decay not in (DecayCorrection.START.value, DecayCorrection.ADMIN.value):
-            raise InputError(f"DecayCorrection (0054,1102) = {decay} is not START, ADMIN or NONE")
-        item = _radiopharmaceutical(ds0, warnings)
-        dose = _required_float(item, "RadionuclideTotalDose", "(0018,1074)", "SUV divides by the injected dose")
-        if dose < 1e4:
-            warnings.append(
-                f"RadionuclideTotalDose (0018,1074) = {dose:g} Bq is implausibly small (MBq written instead of Bq?)"
-            )
-        if decay == DecayCorrection.ADMIN.value:
-            decays = [0.0] * len(datasets)
-            decay_time = 0.0
-            half_life = parse_float(_value(item, "RadionuclideHalfLife"), "RadionuclideHalfLife (0018,1075)")
-            warnings.append(
-                "DecayCorrection ADMIN: pixels are decay-corrected to the administration time, so the injected "
-                "dose is used undecayed"
-            )
-        else:
-            half_life = _required_float(item, "RadionuclideHalfLife", "(0018,1075)", "needed to decay the dose")
-            scans, source = _scan_datetimes(datasets, half_life, warnings)
-            scan0 = scans[0]
-            injection = _injection_datetime(item, ds0.get("SeriesDate"), min(scans), warnings)
-            decays = [seconds(s - injection) for s in scans]
-            if min(decays) < 0:
-                raise InputError(
-                    f"the injection time {injection.isoformat()} is after the scan time {min(scans).isoformat()}: "
-                    "the decay time would be negative"
-                )
-            decay_time = decays[0]
-            if max(decays) > 10 * half_life:
-                warnings.append(f"decay time {max(decays) / 3600:.1f} h exceeds 10 half-lives: check the injection date")
-        decayed = [dose * 2.0 ** (-dt / half_life) if dt else dose for dt in decays]  # type: ignore[operator]
-        frame_bw = [1000.0 * weight / d for d in decayed]
+        _check_decay_inputs(weight, decay)
+        decayed = _decayed_dose(datasets, decay, warnings)  # type: ignore[arg-type]
+        frame_bw = [1000.0 * weight / d for d in decayed.per_frame()]  # type: ignore[operator]
         if path == "philips_acsf":
             frame_bw = [a * f for a, f in zip(acsf, frame_bw)]  # type: ignore[operator]
             warnings.append(
@@ -589,42 +685,9 @@ def compute_suv_factors(datasets: Sequence[pydicom.Dataset]) -> SUVFactors:
         frame_bw = list(suv_sf)  # type: ignore[arg-type]
         warnings.append("Philips CNTS: the private SUV Scale Factor (7053,1000) is used as the SUVbw factor as it is")
     else:  # GML
-        suv_type = str(ds0.get("SUVType", "") or "").upper()
-        if decay == DecayCorrection.NONE.value:
-            warnings.append("Units GML with DecayCorrection NONE: the vendor SUV is used as it is")
-        if suv_type in ("", "BW"):
-            frame_bw = [1.0] * len(datasets)
-            if not suv_type:
-                warnings.append("Units GML without SUV Type (0054,1006): the pixels are assumed to be SUVbw already")
-            else:
-                warnings.append("Units GML with SUV Type BW: the vendor's SUVbw is used as it is (factor 1)")
-        elif suv_type == "BSA" and weight is not None and height is not None:
-            frame_bw = [1000.0 * weight / (1e4 * body_surface_area_dubois(weight, height))] * len(datasets)
-            warnings.append("Units GML with SUV Type BSA: SUVbw obtained as SUVbsa * weight / BSA (Du Bois)")
-        else:
-            warnings.append(
-                f"Units GML with SUV Type (0054,1006) = {suv_type}: conversion to SUVbw not supported; suvbw, sul "
-                "and suvbsa not computed"
-            )
+        frame_bw = _vendor_suvbw(ds0, decay, weight, height, len(datasets), warnings)
 
-    factors: dict[SUVType, tuple[float, ...]] = {}
-    lbm = bsa = None
-    if frame_bw is not None:
-        factors[SUVType.BW] = tuple(frame_bw)
-        if weight is None:
-            warnings.append("PatientWeight (0010,1030) missing: sul and suvbsa not computed")
-        elif height is None:
-            warnings.append(
-                "PatientSize (0010,1020) missing: sul (Janmahasatian LBM) and suvbsa (Du Bois BSA) need the height"
-            )
-        else:
-            bsa = body_surface_area_dubois(weight, height)
-            factors[SUVType.BSA] = tuple(f * (1e4 * bsa) / (1000.0 * weight) for f in frame_bw)
-            if sex in ("M", "F"):
-                lbm = lean_body_mass_janmahasatian(weight, height, sex)
-                factors[SUVType.SUL] = tuple(f * lbm / weight for f in frame_bw)
-            else:
-                warnings.append(f"PatientSex (0010,0040) = {sex or 'absent'}: sul (Janmahasatian LBM) needs M or F")
+    factors, lbm, bsa = _flavours(frame_bw, weight, height, sex, warnings)
     result = SUVFactors(
         units=units,
         decay_correction=decay,
@@ -636,21 +699,26 @@ def compute_suv_factors(datasets: Sequence[pydicom.Dataset]) -> SUVFactors:
         sex=sex,
         lbm_kg=lbm,
         bsa_m2=bsa,
-        injected_dose_bq=dose,
-        half_life_s=half_life,
-        injection_datetime=injection,
-        scan_datetime=scan0,
-        decay_time_s=decay_time,
-        scan_time_source=source,
+        injected_dose_bq=decayed.dose_bq if decayed else None,
+        half_life_s=decayed.half_life_s if decayed else None,
+        injection_datetime=decayed.injection if decayed else None,
+        scan_datetime=decayed.scan0 if decayed else None,
+        decay_time_s=decayed.decay_times_s[0] if decayed else None,
+        scan_time_source=decayed.scan_time_source if decayed else None,
     )
-    varying = [t.label for t in factors if result.varies_per_frame(t)]
-    if varying:
-        extra = (
-            f"the {', '.join(varying)} factor differs between frames: no single value is reported, "
-            "the per-frame factors are applied"
-        )
-        result = _with_warning(result, extra)
-    return result
+    return _noting_varying_factors(result)
+
+
+def _noting_varying_factors(result: SUVFactors) -> SUVFactors:
+    """Add the warning that a flavour differs between frames, so that no single value of it is reported."""
+    varying = [t.label for t in result.frame_factors if result.varies_per_frame(t)]
+    if not varying:
+        return result
+    extra = (
+        f"the {', '.join(varying)} factor differs between frames: no single value is reported, "
+        "the per-frame factors are applied"
+    )
+    return _with_warning(result, extra)
 
 
 def _with_warning(factors: SUVFactors, warning: str) -> SUVFactors:
