@@ -445,17 +445,17 @@ class OncoQITCIABrowserTest(ScriptedLoadableModuleTest):
 
     @staticmethod
     def _testServer():
-        """``Testing/tcia_server.py`` of the OncoQI source tree (on ``sys.path`` under pytest)."""
+        """``Testing/helpers/tcia_server.py`` of the OncoQI source tree (on ``sys.path`` under pytest)."""
         import sys
         import unittest
 
         testing = pathlib.Path(__file__).resolve().parents[1] / "Testing"
-        if (testing / "tcia_server.py").exists() and str(testing) not in sys.path:
+        if (testing / "helpers" / "tcia_server.py").exists() and str(testing) not in sys.path:
             sys.path.append(str(testing))
         try:
-            import tcia_server
+            from helpers import tcia_server
         except ImportError as exc:
-            raise unittest.SkipTest(f"needs Testing/tcia_server.py of the OncoQI source tree ({exc})") from exc
+            raise unittest.SkipTest(f"needs Testing/helpers/tcia_server.py of the OncoQI source tree ({exc})") from exc
         return tcia_server
 
     def test_OncoQITCIABrowserLogic(self) -> None:

@@ -60,11 +60,12 @@ _ran: Counter[str] = Counter()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that read ``../shared/data`` (the fixture, or a module importing ``datasets`` at its top)."""
+    """Mark the tests that read ``../shared/data`` (the fixture, or a module importing
+    ``helpers.datasets`` at its top)."""
     reads_data: dict[Path, bool] = {}
     for item in items:
         if item.path not in reads_data:
-            reads_data[item.path] = "\nfrom datasets import" in item.path.read_text(encoding="utf-8")
+            reads_data[item.path] = "\nfrom helpers.datasets import" in item.path.read_text(encoding="utf-8")
         if "shared_data" in getattr(item, "fixturenames", ()) or reads_data[item.path]:
             item.add_marker(pytest.mark.shared_data)
 
@@ -292,8 +293,8 @@ def slicer_module_loader(slicer_layer_factory: Callable[..., Any]) -> Iterator[S
 
 @pytest.fixture
 def server():
-    """A local NBIA v4 test server (``Testing/tcia_server.py``) on 127.0.0.1 with the shared catalogue."""
-    from tcia_server import NBIATestServer, shared_catalog
+    """A local NBIA v4 test server (``Testing/helpers/tcia_server.py``) on 127.0.0.1 with the shared catalogue."""
+    from helpers.tcia_server import NBIATestServer, shared_catalog
 
     with NBIATestServer(shared_catalog(), lifetime=60) as srv:
         yield srv

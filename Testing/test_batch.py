@@ -39,7 +39,7 @@ from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.segment import default_model_path
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct, write_study
 
-from known_models import identity_model
+from helpers.known_models import identity_model
 
 pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 
@@ -327,7 +327,7 @@ def test_usage_errors_exit_2(tmp_path, model, capsys, monkeypatch):
 
 
 def test_manifest_input_downloads_then_processes(server, model, tmp_path, monkeypatch):
-    from tcia_server import shared_catalog
+    from helpers.tcia_server import shared_catalog
 
     monkeypatch.setenv("ONCOQI_CACHE_DIR", str(tmp_path / "cache"))
     catalog = shared_catalog()

@@ -27,7 +27,7 @@ def _check_common(out: str, tmp_path) -> dict:
 
 
 def test_demo_plumbing_with_a_known_output_model(tmp_path, capsys):
-    from known_models import identity_model
+    from helpers.known_models import identity_model
 
     from oncoqi.lung.preprocess import PreprocessOptions
 

@@ -23,7 +23,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from datasets import dataset
+from helpers.datasets import dataset
 
 from oncoqi.dicom.seg import (
     SegmentationMetadata,

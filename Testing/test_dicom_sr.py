@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from datasets import dataset
+from helpers.datasets import dataset
 from test_dicom_seg import rotation, tool
 
 from oncoqi.dicom import load_series, scan_series

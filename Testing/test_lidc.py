@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage
-from datasets import dataset
+from helpers.datasets import dataset
 
 from oncoqi.dicom import read_image
 from oncoqi.dicom.lidc import LidcError, consensus_label, nodule_mask, read_lidc_xml

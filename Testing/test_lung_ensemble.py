@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from known_models import identity_model, shift_model
+from helpers.known_models import identity_model, shift_model
 
 from oncoqi.cli import main
 from oncoqi.lung.ensemble import ensemble_onnx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from datasets import dataset
+from helpers.datasets import dataset
 from PIL import Image as PILImage
 
 from oncoqi.dicom import load_series, read_image, scan_series

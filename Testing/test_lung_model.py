@@ -86,7 +86,7 @@ def test_lung1_gtv1_regression_floor():
     The shipped model gives DSC 0.745 (``Docs/model-card.md``); the floor keeps it from sliding back.
     This is a regression check, not validation: the set guided choices.
     """
-    from datasets import lung1_001
+    from helpers.datasets import lung1_001
 
     loaded = lung1_001({"gtv": ["GTV-1"]})
     if loaded is None:

@@ -25,8 +25,8 @@ from oncoqi.lung.train import cosine_learning_rate, dice_weight
 from oncoqi.lung.training_data import AugmentOptions, TrainingError, augment_slice, load_cases
 from oncoqi.phantom import PhantomOptions, make_ct, write_study
 
-from known_models import identity_model
-from sr_validator import pixelmed_findings
+from helpers.known_models import identity_model
+from helpers.sr_validator import pixelmed_findings
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 

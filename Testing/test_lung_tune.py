@@ -141,7 +141,7 @@ def test_tuning_set_without_tumour_is_refused():
 
 def test_setting_is_written_into_the_model_metadata(tmp_path):
     onnx = pytest.importorskip("onnx", reason="onnx (the 'train' extra) writes the metadata")
-    from known_models import identity_model
+    from helpers.known_models import identity_model
 
     from oncoqi.lung.onnx_model import OnnxSegmenter, save_with_metadata
 

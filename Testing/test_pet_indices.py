@@ -16,7 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
-from datasets import dataset
+from helpers.datasets import dataset
 from pydicom.dataset import FileMetaDataset
 from test_pet_suv import bw_factor, load_qin, make_pet, run_cli
 

@@ -23,7 +23,7 @@ from datetime import datetime
 import numpy as np
 import pydicom
 import pytest
-from datasets import dataset
+from helpers.datasets import dataset
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 

@@ -52,7 +52,7 @@ from oncoqi.pet import (
 from oncoqi.pet.segment import coverage_fraction, subsamples_per_axis, threshold_segment, transfer_labels
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct, write_study
 from oncoqi.report import read_report
-from sr_validator import pixelmed_findings
+from helpers.sr_validator import pixelmed_findings
 
 TUMOUR_SUV = 8.0
 TUMOUR_ML = 25.0

@@ -20,7 +20,7 @@ from oncoqi import cli
 from oncoqi.dicom import read_image
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, write_study
 from oncoqi.report import read_report
-from sr_validator import pixelmed_findings
+from helpers.sr_validator import pixelmed_findings
 
 META = {
     "series_description": "Phantom tumour",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from tcia_server import COLLECTION, shared_catalog as catalog
+from helpers.tcia_server import COLLECTION, shared_catalog as catalog
 
 from oncoqi.errors import InputError
 from oncoqi.tcia import NBIAClient, SeriesState

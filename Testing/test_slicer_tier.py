@@ -381,7 +381,7 @@ def test_quantitativereporting_save_without_a_dicom_database_says_where_the_file
 def test_tciabrowser_connects_browses_downloads_and_indexes(layer, server, tmp_path) -> None:
     import slicer
 
-    from tcia_server import COLLECTION
+    from helpers.tcia_server import COLLECTION
 
     slicer.dicomDatabase = FakeDICOMDatabase([])
     name = "OncoQITCIABrowser"
@@ -515,7 +515,7 @@ def only_slicer_5_12_packages(monkeypatch) -> set[str]:
 @pytest.fixture
 def real_pet_and_ct(shared_data) -> tuple[list[str], list[str]]:
     """QIN-HEADNECK-01-0139's PET series and 40 slices of LUNG1-001's CT (``../shared/data``)."""
-    from datasets import dataset
+    from helpers.datasets import dataset
 
     pet = sorted(str(p) for p in dataset("qin-headneck-01-0139-pet").rglob("*.dcm") if "mask" not in p.parts)
     ct = sorted(str(p) for p in dataset("nsclc-radiomics-lung1-001").rglob("*.dcm") if "CT" in str(p))[:40]

@@ -26,7 +26,7 @@ from oncoqi.tcia.manifest import read_tcia_manifest
 from oncoqi.tcia.models import Collection, Series, html_to_text, is_valid_uid
 from oncoqi.tcia.dicomcheck import DicomCheckError, InstanceHeader
 from oncoqi.tcia.source import FileRecord, open_for_writing
-from tcia_server import build_bulk_catalog, series_zip
+from helpers.tcia_server import build_bulk_catalog, series_zip
 
 
 def _zip(path: Path, entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:

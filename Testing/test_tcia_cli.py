@@ -10,7 +10,7 @@ import pytest
 
 import oncoqi.cli
 from oncoqi.tcia.download import MANIFEST_NAME
-from tcia_server import COLLECTION, DOI, shared_catalog as catalog
+from helpers.tcia_server import COLLECTION, DOI, shared_catalog as catalog
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from oncoqi.errors import InputError
 from oncoqi.tcia.cache import CacheError, MetadataCache, default_cache_path
 from oncoqi.tcia.http import Cancelled, HttpClient, HTTPStatusError, NetworkError, RetryPolicy, parse_retry_after
 from oncoqi.tcia.nbia import NBIAClient
-from tcia_server import COLLECTION, DOI, LICENSE_URI, NBIATestServer, shared_catalog as catalog
+from helpers.tcia_server import COLLECTION, DOI, LICENSE_URI, NBIATestServer, shared_catalog as catalog
 
 
 def fast_http(timeout: float = 2.0, retries: int = 2) -> HttpClient:

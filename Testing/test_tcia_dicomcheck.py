@@ -11,7 +11,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 
 from oncoqi.tcia.dicomcheck import DicomCheckError, InstanceHeader, check_instance, inspect_file, inspect_instance
-from tcia_server import make_image_series, shared_catalog as catalog
+from helpers.tcia_server import make_image_series, shared_catalog as catalog
 
 
 def _slice(size: int = 16) -> bytes:

@@ -16,7 +16,7 @@ from oncoqi.errors import InputError
 from oncoqi.tcia.download import MANIFEST_NAME, STAGING_NAME, DownloadProgress, SeriesState, download_series
 from oncoqi.tcia.http import HttpClient, RetryPolicy
 from oncoqi.tcia.nbia import DownloadMode, NBIAClient
-from tcia_server import LICENSE_URI, FakeSeries, NBIATestServer, build_catalog, shared_catalog as catalog
+from helpers.tcia_server import LICENSE_URI, FakeSeries, NBIATestServer, build_catalog, shared_catalog as catalog
 
 
 def client(srv: NBIATestServer, retries: int = 2, **kw) -> NBIAClient:

@@ -2,7 +2,7 @@
 
 The expected values are IDC's own (index idc-index-data 25.x): NSCLC-Radiomics has 422 patients,
 LUNG1-001 one study with one CT series of 134 instances from a Siemens Biograph 40, licensed CC BY-NC 3.0.
-Downloads need IDC's buckets: here the real ``s5cmd`` copies from ``s3_standin.S3StandIn``, a
+Downloads need IDC's buckets: here the real ``s5cmd`` copies from ``helpers.s3_standin.S3StandIn``, a
 stand-in S3 server on 127.0.0.1 holding synthetic DICOM files with LUNG1-001's CT UIDs, and from a
 closed port for the failure path (never a cloud host).
 """
@@ -18,8 +18,8 @@ import pytest
 pytest.importorskip("duckdb", reason="the IDC source needs the optional extra oncoqi[idc] (duckdb)")
 pytest.importorskip("idc_index_data", reason="the IDC source needs the optional extra oncoqi[idc] (idc-index-data)")
 
-from s3_standin import S3StandIn  # noqa: E402
-from tcia_server import make_image_series, uid  # noqa: E402
+from helpers.s3_standin import S3StandIn  # noqa: E402
+from helpers.tcia_server import make_image_series, uid  # noqa: E402
 
 import oncoqi.cli  # noqa: E402
 from oncoqi.tcia import download_series  # noqa: E402

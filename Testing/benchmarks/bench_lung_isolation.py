@@ -41,7 +41,7 @@ from oncoqi.lung import isolate_lungs, write_lung_qc
 from oncoqi.phantom import PhantomOptions, make_ct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from datasets import lung1_001  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
+from helpers.datasets import lung1_001  # noqa: E402  (Testing/helpers/datasets.py: unpacks ../shared/data once)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance  # noqa: E402  (Testing/benchmarks/provenance.py)

@@ -66,7 +66,7 @@ from oncoqi.metrics import EvaluationCase, evaluate_set
 from oncoqi.phantom import PhantomOptions, make_ct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from datasets import dataset_or_none, lung1_001  # noqa: E402  (Testing/datasets.py: unpacks ../shared/data once)
+from helpers.datasets import dataset_or_none, lung1_001  # noqa: E402  (Testing/helpers/datasets.py: unpacks ../shared/data once)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import cpu_name, provenance  # noqa: E402  (Testing/benchmarks/provenance.py)
 

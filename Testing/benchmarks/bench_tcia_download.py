@@ -6,7 +6,7 @@ Run from the checkout root::
         [--size 256] [--workers 4] [--repeat 5] [--rate 25] [--md5 | --no-md5] [--json]
         [--update-docs Docs/tcia.md]
 
-The local server (``Testing/tcia_server.py``, 127.0.0.1) serves ``--series`` CT series of
+The local server (``Testing/helpers/tcia_server.py``, 127.0.0.1) serves ``--series`` CT series of
 ``--instances`` slices of ``--size`` x ``--size`` 16-bit pixels (random values, so the ZIPs barely
 compress: 256 x 256 gives about 11 MB per series). It runs in a process of its own, as a real
 archive would: in ours it would take the GIL from the client being measured but not from curl.
@@ -58,7 +58,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from tcia_server import COLLECTION, NBIATestServer, build_bulk_catalog, series_zip
+from helpers.tcia_server import COLLECTION, NBIATestServer, build_bulk_catalog, series_zip
 
 from oncoqi.tcia import NBIAClient, download_series
 from oncoqi.tcia.http import build_url

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO.parent / "shared" / "data"
 CACHE = Path(os.environ.get("ONCOQI_TEST_DATA_CACHE", Path.home() / ".cache" / "oncoqi-test-data"))
 
