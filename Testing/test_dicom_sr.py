@@ -29,17 +29,15 @@ from oncoqi.dicom.sr import (
     STANDARD_MEASUREMENTS,
     Measurement,
     MeasurementInput,
-    build_measurement_report,
     load_measurements,
     read_measurement_report,
-    source_values,
-    write_measurement_report,
 )
 from oncoqi.dicom.write import PetInfo, StudyInfo, uid_from, write_series
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 from oncoqi.pet import compute_indices
 from oncoqi.pet.peak import suv_peak
+from oncoqi.report import build_sr, source_values, write_sr
 
 F18_HALF_LIFE_S = 6586.2
 WEIGHT_KG = 75.0
@@ -78,7 +76,7 @@ def ct_case(tmp_path_factory) -> dict:
     write_series(ct, root / "ct", modality="CT", study=_study(), series_description="CT")
     labels = _labels(ct.array.shape)
     seg = write_segmentation(root / "seg.dcm", ct.with_array(labels), root / "ct", load_metadata(SEGMENTS))
-    built = write_measurement_report(root / "sr.dcm", seg, root / "ct")
+    built = write_sr(root / "sr.dcm", seg, root / "ct")
     return {"root": root, "ct": ct, "labels": labels, "seg": seg, "built": built, "path": root / "sr.dcm"}
 
 
@@ -123,7 +121,7 @@ def test_ct_statistics_are_volume_and_hounsfield_units(ct_case):
 
 
 def test_pet_statistics_are_suvbw_from_the_headers(pet_case):
-    built = build_measurement_report(pet_case["seg"], pet_case["root"] / "pt")
+    built = build_sr(pet_case["seg"], pet_case["root"] / "pt")
     report = read_measurement_report(built.dataset)
     bqml = load_series(scan_series(pet_case["root"] / "pt").series[0]).array.astype(float)
     factor = WEIGHT_KG * 1000.0 / (DOSE_BQ * 2.0 ** (-(SCAN - INJECTION).total_seconds() / F18_HALF_LIFE_S))
@@ -178,7 +176,7 @@ def test_given_measurements_override_and_extend_the_computed_ones(pet_case):
                              "value": "lymph_node"}],
         }],
     })  # fmt: skip
-    built = build_measurement_report(pet_case["seg"], pet_case["root"] / "pt", given)
+    built = build_sr(pet_case["seg"], pet_case["root"] / "pt", given)
     report = read_measurement_report(built.dataset)
     got = rows_by(report, "T1")
     assert got[("126401 DCM", "126031 DCM")] == 9.5  # the given peak replaced the computed one
@@ -201,12 +199,12 @@ def test_given_measurements_override_and_extend_the_computed_ones(pet_case):
 def test_without_statistics_only_given_groups_are_reported(ct_case):
     long_axis = {"segment": 2, "measurements": [{"name": "recist_long_axis", "value": 9}]}
     given = load_measurements({"compute_statistics": False, "groups": [long_axis]})
-    built = build_measurement_report(ct_case["seg"], ct_case["root"] / "ct", given)
+    built = build_sr(ct_case["seg"], ct_case["root"] / "ct", given)
     report = read_measurement_report(built.dataset)
     assert [(r["tracking_id"], r["quantity"], r["value"]) for r in report.rows()] == [("Node", "Long axis", 9.0)]
     assert any("segment 1 ('GTV') has nothing to report" in w for w in built.warnings)
     with pytest.raises(InputError, match="nothing to report"):
-        build_measurement_report(ct_case["seg"], ct_case["root"] / "ct", load_measurements({"compute_statistics": False}))
+        build_sr(ct_case["seg"], ct_case["root"] / "ct", load_measurements({"compute_statistics": False}))
 
 
 @pytest.mark.parametrize(
@@ -218,7 +216,7 @@ def test_without_statistics_only_given_groups_are_reported(ct_case):
 )
 def test_groups_must_name_distinct_segments(ct_case, data, message):
     with pytest.raises(InputError, match=message):
-        build_measurement_report(ct_case["seg"], ct_case["root"] / "ct", load_measurements(data))
+        build_sr(ct_case["seg"], ct_case["root"] / "ct", load_measurements(data))
 
 
 @pytest.mark.parametrize(
@@ -277,7 +275,7 @@ def test_dcmqi_measurement_json_is_accepted(ct_case):
     assert group.algorithm.name == "3D Slicer Editor effect (group level)"
     assert group.measurements[0].value == pytest.approx(37.3289)
     assert group.measurements[0].algorithm.name == "3D Slicer Editor effect (measurement level)"
-    built = build_measurement_report(ct_case["seg"], ct_case["root"] / "ct", liver)
+    built = build_sr(ct_case["seg"], ct_case["root"] / "ct", liver)
     report = read_measurement_report(built.dataset)
     items = raw["Measurements"][0]["measurementItems"]
     assert [r["value"] for r in report.rows()] == pytest.approx([float(m["value"]) for m in items])
@@ -295,7 +293,7 @@ def test_dcmqi_measurement_json_is_accepted(ct_case):
 
 def test_dciodvfy_finds_no_error_and_no_warning(ct_case, pet_case, tmp_path):
     pet_sr = tmp_path / "pet-sr.dcm"
-    write_measurement_report(pet_sr, pet_case["seg"], pet_case["root"] / "pt")
+    write_sr(pet_sr, pet_case["seg"], pet_case["root"] / "pt")
     for path in (ct_case["path"], pet_sr):
         result = subprocess.run([tool("dciodvfy"), str(path)], capture_output=True, text=True)
         lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
@@ -353,7 +351,7 @@ def test_dcmqi_pet_report_gives_its_reference_values():
 def test_qin_headneck_report_agrees_with_the_pet_indices(tmp_path):
     """The 11 lesions of QIN-HEADNECK-01-0139 on its whole-body PET, against oncoqi.pet's PET-IndiC indices."""
     root = dataset("qin-headneck-01-0139-pet") / "qin-headneck-01-0139" / "test" / "data" / "seg_dicom4qi" / "data_3"
-    built = write_measurement_report(tmp_path / "sr.dcm", root / "mask" / "mask.dcm", root / "image")
+    built = write_sr(tmp_path / "sr.dcm", root / "mask" / "mask.dcm", root / "image")
     report = read_measurement_report(tmp_path / "sr.dcm")
     assert len(report.groups) == 11
     # no Tracking ID in this SEG: the labels, made unique where ten lesions share one
@@ -427,13 +425,13 @@ def test_statistics_need_the_seg_on_the_source_grid(ct_case, tmp_path):
     other = Image(np.zeros((12, 26, 30), np.int16), (0.8, 0.8, 2.0), (-20.0, -30.0, 41.0), ct_case["ct"].direction)
     write_series(other, tmp_path / "other", modality="CT", study=_study(), series_description="shifted")
     with pytest.raises(GeometryError, match="does not match the source series"):
-        build_measurement_report(ct_case["seg"], tmp_path / "other", MeasurementInput())
+        build_sr(ct_case["seg"], tmp_path / "other", MeasurementInput())
 
 
 def test_seg_of_another_series_on_the_same_grid_is_refused(ct_case, tmp_path):
     write_series(ct_case["ct"], tmp_path / "copy", modality="CT", study=_study(), series_description="a copy")
     with pytest.raises(InputError, match="was drawn on series .* not on the source given"):
-        build_measurement_report(ct_case["seg"], tmp_path / "copy")
+        build_sr(ct_case["seg"], tmp_path / "copy")
 
 
 def test_a_label_shared_by_segments_must_be_named_by_number(tmp_path):
@@ -446,9 +444,9 @@ def test_a_label_shared_by_segments_must_be_named_by_number(tmp_path):
     seg = write_segmentation(tmp_path / "seg.dcm", ct.with_array(labels), tmp_path / "ct", load_metadata(twins))
     by_label = load_measurements({"groups": [{"segment": "Node", "measurements": [{"name": "tlg", "value": 1}]}]})
     with pytest.raises(InputError, match="'Node' is ambiguous: name it by number"):
-        build_measurement_report(seg, tmp_path / "ct", by_label)
+        build_sr(seg, tmp_path / "ct", by_label)
     by_number = load_measurements({"groups": [{"segment": "2", "measurements": [{"name": "tlg", "value": 1}]}]})
-    report = read_measurement_report(build_measurement_report(seg, tmp_path / "ct", by_number).dataset)
+    report = read_measurement_report(build_sr(seg, tmp_path / "ct", by_number).dataset)
     assert [r["value"] for r in report.rows() if r["quantity_code"] == "126033 DCM"] == [1.0]
     assert [g.segment_number for g in report.groups] == [1, 2]
 
@@ -456,7 +454,7 @@ def test_a_label_shared_by_segments_must_be_named_by_number(tmp_path):
 def test_written_file_is_complete_or_absent(ct_case, tmp_path):
     path = tmp_path / "out" / "sr.dcm"
     with pytest.raises(InputError):
-        write_measurement_report(path, ct_case["seg"], ct_case["root"] / "ct", load_measurements({"compute_statistics": False}))
+        write_sr(path, ct_case["seg"], ct_case["root"] / "ct", load_measurements({"compute_statistics": False}))
     assert not path.exists() and not list(path.parent.glob("*partial*"))
-    write_measurement_report(path, ct_case["seg"], ct_case["root"] / "ct")
+    write_sr(path, ct_case["seg"], ct_case["root"] / "ct")
     assert Path(path).is_file() and pydicom.dcmread(path).Modality == "SR"

@@ -12,7 +12,7 @@ from oncoqi.dicom.seg import read_segmentation
 from oncoqi.dicom.sr import read_measurement_report
 from oncoqi.errors import InputError
 from oncoqi.lung.measure import measure_lesions
-from oncoqi.lung.report import write_lesion_report
+from oncoqi.report.lung import write_lesion_report
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, write_study
 
 

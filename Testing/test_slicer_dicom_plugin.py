@@ -27,9 +27,9 @@ F18_HALF_LIFE_S = 6586.2
 @pytest.fixture(scope="module")
 def series(tmp_path_factory) -> dict:
     from oncoqi.dicom.seg import load_metadata, write_segmentation
-    from oncoqi.dicom.sr import write_measurement_report
     from oncoqi.dicom.write import PetInfo, StudyInfo, uid_from, write_series
     from oncoqi.image import Image
+    from oncoqi.report import write_sr
 
     root = tmp_path_factory.mktemp("plugin")
     rng = np.random.default_rng(2)
@@ -50,7 +50,7 @@ def series(tmp_path_factory) -> dict:
     labels[1:4, 2:7, 2:6] = 1
     meta = {"segments": [{"label": "GTV", "category": "morphologically_abnormal_structure", "type": "neoplasm"}]}
     seg = write_segmentation(root / "seg.dcm", pet.with_array(labels), root / "pt", load_metadata(meta))
-    built = write_measurement_report(root / "sr.dcm", seg, root / "pt")
+    built = write_sr(root / "sr.dcm", seg, root / "pt")
     return {"pet": pet, "files": [str(f) for f in files], "no_weight": [str(f) for f in no_weight],
             "ct": [str(f) for f in ct], "seg": str(root / "seg.dcm"), "sr": str(root / "sr.dcm"),
             "labels": labels, "built": built}  # fmt: skip

@@ -27,7 +27,7 @@ from oncoqi.image import Image
 from oncoqi.lung import EmptyVolumeError, NotCTError
 from oncoqi.lung.isolation import LungNotFoundError
 from oncoqi.lung.onnx_model import SegmentationCancelled
-from oncoqi.lung.report import lesion_name
+from oncoqi.lung.naming import lesion_name
 from oncoqi.lung.segment import LungSegmentation, NoModelError, default_model_path, segment_ct
 from oncoqi.phantom.sample import extract_sample
 

@@ -234,7 +234,7 @@ def sample_nodes(sample: Path):
     from OncoQISlicer.mrml import segmentation_node_from_labels, volume_node_from_image
 
     from oncoqi.dicom import read_image
-    from oncoqi.lung.report import lesion_name
+    from oncoqi.lung.naming import lesion_name
 
     ct = volume_node_from_image(slicer.mrmlScene, read_image(sample / "CT"), "sample CT")
     truth = read_image(sample / "truth" / "tumor_label.nrrd")

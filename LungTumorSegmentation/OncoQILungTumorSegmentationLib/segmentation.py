@@ -13,7 +13,7 @@ The work is split by thread, because MRML is not thread-safe and segmenting take
   cropped to each lesion's bounding box, because this step holds the GUI thread: ten times faster
   than full-size masks for lesions in a large CT.
 
-Segments are named and coded as :mod:`oncoqi.lung.report` codes them in the SEG that
+Segments are named and coded as :mod:`oncoqi.report.lung` codes them in the SEG that
 ``oncoqi lung segment --report`` writes, so an export from Slicer describes the lesions the same
 way: "GTV-1" (label 1) and "Lesion n", category 49755003 SCT, type 86049000 SCT "Neoplasm, Primary"
 for GTV-1 and 108369006 SCT "Neoplasm" for the others (the network cannot tell a second primary
@@ -51,7 +51,7 @@ from oncoqi.lung.ct import check_axial, check_ct
 from oncoqi.lung.isolation import LEFT_LUNG, RIGHT_LUNG
 from oncoqi.lung.measure import LesionMeasurement
 from oncoqi.lung.onnx_model import Progress, SegmentationCancelled
-from oncoqi.lung.report import ALGORITHM_NAME, lesion_name
+from oncoqi.lung.naming import ALGORITHM_NAME, lesion_name
 from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
 
 #: Slicer's terminology contexts that the codes below come from (``vtkSegment::GetTerminology`` format).

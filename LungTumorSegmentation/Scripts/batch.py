@@ -154,7 +154,7 @@ def load_and_measure(result: Any, logics: dict[str, Any], series: dict[str, Any]
 
     from oncoqi.batch.study import DONE_NAME, LABELS_NAME
     from oncoqi.dicom import load_series, read_image
-    from oncoqi.lung.report import lesion_name
+    from oncoqi.lung.naming import lesion_name
 
     scene = slicer.mrmlScene
     folder = Path(result.folder)

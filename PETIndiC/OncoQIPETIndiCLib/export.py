@@ -1,7 +1,7 @@
 """Export the PET-IndiC indices of a segmentation as DICOM SEG + TID 1500 SR.
 
 The writer is OncoQIQuantitativeReporting's (:func:`oncoqi.report.write_report`, reached through
-:func:`oncoqi.pet.report.write_indices_report`, which turns the indices into coded measurements):
+:func:`oncoqi.report.pet.write_indices_report`, which turns the indices into coded measurements):
 the SEG references the PET series, so the PET's DICOM files are needed, either found through
 Slicer's DICOM database (the node was loaded from DICOM) or given by the caller.
 """
@@ -18,7 +18,7 @@ from OncoQISlicer.mrml import segment_algorithm
 from oncoqi.dicom.seg import load_source
 from oncoqi.errors import InputError
 from oncoqi.pet.enums import SUVType
-from oncoqi.pet.report import write_indices_report
+from oncoqi.report.pet import write_indices_report
 from oncoqi.report import WrittenReport
 from OncoQIPETIndiCLib.indices import segmentation_indices_from_nodes
 from OncoQIPETIndiCLib.suv import pet_dicom_files

@@ -22,7 +22,7 @@ import numpy as np
 from oncoqi.batch import StudyOptions, run_cohort
 from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LUNGS_NAME
 from oncoqi.dicom import read_image
-from oncoqi.lung.report import lesion_name
+from oncoqi.lung.naming import lesion_name
 from oncoqi.phantom.sample import extract_sample
 
 #: Columns of the lesion table printed by the demo: (header, results key, format).

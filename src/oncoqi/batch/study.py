@@ -6,12 +6,12 @@ Steps (each logged to the study's ``log.txt``):
 2. load the CT and segment the lung tumours (:func:`oncoqi.lung.segment.segment_ct`; lesions below
    ``min_volume_ml`` dropped), write the
    label images and ``lesions.json``, and the CT's DICOM SEG + TID 1500 SR
-   (:func:`oncoqi.lung.report.write_lesion_report`) into ``ct/``;
+   (:func:`oncoqi.report.lung.write_lesion_report`) into ``ct/``;
 3. with a PET: SUVbw from the headers (:func:`oncoqi.pet.compute_suv_factors`), each CT lesion on the
-   PET grid (:func:`oncoqi.pet.transfer_labels`, nearest neighbour: the PET grid is kept) and its
-   PET-IndiC indices, and the PET-thresholded lesion of GTV-1 (:func:`oncoqi.pet.threshold_segment`
-   within GTV-1 grown by ``pet_margin_mm``; method and value configurable) with its indices;
-   all as a PET DICOM SEG + SR (:func:`oncoqi.pet.report.write_indices_report`) into ``pet/``;
+   PET grid with its PET-IndiC indices and the PET-thresholded lesion of GTV-1 (within GTV-1 grown by
+   ``pet_margin_mm``; method and value configurable) with its indices
+   (:func:`oncoqi.pet.ct_lesions_on_pet`); all as a PET DICOM SEG + SR
+   (:func:`oncoqi.report.pet.write_indices_report`) into ``pet/``;
 4. the QC picture ``qc.png`` (:func:`oncoqi.batch.qc.write_study_qc`);
 5. last, ``done.json``: the rows of the cohort table, the choices, and the SHA-256 of every output,
    written atomically. A study is complete exactly when its ``done.json`` exists and every file it
@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
 from oncoqi import __version__
 from oncoqi.atomic import write_text, write_volume
@@ -234,30 +233,6 @@ def _choose_and_load_ct(study: StudyInput, override: tuple[str, ...]) -> tuple[S
     return choice, ct if ct is not None else load_series(choice.ct)
 
 
-def _grow(mask: np.ndarray, spacing_kji: tuple[float, float, float], margin_mm: float) -> np.ndarray:
-    """``mask`` grown by ``margin_mm`` (Euclidean, in mm), computed in its bounding box plus the margin."""
-    idx = np.argwhere(mask)
-    pad = [int(np.ceil(margin_mm / s)) + 1 for s in spacing_kji]
-    lo = [max(0, int(a) - p) for a, p in zip(idx.min(axis=0), pad)]
-    hi = [min(n, int(b) + p + 1) for b, p, n in zip(idx.max(axis=0), pad, mask.shape)]
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    out = np.zeros_like(mask, dtype=bool)
-    out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_kji) <= margin_mm
-    return out
-
-
-def _centroid_ball(
-    suv: Image, centroid_lps: Any, spacing_kji: tuple[float, float, float], margin_mm: float
-) -> np.ndarray:
-    """The PET voxels within ``margin_mm`` of the voxel holding ``centroid_lps`` (empty outside the PET)."""
-    mask = np.zeros(suv.array.shape, bool)
-    i, j, k = (int(round(float(c))) for c in suv.lps_to_index(np.asarray(centroid_lps, float)))
-    if all(0 <= a < n for a, n in zip((k, j, i), mask.shape)):
-        mask[k, j, i] = True
-        return _grow(mask, spacing_kji, margin_mm)
-    return mask
-
-
 def _note(row: dict[str, Any], notes: list[str]) -> None:
     """Append ``notes`` to the row's ``warnings``."""
     if notes:
@@ -281,7 +256,7 @@ def _drop_small(seg: Any, min_volume_ml: float) -> int:
 
 
 def _lesion_row(study: StudyInput, choice: SeriesChoice, lesion: Any) -> dict[str, Any]:
-    from oncoqi.lung.report import lesion_name
+    from oncoqi.lung.naming import lesion_name
 
     return {
         "patient_id": study.patient_id,
@@ -310,20 +285,14 @@ def _pet_part(
 ) -> tuple[Image, Image]:
     """SUV, indices of the CT lesions and of GTV-1's PET-thresholded lesion, the PET SEG/SR.
 
+    The science is :func:`oncoqi.pet.ct_lesions_on_pet`; this records it (rows, log, files).
     Returns the SUV volume and the CT labels on the PET grid.
     """
-    from oncoqi.lung.report import ALGORITHM_NAME as LUNG_ALGORITHM_NAME
-    from oncoqi.lung.report import lesion_name
-    from oncoqi.pet import (
-        SUVType,
-        apply_suv,
-        compute_indices,
-        compute_suv_factors,
-        load_pet_series,
-        threshold_segment,
-        transfer_labels,
-    )
-    from oncoqi.pet.report import THRESHOLD_ALGORITHM_NAME, write_indices_report
+    from oncoqi.lung.naming import ALGORITHM_NAME as LUNG_ALGORITHM_NAME
+    from oncoqi.lung.naming import lesion_name
+    from oncoqi.pet import SUVType, apply_suv, compute_suv_factors, ct_lesions_on_pet, load_pet_series
+    from oncoqi.pet.segment import THRESHOLD_ALGORITHM_NAME
+    from oncoqi.report.pet import write_indices_report
 
     assert choice.pet is not None
     pet = load_pet_series(choice.pet)
@@ -334,60 +303,87 @@ def _pet_part(
     for warning in factors.warnings:
         say(f"  SUV note: {warning}")
         study_warnings.append(f"SUV: {warning}")
-    on_pet = transfer_labels(seg.labels, suv, "nearest")
-    pet_labels = np.zeros(suv.array.shape, np.int16)
+    primary = next((lesion for lesion in seg.lesions if lesion.label == 1), None)
+    found = ct_lesions_on_pet(
+        suv, seg.labels, [lesion.label for lesion in seg.lesions], primary_label=1,
+        primary_centroid_lps=primary.centroid_lps_mm if primary is not None else None,
+        method=options.pet_method, value=options.pet_value, margin_mm=options.pet_margin_mm,
+    )  # fmt: skip
     masks: list[tuple[str, Image, int]] = []
     algorithms: list[dict[str, str]] = []  # what made each mask: the lung network, then the PET threshold
     results = []
-    spacing_kji = (suv.spacing[2], suv.spacing[1], suv.spacing[0])
-    for row, lesion in zip(rows, seg.lesions):
+    for row, lesion, on_pet in zip(rows, seg.lesions, found.lesions):
         name = lesion_name(lesion.label)
-        notes: list[str] = []
-        region = on_pet.array == lesion.label
-        if region.any():
-            indices = compute_indices(suv, on_pet, lesion.label)
-            masks.append((name, suv.with_array(region.astype(np.uint8)), 1))
+        notes = list(on_pet.notes)
+        if on_pet.indices is not None:
+            indices = on_pet.indices
+            masks.append((name, suv.with_array(on_pet.region.astype(np.uint8)), 1))
             algorithms.append({"type": "AUTOMATIC", "name": LUNG_ALGORITHM_NAME, "version": __version__})
             results.append(indices)
             row.update(suv_max=indices.suv_max, suv_peak=indices.suv_peak, suv_mean=indices.suv_mean,
                        mtv_ml=indices.mtv_ml, tlg=indices.tlg)  # fmt: skip
-            notes.extend(indices.warnings)
-        else:
-            notes.append("smaller than a PET voxel on the PET grid: no CT-defined PET indices")
-        if lesion.label != 1:  # the PET-thresholded lesion is GTV-1's
+        if lesion.label != 1 or found.primary is None:  # the PET-thresholded lesion is GTV-1's
             _note(row, notes)
             say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml")
             continue
-        if region.any():
-            area = _grow(region, spacing_kji, options.pet_margin_mm)
-        else:
-            area = _centroid_ball(suv, lesion.centroid_lps_mm, spacing_kji, options.pet_margin_mm)
-        try:
-            if not area.any():
-                raise OncoQIError("the lesion lies outside the PET field of view")
-            thr = threshold_segment(suv, options.pet_method, options.pet_value,
-                                    region=suv.with_array(area.astype(np.uint8)))  # fmt: skip
-        except OncoQIError as exc:
-            notes.append(f"no PET-thresholded lesion ({exc})")
-        else:
-            mask = thr.mask
-            t_idx = compute_indices(suv, mask, 1)
-            masks.append((f"{name} PET {thr.method.value} {thr.value:g}", mask, 1))
+        thr, t_idx = found.primary.threshold, found.primary.indices
+        if thr is not None and t_idx is not None:
+            masks.append((f"{name} PET {thr.method.value} {thr.value:g}", thr.mask, 1))
             algorithms.append({"type": "AUTOMATIC", "name": THRESHOLD_ALGORITHM_NAME, "version": __version__})
             results.append(t_idx)
-            pet_labels[(mask.array > 0) & (pet_labels == 0)] = lesion.label
             row.update(thr_method=f"{thr.method.value} {thr.value:g}", thr_suv=thr.threshold, thr_suv_max=t_idx.suv_max,
                        thr_suv_peak=t_idx.suv_peak, thr_mtv_ml=t_idx.mtv_ml, thr_tlg=t_idx.tlg)  # fmt: skip
-            notes.extend(thr.warnings)
-            notes.extend(t_idx.warnings)
+        notes.extend(found.primary.notes)
         _note(row, notes)
         say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml; "
             f"PET-thresholded ({options.pet_method} {options.pet_value:g}) MTV {_num(row.get('thr_mtv_ml'))} ml")
     if masks:
         write_indices_report(choice.pet, masks, results, folder / PET_REPORT_DIR, SUVType.BW, algorithms=algorithms)
         say(f"PET SEG/SR written: {PET_REPORT_DIR}/seg.dcm, {PET_REPORT_DIR}/sr.dcm ({len(masks)} segments)")
-    write_volume(suv.with_array(pet_labels), folder / PET_LABELS_NAME)
-    return suv, on_pet
+    write_volume(found.pet_labels, folder / PET_LABELS_NAME)
+    return suv, found.on_pet
+
+
+def _ct_part(
+    study: StudyInput,
+    choice: SeriesChoice,
+    ct: Image,
+    folder: Path,
+    options: StudyOptions,
+    say: Callable[[str], None],
+) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]]:
+    """Lung tumours of the CT: label images, ``lesions.json``, the CT SEG/SR and the table rows.
+
+    Returns the segmentation, the rows (one per lesion), the study's warnings and its record for
+    ``done.json``.
+    """
+    from oncoqi.lung.segment import segment_ct
+    from oncoqi.report.lung import write_lesion_report
+
+    seg = segment_ct(ct, options.model, threads=options.threads, name=choice.ct.name)
+    if options.min_volume_ml > 0:
+        dropped = _drop_small(seg, options.min_volume_ml)
+        say(f"{dropped} lesion(s) smaller than {options.min_volume_ml:g} ml dropped")
+    volumes = seg.masks.volume_ml
+    say(f"lungs: right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml; "
+        f"{len(seg.lesions)} lesion(s) at threshold {seg.threshold:.3g}")  # fmt: skip
+    write_volume(seg.labels.with_array(seg.labels.array.astype(np.int16)), folder / LABELS_NAME)
+    write_volume(seg.lungs.with_array(seg.lungs.array.astype(np.uint8)), folder / LUNGS_NAME)
+    write_text(json.dumps([m.to_dict() for m in seg.lesions], indent=2) + "\n", folder / LESIONS_NAME)
+    rows = [_lesion_row(study, choice, lesion) for lesion in seg.lesions]
+    study_warnings: list[str] = []
+    if seg.lesions:
+        write_lesion_report(choice.ct, seg.labels, seg.lesions, folder / CT_REPORT_DIR, force=True)
+        say(f"CT SEG/SR written: {CT_REPORT_DIR}/seg.dcm, {CT_REPORT_DIR}/sr.dcm")
+    else:
+        study_warnings.append("no lesion found: no SEG/SR written")
+        say("warning: no lesion found; no SEG/SR written")
+    info: dict[str, Any] = {
+        "ct": {"size": list(ct.size), "spacing_mm": list(ct.spacing), "series": choice.ct.name},
+        "lung_volume_ml": {k: float(v) for k, v in volumes.items()},
+        "threshold": float(seg.threshold),
+    }
+    return seg, rows, study_warnings, info
 
 
 def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOptions | None = None) -> StudyResult:
@@ -410,9 +406,6 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
     StudyResult
         ``done`` with the table rows, or ``failed`` with the reason.
     """
-    from oncoqi.lung.report import write_lesion_report
-    from oncoqi.lung.segment import segment_ct
-
     start = time.perf_counter()
     options = options if options is not None else StudyOptions()
     folder = study_folder(out_root, study)
@@ -435,31 +428,9 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
             f"{ct.spacing[0]:.3g}x{ct.spacing[1]:.3g}x{ct.spacing[2]:.3g} mm")  # fmt: skip
         for warning in ct.metadata.get("geometry_warnings", []):
             say(f"  geometry note: {warning}")
-        seg = segment_ct(ct, options.model, threads=options.threads, name=choice.ct.name)
-        if options.min_volume_ml > 0:
-            dropped = _drop_small(seg, options.min_volume_ml)
-            say(f"{dropped} lesion(s) smaller than {options.min_volume_ml:g} ml dropped")
-        volumes = seg.masks.volume_ml
-        say(f"lungs: right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml; "
-            f"{len(seg.lesions)} lesion(s) at threshold {seg.threshold:.3g}")  # fmt: skip
-        write_volume(seg.labels.with_array(seg.labels.array.astype(np.int16)), folder / LABELS_NAME)
-        write_volume(seg.lungs.with_array(seg.lungs.array.astype(np.uint8)), folder / LUNGS_NAME)
-        write_text(json.dumps([m.to_dict() for m in seg.lesions], indent=2) + "\n", folder / LESIONS_NAME)
-        rows = [_lesion_row(study, choice, lesion) for lesion in seg.lesions]
-        study_warnings: list[str] = []
-        if seg.lesions:
-            write_lesion_report(choice.ct, seg.labels, seg.lesions, folder / CT_REPORT_DIR, force=True)
-            say(f"CT SEG/SR written: {CT_REPORT_DIR}/seg.dcm, {CT_REPORT_DIR}/sr.dcm")
-        else:
-            study_warnings.append("no lesion found: no SEG/SR written")
-            say("warning: no lesion found; no SEG/SR written")
+        seg, rows, study_warnings, info = _ct_part(study, choice, ct, folder, options, say)
         suv = None
         on_pet = None
-        info: dict[str, Any] = {
-            "ct": {"size": list(ct.size), "spacing_mm": list(ct.spacing), "series": choice.ct.name},
-            "lung_volume_ml": {k: float(v) for k, v in volumes.items()},
-            "threshold": float(seg.threshold),
-        }
         if choice.pet is not None and seg.lesions:
             suv, on_pet = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
         if options.qc:

@@ -11,7 +11,7 @@ tumours are searched: the lungs and their mirror about the spine, dilated by 5 m
 pipeline (:func:`oncoqi.lung.segment.segment_ct`) and writes, on the input's grid,
 ``DIR/tumor_label.nrrd`` (0 background, 1 GTV-1, 2..n other lesions), ``DIR/lung_mask.nrrd`` and
 ``DIR/lesions.json`` (one record per lesion), only once everything has been computed; with
-``--report DIR2`` also a DICOM SEG + SR of the lesions (:mod:`oncoqi.lung.report`), and
+``--report DIR2`` also a DICOM SEG + SR of the lesions (:mod:`oncoqi.report.lung`), and
 ``--dicom-seg`` the same into ``DIR``.
 ``oncoqi lung train`` trains the network (:mod:`oncoqi.lung.train`; needs the ``train`` extra) and
 ``oncoqi lung tune`` chooses its threshold and minimum lesion size on held-out phantoms
@@ -34,7 +34,7 @@ from oncoqi.lung.ensemble import add_ensemble_parser
 from oncoqi.lung.evaluate_cli import add_evaluate_parser
 from oncoqi.lung.isolation import isolate_lungs
 from oncoqi.lung.qc import write_lung_qc
-from oncoqi.lung.report import write_lesion_report
+from oncoqi.report.lung import write_lesion_report
 from oncoqi.lung.segment import resolve_model, segment_ct
 from oncoqi.lung.train import add_train_parser
 from oncoqi.lung.tune import add_tune_parser

@@ -20,8 +20,9 @@ Building blocks
     threshold, in a region or grown from a seed (:mod:`oncoqi.pet.segment`).
 :func:`transfer_labels` / :func:`coverage_fraction`
     A CT tumour label on the PET grid, nearest neighbour or volume-preserving.
-:func:`oncoqi.pet.report.write_indices_report`
-    The indices as DICOM SEG + TID 1500 SR (imported on demand: it loads the DICOM writers).
+:func:`ct_lesions_on_pet` -> :class:`CTLesionsOnPET`
+    PET indices of lesions drawn on the CT, and the PET-thresholded lesion around the primary
+    (:mod:`oncoqi.pet.lesions`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 _LOCATIONS = {
     "DecayCorrection": "enums", "PixelUnits": "enums", "SUVType": "enums",
     "PETIndices": "indices", "compute_indices": "indices",
+    "CTLesionsOnPET": "lesions", "ct_lesions_on_pet": "lesions",
     "Segment": "labels", "read_segments": "labels",
     "PEAK_RADIUS_MM": "peak", "sphere_kernel": "peak", "suv_peak": "peak",
     "RWVM_SOP_CLASS_UID": "rwvm", "apply_rwvm": "rwvm", "build_rwvm": "rwvm", "read_rwvm_mappings": "rwvm",
@@ -58,6 +60,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "PEAK_RADIUS_MM",
     "RWVM_SOP_CLASS_UID",
+    "CTLesionsOnPET",
     "DecayCorrection",
     "PETIndices",
     "PETSeries",
@@ -73,6 +76,7 @@ __all__ = [
     "build_rwvm",
     "compute_indices",
     "compute_suv_factors",
+    "ct_lesions_on_pet",
     "coverage_fraction",
     "lean_body_mass_janmahasatian",
     "load_pet_series",

@@ -8,7 +8,7 @@ factors as a DICOM Real World Value Mapping object, ``--suv-volume FILE`` the SU
 ``oncoqi pet indices --pet DIR --labels FILE --json`` prints one object per label (label map) or
 segment (DICOM SEG) with the keys of :class:`oncoqi.pet.indices.PETIndices`, computed on the
 SUVbw volume unless ``--suv sul|bsa``; ``--report DIR`` also writes them as ``seg.dcm`` +
-``sr.dcm`` (DICOM SEG and TID 1500 SR, :mod:`oncoqi.pet.report`).
+``sr.dcm`` (DICOM SEG and TID 1500 SR, :mod:`oncoqi.report.pet`).
 
 ``oncoqi pet segment --pet DIR (--seed X Y Z | --region FILE [--label N]) --method
 fixed|percent|background --value V --out FILE`` writes a threshold segmentation of the SUV volume
@@ -153,9 +153,7 @@ def _indices(args: argparse.Namespace) -> int:
         notes = tuple(f"SUV: {w}" for w in suv_warnings) + seg.warnings + r.warnings
         results.append(dataclasses.replace(r, label=seg.label, warnings=notes))
     if args.report:
-        from oncoqi.pet.report import (
-            write_indices_report,  # the DICOM writers load only when asked
-        )
+        from oncoqi.report.pet import write_indices_report  # the DICOM writers load only when asked
 
         masks = [(s.name or f"label {s.label}", s.mask, s.value) for s in segments]
         written = write_indices_report(

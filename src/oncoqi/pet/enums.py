@@ -11,6 +11,8 @@ from enum import Enum
 
 from pydicom.sr.coding import Code
 
+from oncoqi.dicom.codes import SUV_METHODS, SUV_QUANTITIES, SUV_UNITS
+
 
 class SUVType(Enum):
     """The SUV normalisations OncoQI computes.
@@ -45,39 +47,27 @@ class SUVType(Enum):
     @property
     def ucum(self) -> str:
         """UCUM code of the unit of this SUV."""
-        return {"suvbw": "{SUVbw}g/ml", "sul": "{SUVlbm(Janma)}g/ml", "suvbsa": "{SUVbsa}cm2/ml"}[self.value]
+        return str(self.unit_code.value)
 
     @property
     def meaning(self) -> str:
         """Code meaning of the unit (DICOM CID 85)."""
-        return {
-            "suvbw": "Standardized Uptake Value body weight",
-            "sul": "Standardized Uptake Value lean body mass (Janma)",
-            "suvbsa": "Standardized Uptake Value body surface area",
-        }[self.value]
+        return str(self.unit_code.meaning)
 
     @property
     def unit_code(self) -> Code:
         """The unit as a coded concept (UCUM)."""
-        return Code(self.ucum, "UCUM", self.meaning)
+        return SUV_UNITS[self.value]
 
     @property
     def quantity_code(self) -> Code:
         """The quantity (DICOM CID 7180): 126401 SUVbw, 126405 SUVlbm(Janma), 126403 SUVbsa."""
-        return {
-            "suvbw": Code("126401", "DCM", "SUVbw"),
-            "sul": Code("126405", "DCM", "SUVlbm(Janma)"),
-            "suvbsa": Code("126403", "DCM", "SUVbsa"),
-        }[self.value]
+        return SUV_QUANTITIES[self.value]
 
     @property
     def method_code(self) -> Code:
         """The calculation method (126410 body weight, 126411 lean body mass, 126412 BSA)."""
-        return {
-            "suvbw": Code("126410", "DCM", "SUV body weight calculation method"),
-            "sul": Code("126411", "DCM", "SUV lean body mass calculation method"),
-            "suvbsa": Code("126412", "DCM", "SUV body surface area calculation method"),
-        }[self.value]
+        return SUV_METHODS[self.value]
 
     @classmethod
     def parse(cls, text: str) -> "SUVType":

@@ -51,6 +51,10 @@ from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 from oncoqi.pet.labels import resample_to
 
+#: Algorithm name of a segment made by an SUV threshold (:func:`threshold_segment`): AUTOMATIC in a
+#: batch, SEMIAUTOMATIC when a user placed the seed.
+THRESHOLD_ALGORITHM_NAME = "OncoQI PET threshold"
+
 #: Default radius (mm) of the ball around a seed point in which the local SUVmax is sought.
 SEARCH_RADIUS_MM = 15.0
 #: Default thickness (mm) of the background shell around the local region.

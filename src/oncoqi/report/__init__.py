@@ -1,166 +1,39 @@
-"""Quantitative reports: a DICOM SEG and its TID 1500 SR written together, and read back.
+"""Quantitative reports: results as a DICOM SEG and its TID 1500 SR, with OncoQI's statistics.
 
-:func:`write_report` is what ``oncoqi report write`` and the QuantitativeReporting Slicer module
-call: label images on a CT or PET series + segment metadata (+ optional measurements) ->
-``seg.dcm`` and ``sr.dcm``. :func:`read_report` reads either kind of file (ours or another
-tool's) by its SOP class.
+The reporting layer sits above the science (:mod:`oncoqi.lung`, :mod:`oncoqi.pet`) and below the
+cohort runner: it takes their results, computes the segment statistics and hands everything to the
+DICOM encoders (:mod:`oncoqi.dicom.seg`, :mod:`oncoqi.dicom.sr`), which compute nothing themselves.
+
+:mod:`oncoqi.report.write`
+    :func:`write_report` (labels + metadata (+ measurements) -> ``seg.dcm`` and ``sr.dcm``),
+    :func:`build_sr` / :func:`write_sr` (the SR of an existing SEG), :func:`read_report`.
+:mod:`oncoqi.report.measure`
+    The statistics of each segment: volume, HU (CT) or SUVbw (PET) mean/min/max/std, SUVpeak.
+:mod:`oncoqi.report.lung`
+    Lung tumour lesions as a SEG + SR (:func:`write_lesion_report`).
+:mod:`oncoqi.report.pet`
+    PET-IndiC indices as a SEG + SR (:func:`write_indices_report`).
 """
 
-from __future__ import annotations
+from oncoqi.report.lung import write_lesion_report
+from oncoqi.report.measure import STATISTICS_ALGORITHM, SourceStatistics, segment_statistics, source_values
+from oncoqi.report.pet import INDICES_ALGORITHM, indices_measurements, write_indices_report
+from oncoqi.report.write import SEG_NAME, SR_NAME, WrittenReport, build_sr, read_report, write_report, write_sr
 
-import logging
-import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import highdicom as hd
-import pydicom
-from pydicom.errors import InvalidDicomError
-
-from oncoqi.atomic import save_dataset
-from oncoqi.dicom.load import read_image
-from oncoqi.dicom.seg import (
-    SegmentationData,
-    SegmentationMetadata,
-    SourceSeries,
-    build_segmentation,
-    load_metadata,
-    load_source,
-    read_segmentation,
-)
-from oncoqi.dicom.seg.reader import SEGMENTATION_SOP_CLASSES
-from oncoqi.dicom.sr import (
-    BuiltReport,
-    MeasurementInput,
-    MeasurementReportData,
-    build_measurement_report,
-    load_measurements,
-    read_measurement_report,
-)
-from oncoqi.dicom.sr.reader import SR_SOP_CLASSES
-from oncoqi.errors import InputError
-from oncoqi.image import Image
-
-log = logging.getLogger(__name__)
-
-#: File names written into the output folder.
-SEG_NAME = "seg.dcm"
-SR_NAME = "sr.dcm"
-
-
-@dataclass
-class WrittenReport:
-    """The files :func:`write_report` wrote and what they hold."""
-
-    seg_path: Path
-    sr_path: Path
-    segmentation: hd.seg.Segmentation
-    report: BuiltReport
-
-
-def write_report(
-    source: SourceSeries | str | os.PathLike | Sequence[str | os.PathLike],
-    labels: Sequence[Image | str | os.PathLike] | Image | str | os.PathLike,
-    metadata: SegmentationMetadata | str | os.PathLike | Mapping[str, Any],
-    out_dir: str | os.PathLike,
-    measurements: MeasurementInput | str | os.PathLike | Mapping[str, Any] | None = None,
-    *,
-    series_uid: str | None = None,
-    omit_empty_frames: bool = True,
-    force: bool = False,
-) -> WrittenReport:
-    """Write ``seg.dcm`` and ``sr.dcm`` for label images on a source series.
-
-    Parameters
-    ----------
-    source
-        The CT or PET series (folder, file list or loaded :class:`SourceSeries`).
-    labels
-        Label image(s) or their files (NRRD, NIfTI, MetaImage), in the order the metadata's
-        ``labels_file`` indexes.
-    metadata
-        Segment metadata: loaded, or our/dcmqi JSON (file or parsed).
-    out_dir
-        Folder for the two files (created).
-    measurements
-        Document content and given measurements (our or dcmqi's JSON, or loaded); without
-        them each segment's statistics are computed.
-    series_uid
-        Which series of ``source`` when the folder holds several.
-    omit_empty_frames
-        Leave frames without segment voxels out of the SEG.
-    force
-        Replace ``seg.dcm``/``sr.dcm`` already in ``out_dir``; without it an existing file is
-        an error, because a report may be the only copy of a reader's work.
-
-    Returns
-    -------
-    WrittenReport
-
-    Raises
-    ------
-    InputError, GeometryError
-        See :func:`oncoqi.dicom.seg.build_segmentation` and
-        :func:`oncoqi.dicom.sr.build_measurement_report`; also when an output file exists and
-        ``force`` is not set. Both documents are built before either is saved, so on any
-        input error nothing is written (only a failure of the disk between the two saves can
-        leave ``seg.dcm`` alone).
-    """
-    out = Path(out_dir)
-    if not force:
-        existing = [out / name for name in (SEG_NAME, SR_NAME) if (out / name).exists()]
-        if existing:
-            raise InputError(
-                f"{existing[0]}: already exists; not overwritten (choose another output folder, or force "
-                "the overwrite: --force on the command line)"
-            )
-    series = load_source(source, series_uid)
-    label_list = [labels] if isinstance(labels, Image | str | os.PathLike) else list(labels)
-    images = [item if isinstance(item, Image) else read_image(item) for item in label_list]
-    meta = metadata if isinstance(metadata, SegmentationMetadata) else load_metadata(metadata)
-    given = measurements if isinstance(measurements, MeasurementInput | None) else load_measurements(measurements)
-    seg = build_segmentation(images, series, meta, omit_empty_frames=omit_empty_frames)
-    built = build_measurement_report(seg, series, given)
-    save_dataset(seg, out / SEG_NAME)
-    save_dataset(built.dataset, out / SR_NAME)
-    for warning in built.warnings:
-        log.warning("%s", warning)
-    return WrittenReport(out / SEG_NAME, out / SR_NAME, seg, built)
-
-
-def read_report(
-    path: str | os.PathLike, source: SourceSeries | str | os.PathLike | None = None
-) -> SegmentationData | MeasurementReportData:
-    """Read a SEG or a TID 1500 SR, whichever ``path`` is.
-
-    Parameters
-    ----------
-    path
-        The DICOM file.
-    source
-        For a SEG: the series whose grid the labels go on (see
-        :func:`oncoqi.dicom.seg.read_segmentation`); ignored for an SR.
-
-    Raises
-    ------
-    InputError
-        When the file is neither a Segmentation nor a Structured Report, or cannot be read.
-    """
-    path = Path(path)
-    try:
-        header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
-    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable DICOM file ({exc})") from exc
-    sop_class = str(header.get("SOPClassUID", ""))
-    if sop_class in SEGMENTATION_SOP_CLASSES:
-        return read_segmentation(path, source)
-    if sop_class in SR_SOP_CLASSES:
-        return read_measurement_report(path)
-    raise InputError(
-        f"{path}: SOP class {sop_class or 'absent'} is neither a DICOM Segmentation nor a Structured Report"
-    )
-
-
-__all__ = ["SEG_NAME", "SR_NAME", "WrittenReport", "read_report", "write_report"]
+__all__ = [
+    "INDICES_ALGORITHM",
+    "SEG_NAME",
+    "SR_NAME",
+    "STATISTICS_ALGORITHM",
+    "SourceStatistics",
+    "WrittenReport",
+    "build_sr",
+    "indices_measurements",
+    "read_report",
+    "segment_statistics",
+    "source_values",
+    "write_indices_report",
+    "write_lesion_report",
+    "write_report",
+    "write_sr",
+]

@@ -3,14 +3,12 @@
 Main entry points
 -----------------
 :func:`write_measurement_report` / :func:`build_measurement_report`
-    A SEG + its source series (+ optional :class:`MeasurementInput`) -> Comprehensive 3D SR,
-    computing each segment's volume and HU or SUVbw statistics unless told otherwise.
+    A SEG + its source series (+ optional :class:`MeasurementInput` and the statistics computed
+    above this layer, :class:`SegmentStatistics`) -> Comprehensive 3D SR.
 :func:`read_measurement_report`
     Any TID 1500 SR -> :class:`MeasurementReportData` (groups, tidy table, JSON).
 :func:`load_measurements`
     Measurements and document content from our JSON or dcmqi's TID 1500 JSON.
-:func:`segment_statistics`
-    Volume and intensity statistics of one segment.
 """
 
 from oncoqi.dicom.sr.codes import STANDARD_MEASUREMENTS, MeasurementKind
@@ -23,11 +21,9 @@ from oncoqi.dicom.sr.measurements import (
     QualitativeEvaluation,
     ReportInfo,
     load_measurements,
-    segment_statistics,
-    source_values,
 )
 from oncoqi.dicom.sr.reader import MeasurementReportData, read_measurement_report
-from oncoqi.dicom.sr.writer import BuiltReport, build_measurement_report, write_measurement_report
+from oncoqi.dicom.sr.writer import BuiltReport, SegmentStatistics, build_measurement_report, write_measurement_report
 
 __all__ = [
     "STANDARD_MEASUREMENTS",
@@ -41,10 +37,9 @@ __all__ = [
     "Observer",
     "QualitativeEvaluation",
     "ReportInfo",
+    "SegmentStatistics",
     "build_measurement_report",
     "load_measurements",
     "read_measurement_report",
-    "segment_statistics",
-    "source_values",
     "write_measurement_report",
 ]

@@ -19,9 +19,9 @@ recist_short_axis    131189007 SCT Perpendicular Axis             mm            
 ===================  ===========================================  ==============  ====================
 
 Mean/minimum/maximum/standard deviation are SNOMED CT 373098007, 255605001, 56851009 and
-386136009 (the retired SRT codes that PET-IndiC still writes are read as these). The SUVbw
-quantity, unit and method codes come from :class:`oncoqi.pet.enums.SUVType`, shared with the
-Real World Value Mapping that the PET family writes.
+386136009 (the retired SRT codes that PET-IndiC still writes are read as these). The SUV
+quantity, unit and method codes of every SUV flavour are in :mod:`oncoqi.dicom.codes`, the one
+place the PET family's ``SUVType`` and its Real World Value Mapping take them from.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pydicom.sr.codedict import codes
 from pydicom.sr.coding import Code
 
-from oncoqi.pet.enums import SUVType
+from oncoqi.dicom.codes import SUV_METHODS, SUV_QUANTITIES, SUV_UNITS
 
 # -- content item concept names of TID 1500 / 1411 / 4019 (what the reader looks for) ---------
 IMAGING_MEASUREMENT_REPORT = codes.DCM.ImagingMeasurementReport  # 126000 DCM
@@ -82,9 +82,10 @@ STANDARD_DEVIATION = codes.SCT.StandardDeviation  # 386136009 SCT
 PEAK = codes.DCM.PeakValueWithinROI  # 126031 DCM
 
 SUM_OF_SEGMENTED_VOXELS = codes.DCM.SumOfSegmentedVoxelMethodForVolume  # 126030 DCM
-SUVBW = SUVType.BW.quantity_code  # 126401 DCM
-SUVBW_UNIT = SUVType.BW.unit_code  # {SUVbw}g/ml UCUM
-SUVBW_METHOD = SUVType.BW.method_code  # 126410 DCM
+
+SUVBW = SUV_QUANTITIES["suvbw"]  # 126401 DCM
+SUVBW_UNIT = SUV_UNITS["suvbw"]  # {SUVbw}g/ml UCUM
+SUVBW_METHOD = SUV_METHODS["suvbw"]  # 126410 DCM
 
 #: The derivations ``segment_statistics`` computes, by key suffix.
 DERIVATIONS: dict[str, Code] = {"mean": MEAN, "min": MINIMUM, "max": MAXIMUM, "std": STANDARD_DEVIATION}

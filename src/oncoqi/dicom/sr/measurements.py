@@ -1,4 +1,4 @@
-"""The measurement model of a TID 1500 report, its JSON forms, and the statistics OncoQI computes.
+"""The measurement model of a TID 1500 report and its JSON forms.
 
 A report is a :class:`ReportInfo` (observer, procedure, flags, series attributes) and one
 :class:`MeasurementGroup` per segment, each holding :class:`Measurement` items (quantity, value,
@@ -20,16 +20,12 @@ and dcmqi's ``tid1500writer --metaDataFileName`` JSON (``Measurements`` with ``m
 whose file lists (``compositeContext``, ``imageLibrary``) and UIDs are ignored: the SEG and the
 source series given to the writer define them.
 
-Statistics (:func:`segment_statistics`), as QuantitativeReporting's segment statistics give
-them: the volume (voxel count x voxel volume, method "sum of segmented voxels"), and over the
-segment's voxels of the source image the mean, minimum, maximum and population standard
-deviation, in HU for CT and in SUVbw for PET (converted with :mod:`oncoqi.pet.suv`), plus
-SUVpeak (:func:`oncoqi.pet.peak.suv_peak`, 1 ml sphere) for PET.
+The statistics OncoQI computes (volume, HU or SUVbw statistics) are made above this layer, in
+:mod:`oncoqi.report.measure`, and merged here with the given measurements.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,17 +37,9 @@ from pydicom.uid import generate_uid
 
 from oncoqi import __version__
 from oncoqi.dicom.seg.codes import code_from_json, code_to_json
-from oncoqi.dicom.seg.grid import SourceSeries
-from oncoqi.dicom.sr.codes import DERIVATIONS, IMAGING_PROCEDURE, MEASUREMENT_METHOD, STANDARD_MEASUREMENTS
+from oncoqi.dicom.sr.codes import IMAGING_PROCEDURE, MEASUREMENT_METHOD, STANDARD_MEASUREMENTS
 from oncoqi.errors import InputError
-from oncoqi.image import Image
 from oncoqi.jsonio import load_json_object
-from oncoqi.pet.enums import SUVType
-from oncoqi.pet.peak import suv_peak
-from oncoqi.pet.suv import apply_suv, compute_suv_factors
-
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Algorithm:
@@ -88,10 +76,6 @@ class Algorithm:
         if not isinstance(params, list):
             raise InputError(f"{where}: {keys[2]!r} must be a list of strings")
         return cls(name, version, tuple(str(p) for p in params))
-
-
-#: The algorithm credited with the measurements OncoQI computes.
-STATISTICS_ALGORITHM = Algorithm("OncoQI segment statistics", __version__)
 
 
 @dataclass(frozen=True)
@@ -613,88 +597,7 @@ def load_measurements(source: str | os.PathLike | Mapping[str, Any]) -> Measurem
         raise InputError(f"{name}: {exc}") from exc
 
 
-# -- statistics --------------------------------------------------------------------------------
-def source_values(source: SourceSeries) -> tuple[Image | None, list[str]]:
-    """The source's voxel values in the quantity that statistics report.
-
-    CT: Hounsfield units as stored. PET: SUVbw, converted with the series' own SUV factors.
-    Anything else (or a PET whose SUV cannot be computed): None, and the reason.
-
-    Returns
-    -------
-    image, warnings
-        The value image on the source grid (or None) and why statistics are limited.
-    """
-    modality = source.info.modality
-    if modality not in ("CT", "PT"):
-        return None, [f"no standard quantity for {modality or 'unknown'} voxel values: only volumes are computed"]
-    image = source.load_image()
-    if modality == "CT":
-        return image, []
-    try:
-        factors = compute_suv_factors(source.datasets)
-        suv = apply_suv(image, factors, SUVType.BW)
-    except InputError as exc:
-        return None, [f"SUVbw statistics left out: {exc}"]
-    return suv, list(factors.warnings)
-
-
-def _quantity_prefix(values: Image) -> str | None:
-    if values.metadata.get("suv_type") == SUVType.BW.key:
-        return "suvbw"
-    if values.metadata.get("modality") == "CT":
-        return "ct"
-    return None
-
-
-def segment_statistics(mask: np.ndarray, grid: Image, values: Image | None) -> tuple[list[Measurement], list[str]]:
-    """Volume and intensity statistics of one segment.
-
-    Parameters
-    ----------
-    mask
-        Boolean segment ``[k, j, i]`` on ``grid``.
-    grid
-        The source grid (for the voxel volume).
-    values
-        From :func:`source_values`: HU (CT) or SUVbw (PET) on the same grid, or None for the
-        volume alone.
-
-    Returns
-    -------
-    measurements, warnings
-        Volume; mean/min/max/std when ``values`` is given; SUVbw peak for PET unless no sphere
-        centre of the segment lies far enough inside the image (then a warning).
-
-    Raises
-    ------
-    InputError
-        When the mask is empty or ``values`` is on another grid.
-    """
-    count = int(np.count_nonzero(mask))
-    if count == 0:
-        raise InputError("an empty segment has no statistics")
-    out = [Measurement.named("volume", count * grid.voxel_volume_ml)]
-    warnings: list[str] = []
-    if values is None:
-        return out, warnings
-    if not values.same_grid(grid):
-        raise InputError("the value image is not on the segmentation's grid")
-    prefix = _quantity_prefix(values)
-    if prefix is None:
-        return out, [f"voxel values in {values.metadata.get('units') or 'unknown units'}: only volumes are computed"]
-    voxels = values.array[mask].astype(np.float64)
-    stats = {"mean": voxels.mean(), "min": voxels.min(), "max": voxels.max(), "std": voxels.std()}
-    out += [Measurement.named(f"{prefix}_{key}", float(stats[key])) for key in DERIVATIONS]
-    if prefix == "suvbw":
-        peak = suv_peak(values.array, mask, values.spacing)
-        if peak is None:
-            warnings.append("SUVpeak left out: no voxel of the segment has its 1 ml sphere inside the image")
-        else:
-            out.append(Measurement.named("suvbw_peak", peak[0]))
-    return out, warnings
-
-
+# -- merging -----------------------------------------------------------------------------------
 def merge_measurements(computed: Sequence[Measurement], given: Sequence[Measurement]) -> list[Measurement]:
     """Computed measurements, each replaced by a given one of the same quantity and derivation,
     followed by the other given ones (in their order)."""

@@ -9,9 +9,10 @@ the layout that dcmqi's ``tid1500reader``, OHIF and Slicer expect:
 * Finding (default: the segment's Segmented Property Type) and Finding Site with laterality
   (default: its Anatomic Region and region modifier);
 * Algorithm Identification, Activity Session and Time Point when known;
-* the measurements: those OncoQI computes (volume, HU or SUVbw statistics, see
-  :func:`~oncoqi.dicom.sr.measurements.segment_statistics`) merged with the given ones, a given
-  measurement replacing the computed one of the same quantity and derivation.
+* the measurements: those computed by the caller's :class:`SegmentStatistics` (OncoQI's volume, HU
+  or SUVbw statistics: :class:`oncoqi.report.measure.SourceStatistics`) merged with the given ones,
+  a given measurement replacing the computed one of the same quantity and derivation. This layer
+  only encodes: it computes nothing from the voxels itself.
 
 The document carries the observer context (person and/or device), Procedure Reported, the
 Image Library of the source instances, the Completion and Verification flags, and the SEG and
@@ -23,6 +24,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import numpy as np
 
 import highdicom as hd
 from pydicom.dataset import Dataset
@@ -36,14 +40,12 @@ from oncoqi.dicom.seg.writer import MANUFACTURER
 from oncoqi.dicom.sr.codes import DEVICE, MEASUREMENT_METHOD, PERSON, PROCEDURE_REPORTED, SOURCE_SERIES
 from oncoqi.dicom.sr.measurements import (
     ONCOQI_DEVICE,
-    STATISTICS_ALGORITHM,
     Algorithm,
+    Measurement,
     MeasurementGroup,
     MeasurementInput,
     ReportInfo,
     merge_measurements,
-    segment_statistics,
-    source_values,
     with_algorithm,
 )
 from oncoqi.errors import InputError
@@ -54,6 +56,25 @@ LATERALITY_VALUES = {"7771000", "24028007", "51440002", "66459002"}
 LIBRARY_SOURCE = hd.sr.CodedConcept("260753009", "SCT", "Source")
 #: Code meanings of the modalities (CID 29) of source series.
 MODALITY_MEANINGS = {"CT": "Computed Tomography", "PT": "Positron emission tomography", "MR": "Magnetic Resonance"}
+
+
+class SegmentStatistics(Protocol):
+    """What computes the measurements of each segment (made above this layer, which only encodes).
+
+    Attributes
+    ----------
+    warnings
+        Why the statistics of every segment are limited (reported once).
+    algorithm
+        Credited with the computed measurements.
+    """
+
+    warnings: list[str]
+    algorithm: Algorithm
+
+    def __call__(self, mask: np.ndarray) -> tuple[list[Measurement], list[str]]:
+        """The measurements of one segment (boolean ``mask`` on the source grid) and notes."""
+        ...
 
 
 @dataclass
@@ -92,25 +113,26 @@ def _match(group: MeasurementGroup, segments: Sequence[SegmentDescription]) -> S
 
 def resolve_groups(
     segmentation: SegmentationData,
-    source: SourceSeries,
     given: MeasurementInput,
+    statistics: SegmentStatistics | None = None,
 ) -> tuple[list[MeasurementGroup], list[str]]:
     """One complete group per segment: given content, SEG defaults and computed statistics.
 
     Defaults come from the SEG: tracking identifiers (the label when the SEG has none), finding
     (segmented property type), finding site and laterality (anatomic region and its modifier).
-    The group's algorithm is OncoQI's statistics when all its measurements are computed; when
-    some are given, the group carries the given algorithm (if any) and each computed item
-    names OncoQI's.
+    The group's algorithm is the statistics' when all its measurements are computed; when some
+    are given, the group carries the given algorithm (if any) and each computed item names the
+    statistics'.
 
     Parameters
     ----------
     segmentation
         The SEG read on the source grid.
-    source
-        Its source series (values for the statistics).
     given
         Document content and given groups.
+    statistics
+        Computes each segment's measurements when ``given.info.compute_statistics`` is set;
+        None computes nothing.
 
     Returns
     -------
@@ -130,7 +152,8 @@ def resolve_groups(
         if seg.segment_number in by_number:
             raise InputError(f"two measurement groups name segment {seg.segment_number} ({seg.label!r})")
         by_number[int(seg.segment_number)] = group  # type: ignore[arg-type]
-    values, warnings = (source_values(source) if given.info.compute_statistics else (None, []))
+    compute = statistics is not None and given.info.compute_statistics
+    warnings = list(statistics.warnings) if compute else []
     labels = [s.label for s in segmentation.metadata.segments]
     groups = []
     for seg in segmentation.metadata.segments:
@@ -138,14 +161,13 @@ def resolve_groups(
         group = by_number.get(number, MeasurementGroup(segment=number))
         measurements = list(group.measurements)
         algorithm = group.algorithm
-        if given.info.compute_statistics:
-            mask = segmentation.mask(number).array
-            computed, notes = segment_statistics(mask, source.grid, values)
+        if compute:
+            computed, notes = statistics(segmentation.mask(number).array)
             warnings += [f"segment {number} ({seg.label!r}): {n}" for n in notes]
             if algorithm is None and not measurements:
-                algorithm = STATISTICS_ALGORITHM  # all measurements are ours: credit the group
+                algorithm = statistics.algorithm  # all measurements are computed: credit the group
             else:
-                computed = with_algorithm(computed, STATISTICS_ALGORITHM)
+                computed = with_algorithm(computed, statistics.algorithm)
             measurements = merge_measurements(computed, measurements)
         if not measurements and not group.qualitative:
             warnings.append(f"segment {number} ({seg.label!r}) has nothing to report and is left out")
@@ -297,6 +319,7 @@ def build_measurement_report(
     source: SourceSeries | str | os.PathLike | Sequence[str | os.PathLike],
     measurements: MeasurementInput | None = None,
     *,
+    statistics: SegmentStatistics | None = None,
     series_instance_uid: str | None = None,
     sop_instance_uid: str | None = None,
 ) -> BuiltReport:
@@ -311,7 +334,11 @@ def build_measurement_report(
         on its grid.
     measurements
         Document content and given measurements; by default an unverified, partial report by
-        the OncoQI device with computed statistics only.
+        the OncoQI device.
+    statistics
+        Computes each segment's measurements (see :func:`resolve_groups`); OncoQI's are
+        :class:`oncoqi.report.measure.SourceStatistics`, which :func:`oncoqi.report.build_sr`
+        passes.
     series_instance_uid, sop_instance_uid
         UIDs to use; generated when None.
 
@@ -337,7 +364,7 @@ def build_measurement_report(
             f"SEG {data.sop_instance_uid} was drawn on series {', '.join(data.referenced_series_uids)}, "
             f"not on the source given ({source.info.name})"
         )
-    groups, warnings = resolve_groups(data, source, given)
+    groups, warnings = resolve_groups(data, given, statistics)
     info = given.info
     try:
         report = hd.sr.MeasurementReport(
@@ -374,6 +401,7 @@ def write_measurement_report(
     source: SourceSeries | str | os.PathLike | Sequence[str | os.PathLike],
     measurements: MeasurementInput | None = None,
     *,
+    statistics: SegmentStatistics | None = None,
     series_instance_uid: str | None = None,
     sop_instance_uid: str | None = None,
 ) -> BuiltReport:
@@ -385,7 +413,8 @@ def write_measurement_report(
         As :func:`build_measurement_report`; nothing is written then.
     """
     built = build_measurement_report(
-        segmentation, source, measurements, series_instance_uid=series_instance_uid, sop_instance_uid=sop_instance_uid
+        segmentation, source, measurements, statistics=statistics, series_instance_uid=series_instance_uid,
+        sop_instance_uid=sop_instance_uid,
     )
     save_dataset(built.dataset, path)
     return built

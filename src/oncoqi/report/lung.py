@@ -1,11 +1,11 @@
 """Lung tumour segmentation results as a DICOM SEG + TID 1500 SR, through :func:`oncoqi.report.write_report`.
 
-Each lesion of the label image becomes one SEG segment coded as the issue and Slicer's
-terminology expect: category 49755003 SCT "Morphologically abnormal structure", type 86049000 SCT
+Each lesion of the label image becomes one SEG segment coded as Slicer's terminology and the
+QIICR tools code tumours: category 49755003 SCT "Morphologically abnormal structure", type 86049000 SCT
 "Neoplasm, Primary" for GTV-1 (label 1) and 108369006 SCT "Neoplasm" for the other lesions,
 anatomic region 39607008 SCT "Lung" with the lesion's side as modifier, algorithm type AUTOMATIC
 with the algorithm name and version. The SR group of each lesion holds the volume and the CT
-statistics (HU mean/min/max/std) that the writer computes from the CT, plus the RECIST long axis
+statistics (HU mean/min/max/std, :mod:`oncoqi.report.measure`) computed from the CT, plus the RECIST long axis
 (103339001 SCT) and its perpendicular (131189007 SCT) measured by :mod:`oncoqi.lung.measure`.
 """
 
@@ -22,16 +22,10 @@ from oncoqi.dicom.sr.measurements import Algorithm
 from oncoqi.errors import InputError
 from oncoqi.image import Image
 from oncoqi.lung.measure import LesionMeasurement
-from oncoqi.report import WrittenReport, write_report
+from oncoqi.lung.naming import ALGORITHM_NAME, lesion_name
+from oncoqi.report.write import WrittenReport, write_report
 
-#: Name credited in the SEG and SR for the automatic lesions.
-ALGORITHM_NAME = "OncoQI LungTumorSegmentation"
 _SIDES = {"left": "left", "right": "right"}
-
-
-def lesion_name(label: int) -> str:
-    """The segment label shown to readers: ``GTV-1`` for the primary, ``Lesion n`` otherwise."""
-    return "GTV-1" if label == 1 else f"Lesion {label}"
 
 
 def write_lesion_report(

@@ -20,8 +20,8 @@ sam_background    126038 DCM SAM Background (SUV unit)           -
 The SUV quantities carry the flavour's calculation method (e.g. 126410 DCM "SUV body weight
 calculation method"). TLG and SAM are SUV x ml, i.e. grams for every flavour. The other indices
 (RMS, quartiles, glycolysis and distribution per quarter) have no standard code: they stay in the
-JSON output. The SR writer computes nothing itself here (``compute_statistics`` off), so the
-report holds exactly the values printed.
+JSON output. No statistics are computed here (``compute_statistics`` off), so the report holds
+exactly the values printed.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from oncoqi.errors import InputError
 from oncoqi.image import Image
 from oncoqi.pet.enums import SUVType
 from oncoqi.pet.indices import PETIndices
-from oncoqi.report import WrittenReport, write_report
+from oncoqi.report.write import WrittenReport, write_report
 
 #: The algorithm credited with the indices in the SR.
 INDICES_ALGORITHM = Algorithm("OncoQI PET-IndiC indices", __version__)
@@ -72,11 +72,6 @@ def indices_measurements(indices: PETIndices, suv_type: SUVType = SUVType.BW) ->
         out.append(Measurement(sam_q, float(indices.sam), GRAM, algorithm=INDICES_ALGORITHM))
         out.append(Measurement(bg_q, float(indices.sam_background), unit, method=method, algorithm=INDICES_ALGORITHM))
     return out
-
-
-#: Algorithm name of a segment made by an SUV threshold (``oncoqi.pet.segment.threshold_segment``):
-#: AUTOMATIC in a batch, SEMIAUTOMATIC when a user placed the seed.
-THRESHOLD_ALGORITHM_NAME = "OncoQI PET threshold"
 
 
 def write_indices_report(
