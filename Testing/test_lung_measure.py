@@ -22,7 +22,7 @@ from oncoqi.lung.measure import (
     longest_diameter,
     measure_lesions,
 )
-from oncoqi.lung.postprocess import MIN_COMPACTNESS, compactness, find_components, label_lesions
+from oncoqi.lung.postprocess import MIN_COMPACTNESS, LesionRules, compactness, find_components, label_lesions
 from oncoqi.metrics.lesions import LEFT_LUNG, RIGHT_LUNG, lesion_side
 
 SPACING = (0.7, 0.9, 2.0)  # i, j, k
@@ -239,12 +239,12 @@ def test_components_are_labelled_by_decreasing_volume():
 
 def test_component_filters_and_search_mask():
     prob = probability_with_blobs()
-    assert label_lesions(prob, min_volume_ml=0.1).metadata["lesions"] == 2  # drops the 0.096 ml blob
+    assert label_lesions(prob, rules=LesionRules(min_volume_ml=0.1)).metadata["lesions"] == 2  # drops the 0.096 ml blob
     assert label_lesions(prob, threshold=0.9).metadata["lesions"] == 1
     single = prob.array.copy()
     single[17, 35, 35] = 0.99  # a one-voxel, one-slice detection
     assert label_lesions(prob.with_array(single)).metadata["lesions"] == 4
-    assert label_lesions(prob.with_array(single), min_slices=2).metadata["lesions"] == 3
+    assert label_lesions(prob.with_array(single), rules=LesionRules(min_slices=2)).metadata["lesions"] == 3
     search = np.ones(prob.array.shape, np.uint8)
     search[:, :15, :] = 0  # excludes the 300 and 48 voxel blobs
     only = label_lesions(prob, search_mask=prob.with_array(search))
@@ -252,7 +252,7 @@ def test_component_filters_and_search_mask():
     with pytest.raises(GeometryError):
         label_lesions(prob, search_mask=Image(search, spacing=(1.0, 1.0, 3.0)))
     with pytest.raises(InputError):
-        label_lesions(prob, min_slices=0)
+        label_lesions(prob, rules=LesionRules(min_slices=0))
 
 
 def test_compactness_of_a_ball_a_cube_and_a_sheet():
@@ -272,10 +272,10 @@ def test_thin_sheets_are_dropped_as_not_compact():
     image = Image(prob, spacing=(1.0, 1.0, 2.0))
     found = find_components(image)
     assert found.compactness[0] > 0.6 and found.compactness[1] < 0.1
-    assert label_lesions(image, min_compactness=MIN_COMPACTNESS).metadata["lesions"] == 1  # drops the band
+    assert label_lesions(image, rules=LesionRules(min_compactness=MIN_COMPACTNESS)).metadata["lesions"] == 1  # drops the band
     assert label_lesions(image).metadata["lesions"] == 2  # off by default
     with pytest.raises(InputError):
-        label_lesions(image, min_compactness=1.0)
+        label_lesions(image, rules=LesionRules(min_compactness=1.0))
 
 
 def test_corner_touching_voxels_form_one_lesion_and_nothing_gives_an_empty_map():

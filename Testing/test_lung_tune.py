@@ -122,7 +122,7 @@ def test_lung_rule_drops_what_lies_outside_the_lungs_and_is_tuned():
     assert sorted(np.round(found.lung_fraction, 3)) == [0.25, 1.0]
     reasons = found.dropped(LesionRules(min_lung_fraction=0.5))
     assert sorted(reasons) == ["", "mostly outside the lungs"]
-    kept = label_lesions(case.probability, 0.5, lungs=case.lung_mask, min_lung_fraction=0.5)
+    kept = label_lesions(case.probability, 0.5, LesionRules(min_lung_fraction=0.5), lungs=case.lung_mask)
     np.testing.assert_array_equal(kept.array != 0, case.truth)
     assert label_lesions(case.probability, 0.5).metadata["lesions"] == 2  # no lung mask: no lung rule
     with pytest.raises(ValueError, match="needs the lung mask"):
@@ -170,7 +170,7 @@ def test_setting_is_written_into_the_model_metadata(tmp_path):
 
 
 def test_vessel_test_drops_a_tube_and_keeps_a_ball_and_a_tube_end():
-    from oncoqi.lung.postprocess import label_lesions, through_going
+    from oncoqi.lung.postprocess import LesionRules, label_lesions, through_going
 
     shape = (40, 48, 48)
     hu = np.full(shape, -850, np.int16)
@@ -190,7 +190,7 @@ def test_vessel_test_drops_a_tube_and_keeps_a_ball_and_a_tube_end():
     by_place = {tuple(int(v) for v in np.argwhere(components == n)[0]): bool(drop[n]) for n in range(1, count + 1)}
     assert sorted(by_place.values()) == [False, False, True]
     assert by_place[min(by_place)] is False  # the vessel end (first voxel at slice 6)
-    kept = label_lesions(probability, 0.5, ct=ct, through_fraction=0.5)
+    kept = label_lesions(probability, 0.5, LesionRules(through_fraction=0.5), ct=ct)
     assert kept.metadata["lesions"] == 2 and (kept.array == 1)[ball & (prob > 0)].all()
     assert label_lesions(probability, 0.5).metadata["lesions"] == 3  # off by default
     # Each dropped component says which step dropped it (reported for missed tumours).
@@ -231,7 +231,7 @@ def test_dome_test_drops_the_top_of_the_diaphragm_and_keeps_a_nodule(superior_fi
     assert count == 2 and caps.tolist() == [False] + [not nodule[components == n].any() for n in (1, 2)]
     found = find_components(probability, 0.5, ct=ct)
     assert sorted(found.dropped(LesionRules(dome_fraction=0.5))) == ["", "the top of a diaphragm dome"]
-    kept = label_lesions(probability, 0.5, ct=ct, dome_fraction=0.5)
+    kept = label_lesions(probability, 0.5, LesionRules(dome_fraction=0.5), ct=ct)
     np.testing.assert_array_equal(kept.array != 0, nodule)
     assert label_lesions(probability, 0.5, ct=ct).metadata["lesions"] == 2  # off by default
 

@@ -49,7 +49,7 @@ tumour, 10 mm below there is lung): synthetic test case 7 lost its only find thi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -396,17 +396,11 @@ def find_components(
 def label_lesions(
     probability: Image,
     threshold: float = DEFAULT_THRESHOLD,
+    rules: LesionRules = LesionRules(),
     *,
-    min_volume_ml: float = 0.0,
-    min_slices: int = 1,
-    min_confidence: float = 0.0,
     search_mask: Image | None = None,
     ct: Image | None = None,
-    through_fraction: float | None = None,
     lungs: Image | None = None,
-    min_lung_fraction: float = 0.0,
-    min_compactness: float = 0.0,
-    dome_fraction: float | None = None,
 ) -> Image:
     """Split the thresholded probability volume into lesions ordered by decreasing volume.
 
@@ -417,26 +411,19 @@ def label_lesions(
     threshold
         Voxels with ``probability >= threshold`` are tumour (the published pipeline used 0.99 on
         its sigmoid output; the right value depends on the model's calibration).
-    min_volume_ml
-        Components smaller than this (ml) are dropped (0 keeps all).
-    min_slices
-        Components spanning fewer slices are dropped; 2 removes single-slice detections, which
-        a slice-wise network produces as noise.
-    min_confidence
-        Components whose mean probability is lower are dropped (0 keeps all).
+    rules
+        Which components are dropped (:class:`LesionRules`; the default keeps all). Its vessel and
+        dome tests (``through_fraction``, ``dome_fraction``) apply only with ``ct``, and its
+        ``min_lung_fraction`` only with ``lungs``; :data:`MIN_COMPACTNESS` is the
+        ``min_compactness`` bound the module documentation discusses.
     search_mask
         Where lesions may be (e.g. the lungs dilated), on the same grid; voxels outside are
         never tumour. Non-zero is inside.
-    ct, through_fraction, dome_fraction
-        With ``ct`` (on the probability grid) and a fraction, components a vessel runs through
-        (:func:`through_going`) and tops of the diaphragm domes (:func:`dome_caps`) are dropped.
-    lungs, min_lung_fraction
-        With both, components with a smaller share of voxels inside the tight lung mask ``lungs``
-        (non-zero inside, on the probability grid) are dropped.
-    min_compactness
-        Components less compact than this (:func:`compactness`) are dropped as sheets; 0 (the
-        default) keeps all; :data:`MIN_COMPACTNESS` is the bound the module documentation
-        discusses.
+    ct
+        CT (HU) on the probability grid, for the vessel (:func:`through_going`) and dome
+        (:func:`dome_caps`) tests.
+    lungs
+        The tight lung mask (non-zero inside, on the probability grid), for the lung test.
 
     Returns
     -------
@@ -447,14 +434,12 @@ def label_lesions(
 
     Raises
     ------
-    InputError
-        When ``min_volume_ml < 0``, ``min_slices < 1``, or ``min_confidence`` or ``min_lung_fraction``
-        is not in [0, 1).
     GeometryError
         When ``search_mask``, ``ct`` or ``lungs`` is not on the probability grid.
     """
-    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction if ct is not None else None,
-                        min_lung_fraction if lungs is not None else 0.0, min_compactness,
-                        dome_fraction if ct is not None else None)  # fmt: skip
+    if ct is None:
+        rules = replace(rules, through_fraction=None, dome_fraction=None)
+    if lungs is None:
+        rules = replace(rules, min_lung_fraction=0.0)
     found = find_components(probability, threshold, search_mask, lungs if rules.min_lung_fraction > 0 else None, ct)
     return found.lesion_labels(probability, found.dropped(rules) == "", threshold)

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -254,7 +254,7 @@ def segment_ct(
     """
     found = tumour_probability(ct, model_path, threads, progress, cancel, batch_size=batch_size, name=name)
     cut = found.threshold if threshold is None else float(threshold)
-    labels = label_lesions(found.probability, cut, **asdict(found.rules), search_mask=found.masks.search_region, ct=ct,
+    labels = label_lesions(found.probability, cut, found.rules, search_mask=found.masks.search_region, ct=ct,
                            lungs=found.masks.lungs)  # fmt: skip
     lesions = measure_lesions(labels, ct, found.probability, found.masks.lungs)
     return LungSegmentation(
