@@ -246,9 +246,7 @@ class OncoQILungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObserva
             p.outputTable = nodes.table
             if nodes.lungs is not None:
                 p.lungSegmentation = nodes.lungs
-            from OncoQILungTumorSegmentationLib.segmentation import summary_text
-
-            self.ui.statusLabel.text = summary_text(result)
+            self.ui.statusLabel.text = self.logic.summaryText(result)
 
 
 class OncoQILungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
@@ -359,6 +357,16 @@ class OncoQILungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
         )
         logging.info("OncoQILungTumorSegmentation: %s", summary_text(result).replace("\n", "; "))
         return nodes
+
+    def summaryText(self, result):
+        """The lesions of a :meth:`segment` result in words, as the Widget shows them after Apply.
+
+        See ``OncoQILungTumorSegmentationLib.segmentation.summary_text``.
+        """
+        _ensureCore()
+        from OncoQILungTumorSegmentationLib.segmentation import summary_text
+
+        return summary_text(result)
 
     def process(self, inputVolume, segmentationNode=None, tableNode=None, modelPath=None, threads=None,
                 includeLungs=False, lungSegmentationNode=None):  # fmt: skip

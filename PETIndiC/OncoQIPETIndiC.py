@@ -208,11 +208,7 @@ class OncoQIPETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSegmentButton(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Failed to segment the lesion."), waitCursor=True):
-            if p.seedPoint.GetNumberOfControlPoints() == 0:
-                raise ValueError(_("Place a seed point on the lesion first."))
-            seed = [0.0, 0.0, 0.0]
-            p.seedPoint.GetNthControlPointPositionWorld(0, seed)
-            self.logic.thresholdSegment(p.inputVolume, p.segmentation, p.method, p.thresholdValue, seedRas=seed)
+            self.logic.thresholdSegmentAtSeedPoint(p.inputVolume, p.segmentation, p.method, p.thresholdValue, p.seedPoint)
 
     def onPresetButton(self, preset: str) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to apply the display preset."), waitCursor=True):
@@ -288,6 +284,17 @@ class OncoQIPETIndiCLogic(ScriptedLoadableModuleLogic):
         for warning in result.warnings:
             logging.warning("OncoQIPETIndiC: %s", warning)
         return segmentId
+
+    def thresholdSegmentAtSeedPoint(self, inputVolume, segmentation, method, value, seedPoint):
+        """:meth:`thresholdSegment` seeded at the first control point of the markups ``seedPoint`` (world RAS).
+
+        Raises ``ValueError`` when the markups has no control point.
+        """
+        if seedPoint.GetNumberOfControlPoints() == 0:
+            raise ValueError(_("Place a seed point on the lesion first."))
+        seed = [0.0, 0.0, 0.0]
+        seedPoint.GetNthControlPointPositionWorld(0, seed)
+        return self.thresholdSegment(inputVolume, segmentation, method, value, seedRas=seed)
 
     def applyDisplayPreset(self, inputVolume, preset):
         """Show the PET with a preset of ``OncoQIPETIndiCLib.display.DISPLAY_PRESETS`` (in SUV)."""

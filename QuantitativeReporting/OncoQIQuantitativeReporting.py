@@ -86,9 +86,10 @@ class OncoQIQuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObserva
     """Wires the ``.ui`` to the Logic; holds no computation of its own.
 
     The table is refreshed (after a short pause, so that painting stays fluid) whenever a segment
-    of the chosen segmentation is added, removed or edited. Saving into the DICOM database uses
-    ``DICOMUtils.importDicom``, which exists only in the application: it is the one step of the
-    Save button that the module Test does not run (see ``OncoQIQuantitativeReportingTest``).
+    of the chosen segmentation is added, removed or edited. Save calls the Logic's
+    ``saveToDicomDatabase``, whose import uses ``DICOMUtils.importDicom``, which exists only in the
+    application: it is the one step of the Save button that the module Test does not run (see
+    ``OncoQIQuantitativeReportingTest``).
     """
 
     #: Segmentation events after which the table is recomputed.
@@ -150,10 +151,8 @@ class OncoQIQuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObserva
             if firstSegmentation:
                 self._parameterNode.segmentation = firstSegmentation
         if not self._parameterNode.referenceVolume and self._parameterNode.segmentation:
-            reference = self._parameterNode.segmentation.GetNodeReference(
-                self._parameterNode.segmentation.GetReferenceImageGeometryReferenceRole()
-            )
-            if reference and reference.IsA("vtkMRMLScalarVolumeNode"):
+            reference = self.logic.referenceVolumeOf(self._parameterNode.segmentation)
+            if reference:
                 self._parameterNode.referenceVolume = reference
 
     def setParameterNode(self, inputParameterNode) -> None:
@@ -207,21 +206,10 @@ class OncoQIQuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObserva
 
     def onSaveButton(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to save the report."), waitCursor=True):
-            from DICOMLib import DICOMUtils
-
             p = self._parameterNode
-            folder = slicer.util.tempDirectory("OncoQIQuantitativeReporting")  # a new folder per save
-            written = self.logic.export(
-                p.segmentation, p.referenceVolume, folder, p.readerName, p.seriesDescription,
-                source=p.sourceFolder or None,
-                fileForInstance=slicer.dicomDatabase.fileForInstance if slicer.dicomDatabase else None,
-            )  # fmt: skip
-            if not slicer.dicomDatabase or not DICOMUtils.importDicom(folder, copyFiles=True):  # the database keeps a copy
-                raise RuntimeError(
-                    _("{seg} and {sr} are in {folder} but could not be added to the DICOM database "
-                      "(open the DICOM module to create or choose one).").format(
-                        seg=written.seg_path.name, sr=written.sr_path.name, folder=folder)
-                )  # fmt: skip
+            written = self.logic.saveToDicomDatabase(
+                p.segmentation, p.referenceVolume, p.readerName, p.seriesDescription, source=p.sourceFolder or None
+            )
             slicer.util.infoDisplay(
                 _("Saved {seg} and {sr} into the DICOM database.").format(seg=written.seg_path.name, sr=written.sr_path.name)
             )
@@ -232,6 +220,14 @@ class OncoQIQuantitativeReportingLogic(ScriptedLoadableModuleLogic):
 
     def getParameterNode(self):
         return OncoQIQuantitativeReportingParameterNode(super().getParameterNode())
+
+    @staticmethod
+    def referenceVolumeOf(segmentation):
+        """The scalar volume ``segmentation`` was drawn on (its reference image geometry), or None."""
+        reference = segmentation.GetNodeReference(segmentation.GetReferenceImageGeometryReferenceRole())
+        if reference and reference.IsA("vtkMRMLScalarVolumeNode"):
+            return reference
+        return None
 
     def measureSegments(self, segmentation):
         """Voxel count and volume (ml) of every segment of ``segmentation``, in segment order.
@@ -292,11 +288,42 @@ class OncoQIQuantitativeReportingLogic(ScriptedLoadableModuleLogic):
         logging.info("OncoQIQuantitativeReporting: wrote %s and %s", written.seg_path, written.sr_path)
         return written
 
+    def saveToDicomDatabase(self, segmentation, referenceVolume, readerName="", seriesDescription="", source=None):
+        """:meth:`export` into a new temporary folder, then import both files into Slicer's DICOM database.
+
+        The reference volume's DICOM files are ``source`` (a folder or list of files) or, when None,
+        looked up in the DICOM database. The database keeps a copy of the files. The import uses
+        ``DICOMUtils.importDicom``, which exists only in the application.
+
+        Returns
+        -------
+        oncoqi.report.WrittenReport
+
+        Raises
+        ------
+        RuntimeError
+            When no DICOM database is open or the import fails; the message says where the files are.
+        """
+        from DICOMLib import DICOMUtils
+
+        folder = slicer.util.tempDirectory("OncoQIQuantitativeReporting")  # a new folder per save
+        written = self.export(
+            segmentation, referenceVolume, folder, readerName, seriesDescription, source=source,
+            fileForInstance=slicer.dicomDatabase.fileForInstance if slicer.dicomDatabase else None,
+        )  # fmt: skip
+        if not slicer.dicomDatabase or not DICOMUtils.importDicom(folder, copyFiles=True):  # the database keeps a copy
+            raise RuntimeError(
+                _("{seg} and {sr} are in {folder} but could not be added to the DICOM database "
+                  "(open the DICOM module to create or choose one).").format(
+                    seg=written.seg_path.name, sr=written.sr_path.name, folder=folder)
+            )  # fmt: skip
+        return written
+
 
 class OncoQIQuantitativeReportingTest(ScriptedLoadableModuleTest):
     """Runs the Logic on data made with numpy and the core (DICOM written to a temporary folder): known answers.
 
-    Not run here: the Widget's import of the saved files into the DICOM database
+    Not run here: ``saveToDicomDatabase``'s import of the saved files into the DICOM database
     (``DICOMUtils.importDicom``), which needs the application; do it by hand with Save.
     """
 

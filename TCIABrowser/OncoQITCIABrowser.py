@@ -233,9 +233,7 @@ class OncoQITCIABrowserWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         collection = self._collection()
         if collection is None:
             return
-        self.ui.collectionDescription.setPlainText(
-            collection.description_text + ("\n\n" + collection.url if collection.url else "")
-        )
+        self.ui.collectionDescription.setPlainText(self.logic.collectionDescription(collection))
         with slicer.util.tryWithErrorDisplay(_("Cannot list the patients."), waitCursor=True):
             self._fill(self.ui.patientsTable, self.logic.patients(collection.name))
             self.ui.studiesTable.setRowCount(0)
@@ -306,37 +304,7 @@ class OncoQITCIABrowserWidget(ScriptedLoadableModuleWidget, VTKObservationMixin)
         self.ui.cancelButton.enabled = False
         self.ui.downloadIndexButton.enabled = self.ui.downloadLoadButton.enabled = True
         with slicer.util.tryWithErrorDisplay(_("The download failed."), waitCursor=True):
-            report = self._job.result()
-            folders = self._job.folders()
-            self.indexFolders(folders, load=self._loadAfterDownload and not self._job.cancelled)
-            failed = "\n".join(o.message for o in report.failed)
-            summary = _("{done} downloaded, {skipped} already there, {failed} failed, {cancelled} cancelled").format(
-                done=len(report.done),
-                skipped=len(report.skipped),
-                failed=len(report.failed),
-                cancelled=len(report.cancelled),
-            )
-            self._status(summary + ("\n" + failed if failed else ""))
-
-    def indexFolders(self, folders, load: bool) -> None:
-        """Index series folders into Slicer's DICOM database and optionally load them (GUI thread)."""
-        from DICOMLib import DICOMUtils
-
-        if not folders:
-            return
-        if slicer.dicomDatabase is None or not slicer.dicomDatabase.isOpen:
-            slicer.util.selectModule("DICOM")  # opens (or offers to create) the DICOM database
-        uids = []
-        for folder in folders:
-            if not DICOMUtils.importDicom(str(folder)):
-                raise RuntimeError(
-                    _("Downloaded to {folder}, but the series could not be added to the DICOM database.").format(
-                        folder=folder
-                    )
-                )
-            uids.append(pathlib.Path(folder).name)
-        if load:
-            DICOMUtils.loadSeriesByUID(uids)
+            self._status(self.logic.finishDownload(self._job, load=self._loadAfterDownload))
 
 
 class OncoQITCIABrowserLogic(ScriptedLoadableModuleLogic):
@@ -406,6 +374,11 @@ class OncoQITCIABrowserLogic(ScriptedLoadableModuleLogic):
         """Every collection as a ``OncoQITCIABrowserLib.browser.Table``."""
         return self._browser().collections()
 
+    @staticmethod
+    def collectionDescription(collection) -> str:
+        """The text describing a collection record: its description, then its web page when it has one."""
+        return collection.description_text + ("\n\n" + collection.url if collection.url else "")
+
     def patients(self, collection: str):
         """The patients of ``collection`` as a table."""
         return self._browser().patients(collection)
@@ -429,6 +402,44 @@ class OncoQITCIABrowserLogic(ScriptedLoadableModuleLogic):
         browser = self._browser()
         items = browser.with_references(series) if withReferences else list(series)
         return DownloadJob(browser.source, items, browser.download_folder, workers=workers).start()
+
+    def finishDownload(self, job, load: bool) -> str:
+        """Index what a finished ``job`` downloaded (:meth:`indexFolders`) and load it when ``load`` and
+        the job was not cancelled; returns the summary to show (counts, then each failure's message).
+
+        Raises the job's error when it failed as a whole, and :meth:`indexFolders`' errors.
+        """
+        report = job.result()
+        folders = job.folders()
+        self.indexFolders(folders, load=load and not job.cancelled)
+        failed = "\n".join(o.message for o in report.failed)
+        summary = _("{done} downloaded, {skipped} already there, {failed} failed, {cancelled} cancelled").format(
+            done=len(report.done),
+            skipped=len(report.skipped),
+            failed=len(report.failed),
+            cancelled=len(report.cancelled),
+        )
+        return summary + ("\n" + failed if failed else "")
+
+    def indexFolders(self, folders, load: bool) -> None:
+        """Index series folders into Slicer's DICOM database and optionally load them (GUI thread)."""
+        from DICOMLib import DICOMUtils
+
+        if not folders:
+            return
+        if slicer.dicomDatabase is None or not slicer.dicomDatabase.isOpen:
+            slicer.util.selectModule("DICOM")  # opens (or offers to create) the DICOM database
+        uids = []
+        for folder in folders:
+            if not DICOMUtils.importDicom(str(folder)):
+                raise RuntimeError(
+                    _("Downloaded to {folder}, but the series could not be added to the DICOM database.").format(
+                        folder=folder
+                    )
+                )
+            uids.append(pathlib.Path(folder).name)
+        if load:
+            DICOMUtils.loadSeriesByUID(uids)
 
 
 class OncoQITCIABrowserTest(ScriptedLoadableModuleTest):
