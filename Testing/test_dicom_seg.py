@@ -30,9 +30,9 @@ from oncoqi.dicom.seg import (
     align_to_grid,
     build_segmentation,
     load_metadata,
-    load_source,
     read_segmentation,
     write_segmentation,
+from oncoqi.dicom.source import load_source
 )
 from oncoqi.dicom.write import StudyInfo, uid_from, write_series
 from oncoqi.errors import GeometryError, InputError

@@ -24,7 +24,8 @@ from helpers.datasets import dataset
 from test_dicom_seg import rotation, tool
 
 from oncoqi.dicom import load_series, scan_series
-from oncoqi.dicom.seg import load_metadata, load_source, read_segmentation, write_segmentation
+from oncoqi.dicom.seg import load_metadata, read_segmentation, write_segmentation
+from oncoqi.dicom.source import load_source
 from oncoqi.dicom.sr import (
     STANDARD_MEASUREMENTS,
     Measurement,

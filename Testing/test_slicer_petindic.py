@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from test_pet_synthetic import TUMOUR_SUV, options
 
-from oncoqi.dicom.seg import load_source
+from oncoqi.dicom.source import load_source
 from oncoqi.errors import InputError
 from oncoqi.pet import (
     PETIndices,

@@ -37,7 +37,7 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 
 from oncoqi import __version__  # noqa: E402
-from oncoqi.dicom.seg import load_source  # noqa: E402
+from oncoqi.dicom.source import load_source  # noqa: E402
 from oncoqi.dicom.seg.codes import DEFAULT_COLORS  # noqa: E402
 from oncoqi.lung.naming import lesion_name  # noqa: E402
 from oncoqi.lung.segment import default_model_path, segment_ct  # noqa: E402

@@ -15,7 +15,7 @@ from pathlib import Path
 import slicer
 from OncoQISlicer.mrml import segment_algorithm
 
-from oncoqi.dicom.seg import load_source
+from oncoqi.dicom.source import load_source
 from oncoqi.errors import InputError
 from oncoqi.pet.enums import SUVType
 from oncoqi.report.pet import write_indices_report

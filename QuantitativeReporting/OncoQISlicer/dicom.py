@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import slicer
 import vtk
 
-from oncoqi.dicom.seg import load_source
+from oncoqi.dicom.source import load_source
 from oncoqi.dicom.sr import read_measurement_report
 from oncoqi.dicom.sr.reader import TABLE_COLUMNS
 from oncoqi.pet.enums import SUVType

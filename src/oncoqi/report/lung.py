@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from oncoqi import __version__
-from oncoqi.dicom.seg import SegmentationMetadata, SegmentDescription, SourceSeries
+from oncoqi.dicom.seg import SegmentationMetadata, SegmentDescription
+from oncoqi.dicom.source import SourceSeries
 from oncoqi.dicom.sr import Measurement, MeasurementGroup, MeasurementInput, ReportInfo
 from oncoqi.dicom.sr.measurements import Algorithm
 from oncoqi.errors import InputError

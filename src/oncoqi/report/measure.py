@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from oncoqi import __version__
-from oncoqi.dicom.seg.grid import SourceSeries
+from oncoqi.dicom.source import SourceSeries
 from oncoqi.dicom.sr.codes import DERIVATIONS
 from oncoqi.dicom.sr.measurements import Algorithm, Measurement
 from oncoqi.errors import InputError

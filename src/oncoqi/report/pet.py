@@ -34,7 +34,8 @@ from typing import Any
 from pydicom.sr.codedict import codes
 
 from oncoqi import __version__
-from oncoqi.dicom.seg import SegmentationMetadata, SegmentDescription, SourceSeries
+from oncoqi.dicom.seg import SegmentationMetadata, SegmentDescription
+from oncoqi.dicom.source import SourceSeries
 from oncoqi.dicom.sr import Measurement, MeasurementGroup, MeasurementInput, ReportInfo
 from oncoqi.dicom.sr.codes import DERIVATIONS, GRAM, PEAK
 from oncoqi.dicom.sr.measurements import Algorithm

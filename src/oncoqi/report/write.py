@@ -26,13 +26,12 @@ from oncoqi.dicom.load import read_image
 from oncoqi.dicom.seg import (
     SegmentationData,
     SegmentationMetadata,
-    SourceSeries,
     build_segmentation,
     load_metadata,
-    load_source,
     read_segmentation,
 )
 from oncoqi.dicom.seg.reader import SEGMENTATION_SOP_CLASSES
+from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.dicom.sr import (
     BuiltReport,
     MeasurementInput,

@@ -37,7 +37,8 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from oncoqi.dicom.scan import SeriesInfo
-from oncoqi.dicom.seg.grid import SourceSeries, align_to_grid, load_source
+from oncoqi.dicom.seg.grid import align_to_grid
+from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.dicom.seg.metadata import SegmentationMetadata, SegmentDescription
 from oncoqi.errors import InputError
 from oncoqi.image import Image
@@ -274,7 +275,7 @@ def read_segmentation(
         The SEG file (or its dataset, already read).
     source
         The grid to put the labels on: the source series (folder, :class:`SeriesInfo` or
-        :class:`~oncoqi.dicom.seg.grid.SourceSeries`) or an Image on its grid. Without it, the
+        :class:`~oncoqi.dicom.source.SourceSeries`) or an Image on its grid. Without it, the
         grid spanned by the SEG's frames is used.
     fractional_threshold
         Fraction of the maximum above which a FRACTIONAL voxel belongs to the segment.

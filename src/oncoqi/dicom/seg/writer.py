@@ -9,7 +9,7 @@ Segments may overlap (they come from different label images); the SEG then says 
 
 Checks, each an :class:`~oncoqi.errors.OncoQIError` naming the file or segment:
 
-* the source is one regular series of single-frame images (:func:`~oncoqi.dicom.seg.grid.load_source`);
+* the source is one regular series of single-frame images (:func:`~oncoqi.dicom.source.load_source`);
 * each label image lies on the source grid (:func:`~oncoqi.dicom.seg.grid.align_to_grid`);
 * the metadata describes every label image and every label value present, and no segment is empty;
 * every segment has its category and type codes, and an algorithm name unless MANUAL.
@@ -31,7 +31,8 @@ from pydicom.valuerep import PersonName
 from oncoqi import __version__
 from oncoqi.atomic import save_dataset
 from oncoqi.dicom.seg.codes import DEFAULT_ALGORITHM_FAMILY
-from oncoqi.dicom.seg.grid import SourceSeries, align_to_grid, load_source
+from oncoqi.dicom.seg.grid import align_to_grid
+from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.dicom.seg.metadata import SegmentationMetadata, SegmentDescription
 from oncoqi.errors import InputError
 from oncoqi.image import Image
@@ -228,7 +229,7 @@ def build_segmentation(
         Label image(s) on the source grid; ``metadata`` says which value of which image is which
         segment (``labels_file`` indexes this list).
     source
-        The source series (see :func:`~oncoqi.dicom.seg.grid.load_source` for the forms).
+        The source series (see :func:`~oncoqi.dicom.source.load_source` for the forms).
     metadata
         Segment descriptions and document attributes. Missing colours, tracking ids and UIDs
         are filled in (:meth:`SegmentationMetadata.with_defaults`).

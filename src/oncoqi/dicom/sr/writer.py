@@ -33,7 +33,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from oncoqi.atomic import save_dataset
-from oncoqi.dicom.seg.grid import SourceSeries, load_source
+from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.dicom.seg.metadata import SegmentDescription
 from oncoqi.dicom.seg.reader import SegmentationData, read_dataset, read_segmentation
 from oncoqi.dicom.seg.writer import MANUFACTURER
@@ -330,7 +330,7 @@ def build_measurement_report(
     segmentation
         The SEG (dataset, or file) whose segments are measured and referenced.
     source
-        Its source series (see :func:`~oncoqi.dicom.seg.grid.load_source`); the SEG must lie
+        Its source series (see :func:`~oncoqi.dicom.source.load_source`); the SEG must lie
         on its grid.
     measurements
         Document content and given measurements; by default an unverified, partial report by
