@@ -11,6 +11,8 @@ worse than none.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from oncoqi.errors import GeometryError
