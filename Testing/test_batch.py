@@ -22,6 +22,7 @@ import pytest
 
 import oncoqi.cli
 from oncoqi.batch import (
+    CohortOptions,
     SelectionError,
     StudyInput,
     StudyOptions,
@@ -336,13 +337,13 @@ def test_manifest_input_downloads_then_processes(server, model, tmp_path, monkey
     manifest.write_text(f"downloadServerUrl=https://example.org/\nmanifestVersion=3.0\nListOfSeriesToDownload=\n{ct.uid}\n{pt.uid}\n")
     assert is_manifest(manifest) and not is_manifest(tmp_path)
     out = tmp_path / "out"
-    result = run_cohort(manifest, out, StudyOptions(model=str(model)), api_url=server.url, progress=False)
+    result = run_cohort(manifest, out, StudyOptions(model=str(model)), CohortOptions(api_url=server.url, progress=False))
     # the series landed in OUT/downloads/<patient>/<study>/<series>; the test server's 3-slice CT is too short
     assert (out / "downloads" / "PHANTOM-002").is_dir()
     assert [s.status for s in result.studies] == ["failed"] and result.exit_code == 1
     assert "fewer than 10 slices" in result.failures[0]["reason"] and result.failures[0]["patient_id"] == "PHANTOM-002"
     fetched = len(server.requests_to("getImageWithMD5Hash"))
-    run_cohort(manifest, out, StudyOptions(model=str(model)), api_url=server.url, progress=False)
+    run_cohort(manifest, out, StudyOptions(model=str(model)), CohortOptions(api_url=server.url, progress=False))
     assert len(server.requests_to("getImageWithMD5Hash")) == fetched  # complete series are not fetched again
 
 
@@ -355,7 +356,7 @@ def test_shipped_model_finds_each_phantom_tumour_as_gtv1(cohort, tmp_path):
     cases = [cohort / f"site{n % 2}" / f"case{seed}" for n, seed in enumerate(SEEDS[:2])]
     for case in cases:
         shutil.copytree(case, tmp_path / "in" / case.name, ignore=shutil.ignore_patterns("truth"))
-    result = run_cohort(tmp_path / "in", tmp_path / "out", StudyOptions(threads=None), progress=False)
+    result = run_cohort(tmp_path / "in", tmp_path / "out", StudyOptions(threads=None), CohortOptions(progress=False))
     assert [s.status for s in result.studies] == ["done", "done"], [s.error for s in result.studies]
     for case, study in zip(cases, result.studies):
         assert study.patient_id == f"OQI-PHANTOM-{case.name[4:]}"

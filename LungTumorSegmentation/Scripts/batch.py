@@ -29,6 +29,7 @@ failed studies (at most 125), 2 for a usage error; Slicer exits with it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import logging
 import sys
@@ -207,7 +208,7 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
     except Exception as exc:  # noqa: BLE001 - DependencyError, or pip's CalledProcessError: one line, no traceback
         print(f"error: the OncoQI core cannot be used in this Slicer: {exc}", file=sys.stderr)
         return 2
-    from oncoqi.batch.cli import options_from_args
+    from oncoqi.batch.cli import cohort_options_from_args, options_from_args
     from oncoqi.batch.cohort import MAX_EXIT_CODE, run_cohort
     from oncoqi.batch.study import FAILED
     from oncoqi.errors import OncoQIError
@@ -228,10 +229,8 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
 
             multiprocessing.set_executable(python)
     try:
-        result = run_cohort(
-            args.input, args.out, options_from_args(args), workers=workers, scheduler=args.scheduler, force=args.force,
-            progress=not args.no_progress, api_url=args.api_url, source=args.source, download_dir=args.download_dir,
-        )  # fmt: skip
+        cohort = dataclasses.replace(cohort_options_from_args(args), workers=workers)
+        result = run_cohort(args.input, args.out, options_from_args(args), cohort)
     except OncoQIError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

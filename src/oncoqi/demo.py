@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oncoqi.batch import StudyOptions, run_cohort
+from oncoqi.batch import CohortOptions, StudyOptions, run_cohort
 from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LUNGS_NAME
 from oncoqi.dicom import read_image
 from oncoqi.lung.naming import lesion_name
@@ -88,7 +88,7 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"1. oncoqi batch {sample} --out {out / 'batch'}")
     # one study: onnxruntime may use every core (a cohort run uses one per study and runs studies in parallel)
     options = StudyOptions(model=args.model, threads=None)
-    result = run_cohort(sample, out / "batch", options, force=args.force, progress=False)
+    result = run_cohort(sample, out / "batch", options, CohortOptions(force=args.force, progress=False))
     (study,) = result.studies
     if study.status == "failed":
         print(f"  failed: {study.error} (log: {study.folder / 'log.txt'})")

@@ -18,6 +18,7 @@ See ``Docs/batch.md``.
 
 from oncoqi.batch.cohort import (
     MAX_EXIT_CODE,
+    CohortOptions,
     CohortResult,
     DaskMissingError,
     run_cohort,
@@ -33,6 +34,7 @@ from oncoqi.batch.study import StudyOptions, StudyResult, load_done, run_study
 
 __all__ = [
     "MAX_EXIT_CODE",
+    "CohortOptions",
     "CohortResult",
     "DaskMissingError",
     "SelectionError",

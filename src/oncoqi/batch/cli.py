@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from oncoqi.batch.cohort import run_cohort
+from oncoqi.batch.cohort import CohortOptions, run_cohort
 from oncoqi.batch.study import StudyOptions
 from oncoqi.pet.segment import ThresholdMethod
 
@@ -85,12 +85,9 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
     return options
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the cohort and print the summary; returns the exit code (failed studies, at most 125)."""
-    result = run_cohort(
-        args.input,
-        args.out,
-        options_from_args(args),
+def cohort_options_from_args(args: argparse.Namespace) -> CohortOptions:
+    """The :class:`CohortOptions` of ``oncoqi batch``'s arguments."""
+    return CohortOptions(
         workers=args.workers,
         scheduler=args.scheduler,
         force=args.force,
@@ -99,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
         source=args.source,
         download_dir=args.download_dir,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the cohort and print the summary; returns the exit code (failed studies, at most 125)."""
+    result = run_cohort(args.input, args.out, options_from_args(args), cohort_options_from_args(args))
     done, skipped, failed = (len(result.with_status(s)) for s in ("done", "skipped", "failed"))
     lesions = sum(1 for r in result.rows if r.get("lesion") not in (None, "", "none"))
     print(f"{len(result.studies)} studies: {done} processed, {skipped} already complete, {failed} failed; {lesions} lesions")

@@ -318,30 +318,12 @@ def _collect(future: Any, study: StudyInput, out_dir: Path) -> StudyResult:
                            error=f"the worker running the study stopped: {type(exc).__name__}: {exc}")  # fmt: skip
 
 
-def run_cohort(
-    input_path: str | os.PathLike,
-    out_dir: str | os.PathLike,
-    options: StudyOptions | None = None,
-    *,
-    workers: int = 1,
-    scheduler: Any = None,
-    force: bool = False,
-    progress: bool = True,
-    api_url: str | None = None,
-    source: str = "nbia",
-    download_dir: str | os.PathLike | None = None,
-    on_study: StudyCallback | None = None,
-) -> CohortResult:
-    """Process every study of a folder or manifest into ``out_dir`` (steps in the module documentation).
+@dataclass(frozen=True)
+class CohortOptions:
+    """How a cohort is run, as opposed to how each study is processed (:class:`StudyOptions`).
 
-    Parameters
+    Attributes
     ----------
-    input_path
-        Folder of studies (any nesting) or TCIA manifest.
-    out_dir
-        Output folder (created).
-    options
-        How each study is processed (default: :class:`StudyOptions` defaults).
     workers
         Studies processed at once on this machine (ignored with ``scheduler``).
     scheduler
@@ -353,48 +335,39 @@ def run_cohort(
     api_url, source, download_dir
         For a manifest: the NBIA API URL, ``nbia`` or ``idc``, and where the series are downloaded
         (default ``out_dir/downloads``).
-    on_study
-        Called in this process with each study's result as it finishes (skipped ones included).
-
-    Returns
-    -------
-    CohortResult
-
-    Raises
-    ------
-    InputError
-        When the input does not exist, holds no DICOM series, or ``workers`` < 1.
-    DaskMissingError
-        When ``scheduler`` is given without ``dask.distributed``.
     """
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, not {workers}")
-    options = options if options is not None else StudyOptions()
-    out = Path(out_dir)
-    src = Path(input_path)
-    if not src.exists():
-        raise InputError(f"{src}: no such folder or manifest file")
-    out.mkdir(parents=True, exist_ok=True)
-    result = CohortResult(out_dir=out)
-    download_failures: list[dict[str, Any]] = []
-    if is_manifest(src):
-        target = Path(download_dir) if download_dir is not None else out / DOWNLOADS_DIR
-        folders, download_failures = download_manifest(src, target, api_url=api_url, source=source)
-        result.notes.extend(f["reason"] for f in download_failures)
-        scan_inputs: list[Path] = folders
-        if not folders:
-            raise InputError(f"{src}: none of the manifest's series could be downloaded into {target}")
-    else:
-        scan_inputs = [src]
+
+    workers: int = 1
+    scheduler: Any = None
+    force: bool = False
+    progress: bool = True
+    api_url: str | None = None
+    source: str = "nbia"
+    download_dir: str | os.PathLike | None = None
+
+
+def _scan_inputs(src: Path, out: Path, cohort: CohortOptions) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Step 1: what to scan (the input folder, or a manifest's series downloaded first) and the failed downloads."""
+    if not is_manifest(src):
+        return [src], []
+    target = Path(cohort.download_dir) if cohort.download_dir is not None else out / DOWNLOADS_DIR
+    folders, download_failures = download_manifest(src, target, api_url=cohort.api_url, source=cohort.source)
+    if not folders:
+        raise InputError(f"{src}: none of the manifest's series could be downloaded into {target}")
+    return folders, download_failures
+
+
+def _cohort_studies(src: Path, out: Path, scan_inputs: list[Path]) -> tuple[list[StudyInput], ScanResult]:
+    """Step 1: the studies found (the output folder left out when it lies in the input); none is an error."""
     studies, scan = find_studies(scan_inputs, exclude=out if out.resolve().is_relative_to(src.resolve()) and src.is_dir() else None)
     if not studies:
         reason = f" ({len(scan.skipped)} files skipped, e.g. {scan.skipped[0][0]}: {scan.skipped[0][1]})" if scan.skipped else ""
         raise InputError(f"{src}: no DICOM series found{reason}")
-    result.series = {s.series_uid: s for s in scan.series}
-    unknown = find_override_problems(studies, options.series)
-    if unknown:
-        result.notes.append(f"--series UID(s) found in no study: {', '.join(unknown)}")
+    return studies, scan
 
+
+def _resume(studies: list[StudyInput], out: Path, force: bool) -> tuple[dict[str, StudyResult], list[StudyInput]]:
+    """Step 2: the results of the studies already complete (skipped, rows reused), and the studies to run."""
     results: dict[str, StudyResult] = {}
     todo: list[StudyInput] = []
     for study in studies:
@@ -403,8 +376,20 @@ def run_cohort(
             results[study.key] = skipped_result(study, study_folder(out, study), done)
         else:
             todo.append(study)
+    return results, todo
 
-    bar = tqdm(total=len(studies), desc="batch", unit="study", disable=not progress, dynamic_ncols=True)
+
+def _run_and_follow(
+    studies: list[StudyInput],
+    results: dict[str, StudyResult],
+    todo: list[StudyInput],
+    out: Path,
+    options: StudyOptions,
+    cohort: CohortOptions,
+    on_study: StudyCallback | None,
+) -> None:
+    """Step 3: run ``todo`` into ``results``, following every study as it ends (bar, status line, ``on_study``)."""
+    bar = tqdm(total=len(studies), desc="batch", unit="study", disable=not cohort.progress, dynamic_ncols=True)
 
     def finished(r: StudyResult) -> None:
         results[r.key] = r
@@ -412,7 +397,7 @@ def run_cohort(
             on_study(r)
         lesions = sum(1 for row in r.rows if row.get("lesion") not in (None, "", "none"))
         detail = r.error if r.status == FAILED else f"{lesions} lesion(s), {r.seconds:.1f} s"
-        if progress:
+        if cohort.progress:
             bar.write(f"{r.status:<7} {r.key}: {detail}", file=sys.stderr)
         bar.update(1)
         counts = {s: sum(1 for x in results.values() if x.status == s) for s in (DONE, SKIPPED, FAILED)}
@@ -422,11 +407,14 @@ def run_cohort(
         for study in studies:
             if study.key in results:
                 finished(results[study.key])
-        _run_all(todo, out, options, workers, scheduler, finished)
+        _run_all(todo, out, options, cohort.workers, cohort.scheduler, finished)
     finally:
         bar.close()
 
-    result.studies = sorted(results.values(), key=lambda r: (r.patient_id, r.study_uid))
+
+def _write_outputs(result: CohortResult, download_failures: list[dict[str, Any]]) -> None:
+    """Step 4: the results table, the failures and the HTML report, from every study (done now or before)."""
+    out = result.out_dir
     result.rows = sort_rows(row for r in result.studies for row in r.rows)
     result.failures = download_failures + [
         {"patient_id": r.patient_id, "study_uid": r.study_uid, "folder": r.folder.relative_to(out).as_posix(), "reason": r.error}
@@ -446,6 +434,65 @@ def run_cohort(
         for r in result.studies
     ]  # fmt: skip
     result.files["report.html"] = write_html_report(out, result.rows, result.failures, studies_html, out / REPORT_HTML)
+
+
+def run_cohort(
+    input_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    options: StudyOptions | None = None,
+    cohort: CohortOptions | None = None,
+    *,
+    on_study: StudyCallback | None = None,
+) -> CohortResult:
+    """Process every study of a folder or manifest into ``out_dir`` (steps in the module documentation).
+
+    Parameters
+    ----------
+    input_path
+        Folder of studies (any nesting) or TCIA manifest.
+    out_dir
+        Output folder (created).
+    options
+        How each study is processed (default: :class:`StudyOptions` defaults).
+    cohort
+        How the cohort is run: workers or Dask scheduler, redo complete studies, progress display,
+        manifest download (default: :class:`CohortOptions` defaults).
+    on_study
+        Called in this process with each study's result as it finishes (skipped ones included).
+
+    Returns
+    -------
+    CohortResult
+
+    Raises
+    ------
+    InputError
+        When the input does not exist, holds no DICOM series, or ``workers`` < 1.
+    DaskMissingError
+        When ``scheduler`` is given without ``dask.distributed``.
+    """
+    cohort = cohort if cohort is not None else CohortOptions()
+    if cohort.workers < 1:
+        raise InputError(f"--workers must be at least 1, not {cohort.workers}")
+    options = options if options is not None else StudyOptions()
+    out = Path(out_dir)
+    src = Path(input_path)
+    if not src.exists():
+        raise InputError(f"{src}: no such folder or manifest file")
+    out.mkdir(parents=True, exist_ok=True)
+    result = CohortResult(out_dir=out)
+    scan_inputs, download_failures = _scan_inputs(src, out, cohort)
+    result.notes.extend(f["reason"] for f in download_failures)
+    studies, scan = _cohort_studies(src, out, scan_inputs)
+    result.series = {s.series_uid: s for s in scan.series}
+    unknown = find_override_problems(studies, options.series)
+    if unknown:
+        result.notes.append(f"--series UID(s) found in no study: {', '.join(unknown)}")
+
+    results, todo = _resume(studies, out, cohort.force)
+    _run_and_follow(studies, results, todo, out, options, cohort, on_study)
+    result.studies = sorted(results.values(), key=lambda r: (r.patient_id, r.study_uid))
+    _write_outputs(result, download_failures)
     for note in result.notes:
         log.warning("%s", note)
     return result
@@ -453,6 +500,7 @@ def run_cohort(
 
 __all__ = [
     "MAX_EXIT_CODE",
+    "CohortOptions",
     "CohortResult",
     "DaskMissingError",
     "download_manifest",
