@@ -3,8 +3,8 @@
 Pick a segmentation and the volume it was drawn on: the measurement table (volume, mean, min, max,
 std, and SUVbw peak for a SUV PET) follows the segments as they are edited. Save writes the
 segments as a DICOM SEG and the measurements as a TID 1500 SR through the ``oncoqi`` core and
-imports both into Slicer's DICOM database. The folder also carries ``OncoQISlicer``, the MRML <->
-``oncoqi`` adapter shared by all OncoQI modules, and the bundle's DICOM plugin.
+imports both into Slicer's DICOM database. The folder also carries the bundle's DICOM plugin; the
+MRML <-> ``oncoqi`` adapter shared by all OncoQI modules, ``OncoQISlicer``, has its own top-level folder.
 """
 
 import logging

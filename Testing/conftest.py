@@ -3,7 +3,8 @@
 Three kinds of fixture live here:
 
 * paths: :func:`repo_root`, :func:`shared_data` (real DICOM next to the checkout, skipped when
-  absent) and :func:`extension_paths` (the module folders on ``sys.path``, as Slicer puts them);
+  absent) and :func:`extension_paths` (the module folders and ``OncoQISlicer`` on ``sys.path``, as
+  Slicer puts them);
 * :func:`mrml_scene`: a real MRML scene with the module logics Slicer's own code relies on,
   booted from the ``slicer-core`` wheel (Slicer's C++ core, no Qt); skipped with the reason when
   the wheel is not installed or the unrelated PyPI ``slicer`` package shadows it;
@@ -43,6 +44,11 @@ MODULE_NAMES = tuple(MODULE_FOLDERS.values())
 def module_folder(name: str) -> Path:
     """The folder holding Slicer module ``name`` (``OncoQIPETIndiC`` -> ``PETIndiC/``)."""
     return REPO_ROOT / name.removeprefix("OncoQI")
+
+
+#: The Qt-free package the four modules share, a top-level folder installed by the top-level
+#: CMakeLists beside the modules (into ``qt-scripted-modules``, which Slicer puts on ``sys.path``).
+SHARED_PACKAGE = REPO_ROOT / "OncoQISlicer"
 
 
 #: Set by ``.ci/run``: every check must run, so a skipped test (a missing validator, reference
@@ -120,12 +126,13 @@ def shared_data(repo_root: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def extension_paths() -> Iterator[list[Path]]:
-    """Put the four module folders on ``sys.path`` for the session.
+    """Put the four module folders and the folder holding ``OncoQISlicer`` on ``sys.path`` for the session.
 
-    Slicer adds every scripted-module folder to ``sys.path``; that is how ``<Name>Lib`` and the
-    shared ``OncoQISlicer`` package (in ``QuantitativeReporting/``) are imported.
+    Slicer adds every scripted-module folder to ``sys.path``; that is how ``<Name>Lib`` is imported.
+    The shared ``OncoQISlicer`` package is installed into ``qt-scripted-modules``, also on ``sys.path``;
+    in the checkout it is a top-level folder (:data:`SHARED_PACKAGE`), so its parent goes on the path.
     """
-    paths = [REPO_ROOT / folder for folder in MODULE_FOLDERS]
+    paths = [REPO_ROOT / folder for folder in MODULE_FOLDERS] + [SHARED_PACKAGE.parent]
     with pytest.MonkeyPatch.context() as patch:
         for path in reversed(paths):
             patch.syspath_prepend(str(path))

@@ -614,7 +614,7 @@ def test_dicom_support_rule_matches_the_plugin() -> None:
     uids = set(re.findall(r"'(1\.2\.840\.10008[0-9.]*)'", rule_text()))
     assert uids == {CORE_PET} | set(SR_SOP_CLASSES)
     assert CORE_PET == PET_IMAGE_STORAGE
-    plugin = (REPO_ROOT / "QuantitativeReporting" / "OncoQISlicer" / "dicom_examine.py").read_text(encoding="utf-8")
+    plugin = (REPO_ROOT / "OncoQISlicer" / "dicom_examine.py").read_text(encoding="utf-8")
     assert set(re.findall(r'"(1\.2\.840\.10008[0-9.]*)"', plugin)) == uids  # what the plugin's examine accepts
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MODULE_FOLDERS, MODULE_NAMES, REPO_ROOT, module_folder
+from conftest import MODULE_FOLDERS, MODULE_NAMES, REPO_ROOT, SHARED_PACKAGE, module_folder
 
 #: Modules a module script may import at load time; everything else (``oncoqi``, ``OncoQISlicer``,
 #: ``<Name>Lib``) must wait until ``ensure_core`` has run, or the module would not load before the
@@ -49,8 +49,9 @@ def parse(path: Path) -> ast.Module:
 
 
 def slicer_side_python_files() -> list[Path]:
-    """Every Python file of the four module folders (scripts, ``<Name>Lib``, ``OncoQISlicer``)."""
-    return sorted(p for name in MODULE_NAMES for p in module_dir(name).rglob("*.py") if "__pycache__" not in p.parts)
+    """Every Python file of the four module folders (scripts, ``<Name>Lib``) and of ``OncoQISlicer``."""
+    folders = [module_dir(name) for name in MODULE_NAMES] + [SHARED_PACKAGE]
+    return sorted(p for folder in folders for p in folder.rglob("*.py") if "__pycache__" not in p.parts)
 
 
 def classes(tree: ast.Module) -> dict[str, ast.ClassDef]:
@@ -258,7 +259,7 @@ def test_cmake_lists_install_exactly_the_module_files(name) -> None:
     assert set(scripts) == on_disk, f"Python files not installed: {sorted(on_disk - set(scripts))}"
     resource_files = {
         str(p.relative_to(module_dir(name))) for p in (module_dir(name) / "Resources").rglob("*") if p.is_file()
-    } | {str(p.relative_to(module_dir(name))) for p in module_dir(name).glob("OncoQISlicer/*.txt")}
+    }
     assert set(resources) == resource_files, f"resources not installed: {sorted(resource_files - set(resources))}"
     assert f"Resources/UI/{name}.ui" in resources and f"Resources/Icons/{name}.png" in resources
 
@@ -308,7 +309,7 @@ def test_icons_are_distinct_square_pngs() -> None:
 def test_requirements_match_the_core_with_its_lower_bounds_and_pin_nothing() -> None:
     """Slicer's Python gets exactly the core's third-party dependencies with the core's lower bounds
     (so Slicer 5.10's older pydicom is upgraded, not trusted), as ranges, never pins."""
-    path = REPO_ROOT / "QuantitativeReporting" / "OncoQISlicer" / "requirements.txt"
+    path = SHARED_PACKAGE / "requirements.txt"
     lines = path.read_text(encoding="utf-8").splitlines()
     requirements = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
     for requirement in requirements:
@@ -325,6 +326,18 @@ def test_extension_installs_the_core_package() -> None:
     for resource in ("sample_petct.zip", "lung_unet.onnx"):  # the embedded sample and the shipped model
         assert f"oncoqi/data/{resource}" in cmake
         assert (REPO_ROOT / "src" / "oncoqi" / "data" / resource).is_file()
+
+
+def test_extension_installs_the_shared_slicer_package() -> None:
+    """``OncoQISlicer`` is a top-level folder: the top-level CMakeLists installs all of it (every
+    ``.py`` and its ``requirements.txt``) beside the modules, as the core; no module lists it."""
+    cmake = (REPO_ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
+    assert "OncoQISlicer/*.py" in cmake and '"OncoQISlicer/requirements.txt"' in cmake
+    assert (SHARED_PACKAGE / "__init__.py").is_file() and (SHARED_PACKAGE / "requirements.txt").is_file()
+    stray = [p.name for p in SHARED_PACKAGE.iterdir() if p.is_file() and p.suffix != ".py" and p.name != "requirements.txt"]
+    assert stray == [], f"files the CMakeLists does not install: {stray}"
+    for name in MODULE_NAMES:
+        assert "OncoQISlicer" not in (module_dir(name) / "CMakeLists.txt").read_text(encoding="utf-8"), name
 
 
 def test_one_requirements_file_for_the_four_modules() -> None:

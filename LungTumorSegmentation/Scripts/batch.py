@@ -40,6 +40,8 @@ from typing import Any
 MODULE_DIR = Path(__file__).resolve().parent.parent
 EXTENSION_DIR = MODULE_DIR.parent
 MODULE_FOLDERS = ("LungTumorSegmentation", "PETIndiC", "QuantitativeReporting")
+#: The package the modules share: a folder of the checkout's root, beside the module folders.
+SHARED_PACKAGE = "OncoQISlicer"
 #: Sub-folder of a study's output folder holding what Slicer saved.
 SLICER_DIR = "slicer"
 
@@ -65,9 +67,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _on_path() -> None:
-    """Put the module folders on ``sys.path`` when Slicer was started without them (source checkout)."""
-    for name in MODULE_FOLDERS:
-        folder = EXTENSION_DIR / name
+    """Put the module folders, and the folder holding ``OncoQISlicer``, on ``sys.path`` when Slicer was
+    started without them (source checkout)."""
+    folders = [EXTENSION_DIR / name for name in MODULE_FOLDERS]
+    if (EXTENSION_DIR / SHARED_PACKAGE).is_dir():
+        folders.append(EXTENSION_DIR)
+    for folder in folders:
         if folder.is_dir() and str(folder) not in sys.path:
             sys.path.append(str(folder))
 

@@ -1,8 +1,8 @@
 """Qt-free code shared by the four OncoQI Slicer modules.
 
-The package is installed by the OncoQIQuantitativeReporting module (its ``CMakeLists.txt`` lists the
-files) into the extension's ``qt-scripted-modules`` folder, which Slicer puts on ``sys.path``; the
-other modules import it from there. It imports only ``slicer`` (MRML), ``vtk``, numpy and
+The package is installed by the extension's top-level ``CMakeLists.txt`` (beside the ``oncoqi`` core)
+into the extension's ``qt-scripted-modules`` folder, which Slicer puts on ``sys.path``; the four
+modules import it from there. It imports only ``slicer`` (MRML), ``vtk``, numpy and
 ``oncoqi``, never ``qt`` or ``ctk``, so the same code runs inside Slicer and under pytest on the
 ``slicer-core`` wheel.
 
