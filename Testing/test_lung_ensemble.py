@@ -9,7 +9,7 @@ import pytest
 from helpers.known_models import identity_model, shift_model
 
 from oncoqi.cli import main
-from oncoqi.lung.ensemble import ensemble_onnx
+from oncoqi.lung.training.ensemble import ensemble_onnx
 from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter
 from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.segment import default_model_path

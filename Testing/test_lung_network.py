@@ -21,8 +21,8 @@ import SimpleITK as sitk
 
 from oncoqi.cli import main
 from oncoqi.lung.preprocess import PreprocessOptions, preprocess
-from oncoqi.lung.train import cosine_learning_rate, dice_weight
-from oncoqi.lung.training_data import AugmentOptions, TrainingError, augment_slice, load_cases
+from oncoqi.lung.training.data import AugmentOptions, TrainingError, augment_slice, load_cases
+from oncoqi.lung.training.train import cosine_learning_rate, dice_weight
 from oncoqi.phantom import PhantomOptions, make_ct, write_study
 
 from helpers.known_models import identity_model
@@ -54,7 +54,7 @@ def phantom():
 
 def test_core_imports_without_tensorflow():
     code = (
-        "import sys, oncoqi.lung, oncoqi.lung.segment, oncoqi.lung.train, oncoqi.cli; "
+        "import sys, oncoqi.lung, oncoqi.lung.segment, oncoqi.lung.training.train, oncoqi.cli; "
         "oncoqi.cli.build_parser(); print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -96,7 +96,7 @@ def test_augmentation_moves_image_and_mask_together():
 
 
 def test_left_right_flip_mirrors_crop_and_mask_and_is_off_by_default():
-    from oncoqi.lung.training_data import SliceSet, sample_crop
+    from oncoqi.lung.training.data import SliceSet, sample_crop
 
     yy, xx = np.mgrid[:96, :96]
     mask = ((yy - 40) ** 2 + (xx - 30) ** 2 <= 100).astype(np.uint8)[None]  # a lesion left of centre
@@ -139,7 +139,7 @@ def test_load_cases_reads_phantom_study_folders_and_volume_pairs(tmp_path, phant
 
 
 def test_case_slices_draw_the_asked_number_of_tumour_free_slices(phantom):
-    from oncoqi.lung.training_data import Case, SliceOptions, case_slices
+    from oncoqi.lung.training.data import Case, SliceOptions, case_slices
 
     case = Case("p", phantom.ct, phantom.tumour_label)
     grid = PreprocessOptions(pixel_mm=6.0, columns=64, rows=64)
@@ -286,13 +286,13 @@ def test_segment_cli_without_a_model_says_so(tmp_path, phantom, monkeypatch, cap
 def keras():
     pytest.importorskip("tensorflow", reason="TensorFlow (the 'train' extra) is not installed")
     pytest.importorskip("tf2onnx", reason="tf2onnx (the 'train' extra) is not installed")
-    from oncoqi.lung.unet import import_keras
+    from oncoqi.lung.training.unet import import_keras
 
     return import_keras()
 
 
 def test_default_unet_shape_and_size(keras):
-    from oncoqi.lung.unet import UNetOptions, build_unet
+    from oncoqi.lung.training.unet import UNetOptions, build_unet
 
     model = build_unet()
     dropouts = [layer for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
@@ -305,8 +305,8 @@ def test_default_unet_shape_and_size(keras):
 
 @pytest.mark.parametrize("context_mm", [0.0, 3.0])
 def test_keras_and_onnx_agree(tmp_path, keras, context_mm):
-    from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter, export_onnx, model_metadata
-    from oncoqi.lung.unet import UNetOptions, build_unet
+    from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter, model_metadata
+    from oncoqi.lung.training.unet import UNetOptions, build_unet, export_onnx
 
     options = UNetOptions(base_filters=8, depth=3)
     grid = PreprocessOptions(columns=64, rows=64, context_mm=context_mm)
@@ -336,7 +336,7 @@ def test_keras_and_onnx_agree(tmp_path, keras, context_mm):
 def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     from oncoqi.lung.onnx_model import OnnxSegmenter
     from oncoqi.lung.segment import segment_ct
-    from oncoqi.lung.train import LOG_COLUMNS
+    from oncoqi.lung.training.train import LOG_COLUMNS
 
     out = tmp_path / "run"
     argv = ["lung", "train", "--phantoms", "2", "--seed", "3", "--phantom-size", "64", "--epochs", "2",
@@ -375,7 +375,7 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
 
 
 def test_wide_geometry_adds_thick_slices_and_coarse_matrices_to_training_phantoms_only():
-    from oncoqi.lung.training_data import SLICE_THICKNESSES, THICK_SLICES, phantom_case
+    from oncoqi.lung.training.data import SLICE_THICKNESSES, THICK_SLICES, phantom_case
 
     def geometry(index: int, wide: bool) -> tuple[float, int]:
         ct = phantom_case(7, index, size=64, z_mm=120.0, wide_geometry=wide).ct
@@ -389,7 +389,7 @@ def test_wide_geometry_adds_thick_slices_and_coarse_matrices_to_training_phantom
 
 
 def test_subsolid_share_makes_training_tumours_part_solid_or_ground_glass():
-    from oncoqi.lung.training_data import phantom_case
+    from oncoqi.lung.training.data import phantom_case
 
     solid, subsolid = [], []
     for index in range(6):
@@ -404,7 +404,7 @@ def test_subsolid_share_makes_training_tumours_part_solid_or_ground_glass():
 
 
 def test_large_share_draws_training_tumours_the_size_of_primary_nsclc():
-    from oncoqi.lung.training_data import LARGE_TUMOUR_ML, phantom_case
+    from oncoqi.lung.training.data import LARGE_TUMOUR_ML, phantom_case
 
     def volumes(case):
         counts = np.bincount(case.label.array.ravel())[1:]

@@ -1,4 +1,4 @@
-"""Choosing a model's post-processing on held-out cases (``oncoqi.lung.tune``)."""
+"""Choosing a model's post-processing on held-out cases (``oncoqi.lung.training.tune``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from oncoqi.errors import InputError
 from oncoqi.image import Image
-from oncoqi.lung.tune import CaseProbability, TuningError, choose, score, write_setting
+from oncoqi.lung.training.tune import CaseProbability, TuningError, choose, score, write_setting
 
 
 def _case(name: str, tumour: bool, speck: bool) -> CaseProbability:
@@ -86,7 +86,7 @@ def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
 def test_objective_is_the_figure_furthest_below_its_bar_first():
     """A plain mean would trade a missed tumour for fewer false lesions; the worst figure first does not."""
     from oncoqi.lung.postprocess import LesionRules
-    from oncoqi.lung.tune import Setting
+    from oncoqi.lung.training.tune import Setting
 
     balanced = Setting(0.5, LesionRules(), dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6,
                        hd95_median=4.0)

@@ -15,10 +15,10 @@ from oncoqi.lung.segment import default_model_path
 pytest.importorskip("tensorflow", reason="TensorFlow (the 'train' extra) is not installed")
 pytest.importorskip("tf2onnx", reason="tf2onnx (the 'train' extra) is not installed")
 
-from oncoqi.lung.ensemble import ensemble_onnx
-from oncoqi.lung.onnx_model import export_onnx, model_metadata
-from oncoqi.lung.unet import UNetOptions, build_unet
-from oncoqi.lung.warm_start import load_onnx_weights
+from oncoqi.lung.onnx_model import model_metadata
+from oncoqi.lung.training.ensemble import ensemble_onnx
+from oncoqi.lung.training.unet import UNetOptions, build_unet, export_onnx
+from oncoqi.lung.training.warm_start import load_onnx_weights
 
 SMALL = UNetOptions(base_filters=8, depth=3)
 GRID = PreprocessOptions(columns=64, rows=64, context_mm=3.0)

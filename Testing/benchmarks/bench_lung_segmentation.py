@@ -17,7 +17,7 @@ Data roles (``Docs/model-card.md``, "Data sets and what they were used for"):
 
 What it measures (the bars of the lung segmentation issue):
 
-* **Synthetic set**: cases ``0 .. cases-1`` of :func:`oncoqi.lung.training_data.phantom_case`
+* **Synthetic set**: cases ``0 .. cases-1`` of :func:`oncoqi.lung.training.data.phantom_case`
   with ``--set-seed`` (the test set 7100 by default; the shipped model was trained on set seed 0 and
   tuned on 500, so no case of 1000 or 7100 was seen in training), randomised as the training cases are (bar the thick slices and coarse matrices of
   ``oncoqi lung train --wide-geometry``). Per case DSC,
@@ -61,7 +61,7 @@ from oncoqi.lung.onnx_model import OnnxSegmenter
 from oncoqi.lung.postprocess import find_components
 from oncoqi.lung.qc import write_lung_qc
 from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
-from oncoqi.lung.training_data import LARGE_TUMOUR_ML, phantom_case
+from oncoqi.lung.training.data import LARGE_TUMOUR_ML, phantom_case
 from oncoqi.metrics import EvaluationCase, evaluate_set
 from oncoqi.phantom import PhantomOptions, make_ct
 

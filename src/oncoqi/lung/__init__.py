@@ -1,4 +1,4 @@
-"""Lung CT preprocessing and lung isolation, the first steps of lung tumour segmentation.
+"""Lung tumour segmentation of chest CT with the shipped ONNX network: lung isolation, the tumour pipeline, measurements.
 
 Main entry points
 -----------------
@@ -13,13 +13,25 @@ Main entry points
 :func:`segment_ct`
     The whole tumour pipeline with the ONNX network (:class:`OnnxSegmenter`, onnxruntime only):
     lesion labels (1 GTV-1, 2..n others), lung mask, probability and measurements on the CT grid.
-    Training (:mod:`oncoqi.lung.train`) and the Keras model (:mod:`oncoqi.lung.unet`) need
-    TensorFlow and are not imported here.
+
+Modules
+-------
+Inference: :mod:`~oncoqi.lung.ct` (input checks), :mod:`~oncoqi.lung.orientation`,
+:mod:`~oncoqi.lung.morphology`, :mod:`~oncoqi.lung.isolation`, :mod:`~oncoqi.lung.qc`,
+:mod:`~oncoqi.lung.preprocess`, :mod:`~oncoqi.lung.onnx_model` (the model file and onnxruntime),
+:mod:`~oncoqi.lung.postprocess` (probability to lesions), :mod:`~oncoqi.lung.measure` (volume,
+RECIST, side, confidence), :mod:`~oncoqi.lung.segment` (the pipeline) and
+:mod:`~oncoqi.lung.naming` (how lesions are named). The command line ``oncoqi lung`` is
+:mod:`~oncoqi.lung.cli`.
+
+Making the model (:mod:`oncoqi.lung.training`: training data, the Keras U-Net and its ONNX export,
+training, tuning of the post-processing, ensembles) needs the ``train`` extra (TensorFlow) and is
+not imported here.
 """
 
 from oncoqi.lung.ct import EmptyVolumeError, NotCTError, check_axial, check_ct
 from oncoqi.lung.isolation import LEFT_LUNG, RIGHT_LUNG, LungMasks, LungNotFoundError, isolate_lungs
-from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter, SegmentationCancelled
+from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter
 from oncoqi.lung.preprocess import (
     GridGeometry,
     Preprocessed,
@@ -47,7 +59,6 @@ __all__ = [
     "PreprocessOptionError",
     "PreprocessOptions",
     "Preprocessed",
-    "SegmentationCancelled",
     "check_axial",
     "check_ct",
     "default_model_path",

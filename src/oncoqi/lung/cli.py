@@ -13,9 +13,9 @@ pipeline (:func:`oncoqi.lung.segment.segment_ct`) and writes, on the input's gri
 ``DIR/lesions.json`` (one record per lesion), only once everything has been computed; with
 ``--report DIR2`` also a DICOM SEG + SR of the lesions (:mod:`oncoqi.report.lung`), and
 ``--dicom-seg`` the same into ``DIR``.
-``oncoqi lung train`` trains the network (:mod:`oncoqi.lung.train`; needs the ``train`` extra) and
+``oncoqi lung train`` trains the network (:mod:`oncoqi.lung.training.train`; needs the ``train`` extra) and
 ``oncoqi lung tune`` chooses its threshold and minimum lesion size on held-out phantoms
-(:mod:`oncoqi.lung.tune`).
+(:mod:`oncoqi.lung.training.tune`).
 """
 
 from __future__ import annotations
@@ -30,14 +30,14 @@ from tqdm import tqdm
 from oncoqi.atomic import write_text, write_volume
 from oncoqi.dicom import read_image
 from oncoqi.errors import InputError
-from oncoqi.lung.ensemble import add_ensemble_parser
+from oncoqi.lung.training.ensemble import add_ensemble_parser
 from oncoqi.lung.evaluate_cli import add_evaluate_parser
 from oncoqi.lung.isolation import isolate_lungs
 from oncoqi.lung.qc import write_lung_qc
 from oncoqi.report.lung import write_lesion_report
 from oncoqi.lung.segment import resolve_model, segment_ct
-from oncoqi.lung.train import add_train_parser
-from oncoqi.lung.tune import add_tune_parser
+from oncoqi.lung.training.train import add_train_parser
+from oncoqi.lung.training.tune import add_tune_parser
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -1,9 +1,9 @@
-"""The tumour network as an ONNX file: export from Keras, and inference with onnxruntime.
+"""The tumour network as an ONNX file: its metadata, and inference with onnxruntime.
 
 Why ONNX: Slicer users (and the command line) should not need TensorFlow, a 500 MB dependency
 that often conflicts with Slicer's own Python. The Keras model is converted once, after training,
-with ``tf2onnx`` (:func:`export_onnx`, needs the ``train`` extra); inference
-(:class:`OnnxSegmenter`) needs only ``onnxruntime``, a core dependency.
+with ``tf2onnx`` (:func:`oncoqi.lung.training.unet.export_onnx`, needs the ``train`` extra);
+inference (:class:`OnnxSegmenter`) needs only ``onnxruntime``, a core dependency.
 
 The ONNX file carries what inference must reproduce from training in its metadata
 (``metadata_props``), so that a model can never be run on a grid or coding it was not trained on:
@@ -19,9 +19,9 @@ The ONNX file carries what inference must reproduce from training in its metadat
     Lesions smaller, or spanning fewer slices, or less probable on average, or that a vessel runs through (see
     :func:`oncoqi.lung.postprocess.through_going`), or mostly outside the lungs, or that are the top of a
     diaphragm dome (:func:`~oncoqi.lung.postprocess.dome_caps`) are dropped (absent: none dropped); chosen on
-    a held-out tuning set by :mod:`oncoqi.lung.tune`, which records how in ``oncoqi.tuning``.
+    a held-out tuning set by :mod:`oncoqi.lung.training.tune`, which records how in ``oncoqi.tuning``.
 ``oncoqi.unet``
-    JSON of the :class:`~oncoqi.lung.unet.UNetOptions`, for the record.
+    JSON of the :class:`~oncoqi.lung.training.unet.UNetOptions`, for the record.
 ``oncoqi.divisor``
     Rows and columns of a slice must be multiples of this.
 """
@@ -44,14 +44,10 @@ from oncoqi.lung.postprocess import DEFAULT_THRESHOLD, LesionRules
 from oncoqi.lung.preprocess import PreprocessOptions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    import keras
     import onnx
 
 #: Called with ``(slices done, slices in total)`` after each batch.
 Progress = Callable[[int, int], None]
-
-#: ONNX opset of the export (onnxruntime >= 1.14 runs it).
-OPSET = 17
 
 
 class SegmentationCancelled(OncoQIError):
@@ -66,48 +62,10 @@ class OnnxRuntimeMissingError(OncoQIError):
     """onnxruntime, needed for inference, is not installed."""
 
 
-def export_onnx(model: keras.Model, path: str | os.PathLike, metadata: Mapping[str, str] | None = None) -> Path:
-    """Convert a Keras model to ONNX and write it atomically.
-
-    Parameters
-    ----------
-    model
-        A single-input, single-output Keras model on the TensorFlow backend (e.g.
-        :func:`oncoqi.lung.unet.build_unet`), input ``(batch, rows, columns, channels)``.
-    path
-        Destination ``.onnx`` file (parent folders are created).
-    metadata
-        Extra ``metadata_props`` (see the module documentation for the keys inference reads).
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Raises
-    ------
-    oncoqi.lung.unet.TensorFlowMissingError
-        When TensorFlow, tf2onnx or onnx is not installed.
-    """
-    from oncoqi.lung.unet import INPUT_NAME, TensorFlowMissingError, import_keras
-
-    import_keras()
-    try:
-        import onnx  # noqa: F401  (saved by save_with_metadata; checked here for one clear message)
-        import tensorflow as tf
-        import tf2onnx
-    except ImportError as exc:
-        raise TensorFlowMissingError(f"ONNX export needs tf2onnx and onnx ({exc}): pip install 'oncoqi[train]'") from exc
-    spec = (tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32, name=INPUT_NAME),)
-    proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
-    save_with_metadata(proto, path, metadata or {})
-    return Path(path)
-
-
 def save_with_metadata(proto: onnx.ModelProto, path: str | os.PathLike, metadata: Mapping[str, str]) -> Path:
     """Set ``metadata`` in the model's ``metadata_props`` (replacing keys already there) and save it atomically.
 
-    Used at export and by :mod:`oncoqi.lung.tune`, which rewrites the post-processing keys of a
+    Used at export and by :mod:`oncoqi.lung.training.tune`, which rewrites the post-processing keys of a
     trained model. Needs the ``onnx`` package (``train`` extra).
     """
     import onnx
@@ -126,7 +84,7 @@ def save_with_metadata(proto: onnx.ModelProto, path: str | os.PathLike, metadata
 def model_metadata(preprocess: PreprocessOptions, threshold: float, unet: object, divisor: int) -> dict[str, str]:
     """The ``metadata_props`` that :class:`OnnxSegmenter` reads back (see the module documentation).
 
-    ``unet`` is a dataclass instance (:class:`~oncoqi.lung.unet.UNetOptions`).
+    ``unet`` is a dataclass instance (:class:`~oncoqi.lung.training.unet.UNetOptions`).
     """
     return {
         "oncoqi.preprocess": json.dumps(asdict(preprocess)),

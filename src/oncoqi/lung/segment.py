@@ -18,7 +18,7 @@
 5. :func:`oncoqi.lung.postprocess.label_lesions` restricted to the search region (every 3D
    component kept: 1 = GTV-1, the largest, 2..n the others, except those below the minimum
    volume or slice count, or that a vessel runs through, as the model's metadata sets, see
-   :mod:`oncoqi.lung.tune`, and thin sheets when it sets ``oncoqi.min_compactness``, see
+   :mod:`oncoqi.lung.training.tune`, and thin sheets when it sets ``oncoqi.min_compactness``, see
    :func:`oncoqi.lung.postprocess.compactness`);
 6. :func:`oncoqi.lung.measure.measure_lesions` with the CT, probability and lung masks.
 
@@ -186,7 +186,7 @@ def tumour_probability(
 ) -> TumourProbability:
     """Steps 1-4 of the pipeline (module documentation): lungs, preprocessing, network, back to the CT grid.
 
-    :func:`segment_ct` labels and measures the result; :mod:`oncoqi.lung.tune` relabels it with
+    :func:`segment_ct` labels and measures the result; :mod:`oncoqi.lung.training.tune` relabels it with
     every candidate post-processing. Parameters and errors as :func:`segment_ct`.
     """
     with OnnxSegmenter(resolve_model(model_path), threads=threads) as segmenter:

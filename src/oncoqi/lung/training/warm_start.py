@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from oncoqi.lung.ensemble import COLUMN_AXIS, read_model
+from oncoqi.lung.training.ensemble import COLUMN_AXIS, read_model
 from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -46,7 +46,7 @@ def load_onnx_weights(model: keras.Model, path: str | os.PathLike) -> str:
     Parameters
     ----------
     model
-        A U-Net built by :func:`oncoqi.lung.unet.build_unet` with the same base filters, depth and
+        A U-Net built by :func:`oncoqi.lung.training.unet.build_unet` with the same base filters, depth and
         input channels as the network in ``path``.
     path
         An ONNX model written by ``oncoqi lung train``, or an ensemble of one network (with or without

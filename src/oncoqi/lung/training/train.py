@@ -2,11 +2,11 @@
 
 Data
     Cases, their slices, the scanner randomisation and the crops are in
-    :mod:`oncoqi.lung.training_data`. Whole cases, not slices, are held out for validation, so
+    :mod:`oncoqi.lung.training.data`. Whole cases, not slices, are held out for validation, so
     neighbouring slices of one tumour never sit on both sides.
 Steps
     Each step draws ``batch_size`` random training slices and takes one augmented crop of each
-    (:func:`oncoqi.lung.training_data.sample_crop`); an "epoch" is ``steps_per_epoch`` steps,
+    (:func:`oncoqi.lung.training.data.sample_crop`); an "epoch" is ``steps_per_epoch`` steps,
     after which the validation Dice is measured on whole held-out slices, as inference sees them:
     the thresholded probability inside the tumour search region, over all validation slices.
 Loss
@@ -46,7 +46,7 @@ import numpy as np
 from oncoqi.atomic import atomic_path, write_text
 from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
 from oncoqi.lung.preprocess import AIR_HU, PreprocessOptions, lung_window
-from oncoqi.lung.training_data import (
+from oncoqi.lung.training.data import (
     LARGE_TUMOUR_ML,
     AugmentOptions,
     SliceOptions,
@@ -57,7 +57,7 @@ from oncoqi.lung.training_data import (
     prepare_slices,
     sample_crop,
 )
-from oncoqi.lung.unet import UNetOptions
+from oncoqi.lung.training.unet import UNetOptions
 
 #: File names written to the output folder.
 MODEL_NAME = "lung_unet.onnx"
@@ -91,7 +91,7 @@ class TrainOptions:
         Weight of the Dice term at epoch 0, and from epoch ``dice_epochs`` on (linear between).
     slices
         The network grid and coding, and how slices are drawn from the cases
-        (:class:`~oncoqi.lung.training_data.SliceOptions`).
+        (:class:`~oncoqi.lung.training.data.SliceOptions`).
     validation_fraction, max_validation_slices
         Fraction of the cases (at least one) held out for validation and checkpointing, and at
         most this many of their slices (evenly spaced) scored each epoch.
@@ -101,7 +101,7 @@ class TrainOptions:
         Seed of the case split, slice draws, augmentation, shuffling and initial weights.
     init_from
         An ONNX model whose network gives the initial weights instead of random ones (fine-tuning;
-        :func:`oncoqi.lung.warm_start.load_onnx_weights`), or None.
+        :func:`oncoqi.lung.training.warm_start.load_onnx_weights`), or None.
     data
         What the cases were (e.g. ``"120 synthetic phantoms of set seed 0"``), recorded in the
         model's ``oncoqi.training`` note so that the ONNX file says what trained it.
@@ -253,7 +253,7 @@ def train(
     ----------
     prepared
         ``(case name, slices or None, reason skipped)`` per case, as
-        :func:`oncoqi.lung.training_data.prepare_slices` yields them (consumed once).
+        :func:`oncoqi.lung.training.data.prepare_slices` yields them (consumed once).
     out
         Output folder (created).
     options
@@ -270,14 +270,14 @@ def train(
     ------
     TrainingError
         With fewer than two usable cases, or when no training slice holds tumour.
-    oncoqi.lung.unet.TensorFlowMissingError
+    oncoqi.lung.training.unet.TensorFlowMissingError
         When TensorFlow is not installed.
     oncoqi.lung.onnx_model.ModelError
         When ``options.init_from`` is not a network of the same U-Net and channels.
     """
-    from oncoqi.lung.onnx_model import export_onnx, model_metadata
-    from oncoqi.lung.unet import build_unet, import_keras
-    from oncoqi.lung.warm_start import load_onnx_weights
+    from oncoqi.lung.onnx_model import model_metadata
+    from oncoqi.lung.training.unet import build_unet, export_onnx, import_keras
+    from oncoqi.lung.training.warm_start import load_onnx_weights
 
     keras = import_keras()
     import tensorflow as tf

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from oncoqi.lung.onnx_model import ModelError, save_with_metadata
 from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
-from oncoqi.lung.unet import TensorFlowMissingError
+from oncoqi.lung.training.unet import TensorFlowMissingError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import onnx

@@ -52,7 +52,7 @@ from oncoqi.image import Image
 from oncoqi.lung.onnx_model import save_with_metadata
 from oncoqi.lung.postprocess import Components, LesionRules, find_components
 from oncoqi.lung.segment import resolve_model, tumour_probability
-from oncoqi.lung.training_data import Case, phantom_cases
+from oncoqi.lung.training.data import Case, phantom_cases
 from oncoqi.metrics import LungFinding, lung_findings, surface_distances
 
 #: Candidate settings searched by default.
