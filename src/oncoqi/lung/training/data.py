@@ -119,6 +119,27 @@ class SliceOptions:
                                 f"{self.min_negatives}")
 
 
+@dataclass(frozen=True)
+class PhantomSetOptions:
+    """A set of synthetic training cases: cases ``0 .. count - 1`` of :func:`phantom_case`.
+
+    Parameters
+    ----------
+    count
+        How many cases (0: none).
+    size, z_mm, wide_geometry, subsolid, large
+        As :func:`phantom_case` takes them (CT matrix, longest thorax length in mm, the wide
+        acquisition range, and the shares of part-solid and of large tumours).
+    """
+
+    count: int = 0
+    size: int = 256
+    z_mm: float = 300.0
+    wide_geometry: bool = False
+    subsolid: float = 0.0
+    large: float = 0.0
+
+
 @dataclass
 class Case:
     """One case: a CT and its tumour label (non-zero is tumour) on the same grid, and for
@@ -340,10 +361,11 @@ def phantom_cases(count: int, seed: int, size: int = 256, z_mm: float = 300.0) -
 
 
 def _phantom_slices(
-    args: tuple[int, int, int, float, bool, float, float, SliceOptions],
+    args: tuple[int, int, PhantomSetOptions, SliceOptions],
 ) -> tuple[str, SliceSet | None, str]:
-    seed, index, size, z_mm, wide_geometry, subsolid, large, options = args
-    case = phantom_case(seed, index, size, z_mm, wide_geometry=wide_geometry, subsolid=subsolid, large=large)
+    seed, index, phantoms, options = args
+    case = phantom_case(seed, index, phantoms.size, phantoms.z_mm, wide_geometry=phantoms.wide_geometry,
+                        subsolid=phantoms.subsolid, large=phantoms.large)  # fmt: skip
     return _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
 
 
@@ -359,28 +381,21 @@ def prepare_slices(
     options: SliceOptions,
     seed: int,
     *,
-    phantoms: int = 0,
-    phantom_size: int = 256,
-    phantom_z_mm: float = 300.0,
-    wide_geometry: bool = False,
-    subsolid: float = 0.0,
-    large: float = 0.0,
+    phantoms: PhantomSetOptions = PhantomSetOptions(),
     workers: int = 1,
 ) -> Iterator[tuple[str, SliceSet | None, str]]:
     """The slices of every case, as ``(case name, slices or None, reason skipped)`` in case order.
 
-    Either ``cases`` (read cases, prepared in this process) or ``phantoms`` synthetic cases of
-    :func:`phantom_case` with ``seed``, made in ``workers`` processes (each case has its own
-    random stream, so the result does not depend on ``workers``). A case whose lungs cannot be
+    Either ``cases`` (read cases, prepared in this process) or the ``phantoms.count`` synthetic
+    cases of :func:`phantom_case` with ``seed``, made in ``workers`` processes (each case has its
+    own random stream, so the result does not depend on ``workers``). A case whose lungs cannot be
     found is skipped with the reason rather than stopping a two-hour run.
     """
     if cases is not None:
         for index, case in enumerate(cases):
             yield _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
         return
-    jobs = [
-        (seed, index, phantom_size, phantom_z_mm, wide_geometry, subsolid, large, options) for index in range(phantoms)
-    ]
+    jobs = [(seed, index, phantoms, options) for index in range(phantoms.count)]
     if workers <= 1:
         yield from map(_phantom_slices, jobs)
         return

@@ -49,6 +49,7 @@ from oncoqi.lung.preprocess import AIR_HU, PreprocessOptions, lung_window
 from oncoqi.lung.training.data import (
     LARGE_TUMOUR_ML,
     AugmentOptions,
+    PhantomSetOptions,
     SliceOptions,
     SliceSet,
     TrainingError,
@@ -459,12 +460,10 @@ def _train(args: argparse.Namespace) -> int:
         if not 0.0 <= share <= 1.0:
             raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
     started = time.perf_counter()
-    prepared = prepare_slices(
-        load_cases(args.cases) if args.cases else None, options.slices, args.seed,
-        phantoms=args.phantoms or 0, phantom_size=args.phantom_size, phantom_z_mm=args.phantom_z_mm,
-        wide_geometry=args.wide_geometry, subsolid=args.subsolid, large=args.large_tumours,
-        workers=args.workers,
-    )
+    phantoms = PhantomSetOptions(count=args.phantoms or 0, size=args.phantom_size, z_mm=args.phantom_z_mm,
+                                 wide_geometry=args.wide_geometry, subsolid=args.subsolid, large=args.large_tumours)
+    prepared = prepare_slices(load_cases(args.cases) if args.cases else None, options.slices, args.seed,
+                              phantoms=phantoms, workers=args.workers)  # fmt: skip
     result = train(prepared, args.out, options)
     print(f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "
           f"({(time.perf_counter() - started) / 60:.1f} min)")
