@@ -10,10 +10,38 @@ Main entry points
     Report every geometry and file defect of a series.
 """
 
-from oncoqi.dicom.check import SeriesCheck, check_series
-from oncoqi.dicom.geometry import SeriesGeometry, SliceHeader, analyse_slices
-from oncoqi.dicom.load import load_series, read_image, read_volume_file
-from oncoqi.dicom.scan import ScanResult, SeriesInfo, scan_series, series_from_files
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+#: Where each public name lives. The package imports a sub-module only when one of its names is
+#: first used, so that ``oncoqi.dicom.codes`` (the SUV codes the PET family's enums take) loads
+#: nothing else: the DICOM plugin reads SUV factors in Slicer's DICOM browser with only what Slicer
+#: bundles (numpy, pydicom, SimpleITK), before the core's other requirements are installed.
+_LOCATIONS = {
+    "SeriesCheck": "check",
+    "check_series": "check",
+    "SeriesGeometry": "geometry",
+    "SliceHeader": "geometry",
+    "analyse_slices": "geometry",
+    "load_series": "load",
+    "read_image": "load",
+    "read_volume_file": "load",
+    "ScanResult": "scan",
+    "SeriesInfo": "scan",
+    "scan_series": "scan",
+    "series_from_files": "scan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LOCATIONS:
+        raise AttributeError(f"module 'oncoqi.dicom' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"oncoqi.dicom.{_LOCATIONS[name]}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ScanResult",
