@@ -2,7 +2,7 @@
 
 The cohort is 8 small synthetic PET/CT studies made once per module by :mod:`oncoqi.phantom`, one of
 them corrupted (a CT slice removed). The mechanics (resume, failures, equal tables in every worker
-mode) run on a known-output ONNX model (probability = CT code / 255, see ``test_lung_network``),
+mode) run on a known-output ONNX model (probability = CT code / 255, see ``helpers.known_models``),
 so they need no trained model and assert no model-dependent number; the shipped model is checked
 separately (skipped while ``oncoqi/data/lung_unet.onnx`` is absent): GTV-1 must overlap the truth.
 """

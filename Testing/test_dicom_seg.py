@@ -14,9 +14,7 @@ Three kinds of tests:
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 from helpers.datasets import dataset
+from helpers.dicom import rotation, tool
 
 from oncoqi.dicom.seg import (
     SegmentationMetadata,
@@ -37,27 +36,6 @@ from oncoqi.dicom.source import load_source
 from oncoqi.dicom.write import StudyInfo, uid_from, write_series
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
-
-BIN = Path(sys.executable).parent
-
-
-def tool(name: str) -> str:
-    """Path of an external validator, or skip the test saying how to get it."""
-    found = shutil.which(name) or (str(BIN / name) if (BIN / name).exists() else None)
-    if found is None:
-        hint = "pip install dcmqi" if name in ("segimage2itkimage", "itkimage2segimage") else "apt install dicom3tools"
-        pytest.skip(f"{name} is not installed ({hint})")
-    return found
-
-
-def rotation(ax: float, ay: float, az: float) -> np.ndarray:
-    """Rotation matrix from angles in degrees about x, y, z (an oblique acquisition)."""
-    a, b, c = np.radians([ax, ay, az])
-    rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
-    ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
-    rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
-    return rz @ ry @ rx
-
 
 def write_ct(folder: Path, shape=(16, 36, 40), direction=None, name: str = "P1", **kw) -> Image:
     """Write a CT series and return the image it holds (with the files' grid)."""

@@ -21,7 +21,7 @@ import numpy as np
 import pydicom
 import pytest
 from helpers.datasets import dataset
-from test_dicom_seg import rotation, tool
+from helpers.dicom import rotation, tool
 
 from oncoqi.dicom import load_series, scan_series
 from oncoqi.dicom.seg import load_metadata, read_segmentation, write_segmentation

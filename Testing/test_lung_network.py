@@ -25,22 +25,12 @@ from oncoqi.lung.training.data import AugmentOptions, TrainingError, augment_sli
 from oncoqi.lung.training.train import cosine_learning_rate, dice_weight
 from oncoqi.phantom import PhantomOptions, make_ct, write_study
 
-from helpers.known_models import identity_model
+from helpers.lung import IDENTITY_THRESHOLD, SMALL_GRID, small_identity_model
 from helpers.sr_validator import pixelmed_findings
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 
-#: A small network grid for fast tests: 128 x 128 pixels of 3 mm.
-SMALL_GRID = PreprocessOptions(pixel_mm=3.0, columns=128, rows=128)
-#: In the identity model, probability = code / 255; this threshold keeps soft tissue and denser
-#: (code 0.77 * 255 = 196, about -197 HU in the lung window), not lung parenchyma.
-IDENTITY_THRESHOLD = 0.77
 LESION_KEYS = {"label", "volume_ml", "recist_mm", "perpendicular_mm", "centroid_lps_mm", "side", "confidence"}
-
-
-def _identity_model(path, grid: PreprocessOptions = SMALL_GRID, threshold: float = IDENTITY_THRESHOLD):
-    """An ONNX graph with our input/output convention whose output is exactly ``codes / 255``."""
-    return identity_model(path, grid, threshold)
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +149,7 @@ def test_case_slices_draw_the_asked_number_of_tumour_free_slices(phantom):
 def test_segmenter_progress_and_cancel(tmp_path):
     from oncoqi.lung.onnx_model import OnnxSegmenter, SegmentationCancelled
 
-    seg = OnnxSegmenter(_identity_model(tmp_path / "id.onnx"), threads=1)
+    seg = OnnxSegmenter(small_identity_model(tmp_path / "id.onnx"), threads=1)
     assert seg.preprocess_options == SMALL_GRID and seg.threshold == IDENTITY_THRESHOLD
     slices = np.random.default_rng(0).integers(0, 256, (10, 32, 32)).astype(np.uint8)
     calls = []
@@ -189,7 +179,7 @@ def test_segmenter_rejects_missing_and_bad_models(tmp_path):
     bad.write_bytes(b"not a model")
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         OnnxSegmenter(bad)
-    with OnnxSegmenter(_identity_model(tmp_path / "id.onnx")) as seg:
+    with OnnxSegmenter(small_identity_model(tmp_path / "id.onnx")) as seg:
         with pytest.raises(ModelError, match="not multiples of 16"):
             seg.predict(np.zeros((1, 40, 40), np.uint8))
         assert seg.predict(np.zeros((1, 16, 16), np.uint8)).shape == (1, 16, 16)
@@ -201,7 +191,7 @@ def test_segment_ct_outputs_on_the_input_grid(tmp_path, phantom):
     from oncoqi.lung.segment import segment_ct
 
     ct = phantom.ct
-    model = _identity_model(tmp_path / "id.onnx")
+    model = small_identity_model(tmp_path / "id.onnx")
     done = []
     result = segment_ct(ct, model, threads=1, progress=lambda d, n: done.append((d, n)))
     for image in (result.labels, result.lungs, result.probability):
@@ -227,7 +217,7 @@ def test_segment_ct_outputs_on_the_input_grid(tmp_path, phantom):
 def test_segment_cli_writes_outputs_on_the_input_grid(tmp_path, phantom):
     study = tmp_path / "study"
     write_study(phantom, study)
-    model = _identity_model(tmp_path / "id.onnx")
+    model = small_identity_model(tmp_path / "id.onnx")
     out = tmp_path / "out"
     assert main(["lung", "segment", str(study / "CT"), "--out", str(out), "--model", str(model), "--threads", "1"]) == 0
     reference = sitk.ReadImage(str(study / "truth" / "tumor_label.nrrd"))
@@ -247,7 +237,7 @@ def test_segment_cli_writes_outputs_on_the_input_grid(tmp_path, phantom):
 def test_segment_cli_report_writes_seg_and_sr_and_refuses_volume_input(tmp_path, phantom, capsys):
     study = tmp_path / "study"
     write_study(phantom, study)
-    model = _identity_model(tmp_path / "id.onnx")
+    model = small_identity_model(tmp_path / "id.onnx")
     report = tmp_path / "report"
     args = ["lung", "segment", str(study / "CT"), "--out", str(tmp_path / "out"), "--model", str(model),
             "--threads", "1", "--report", str(report)]  # fmt: skip

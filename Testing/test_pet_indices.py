@@ -17,8 +17,7 @@ import pydicom
 import pytest
 import SimpleITK as sitk
 from helpers.datasets import dataset
-from pydicom.dataset import FileMetaDataset
-from test_pet_suv import bw_factor, load_qin, make_pet, run_cli
+from helpers.pet import bw_factor, load_qin, run_cli, write_pet_series
 
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
@@ -270,37 +269,6 @@ def test_qin_seg_segment_lands_on_the_pet_voxels():
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def write_pet_series(folder: Path, values_bqml: np.ndarray, spacing, origin) -> list[pydicom.Dataset]:
-    """Write a BQML PET series (one int16 file per slice, each with its own Rescale Slope)."""
-    nk, nj, ni = values_bqml.shape
-    headers = make_pet(nk)
-    folder.mkdir(parents=True, exist_ok=True)
-    for k, ds in enumerate(headers):
-        ds.RescaleSlope = f"{float(np.abs(values_bqml[k]).max()) / 32000.0:.10g}"
-        slope = float(ds.RescaleSlope)
-        stored = np.round(values_bqml[k] / slope).astype(np.int16)
-        values_bqml[k] = stored * slope  # the exact values the files hold
-        ds.ImagePositionPatient = [origin[0], origin[1], origin[2] + k * spacing[2]]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
-        ds.PixelSpacing = [spacing[1], spacing[0]]
-        ds.SliceThickness = spacing[2]
-        ds.Rows, ds.Columns = nj, ni
-        ds.SamplesPerPixel = 1
-        ds.PhotometricInterpretation = "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
-        ds.PixelData = stored.tobytes()
-        ds.PatientID = "SYNTH"
-        ds.InstanceNumber = k + 1
-        ds.FrameOfReferenceUID = "1.2.3.4.5"
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = ds.SOPClassUID
-        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
-        ds.file_meta = meta
-        ds.save_as(folder / f"slice{k:03d}.dcm", enforce_file_format=True)
-    return headers
 
 
 def test_cli_indices_json_end_to_end(tmp_path):

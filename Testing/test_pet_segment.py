@@ -12,8 +12,7 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from test_pet_indices import write_pet_series
-from test_pet_suv import bw_factor, run_cli
+from helpers.pet import bw_factor, run_cli, write_pet_series
 
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image

@@ -10,10 +10,6 @@ Two kinds of tests:
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import functools
-import io
 import json
 import math
 import shutil
@@ -24,8 +20,8 @@ import numpy as np
 import pydicom
 import pytest
 from helpers.datasets import dataset
+from helpers.pet import F18_HALF_LIFE, bw_factor, load_qin, load_sts, make_pet, run_cli
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 from oncoqi.errors import InputError
 from oncoqi.image import Image
@@ -37,33 +33,11 @@ from oncoqi.pet import (
     build_rwvm,
     compute_suv_factors,
     lean_body_mass_janmahasatian,
-    load_pet_series,
     read_rwvm_mappings,
     write_rwvm,
 )
-from oncoqi.pet import cli as pet_cli
-from oncoqi.pet.series import PETSeries
-
-F18_HALF_LIFE = 6586.2  # s, as written by scanners (109.77 min)
-PET_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.128"
 
 # --------------------------------------------------------------------------- real data
-
-
-@functools.lru_cache(maxsize=None)
-def _load_cached(name: str) -> PETSeries:
-    root = dataset(name)
-    return load_pet_series(root)
-
-
-def load_qin() -> PETSeries:
-    """QIN-HEADNECK-01-0139 PET (545 slices), loaded once per test session."""
-    return _load_cached("qin-headneck-01-0139-pet")
-
-
-def load_sts() -> PETSeries:
-    """STS_001 PET (59 slices, Units GML)."""
-    return _load_cached("sts-001-pet-gml")
 
 
 def test_qin_suvbw_factor_matches_qiicr_reference():
@@ -181,64 +155,6 @@ def test_qin_rwvm_slope_is_rescale_slope_times_factor():
 
 
 # --------------------------------------------------------------------------- synthetic headers
-
-
-def make_pet(
-    n: int = 3,
-    *,
-    units: str = "BQML",
-    decay: str | None = "START",
-    series_date: str = "20240101",
-    series_time: str = "100000",
-    acquisition_times: list[str] | None = None,
-    start_time: str | None = "090000",
-    start_datetime: str | None = None,
-    dose: float | None = 370e6,
-    half_life: float = F18_HALF_LIFE,
-    weight: str | None = "80",
-    size: str | None = "1.80",
-    sex: str | None = "M",
-    corrected: list[str] | None = None,
-) -> list[Dataset]:
-    """Headers of an ``n``-slice PET series with the given attributes (None = absent)."""
-    series_uid = pydicom.uid.generate_uid()
-    out = []
-    for k in range(n):
-        ds = Dataset()
-        ds.Modality = "PT"
-        ds.SOPClassUID = PET_SOP_CLASS
-        ds.SOPInstanceUID = pydicom.uid.generate_uid()
-        ds.SeriesInstanceUID = series_uid
-        ds.StudyInstanceUID = "1.2.3.4"
-        ds.SeriesDate = series_date
-        ds.SeriesTime = series_time
-        ds.AcquisitionDate = series_date
-        ds.AcquisitionTime = acquisition_times[k] if acquisition_times else series_time
-        ds.Units = units
-        if decay is not None:
-            ds.DecayCorrection = decay
-        ds.CorrectedImage = corrected if corrected is not None else ["ATTN", "DECY"]
-        for kw, v in (("PatientWeight", weight), ("PatientSize", size), ("PatientSex", sex)):
-            if v is not None:
-                setattr(ds, kw, v)
-        item = Dataset()
-        if start_time is not None:
-            item.RadiopharmaceuticalStartTime = start_time
-        if start_datetime is not None:
-            item.RadiopharmaceuticalStartDateTime = start_datetime
-        if dose is not None:
-            item.RadionuclideTotalDose = f"{dose:.6g}"
-        item.RadionuclideHalfLife = str(half_life)
-        ds.RadiopharmaceuticalInformationSequence = Sequence([item])
-        ds.RescaleSlope = "1"
-        ds.RescaleIntercept = "0"
-        out.append(ds)
-    return out
-
-
-def bw_factor(weight_kg: float, dose: float, dt_s: float, half_life: float = F18_HALF_LIFE) -> float:
-    """SUVbw factor by its definition: grams over the dose decayed by ``dt_s`` seconds."""
-    return weight_kg * 1000.0 / (dose * 2.0 ** (-dt_s / half_life))
 
 
 def test_bqml_start_decays_the_dose_from_injection_to_series_time():
@@ -467,18 +383,6 @@ def test_not_pet_is_refused():
 
 
 # --------------------------------------------------------------------------- command line
-
-
-def run_cli(*argv: str) -> tuple[int, str]:
-    """Run ``oncoqi pet ...`` through the family's own parser; returns (exit code, stdout)."""
-    parser = argparse.ArgumentParser(prog="oncoqi")
-    sub = parser.add_subparsers(dest="command")
-    pet_cli.add_parser(sub)
-    args = parser.parse_args(list(argv))
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = args.func(args)
-    return code, buf.getvalue()
 
 
 def test_cli_suv_json_on_real_pet(tmp_path):

@@ -36,9 +36,9 @@ import time
 import numpy as np
 import pytest
 from benchmarks.bench_pet_indices import make_case
+from helpers.pet import TUMOUR_SUV, options, run_cli
 from scipy import ndimage
 from skimage import measure
-from test_pet_suv import run_cli
 
 from oncoqi.dicom import read_volume_file
 from oncoqi.image import Image
@@ -50,20 +50,9 @@ from oncoqi.pet import (
     load_pet_series,
 )
 from oncoqi.pet.segment import coverage_fraction, subsamples_per_axis, threshold_segment, transfer_labels
-from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct, write_study
+from oncoqi.phantom import make_petct, write_study
 from oncoqi.report import read_report
 from helpers.sr_validator import pixelmed_findings
-
-TUMOUR_SUV = 8.0
-TUMOUR_ML = 25.0
-
-
-def options(blur: float) -> PhantomOptions:
-    return PhantomOptions(
-        seed=3, size=128, slices=60, noise_hu=0.0, blur_mm=0.0, pet_blur_mm=blur, pet_noise=0.0,
-        tumours=(TumourSpec(volume_ml=TUMOUR_ML, shape="round", location="parenchyma", suv=TUMOUR_SUV),),
-    )  # fmt: skip
-
 
 BLURS = (0.0, 6.0)
 

@@ -1,7 +1,7 @@
 """OncoQILungTumorSegmentation's Logic and Qt-free library on Slicer's real MRML (``slicer-core``).
 
 The embedded sample CT (``oncoqi.phantom.sample``) is loaded into a volume node, as Slicer's DICOM
-module would. Most tests run the pipeline with the hand-built ONNX graph of ``test_lung_network.py``
+module would. Most tests run the pipeline with the hand-built ONNX graph of ``helpers/lung.py``
 (probability = network input / 255, exactly): it checks the plumbing (threads, progress, cancel,
 node creation, coding, geometry) against the core's own result on the same CT, independently of
 how good a trained model is. The Widget's job handling (start, poll, progress, cancel, error
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_lung_network import _identity_model
+from helpers.lung import small_identity_model
 
 from oncoqi import __version__
 from oncoqi.dicom import read_image
@@ -45,7 +45,7 @@ def sample(tmp_path_factory) -> dict[str, Image]:
 @pytest.fixture(scope="module")
 def test_model(tmp_path_factory) -> Path:
     """The exact ``codes / 255`` graph: many lesions (all dense tissue), which exercises every path."""
-    return _identity_model(tmp_path_factory.mktemp("lung_model") / "identity.onnx")
+    return small_identity_model(tmp_path_factory.mktemp("lung_model") / "identity.onnx")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_pet_synthetic import TUMOUR_SUV, options
+from helpers.pet import TUMOUR_SUV, options
 
 from oncoqi.dicom.source import load_source
 from oncoqi.errors import InputError

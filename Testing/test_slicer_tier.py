@@ -59,9 +59,9 @@ def sample(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def test_model(tmp_path_factory) -> Path:
     """The exact ``codes / 255`` graph (fast; every dense voxel of the search region is 'tumour')."""
-    from test_lung_network import _identity_model
+    from helpers.lung import small_identity_model
 
-    return _identity_model(tmp_path_factory.mktemp("tier_model") / "identity.onnx")
+    return small_identity_model(tmp_path_factory.mktemp("tier_model") / "identity.onnx")
 
 
 def load(layer, name: str):
