@@ -21,7 +21,7 @@ from scipy import ndimage, stats
 
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
-from oncoqi.lung.evaluate_cli import add_evaluate_parser, match_cases
+from oncoqi.lung.cli import add_evaluate_parser
 from oncoqi.metrics import (
     EvaluationCase,
     LungFinding,
@@ -39,6 +39,7 @@ from oncoqi.metrics import (
     surface_distances,
 )
 from oncoqi.metrics.case import quantile
+from oncoqi.metrics.matching import match_cases
 from oncoqi.metrics.surface import _padded_surface_distances, contour_length_table, surfel_area_table
 
 SPACINGS = [(1.0, 1.0, 1.0), (3.0, 0.8, 0.7), (0.5, 2.5, 1.3)]

@@ -4,18 +4,15 @@
 ``DIR/lung_mask.nrrd`` (0 outside, 1 right lung, 2 left lung), ``DIR/search_region.nrrd`` (where
 tumours are searched: the lungs and their mirror about the spine, dilated by 5 mm),
 ``DIR/body_mask.nrrd``, ``DIR/lungs.json`` (volumes, slices, spine detection) and, unless
-``--no-qc``, ``DIR/lung_qc.png``. ``oncoqi lung evaluate PRED GT`` compares label maps
-(see :mod:`oncoqi.lung.evaluate_cli`).
+``--no-qc``, ``DIR/lung_qc.png``. ``oncoqi lung evaluate PRED GT`` compares label maps.
 
 ``oncoqi lung segment INPUT --out DIR [--model PATH] [--threads N]`` runs the whole tumour
-pipeline (:func:`oncoqi.lung.segment.segment_ct`) and writes, on the input's grid,
+pipeline and writes, on the input's grid,
 ``DIR/tumor_label.nrrd`` (0 background, 1 GTV-1, 2..n other lesions), ``DIR/lung_mask.nrrd`` and
 ``DIR/lesions.json`` (one record per lesion), only once everything has been computed; with
-``--report DIR2`` also a DICOM SEG + SR of the lesions (:mod:`oncoqi.report.lung`), and
-``--dicom-seg`` the same into ``DIR``.
-``oncoqi lung train`` trains the network (:mod:`oncoqi.lung.training.train`; needs the ``train`` extra) and
-``oncoqi lung tune`` chooses its threshold and minimum lesion size on held-out phantoms
-(:mod:`oncoqi.lung.training.tune`).
+``--report DIR2`` also a DICOM SEG + SR of the lesions, and ``--dicom-seg`` the same into ``DIR``.
+``oncoqi lung train`` trains the network (needs the ``train`` extra) and ``oncoqi lung tune``
+chooses its threshold and minimum lesion size on held-out phantoms.
 """
 
 from __future__ import annotations
@@ -23,6 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -30,14 +29,51 @@ from tqdm import tqdm
 from oncoqi.atomic import write_text, write_volume
 from oncoqi.dicom import read_image
 from oncoqi.errors import InputError
-from oncoqi.lung.training.ensemble import add_ensemble_parser
-from oncoqi.lung.evaluate_cli import add_evaluate_parser
+from oncoqi.image import Image
+from oncoqi.jsonio import strict
 from oncoqi.lung.isolation import isolate_lungs
+from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.qc import write_lung_qc
-from oncoqi.report.lung import write_lesion_report
 from oncoqi.lung.segment import resolve_model, segment_ct
-from oncoqi.lung.training.train import add_train_parser
-from oncoqi.lung.training.tune import add_tune_parser
+from oncoqi.lung.training import ensemble, train, tune
+from oncoqi.lung.training.data import (
+    LARGE_TUMOUR_ML,
+    AugmentOptions,
+    PhantomSetOptions,
+    SliceOptions,
+    TrainingError,
+    default_workers,
+    load_cases,
+    phantom_cases,
+    prepare_slices,
+)
+from oncoqi.lung.training.train import CONTEXT_MM, TrainOptions
+from oncoqi.lung.training.unet import UNetOptions
+from oncoqi.metrics import DEFAULT_TOLERANCE_MM, EvaluationCase, evaluate_set
+from oncoqi.metrics.matching import match_cases
+from oncoqi.metrics.report import print_report, report_dict
+from oncoqi.report.lung import write_lesion_report
+
+#: ``oncoqi lung evaluate --help``.
+EVALUATE_DESCRIPTION = """``oncoqi lung evaluate PRED GT``: segmentation metrics per case, their summary, lung-wise detection.
+
+PRED and GT are both label-map files (one case) or both folders. In folders, every label file
+(``.nrrd .nhdr .nii .nii.gz .mha .mhd``) or sub-folder (a DICOM series) of GT is a case, named by
+its file name without the extension; PRED must hold an entry of the same name (a missing one is
+an error, not a silent skip). Any non-zero voxel is lesion.
+
+Per case: DSC, Jaccard, HD95 (mm), surface Dice and added path length at ``--tolerance-mm``
+(default 1.18 mm), and the volume difference, as defined in :mod:`oncoqi.metrics`. The summary
+gives the median [Q1, Q3] over the cases; an empty prediction counts as DSC 0 and HD95 inf.
+Lung-wise detection (sensitivity, specificity, AUC) splits each case into its right and left
+lung, with ``--lungs`` (lung label maps, 1 right, 2 left, named like the cases) or at
+``--midline-x-mm``; its score is the per-lung maximum of ``--probabilities`` when given, else
+the predicted volume.
+
+``--json`` prints ``{"tolerance_mm", "cases": [...], "summary": {metric: {n, median, q1, q3,
+mean}}, "detection": {...}, "lungs": [...]}``; infinite and undefined values are null there
+(``empty_prediction`` tells a failed case).
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -68,9 +104,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     seg.add_argument("--force", action="store_true", help="with --report, replace an existing seg.dcm/sr.dcm")
     seg.set_defaults(func=_segment)
 
-    add_train_parser(lsub)
-    add_tune_parser(lsub)
-    add_ensemble_parser(lsub)
+    _add_train_parser(lsub)
+    _add_tune_parser(lsub)
+    _add_ensemble_parser(lsub)
 
 
 def _isolate(args: argparse.Namespace) -> int:
@@ -127,4 +163,187 @@ def _segment(args: argparse.Namespace) -> int:
             written = write_lesion_report(ct.metadata["files"], result.labels, result.lesions, args.report,
                                           force=args.force)  # fmt: skip
             print(f"  report: {written.seg_path}, {written.sr_path}")
+    return 0
+
+
+def add_evaluate_parser(lung_subparsers: argparse._SubParsersAction) -> None:
+    """Register ``evaluate`` under the ``oncoqi lung`` sub-commands."""
+    p = lung_subparsers.add_parser(
+        "evaluate",
+        help="DSC, HD95, surface Dice, APL, volume difference and lung-wise detection of predictions",
+        description=EVALUATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("pred", metavar="PRED", help="predicted label map, or folder of them")
+    p.add_argument("gt", metavar="GT", help="reference label map, or folder of them")
+    p.add_argument("--tolerance-mm", type=float, default=DEFAULT_TOLERANCE_MM, metavar="MM",
+                   help=f"surface Dice and APL tolerance (default {DEFAULT_TOLERANCE_MM})")  # fmt: skip
+    p.add_argument("--probabilities", metavar="PATH",
+                   help="probability map(s), named like the cases, for the detection score")  # fmt: skip
+    p.add_argument("--lungs", metavar="PATH", help="lung label map(s) (1 right, 2 left), named like the cases")
+    p.add_argument("--midline-x-mm", type=float, default=0.0, metavar="MM",
+                   help="LPS x of the body midline, splitting the lungs without --lungs (default 0)")  # fmt: skip
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_evaluate)
+
+
+
+def _load(cases: list[tuple[str, dict[str, Path]]]) -> Iterator[EvaluationCase]:
+    for name, paths in cases:
+        images: dict[str, Image] = {role: read_image(path) for role, path in paths.items()}
+        yield EvaluationCase(name, images["pred"], images["gt"], images.get("probabilities"), images.get("lungs"))
+
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    extra = {"probabilities": args.probabilities, "lungs": args.lungs}
+    cases = match_cases(Path(args.pred), Path(args.gt), **{k: Path(v) if v else None for k, v in extra.items()})
+    report = evaluate_set(_load(cases), tolerance_mm=args.tolerance_mm, midline_x_mm=args.midline_x_mm)
+    if args.json:
+        print(json.dumps(strict(report_dict(report)), indent=2))
+    else:
+        print_report(report)
+    return 0
+
+
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``oncoqi lung train``."""
+    p = sub.add_parser(
+        "train", help="train the lung tumour network and export it to ONNX (needs the 'train' extra)",
+        description=train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--cases", help="folder with one sub-folder per case (CT + tumour label)")
+    source.add_argument("--phantoms", type=int, metavar="N", help="generate N synthetic cases with random options")
+    p.add_argument("--seed", type=int, default=0, help="seed of phantoms, split, sampling and weights (default 0)")
+    p.add_argument("--phantom-size", type=int, default=256, help="phantom CT matrix (default 256)")
+    p.add_argument("--phantom-z-mm", type=float, default=300.0, help="longest thorax length of a phantom (default 300 mm)")
+    p.add_argument("--wide-geometry", action="store_true",
+                   help="phantoms also with 7.5/10 mm slices and 2-3 mm pixels (beyond the test sets' range)")
+    p.add_argument("--subsolid", type=float, default=0.0, metavar="SHARE",
+                   help="share of phantom tumours drawn part-solid or ground glass (default 0: all solid)")
+    p.add_argument("--large-tumours", type=float, default=0.0, metavar="SHARE",
+                   help="share of phantom tumours drawn %g-%g ml, the size of many primary NSCLC "
+                        "(default 0: the generator's 1-60 ml)" % LARGE_TUMOUR_ML)
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="processes preparing phantom cases (default: one per CPU)")
+    p.add_argument("--epochs", type=int, default=TrainOptions.epochs)
+    p.add_argument("--steps-per-epoch", type=int, default=TrainOptions.steps_per_epoch)
+    p.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
+    p.add_argument("--crop", type=int, default=TrainOptions.crop, help="training crop side in network pixels")
+    p.add_argument("--tumour-fraction", type=float, default=TrainOptions.tumour_fraction,
+                   help="share of crops centred near a tumour pixel; the rest are centred anywhere in the search "
+                        f"region, the hard negatives (default {TrainOptions.tumour_fraction:g})")
+    p.add_argument("--negative-ratio", type=float, default=SliceOptions.negative_ratio,
+                   help=f"tumour-free slices drawn per tumour slice (default {SliceOptions.negative_ratio:g})")
+    p.add_argument("--min-negatives", type=int, default=SliceOptions.min_negatives,
+                   help=f"tumour-free slices drawn at least per case (default {SliceOptions.min_negatives})")
+    p.add_argument("--flip", type=float, default=AugmentOptions.p_flip, metavar="P",
+                   help="probability of mirroring a training crop left to right (default 0: not published; "
+                        "meant for a network run with its mirrored pass, see the model card)")
+    p.add_argument("--init-from", metavar="MODEL", help="start from the network in this ONNX model (one written by "
+                   "'oncoqi lung train', or the shipped model) instead of random weights, to fine-tune it on new cases "
+                   "or augmentation; --base-filters, --depth and --context-mm must match it")
+    p.add_argument("--learning-rate", type=float, default=TrainOptions.learning_rate)
+    p.add_argument("--dice-epochs", type=int, default=TrainOptions.dice_epochs,
+                   help="epochs over which the Dice weight falls from --dice-start to --dice-end")
+    p.add_argument("--dice-start", type=float, default=TrainOptions.dice_start)
+    p.add_argument("--dice-end", type=float, default=TrainOptions.dice_end)
+    p.add_argument("--base-filters", type=int, default=UNetOptions.base_filters)
+    p.add_argument("--depth", type=int, default=UNetOptions.depth)
+    p.add_argument("--grid", type=int, default=PreprocessOptions.columns,
+                   help="network grid, pixels per side (default 512)")
+    p.add_argument("--pixel-mm", type=float, default=PreprocessOptions.pixel_mm,
+                   help="network pixel size in mm (default 1)")
+    p.add_argument("--context-mm", type=float, default=CONTEXT_MM,
+                   help=f"distance of the neighbouring slices given as extra channels, mm (default {CONTEXT_MM:g}; "
+                        "0: the slice alone)")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.set_defaults(func=_train)
+
+
+
+def _data_note(args: argparse.Namespace) -> str:
+    """What the cases of this run are, for the model's ``oncoqi.training`` note."""
+    if args.cases:
+        return f"the cases of {Path(args.cases).name}"
+    extras = [name for name, on in (("wide geometry", args.wide_geometry), (f"subsolid {args.subsolid:g}", args.subsolid),
+                                    (f"large tumours {args.large_tumours:g}", args.large_tumours)) if on]  # fmt: skip
+    return f"{args.phantoms} synthetic phantoms of set seed {args.seed}" + (f" ({', '.join(extras)})" if extras else "")
+
+
+
+def _train(args: argparse.Namespace) -> int:
+    options = TrainOptions(
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, crop=args.crop,
+        tumour_fraction=args.tumour_fraction, learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
+        dice_epochs=args.dice_epochs, seed=args.seed, init_from=args.init_from, data=_data_note(args),
+        unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
+        augment=AugmentOptions(p_flip=args.flip),
+        slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid,
+                                              context_mm=args.context_mm),
+                            negative_ratio=args.negative_ratio, min_negatives=args.min_negatives),
+    )
+    if args.phantoms is not None and args.phantoms < 2:
+        raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
+    for flag, share in (("--subsolid", args.subsolid), ("--large-tumours", args.large_tumours), ("--flip", args.flip)):
+        if not 0.0 <= share <= 1.0:
+            raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
+    started = time.perf_counter()
+    phantoms = PhantomSetOptions(count=args.phantoms or 0, size=args.phantom_size, z_mm=args.phantom_z_mm,
+                                 wide_geometry=args.wide_geometry, subsolid=args.subsolid, large=args.large_tumours)
+    prepared = prepare_slices(load_cases(args.cases) if args.cases else None, options.slices, args.seed,
+                              phantoms=phantoms, workers=args.workers)  # fmt: skip
+    result = train.train(prepared, args.out, options)
+    print(f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "
+          f"({(time.perf_counter() - started) / 60:.1f} min)")
+    return 0
+
+
+
+def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``oncoqi lung tune``."""
+    p = sub.add_parser("tune", help="choose a model's threshold and minimum lesion size on held-out phantoms",
+                       description=tune.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("--model", required=True, help="ONNX model to tune (its metadata is updated in place)")
+    p.add_argument("--phantoms", type=int, default=10, help="tuning cases (default 10)")
+    p.add_argument("--seed", type=int, default=500, help="tuning set seed, neither a training nor a test seed")
+    p.add_argument("--threads", type=int, help="onnxruntime threads")
+    p.add_argument("--dry-run", action="store_true", help="print the scores, do not change the model")
+    p.set_defaults(func=_tune)
+
+
+
+def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
+    model = resolve_model(args.model)
+    cases = tune.case_probabilities(phantom_cases(args.phantoms, args.seed), model, args.threads)
+    best, scored = tune.choose(cases)
+    for s in sorted(scored, key=lambda x: (-x.worst, -x.objective))[:10]:
+        log(f"{s.rules_text()}: {s.note(len(cases), None)}")
+    note = best.note(len(cases), args.seed)
+    log(f"chosen: {best.rules_text()} ({note})")
+    if not args.dry_run:
+        tune.write_setting(model, best, note)
+        log(f"{model}: metadata updated")
+    return 0
+
+
+
+def _add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``oncoqi lung ensemble``."""
+    p = sub.add_parser("ensemble", help="average several trained networks into one ONNX model (tune it after)",
+                       description=ensemble.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("models", nargs="+", help="ONNX networks trained on the same preprocessing (two or more, or one with --mirror)")
+    p.add_argument("--out", required=True, help="the ensemble's .onnx file")
+    p.add_argument("--mirror", action="store_true",
+                   help="also run each network on the left-right mirrored slice (one network is then enough)")
+    p.set_defaults(func=_ensemble)
+
+
+
+def _ensemble(args: argparse.Namespace) -> int:
+    path = ensemble.ensemble_onnx(args.models, args.out, mirror=args.mirror)
+    print(f"{path}: mean of {ensemble.passes(len(args.models), args.mirror)} passes of {len(args.models)} network(s); "
+          f"now run oncoqi lung tune --model {path}")
     return 0

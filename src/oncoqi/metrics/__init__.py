@@ -11,7 +11,10 @@ Typical use::
     print(report.summary["dice"].median, report.detection.sensitivity)
 
 or ``oncoqi lung evaluate PRED GT``. The definitions are in the documentation of
-:mod:`oncoqi.metrics.overlap`, :mod:`oncoqi.metrics.surface` and :mod:`oncoqi.metrics.detection`.
+:mod:`oncoqi.metrics.overlap`, :mod:`oncoqi.metrics.surface` and :mod:`oncoqi.metrics.detection`;
+:mod:`oncoqi.metrics.lesions` puts each lesion in its lung (shared with the lesion measurements),
+:mod:`oncoqi.metrics.matching` pairs prediction and reference files by case name, and
+:mod:`oncoqi.metrics.report` prints a report as a table or JSON.
 """
 
 from oncoqi.metrics.case import SUMMARY_KEYS, CaseMetrics, Stats, evaluate_case, evaluate_masks, summarise

@@ -22,7 +22,6 @@ the network knows, while a tumour looks like a tumour either way round. It doubl
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -195,21 +194,3 @@ def _preprocess(meta: dict[str, str]) -> dict:
 def _channels(proto: onnx.ModelProto) -> int | str:
     dim = proto.graph.input[0].type.tensor_type.shape.dim[-1]
     return dim.dim_value or dim.dim_param
-
-
-def add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``oncoqi lung ensemble``."""
-    p = sub.add_parser("ensemble", help="average several trained networks into one ONNX model (tune it after)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("models", nargs="+", help="ONNX networks trained on the same preprocessing (two or more, or one with --mirror)")
-    p.add_argument("--out", required=True, help="the ensemble's .onnx file")
-    p.add_argument("--mirror", action="store_true",
-                   help="also run each network on the left-right mirrored slice (one network is then enough)")
-    p.set_defaults(func=_ensemble)
-
-
-def _ensemble(args: argparse.Namespace) -> int:
-    path = ensemble_onnx(args.models, args.out, mirror=args.mirror)
-    print(f"{path}: mean of {passes(len(args.models), args.mirror)} passes of {len(args.models)} network(s); "
-          f"now run oncoqi lung tune --model {path}")
-    return 0

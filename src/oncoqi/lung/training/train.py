@@ -32,7 +32,6 @@ without it.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
@@ -47,15 +46,10 @@ from oncoqi.atomic import atomic_path, write_text
 from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
 from oncoqi.lung.preprocess import AIR_HU, PreprocessOptions, lung_window
 from oncoqi.lung.training.data import (
-    LARGE_TUMOUR_ML,
     AugmentOptions,
-    PhantomSetOptions,
     SliceOptions,
     SliceSet,
     TrainingError,
-    default_workers,
-    load_cases,
-    prepare_slices,
     sample_crop,
 )
 from oncoqi.lung.training.unet import UNetOptions
@@ -376,95 +370,3 @@ def _write_log(history: list[dict[str, float]], path: Path) -> None:
     writer.writeheader()
     writer.writerows(history)
     write_text(buffer.getvalue(), path)
-
-
-def add_train_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``oncoqi lung train``."""
-    p = sub.add_parser(
-        "train", help="train the lung tumour network and export it to ONNX (needs the 'train' extra)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--cases", help="folder with one sub-folder per case (CT + tumour label)")
-    source.add_argument("--phantoms", type=int, metavar="N", help="generate N synthetic cases with random options")
-    p.add_argument("--seed", type=int, default=0, help="seed of phantoms, split, sampling and weights (default 0)")
-    p.add_argument("--phantom-size", type=int, default=256, help="phantom CT matrix (default 256)")
-    p.add_argument("--phantom-z-mm", type=float, default=300.0, help="longest thorax length of a phantom (default 300 mm)")
-    p.add_argument("--wide-geometry", action="store_true",
-                   help="phantoms also with 7.5/10 mm slices and 2-3 mm pixels (beyond the test sets' range)")
-    p.add_argument("--subsolid", type=float, default=0.0, metavar="SHARE",
-                   help="share of phantom tumours drawn part-solid or ground glass (default 0: all solid)")
-    p.add_argument("--large-tumours", type=float, default=0.0, metavar="SHARE",
-                   help="share of phantom tumours drawn %g-%g ml, the size of many primary NSCLC "
-                        "(default 0: the generator's 1-60 ml)" % LARGE_TUMOUR_ML)
-    p.add_argument("--workers", type=int, default=default_workers(),
-                   help="processes preparing phantom cases (default: one per CPU)")
-    p.add_argument("--epochs", type=int, default=TrainOptions.epochs)
-    p.add_argument("--steps-per-epoch", type=int, default=TrainOptions.steps_per_epoch)
-    p.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
-    p.add_argument("--crop", type=int, default=TrainOptions.crop, help="training crop side in network pixels")
-    p.add_argument("--tumour-fraction", type=float, default=TrainOptions.tumour_fraction,
-                   help="share of crops centred near a tumour pixel; the rest are centred anywhere in the search "
-                        f"region, the hard negatives (default {TrainOptions.tumour_fraction:g})")
-    p.add_argument("--negative-ratio", type=float, default=SliceOptions.negative_ratio,
-                   help=f"tumour-free slices drawn per tumour slice (default {SliceOptions.negative_ratio:g})")
-    p.add_argument("--min-negatives", type=int, default=SliceOptions.min_negatives,
-                   help=f"tumour-free slices drawn at least per case (default {SliceOptions.min_negatives})")
-    p.add_argument("--flip", type=float, default=AugmentOptions.p_flip, metavar="P",
-                   help="probability of mirroring a training crop left to right (default 0: not published; "
-                        "meant for a network run with its mirrored pass, see the model card)")
-    p.add_argument("--init-from", metavar="MODEL", help="start from the network in this ONNX model (one written by "
-                   "'oncoqi lung train', or the shipped model) instead of random weights, to fine-tune it on new cases "
-                   "or augmentation; --base-filters, --depth and --context-mm must match it")
-    p.add_argument("--learning-rate", type=float, default=TrainOptions.learning_rate)
-    p.add_argument("--dice-epochs", type=int, default=TrainOptions.dice_epochs,
-                   help="epochs over which the Dice weight falls from --dice-start to --dice-end")
-    p.add_argument("--dice-start", type=float, default=TrainOptions.dice_start)
-    p.add_argument("--dice-end", type=float, default=TrainOptions.dice_end)
-    p.add_argument("--base-filters", type=int, default=UNetOptions.base_filters)
-    p.add_argument("--depth", type=int, default=UNetOptions.depth)
-    p.add_argument("--grid", type=int, default=PreprocessOptions.columns,
-                   help="network grid, pixels per side (default 512)")
-    p.add_argument("--pixel-mm", type=float, default=PreprocessOptions.pixel_mm,
-                   help="network pixel size in mm (default 1)")
-    p.add_argument("--context-mm", type=float, default=CONTEXT_MM,
-                   help=f"distance of the neighbouring slices given as extra channels, mm (default {CONTEXT_MM:g}; "
-                        "0: the slice alone)")
-    p.add_argument("--out", required=True, help="output folder (created)")
-    p.set_defaults(func=_train)
-
-
-def _data_note(args: argparse.Namespace) -> str:
-    """What the cases of this run are, for the model's ``oncoqi.training`` note."""
-    if args.cases:
-        return f"the cases of {Path(args.cases).name}"
-    extras = [name for name, on in (("wide geometry", args.wide_geometry), (f"subsolid {args.subsolid:g}", args.subsolid),
-                                    (f"large tumours {args.large_tumours:g}", args.large_tumours)) if on]  # fmt: skip
-    return f"{args.phantoms} synthetic phantoms of set seed {args.seed}" + (f" ({', '.join(extras)})" if extras else "")
-
-
-def _train(args: argparse.Namespace) -> int:
-    options = TrainOptions(
-        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, crop=args.crop,
-        tumour_fraction=args.tumour_fraction, learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
-        dice_epochs=args.dice_epochs, seed=args.seed, init_from=args.init_from, data=_data_note(args),
-        unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
-        augment=AugmentOptions(p_flip=args.flip),
-        slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid,
-                                              context_mm=args.context_mm),
-                            negative_ratio=args.negative_ratio, min_negatives=args.min_negatives),
-    )
-    if args.phantoms is not None and args.phantoms < 2:
-        raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
-    for flag, share in (("--subsolid", args.subsolid), ("--large-tumours", args.large_tumours), ("--flip", args.flip)):
-        if not 0.0 <= share <= 1.0:
-            raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
-    started = time.perf_counter()
-    phantoms = PhantomSetOptions(count=args.phantoms or 0, size=args.phantom_size, z_mm=args.phantom_z_mm,
-                                 wide_geometry=args.wide_geometry, subsolid=args.subsolid, large=args.large_tumours)
-    prepared = prepare_slices(load_cases(args.cases) if args.cases else None, options.slices, args.seed,
-                              phantoms=phantoms, workers=args.workers)  # fmt: skip
-    result = train(prepared, args.out, options)
-    print(f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "
-          f"({(time.perf_counter() - started) / 60:.1f} min)")
-    return 0

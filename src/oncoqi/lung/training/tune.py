@@ -38,10 +38,9 @@ nearest 0.5).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,8 +50,8 @@ from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung.onnx_model import save_with_metadata
 from oncoqi.lung.postprocess import Components, LesionRules, find_components
-from oncoqi.lung.segment import resolve_model, tumour_probability
-from oncoqi.lung.training.data import Case, phantom_cases
+from oncoqi.lung.segment import tumour_probability
+from oncoqi.lung.training.data import Case
 from oncoqi.metrics import LungFinding, lung_findings, surface_distances
 
 #: Candidate settings searched by default.
@@ -289,29 +288,3 @@ def write_setting(model: Path, setting: Setting, note: str) -> Path:
               "oncoqi.min_lung_fraction": repr(float(r.min_lung_fraction)),
               "oncoqi.through_fraction": optional(r.through_fraction), "oncoqi.dome_fraction": optional(r.dome_fraction)}  # fmt: skip
     return save_with_metadata(onnx.load(str(model)), model, values)
-
-
-def add_tune_parser(sub: argparse._SubParsersAction) -> None:
-    """Register ``oncoqi lung tune``."""
-    p = sub.add_parser("tune", help="choose a model's threshold and minimum lesion size on held-out phantoms",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("--model", required=True, help="ONNX model to tune (its metadata is updated in place)")
-    p.add_argument("--phantoms", type=int, default=10, help="tuning cases (default 10)")
-    p.add_argument("--seed", type=int, default=500, help="tuning set seed, neither a training nor a test seed")
-    p.add_argument("--threads", type=int, help="onnxruntime threads")
-    p.add_argument("--dry-run", action="store_true", help="print the scores, do not change the model")
-    p.set_defaults(func=_tune)
-
-
-def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
-    model = resolve_model(args.model)
-    cases = case_probabilities(phantom_cases(args.phantoms, args.seed), model, args.threads)
-    best, scored = choose(cases)
-    for s in sorted(scored, key=lambda x: (-x.worst, -x.objective))[:10]:
-        log(f"{s.rules_text()}: {s.note(len(cases), None)}")
-    note = best.note(len(cases), args.seed)
-    log(f"chosen: {best.rules_text()} ({note})")
-    if not args.dry_run:
-        write_setting(model, best, note)
-        log(f"{model}: metadata updated")
-    return 0
