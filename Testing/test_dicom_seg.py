@@ -4,7 +4,9 @@ Three kinds of tests:
 
 * synthetic CT series written with :func:`oncoqi.dicom.write.write_series` (oblique
   orientations, overlapping segments, label grids in another axis order) for the writer, the
-  reader and every error the issue asks for;
+  reader and every input they refuse, each with a message that names the problem (a label on
+  another grid, an empty or undescribed segment, a source that is not one regular series,
+  malformed metadata);
 * tools we did not write on our files: dicom3tools ``dciodvfy`` (zero errors and no warnings)
   and dcmqi's ``segimage2itkimage`` (the same masks as ours);
 * files other tools wrote (``../shared/data``: dcmqi's and highdicom's SEGs, QIN-HEADNECK's
