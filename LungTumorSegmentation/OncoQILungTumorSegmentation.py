@@ -286,7 +286,8 @@ class OncoQILungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
         progress
             ``progress(done, total)`` over the network's slices.
         cancel
-            A ``threading.Event``; setting it stops the run with ``SegmentationCancelled``.
+            An ``oncoqi.errors.CancelToken`` (or a ``threading.Event``); cancelling it stops the run with
+            ``oncoqi.errors.Cancelled``.
 
         Returns
         -------
@@ -449,31 +450,30 @@ class OncoQILungTumorSegmentationTest(ScriptedLoadableModuleTest):
     def test_OncoQILungTumorSegmentationJob(self) -> None:
         self.delayDisplay("Background segmentation: progress, and Cancel before and while it runs")
         import tempfile
-        import threading
 
         with tempfile.TemporaryDirectory() as folder:
             ctNode, _truth = self._loadSample(folder)
-        from oncoqi.lung.onnx_model import SegmentationCancelled
+        from oncoqi.errors import Cancelled, CancelToken
 
         logic = OncoQILungTumorSegmentationLogic()
         nodesBefore = slicer.mrmlScene.GetNumberOfNodes()
         job = logic.startSegmentation(ctNode, threads=1)
         job.cancel()
         self.assertTrue(job.wait(600))
-        self.assertIsInstance(job.error, SegmentationCancelled)
+        self.assertIsInstance(job.error, Cancelled)
 
         # Cancelled from another thread once the network has started, as the Cancel button does.
-        cancel = threading.Event()
+        cancel = CancelToken()
         reports = []
 
         def cancelAfterFirstBatch(done, total):
             reports.append((done, total))
             if done > 0:
-                cancel.set()
+                cancel.cancel()
 
         job = logic.startSegmentation(ctNode, threads=1, progress=cancelAfterFirstBatch, cancel=cancel)
         self.assertTrue(job.wait(600))
-        self.assertIsInstance(job.error, SegmentationCancelled)
+        self.assertIsInstance(job.error, Cancelled)
         done, total = job.progress
         self.assertTrue(0 < done < total, reports)
         self.assertEqual(slicer.mrmlScene.GetNumberOfNodes(), nodesBefore)

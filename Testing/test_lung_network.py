@@ -147,7 +147,8 @@ def test_case_slices_draw_the_asked_number_of_tumour_free_slices(phantom):
 
 
 def test_segmenter_progress_and_cancel(tmp_path):
-    from oncoqi.lung.onnx_model import OnnxSegmenter, SegmentationCancelled
+    from oncoqi.errors import Cancelled
+    from oncoqi.lung.onnx_model import OnnxSegmenter
 
     seg = OnnxSegmenter(small_identity_model(tmp_path / "id.onnx"), threads=1)
     assert seg.preprocess_options == SMALL_GRID and seg.threshold == IDENTITY_THRESHOLD
@@ -165,7 +166,7 @@ def test_segmenter_progress_and_cancel(tmp_path):
         if done >= 4:
             cancel.set()
 
-    with pytest.raises(SegmentationCancelled, match="after 4 of 10"):
+    with pytest.raises(Cancelled, match="after 4 of 10"):
         seg.predict(slices, batch_size=2, progress=progress, cancel=cancel)
     assert seen == [0, 2, 4]
 

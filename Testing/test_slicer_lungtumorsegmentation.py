@@ -26,7 +26,7 @@ from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung import EmptyVolumeError, NotCTError
 from oncoqi.lung.isolation import LungNotFoundError
-from oncoqi.lung.onnx_model import SegmentationCancelled
+from oncoqi.errors import Cancelled
 from oncoqi.lung.naming import lesion_name
 from oncoqi.lung.segment import LungSegmentation, NoModelError, default_model_path, segment_ct
 from oncoqi.phantom.sample import extract_sample
@@ -120,7 +120,7 @@ def test_job_hands_its_error_to_the_caller_and_stops_when_cancelled(extension_pa
         started.set()
         release.wait(10)
         if cancel.is_set():
-            raise SegmentationCancelled("stopped")
+            raise Cancelled("stopped")
         return 1
 
     job = BackgroundJob(work).start()
@@ -132,8 +132,8 @@ def test_job_hands_its_error_to_the_caller_and_stops_when_cancelled(extension_pa
     assert job.cancel_requested
     release.set()
     assert job.wait(10)
-    assert isinstance(job.error, SegmentationCancelled)
-    with pytest.raises(SegmentationCancelled, match="stopped"):
+    assert isinstance(job.error, Cancelled)
+    with pytest.raises(Cancelled, match="stopped"):
         job.result()
 
 
@@ -325,8 +325,8 @@ def test_job_cancelled_before_it_starts_adds_nothing(logic, mrml_scene, ct_node,
     cancel.set()
     job = logic.startSegmentation(ct_node, modelPath=test_model, threads=1, cancel=cancel)
     assert job.wait(JOB_TIMEOUT_S)
-    assert isinstance(job.error, SegmentationCancelled) and job.progress is None
-    with pytest.raises(SegmentationCancelled, match="before it started"):
+    assert isinstance(job.error, Cancelled) and job.progress is None
+    with pytest.raises(Cancelled, match="before it started"):
         job.result()
     assert mrml_scene.GetNumberOfNodes() == count
 
@@ -345,7 +345,7 @@ def test_job_cancelled_while_running_adds_nothing(logic, mrml_scene, ct_node, te
     job = logic.startSegmentation(ct_node, modelPath=test_model, threads=1, progress=cancel_after_first_batch,
                                   cancel=cancel)  # fmt: skip
     assert job.wait(JOB_TIMEOUT_S)
-    assert isinstance(job.error, SegmentationCancelled) and job.cancel_requested
+    assert isinstance(job.error, Cancelled) and job.cancel_requested
     done, total = job.progress
     assert 0 < done < total and len(reports) == 2
     assert mrml_scene.GetNumberOfNodes() == count

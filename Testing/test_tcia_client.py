@@ -8,9 +8,9 @@ import time
 import pytest
 
 from oncoqi import __version__
-from oncoqi.errors import InputError
+from oncoqi.errors import Cancelled, InputError
 from oncoqi.tcia.cache import CacheError, MetadataCache, default_cache_path
-from oncoqi.tcia.http import Cancelled, HttpClient, HTTPStatusError, NetworkError, RetryPolicy, parse_retry_after
+from oncoqi.tcia.http import HttpClient, HTTPStatusError, NetworkError, RetryPolicy, parse_retry_after
 from oncoqi.tcia.nbia import NBIAClient
 from helpers.tcia_server import COLLECTION, DOI, LICENSE_URI, NBIATestServer, shared_catalog as catalog
 

@@ -15,12 +15,14 @@ import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from oncoqi.errors import CancelToken
+
 T = TypeVar("T")
 
 #: Called as ``progress(done, total)`` (from the worker thread).
 Progress = Callable[[int, int], None]
-#: The job's work: gets the progress callback and the cancel event, returns the result.
-Work = Callable[[Progress, threading.Event], T]
+#: The job's work: gets the progress callback and the cancel token, returns the result.
+Work = Callable[[Progress, CancelToken], T]
 
 
 class BackgroundJob(Generic[T]):
@@ -34,8 +36,9 @@ class BackgroundJob(Generic[T]):
     name
         Thread name (shown in debuggers and logs).
     cancel_event
-        The event :meth:`cancel` sets; a new one when None. Passing one lets a caller that
-        already holds an event (a script, a test) cancel the job through it.
+        The token :meth:`cancel` sets (a ``threading.Event`` works too); a new
+        :class:`~oncoqi.errors.CancelToken` when None. Passing one lets a caller that already holds
+        a token (a script, a test) cancel the job through it.
     on_progress
         Also called with every progress report, from the worker thread (e.g. to log).
 
@@ -49,12 +52,12 @@ class BackgroundJob(Generic[T]):
         self,
         work: Work[T],
         name: str = "OncoQI job",
-        cancel_event: threading.Event | None = None,
+        cancel_event: CancelToken | None = None,
         on_progress: Progress | None = None,
     ) -> None:
         self._work = work
         self._on_progress = on_progress
-        self.cancel_event = cancel_event if cancel_event is not None else threading.Event()
+        self.cancel_event = cancel_event if cancel_event is not None else CancelToken()
         self._finished = threading.Event()
         self._progress: tuple[int, int] | None = None
         self._result: T | None = None

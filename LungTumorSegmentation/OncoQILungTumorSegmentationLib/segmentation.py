@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,12 +44,12 @@ from OncoQISlicer.mrml import (  # the tags are re-exported: the module's Test r
 
 from oncoqi import __version__
 from oncoqi.dicom.seg.codes import DEFAULT_COLORS, NAMED_CODES
-from oncoqi.errors import InputError
+from oncoqi.errors import CancelToken, InputError, check_cancel
 from oncoqi.image import Image
 from oncoqi.lung.ct import check_axial, check_ct
 from oncoqi.lung.isolation import LEFT_LUNG, RIGHT_LUNG
 from oncoqi.lung.measure import LesionMeasurement
-from oncoqi.lung.onnx_model import Progress, SegmentationCancelled
+from oncoqi.lung.onnx_model import Progress
 from oncoqi.lung.naming import ALGORITHM_NAME, lesion_name
 from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
 
@@ -200,7 +199,7 @@ def segment_image(
     model_path: str | os.PathLike | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
 ) -> LungTumorResult:
     """Run the core's lung tumour segmentation on a CT copied out of the scene (any thread).
 
@@ -215,22 +214,21 @@ def segment_image(
     progress
         ``progress(done, total)`` over the network's slices.
     cancel
-        Set from another thread to stop: checked before the model is loaded and between
+        Cancelled from another thread to stop: checked before the model is loaded and between
         network batches (lung isolation itself, a few seconds, is not interruptible).
 
     Raises
     ------
     oncoqi.lung.segment.NoModelError
         No model given and none shipped.
-    oncoqi.lung.onnx_model.SegmentationCancelled
+    oncoqi.errors.Cancelled
         ``cancel`` was set.
     oncoqi.errors.OncoQIError
         Any other refusal of the core (no lungs found, model unusable, ...).
     """
     model = resolve_model(model_path)
     name = str(ct.metadata.get("name") or "CT")
-    if cancel is not None and cancel.is_set():
-        raise SegmentationCancelled(f"segmentation of '{name}' cancelled before it started")
+    check_cancel(cancel, f"segmentation of '{name}' cancelled before it started")
     version = model_identity(model) if model.is_file() else f"{__version__} {model.name}"
     result = segment_ct(
         ct, model, threads=threads or default_threads(), progress=progress, cancel=cancel, name=f"volume '{name}'"

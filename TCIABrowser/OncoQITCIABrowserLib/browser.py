@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oncoqi.errors import InputError
+from oncoqi.errors import CancelToken, InputError
 from oncoqi.tcia import (
     DownloadProgress,
     DownloadReport,
@@ -298,7 +298,7 @@ class DownloadJob:
         self.series = list(series)
         self.out_dir = Path(out_dir)
         self.workers = workers
-        self._cancel = threading.Event()
+        self._cancel = CancelToken()
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._state = _JobState(states={self._uid(s): SeriesState.QUEUED for s in self.series})
@@ -340,12 +340,12 @@ class DownloadJob:
 
     def cancel(self) -> None:
         """Ask the download to stop; running transfers stop at their next chunk, partial series are removed."""
-        self._cancel.set()
+        self._cancel.cancel()
 
     @property
     def cancelled(self) -> bool:
         """True once :meth:`cancel` was called."""
-        return self._cancel.is_set()
+        return self._cancel.cancelled
 
     @property
     def running(self) -> bool:

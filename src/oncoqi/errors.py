@@ -4,9 +4,14 @@ Every expected problem with user input (a folder without DICOM, a truncated file
 a missing slice, ...) is raised as an :class:`OncoQIError` subclass whose message names the file
 or series and the problem. The command line prints that message without a traceback; anything
 else is a bug and keeps its traceback.
+
+Long work (a download, a segmentation) takes a :class:`CancelToken` and raises :class:`Cancelled`
+at its next check once the token is cancelled from any thread.
 """
 
 from __future__ import annotations
+
+import threading
 
 
 class OncoQIError(Exception):
@@ -31,3 +36,31 @@ class GeometryError(OncoQIError):
     def __init__(self, message: str, problems: list[str] | None = None) -> None:
         super().__init__(message)
         self.problems = problems if problems is not None else [message]
+
+
+class Cancelled(OncoQIError):
+    """Work stopped because its cancel token was set (the caller's choice, not a problem of the input); nothing was returned."""
+
+
+class CancelToken(threading.Event):
+    """Set it from any thread to stop work early: the work raises :class:`Cancelled` at its next check.
+
+    A :class:`threading.Event` with cancellation's names. A plain Event (or anything with ``is_set()``)
+    given where a token is taken works too: the work only ever asks ``is_set()``, through
+    :func:`check_cancel`.
+    """
+
+    def cancel(self) -> None:
+        """Ask the work to stop (the same as ``set()``)."""
+        self.set()
+
+    @property
+    def cancelled(self) -> bool:
+        """True once :meth:`cancel` (or ``set()``) was called."""
+        return self.is_set()
+
+
+def check_cancel(cancel: CancelToken | None, message: str = "") -> None:
+    """Raise :class:`Cancelled` with ``message`` when ``cancel`` is set (None: never)."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled(message)

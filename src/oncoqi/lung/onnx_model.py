@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -39,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from oncoqi.atomic import atomic_path
-from oncoqi.errors import InputError, OncoQIError
+from oncoqi.errors import CancelToken, InputError, OncoQIError, check_cancel
 from oncoqi.lung.postprocess import DEFAULT_THRESHOLD, LesionRules
 from oncoqi.lung.preprocess import PreprocessOptions
 
@@ -48,10 +47,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 #: Called with ``(slices done, slices in total)`` after each batch.
 Progress = Callable[[int, int], None]
-
-
-class SegmentationCancelled(OncoQIError):
-    """The caller set the cancel token; nothing was returned or written."""
 
 
 class ModelError(InputError):
@@ -196,7 +191,7 @@ class OnnxSegmenter:
         slices: np.ndarray,
         batch_size: int = 2,
         progress: Progress | None = None,
-        cancel: threading.Event | None = None,
+        cancel: CancelToken | None = None,
         *,
         indices: np.ndarray | None = None,
     ) -> np.ndarray:
@@ -214,8 +209,8 @@ class OnnxSegmenter:
         progress
             Called as ``progress(done, n)`` after every batch (and ``progress(0, n)`` first).
         cancel
-            When set (from any thread), the next batch boundary raises
-            :class:`SegmentationCancelled`.
+            When cancelled (from any thread), the next batch boundary raises
+            :class:`oncoqi.errors.Cancelled`.
         indices
             int ``(n, channels)``: the slices stacked as the channels of each input
             (:meth:`~oncoqi.lung.preprocess.Preprocessed.channel_indices`); stacks are built one
@@ -229,7 +224,7 @@ class OnnxSegmenter:
 
         Raises
         ------
-        SegmentationCancelled
+        oncoqi.errors.Cancelled
             When ``cancel`` was set.
         ModelError
             When the slices' shape or the number of channels does not fit the model.
@@ -253,8 +248,7 @@ class OnnxSegmenter:
         if progress is not None:
             progress(0, n)
         for start in range(0, n, batch_size):
-            if cancel is not None and cancel.is_set():
-                raise SegmentationCancelled(f"segmentation cancelled after {start} of {n} slices")
+            check_cancel(cancel, f"segmentation cancelled after {start} of {n} slices")
             batch = np.moveaxis(slices[indices[start : start + batch_size]], 1, -1).astype(np.float32)
             out[start : start + len(batch)] = self._session.run([self._output], {self._input: batch})[0][..., 0]
             if progress is not None:

@@ -29,13 +29,12 @@ card is ``Docs/model-card.md``); :func:`resolve_model` says so clearly when it i
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from oncoqi.errors import OncoQIError
+from oncoqi.errors import CancelToken, OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung.isolation import LungMasks, isolate_lungs
 from oncoqi.lung.measure import LesionMeasurement, measure_lesions
@@ -179,7 +178,7 @@ def tumour_probability(
     model_path: str | os.PathLike | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
     *,
     batch_size: int = 2,
     name: str | None = None,
@@ -210,7 +209,7 @@ def segment_ct(
     model_path: str | os.PathLike | None = None,
     threads: int | None = None,
     progress: Progress | None = None,
-    cancel: threading.Event | None = None,
+    cancel: CancelToken | None = None,
     *,
     threshold: float | None = None,
     batch_size: int = 2,
@@ -229,8 +228,8 @@ def segment_ct(
     progress
         Called as ``progress(done, total)`` with network slices done.
     cancel
-        Set it from another thread to stop at the next batch (raises
-        :class:`~oncoqi.lung.onnx_model.SegmentationCancelled`).
+        Cancel it from another thread to stop at the next batch (raises
+        :class:`~oncoqi.errors.Cancelled`).
     threshold
         Probability threshold (default: the one stored in the model).
     batch_size

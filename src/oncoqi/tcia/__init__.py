@@ -26,7 +26,7 @@ from oncoqi.tcia.download import (
     SeriesState,
     download_series,
 )
-from oncoqi.tcia.http import Cancelled, HttpClient, HTTPStatusError, NetworkError, RetryPolicy, TransferError
+from oncoqi.tcia.http import HttpClient, HTTPStatusError, NetworkError, RetryPolicy, TransferError
 from oncoqi.tcia.idc import IDCSource, IDCUnavailableError
 from oncoqi.tcia.manifest import TciaManifest, read_tcia_manifest
 from oncoqi.tcia.models import Collection, Instance, Patient, Series, Study
@@ -36,7 +36,6 @@ from oncoqi.tcia.source import ImagingSource, Listing, with_referenced_series
 __all__ = [
     "NBIA_API_URL",
     "NLST_API_URL",
-    "Cancelled",
     "Collection",
     "DownloadMode",
     "DownloadProgress",

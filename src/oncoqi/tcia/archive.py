@@ -48,8 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
+from oncoqi.errors import CancelToken, check_cancel
 from oncoqi.tcia.dicomcheck import InstanceCheck, check_instance
-from oncoqi.tcia.http import CancelToken, TransferError, check_cancel
+from oncoqi.tcia.http import TransferError
 from oncoqi.tcia.source import FileOpener, FileRecord
 
 LICENSE_ENTRY = "LICENSE"

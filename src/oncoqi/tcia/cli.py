@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from tqdm import tqdm
 
+from oncoqi.errors import CancelToken
 from oncoqi.tcia.cache import MetadataCache
 from oncoqi.tcia.download import DownloadProgress, DownloadReport, SeriesState, download_series
 from oncoqi.tcia.http import HttpClient, RetryPolicy
@@ -216,7 +217,7 @@ class _ProgressBar:
 
 def _run(source: ImagingSource, items: list, args: argparse.Namespace) -> DownloadReport | None:
     """Run the queue in a thread so that Ctrl-C can cancel it cleanly; None when cancelled."""
-    cancel = threading.Event()
+    cancel = CancelToken()
     finished = threading.Event()
     bar = _ProgressBar()
     result: list[DownloadReport] = []
@@ -236,14 +237,14 @@ def _run(source: ImagingSource, items: list, args: argparse.Namespace) -> Downlo
         while not finished.wait(0.2):
             pass
     except KeyboardInterrupt:
-        cancel.set()
+        cancel.cancel()
         print("\ncancelling; partial downloads are being removed...", file=sys.stderr)
         finished.wait()
     finally:
         bar.close()
     if errors:
         raise errors[0]
-    return None if cancel.is_set() else result[0]
+    return None if cancel.cancelled else result[0]
 
 
 def _download(args: argparse.Namespace) -> int:

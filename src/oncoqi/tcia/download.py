@@ -19,8 +19,8 @@ the source can resume (instance-by-instance mode) and the failure was an interru
 continues where it stopped. A full disk stops the whole queue (nothing else could succeed).
 
 Progress is reported through a callback receiving :class:`DownloadProgress` events (called from the
-worker threads, one at a time: a GUI must hand them to its own thread); cancellation through a token
-with ``is_set()`` such as :class:`threading.Event`.
+worker threads, one at a time: a GUI must hand them to its own thread); cancellation through an
+:class:`oncoqi.errors.CancelToken` (or a :class:`threading.Event`).
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
-from oncoqi.errors import InputError, OncoQIError
+from oncoqi.errors import Cancelled, CancelToken, InputError, OncoQIError, check_cancel
 from oncoqi.tcia.dicomcheck import DicomCheckError, InstanceCheck, inspect_file
-from oncoqi.tcia.http import Cancelled, CancelToken, TransferError, check_cancel
+from oncoqi.tcia.http import TransferError
 from oncoqi.tcia.models import Series, is_valid_uid
 from oncoqi.tcia.source import (
     FileOpener,
@@ -320,14 +320,16 @@ def verify_series_files(
     return _Headers(patient_id=identity[0], study_uid=identity[1])
 
 
-class _AnySet:
-    """A cancel token set when any of its parts is."""
+class _AnySet(CancelToken):
+    """A cancel token set when any of its parts is (only ``is_set()`` asks them: do not ``wait()`` on it)."""
 
     def __init__(self, *tokens: CancelToken | None) -> None:
+        super().__init__()
         self.tokens = [t for t in tokens if t is not None]
 
     def is_set(self) -> bool:
-        return any(t.is_set() for t in self.tokens)
+        """True when this token or any of its parts is set."""
+        return super().is_set() or any(t.is_set() for t in self.tokens)
 
 
 class _Tracker:
@@ -423,7 +425,7 @@ class _Queue:
         self.manifest = DownloadManifest(out_dir / MANIFEST_NAME)
         self.tracker = tracker
         self.user_cancel = cancel
-        self.disk_full = threading.Event()
+        self.disk_full = CancelToken()
         self.token = _AnySet(cancel, self.disk_full)
         self.opener = opener
 
@@ -438,7 +440,7 @@ class _Queue:
         return SeriesOutcome(uid, state, message, path, series)
 
     def _stopped(self, uid: str, series: Series | None = None) -> SeriesOutcome:
-        if self.disk_full.is_set() and not (self.user_cancel and self.user_cancel.is_set()):
+        if self.disk_full.cancelled and not (self.user_cancel and self.user_cancel.is_set()):
             return self._end(uid, SeriesState.FAILED, "not downloaded: the disk is full", series=series)
         return self._end(uid, SeriesState.CANCELLED, "cancelled", series=series)
 
@@ -514,7 +516,7 @@ class _Queue:
         except OSError as exc:
             where = exc.filename or staging
             if _is_disk_full(exc):
-                self.disk_full.set()
+                self.disk_full.cancel()
                 return self._end(uid, SeriesState.FAILED, f"disk full while writing {where}", series=series)
             return self._end(uid, SeriesState.FAILED, f"cannot write {where}: {exc.strerror or exc}", series=series)
         finally:
@@ -547,7 +549,7 @@ def download_series(
     progress
         Called with a :class:`DownloadProgress` at every change, from worker threads.
     cancel
-        Set it (e.g. a :class:`threading.Event`) to stop; running transfers stop at the next chunk.
+        Cancel it (or set a :class:`threading.Event`) to stop; running transfers stop at the next chunk.
     opener
         Opens every data file written (not the manifest); a hook for tests and embedding applications,
         e.g. to inject ``OSError(ENOSPC)``.

@@ -9,7 +9,7 @@ itself is wrong (other 4xx). :class:`HttpClient` therefore
   honouring ``Retry-After``; any :class:`TransferError` whose ``transient`` is true is retried the
   same way, so a caller can retry a whole transfer (e.g. a truncated ZIP) through :meth:`HttpClient.retrying`;
 * raises :class:`HTTPStatusError` at once for other 4xx, with the URL and the server's message;
-* checks a cancel token between attempts, while waiting, and between chunks.
+* checks a cancel token (:class:`oncoqi.errors.CancelToken`) between attempts, while waiting, and between chunks.
 
 Only :mod:`urllib.request` is used (proxies from the environment are honoured).
 """
@@ -29,10 +29,10 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from oncoqi import __version__
-from oncoqi.errors import OncoQIError
+from oncoqi.errors import CancelToken, OncoQIError, check_cancel
 
 log = logging.getLogger(__name__)
 
@@ -45,16 +45,6 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 CHUNK_SIZE = 64 * 1024
 
 USER_AGENT = f"OncoQI/{__version__} (oncoqi.tcia; Python-urllib/{sys.version_info[0]}.{sys.version_info[1]})"
-
-
-class CancelToken(Protocol):
-    """Anything with ``is_set()``, e.g. :class:`threading.Event`; set it to stop work early."""
-
-    def is_set(self) -> bool: ...
-
-
-class Cancelled(Exception):
-    """Work stopped because the cancel token was set (not an error of the user's input)."""
 
 
 class TransferError(OncoQIError):
@@ -152,12 +142,6 @@ def parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
-
-
-def check_cancel(cancel: CancelToken | None) -> None:
-    """Raise :class:`Cancelled` when the token is set."""
-    if cancel is not None and cancel.is_set():
-        raise Cancelled()
 
 
 def _network_error(url: str, exc: BaseException) -> NetworkError:
@@ -324,7 +308,7 @@ class HttpClient:
         ------
         TransferError
             The last error, once it is not transient or the retries are spent (``attempts`` set).
-        Cancelled
+        oncoqi.errors.Cancelled
             When ``cancel`` is set before an attempt or during a wait.
         """
         n = 0

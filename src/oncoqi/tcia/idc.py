@@ -38,9 +38,9 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import Any
 
-from oncoqi.errors import OncoQIError
+from oncoqi.errors import CancelToken, OncoQIError, check_cancel
 from oncoqi.tcia.archive import CorruptArchiveError
-from oncoqi.tcia.http import CancelToken, NetworkError, check_cancel
+from oncoqi.tcia.http import NetworkError
 from oncoqi.tcia.models import Collection, Instance, Patient, Series, Study, is_valid_uid
 from oncoqi.tcia.source import (
     BytesCallback,
@@ -412,7 +412,7 @@ class IDCSource(ImagingSource):
             When s5cmd fails (it retries by itself) or the series is not in the index.
         CorruptArchiveError
             When the number of files is not the series' instance count.
-        oncoqi.tcia.http.Cancelled
+        oncoqi.errors.Cancelled
             When ``cancel`` is set.
         """
         rows = self.index.query(

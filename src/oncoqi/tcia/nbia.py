@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from oncoqi.errors import InputError
+from oncoqi.errors import CancelToken, InputError
 from oncoqi.tcia.archive import (
     CorruptArchiveError,
     StreamingExtractor,
@@ -33,7 +33,7 @@ from oncoqi.tcia.archive import (
     verify_md5,
 )
 from oncoqi.tcia.cache import MetadataCache
-from oncoqi.tcia.http import CancelToken, HttpClient, TransferError, build_url
+from oncoqi.tcia.http import HttpClient, TransferError, build_url
 from oncoqi.tcia.models import Collection, Instance, Patient, Series, Study, is_valid_uid
 from oncoqi.tcia.source import (
     BytesCallback,

@@ -20,9 +20,10 @@ from typing import Any, BinaryIO, Generic, TypeVar
 
 import pydicom
 
+from oncoqi.errors import CancelToken
 from oncoqi.tcia.cache import MetadataCache
 from oncoqi.tcia.dicomcheck import InstanceCheck
-from oncoqi.tcia.http import CancelToken, NetworkError
+from oncoqi.tcia.http import NetworkError
 from oncoqi.tcia.models import Collection, Instance, Patient, Series, Study, is_valid_uid
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ class ImagingSource(ABC):
         ------
         oncoqi.tcia.http.TransferError
             When the series cannot be downloaded intact.
-        oncoqi.tcia.http.Cancelled
+        oncoqi.errors.Cancelled
             When ``cancel`` is set.
         OSError
             When a file cannot be written (e.g. the disk is full).
