@@ -28,7 +28,7 @@ from oncoqi.lung import EmptyVolumeError, NotCTError
 from oncoqi.lung.isolation import LungNotFoundError
 from oncoqi.errors import Cancelled
 from oncoqi.lung.naming import lesion_name
-from oncoqi.lung.segment import LungSegmentation, NoModelError, default_model_path, segment_ct
+from oncoqi.lung.segment import NoModelError, TumourSegmentation, default_model_path, segment_ct
 from oncoqi.phantom.sample import extract_sample
 
 MODULE = "OncoQILungTumorSegmentation"
@@ -49,7 +49,7 @@ def test_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def core_result(sample, test_model) -> LungSegmentation:
+def core_result(sample, test_model) -> TumourSegmentation:
     """The core's own answer on the sample CT, to compare the Slicer side with."""
     return segment_ct(sample["ct"], test_model, threads=1)
 

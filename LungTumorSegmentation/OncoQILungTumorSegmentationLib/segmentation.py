@@ -51,7 +51,7 @@ from oncoqi.lung.isolation import LEFT_LUNG, RIGHT_LUNG
 from oncoqi.lung.measure import LesionMeasurement
 from oncoqi.lung.onnx_model import Progress
 from oncoqi.lung.naming import ALGORITHM_NAME, lesion_name
-from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
+from oncoqi.lung.segment import TumourSegmentation, resolve_model, segment_ct
 
 #: Slicer's terminology contexts that the codes below come from (``vtkSegment::GetTerminology`` format).
 CATEGORY_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
@@ -135,7 +135,7 @@ class LungTumorResult:
     """
 
     ct_name: str
-    segmentation: LungSegmentation
+    segmentation: TumourSegmentation
     model_path: Path
     algorithm_version: str
 

@@ -60,7 +60,7 @@ from oncoqi.image import Image
 from oncoqi.lung.onnx_model import OnnxSegmenter
 from oncoqi.lung.postprocess import find_components
 from oncoqi.lung.qc import write_lung_qc
-from oncoqi.lung.segment import LungSegmentation, resolve_model, segment_ct
+from oncoqi.lung.segment import TumourSegmentation, resolve_model, segment_ct
 from oncoqi.lung.training.data import LARGE_TUMOUR_ML, phantom_case
 from oncoqi.metrics import EvaluationCase, evaluate_set
 from oncoqi.phantom import PhantomOptions, make_ct
@@ -83,7 +83,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 2.0 * float((a & b).sum()) / total if total else 1.0
 
 
-def _segment(ct: Image, model: Path, name: str) -> tuple[LungSegmentation, float]:
+def _segment(ct: Image, model: Path, name: str) -> tuple[TumourSegmentation, float]:
     start = time.perf_counter()
     result = segment_ct(ct, model, threads=2, name=name)
     return result, time.perf_counter() - start
@@ -132,7 +132,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 2)
 
 
-def _qc(ct: Image, result: LungSegmentation, qc_dir: Path | None, name: str, reference: Image | None = None) -> None:
+def _qc(ct: Image, result: TumourSegmentation, qc_dir: Path | None, name: str, reference: Image | None = None) -> None:
     """The QC picture of a real CT (lungs, lesions, and the expert lungs where given) in ``qc_dir``."""
     if qc_dir is not None:
         qc_dir.mkdir(parents=True, exist_ok=True)
@@ -184,7 +184,7 @@ def lidc_1011(model: Path, qc_dir: Path | None = None) -> dict[str, Any] | None:
             "false": _lesion_facts(result, matched), "seconds": round(seconds, 1)}  # fmt: skip
 
 
-def _lesion_facts(result: LungSegmentation, matched: set[int] = frozenset()) -> list[dict[str, Any]]:
+def _lesion_facts(result: TumourSegmentation, matched: set[int] = frozenset()) -> list[dict[str, Any]]:
     """Volume, mean HU, confidence and share inside the tight lung mask of each lesion not in
     ``matched``: what a false lesion on real CT is made of, to say why it was kept."""
     labels = result.labels.array.ravel()
@@ -200,7 +200,7 @@ def _facts_line(facts: list[dict[str, Any]]) -> str:
                      f"{f['in_lung']:.0%} in the lungs" for f in facts)  # fmt: skip
 
 
-def _why_missed(result: LungSegmentation, ct: Image, model: Path, inside: np.ndarray) -> list[str]:
+def _why_missed(result: TumourSegmentation, ct: Image, model: Path, inside: np.ndarray) -> list[str]:
     """Which step of the post-processing lost a missed tumour (``inside``): the reasons of the
     thresholded components that overlap it, or why no component did."""
     if not (result.probability.array[inside] >= result.threshold).any():

@@ -12,7 +12,8 @@ Main entry points
     A PNG with the lung outlines over axial and coronal slices.
 :func:`segment_ct`
     The whole tumour pipeline with the ONNX network (:class:`OnnxSegmenter`, onnxruntime only):
-    lesion labels (1 GTV-1, 2..n others), lung mask, probability and measurements on the CT grid.
+    lesion labels (1 GTV-1, 2..n others), lung mask, probability and measurements on the CT grid
+    (:class:`TumourSegmentation`).
 
 Modules
 -------
@@ -42,7 +43,7 @@ from oncoqi.lung.preprocess import (
     preprocess,
 )
 from oncoqi.lung.qc import write_lung_qc
-from oncoqi.lung.segment import LungSegmentation, NoModelError, default_model_path, segment_ct
+from oncoqi.lung.segment import NoModelError, TumourSegmentation, default_model_path, segment_ct
 
 __all__ = [
     "LEFT_LUNG",
@@ -51,7 +52,6 @@ __all__ = [
     "GridGeometry",
     "LungMasks",
     "LungNotFoundError",
-    "LungSegmentation",
     "ModelError",
     "NoModelError",
     "NotCTError",
@@ -59,6 +59,7 @@ __all__ = [
     "PreprocessOptionError",
     "PreprocessOptions",
     "Preprocessed",
+    "TumourSegmentation",
     "check_axial",
     "check_ct",
     "default_model_path",

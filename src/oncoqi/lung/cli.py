@@ -34,7 +34,7 @@ from oncoqi.jsonio import strict
 from oncoqi.lung.isolation import isolate_lungs
 from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.qc import write_lung_qc
-from oncoqi.lung.segment import resolve_model, segment_ct
+from oncoqi.lung.segment import TUMOUR_LABEL_FILE, resolve_model, segment_ct
 from oncoqi.lung.training import ensemble, train, tune
 from oncoqi.lung.training.data import (
     LARGE_TUMOUR_ML,
@@ -149,7 +149,7 @@ def _segment(args: argparse.Namespace) -> int:
         result = segment_ct(ct, model, threads=args.threads, progress=progress, name=str(args.input))
     out = Path(args.out)
     records = [lesion.to_dict() for lesion in result.lesions]
-    write_volume(result.labels, out / "tumor_label.nrrd")
+    write_volume(result.labels, out / TUMOUR_LABEL_FILE)
     write_volume(result.lungs, out / "lung_mask.nrrd")
     write_text(json.dumps(records, indent=2) + "\n", out / "lesions.json")
     print(f"{out}: {len(records)} lesion(s)")

@@ -45,6 +45,10 @@ from oncoqi.metrics.surface import bounding_box
 
 #: File name of the shipped model inside the package's ``data`` folder.
 MODEL_FILE = "lung_unet.onnx"
+#: File name of the lesion label map (:attr:`TumourSegmentation.labels`) that ``oncoqi lung segment`` and the
+#: cohort batch write. It keeps the US spelling "tumor", unlike the code's "tumour", because existing readers
+#: (scripts, the phantom's ``truth/tumor_label.nrrd``, training folders) look for this name: do not rename it.
+TUMOUR_LABEL_FILE = "tumor_label.nrrd"
 #: Network pixels kept around the search region when the network runs on a window of the slice
 #: (:func:`network_window`). The U-Net's receptive field reaches about 140 pixels, but what lies
 #: beyond 96 barely counts: with this margin the probability inside the search region equals the
@@ -85,8 +89,8 @@ def resolve_model(model_path: str | os.PathLike | None) -> Path:
 
 
 @dataclass
-class LungSegmentation:
-    """Result of :func:`segment_ct`, every image on the CT's own grid.
+class TumourSegmentation:
+    """The lung tumours found by :func:`segment_ct`, with the lung masks and probability, every image on the CT's own grid.
 
     Attributes
     ----------
@@ -214,7 +218,7 @@ def segment_ct(
     threshold: float | None = None,
     batch_size: int = 2,
     name: str | None = None,
-) -> LungSegmentation:
+) -> TumourSegmentation:
     """Segment the lung tumours of an axial chest CT (the steps are in the module documentation).
 
     Parameters
@@ -239,7 +243,7 @@ def segment_ct(
 
     Returns
     -------
-    LungSegmentation
+    TumourSegmentation
         Labels, lung mask, probability and measurements on the CT's grid.
 
     Raises
@@ -256,7 +260,7 @@ def segment_ct(
     labels = label_lesions(found.probability, cut, found.rules, search_mask=found.masks.search_region, ct=ct,
                            lungs=found.masks.lungs)  # fmt: skip
     lesions = measure_lesions(labels, ct, found.probability, found.masks.lungs)
-    return LungSegmentation(
+    return TumourSegmentation(
         labels=labels, lungs=found.masks.lungs, probability=found.probability, lesions=lesions, masks=found.masks,
         threshold=cut, slices_run=found.slices_run,
     )
