@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from oncoqi.lung.training.ensemble import COLUMN_AXIS, read_model
 from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter
+from oncoqi.lung.training.ensemble import COLUMN_AXIS, read_model
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import keras
