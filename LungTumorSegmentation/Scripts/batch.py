@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
     from oncoqi.batch.cli import cohort_options_from_args, options_from_args
     from oncoqi.batch.cohort import MAX_EXIT_CODE, run_cohort
     from oncoqi.batch.study import FAILED
+    from oncoqi.cli import error_text
     from oncoqi.errors import OncoQIError
 
     try:
@@ -237,7 +238,7 @@ def main(argv: list[str] | None = None, logics: dict[str, Any] | None = None) ->
         cohort = dataclasses.replace(cohort_options_from_args(args), workers=workers)
         result = run_cohort(args.input, args.out, options_from_args(args), cohort)
     except OncoQIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {error_text(exc)}", file=sys.stderr)
         return 2
     done = [r for r in result.studies if r.status != FAILED]
     print(f"{len(result.studies)} studies, {len(result.failures)} failure(s); results: {result.files['results.csv']}")

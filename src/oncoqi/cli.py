@@ -45,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def error_text(exc: OncoQIError) -> str:
+    """The message of ``exc`` for the command line: with the option to change when it names a setting."""
+    if exc.setting is None:
+        return str(exc)
+    return f"{exc}; on the command line: --{exc.setting.replace('_', '-')}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``oncoqi`` console script; returns the exit code."""
     parser = build_parser()
@@ -56,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except OncoQIError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {error_text(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)

@@ -15,7 +15,26 @@ import threading
 
 
 class OncoQIError(Exception):
-    """Base class of the errors that are the user's input, not our bug."""
+    """Base class of the errors that are the user's input, not our bug.
+
+    Parameters
+    ----------
+    *args
+        The message, as for any exception.
+    setting
+        The keyword argument the message is about when changing it is the remedy (e.g. ``force``).
+        The core's messages name concepts, never command-line flags, because Slicer and Python call
+        the same functions; the command line adds its option for the setting
+        (:func:`oncoqi.cli.error_text`).
+    """
+
+    #: See ``setting`` above; None when no single setting is concerned.
+    setting: str | None = None
+
+    def __init__(self, *args: object, setting: str | None = None) -> None:
+        super().__init__(*args)
+        if setting is not None:
+            self.setting = setting
 
 
 class InputError(OncoQIError):

@@ -84,7 +84,7 @@ StudyCallback = Callable[[StudyResult], None]
 
 
 class DaskMissingError(OncoQIError):
-    """``--scheduler`` was given but ``dask.distributed`` is not installed."""
+    """A Dask scheduler was given but ``dask.distributed`` is not installed."""
 
 
 @dataclass
@@ -105,7 +105,7 @@ class CohortResult:
         The cohort files written: ``results.csv``, ``failures.csv``, ``report.html`` and, when
         pyarrow is installed, ``results.parquet``.
     notes
-        Things the user should know (no Parquet, unknown ``--series`` UIDs, download failures).
+        Things the user should know (no Parquet, chosen series UIDs found in no study, download failures).
     series
         Every series scanned in the input, by SeriesInstanceUID (e.g. to load a study's CT again).
     """
@@ -263,7 +263,7 @@ def _dask_client(scheduler: Any) -> tuple[Any, bool]:
         from dask.distributed import Client
     except ImportError as exc:
         raise DaskMissingError(
-            f"--scheduler needs dask.distributed ({exc}); install the batch extra: pip install 'oncoqi[batch]'"
+            f"a Dask scheduler needs dask.distributed ({exc}); install the batch extra: pip install 'oncoqi[batch]'"
         ) from exc
     if isinstance(scheduler, Client):
         return scheduler, False
@@ -473,7 +473,9 @@ def run_cohort(
     """
     cohort = cohort if cohort is not None else CohortOptions()
     if cohort.workers < 1:
-        raise InputError(f"--workers must be at least 1, not {cohort.workers}")
+        raise InputError(
+            f"the number of studies run at once (workers) must be at least 1, not {cohort.workers}", setting="workers"
+        )
     options = options if options is not None else StudyOptions()
     out = Path(out_dir)
     src = Path(input_path)
@@ -487,7 +489,7 @@ def run_cohort(
     result.series = {s.series_uid: s for s in scan.series}
     unknown = find_override_problems(studies, options.series)
     if unknown:
-        result.notes.append(f"--series UID(s) found in no study: {', '.join(unknown)}")
+        result.notes.append(f"series chosen by UID (series) found in no study: {', '.join(unknown)}")
 
     results, todo = _resume(studies, out, cohort.force)
     _run_and_follow(studies, results, todo, out, options, cohort, on_study)

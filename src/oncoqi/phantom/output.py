@@ -63,7 +63,8 @@ def write_study(
     if old and not overwrite:
         raise OutputExistsError(
             f"{out} already holds a study ({len(old)} DICOM files in CT/ or PET/); "
-            "choose another folder or pass --overwrite"
+            "choose another folder or ask to replace it (overwrite)",
+            setting="overwrite",
         )
     for path in old:
         path.unlink()

@@ -114,8 +114,9 @@ def write_report(
         existing = [out / name for name in (SEG_NAME, SR_NAME) if (out / name).exists()]
         if existing:
             raise InputError(
-                f"{existing[0]}: already exists; not overwritten (choose another output folder, or force "
-                "the overwrite: --force on the command line)"
+                f"{existing[0]}: already exists; not overwritten: choose another output folder or ask to replace it "
+                "(force)",
+                setting="force",
             )
     series = load_source(source, series_uid)
     label_list = [labels] if isinstance(labels, Image | str | os.PathLike) else list(labels)

@@ -565,7 +565,10 @@ def download_series(
         For an invalid UID, worker count or output folder, or an unreadable manifest in ``out_dir``.
     """
     if not 1 <= workers <= MAX_WORKERS:
-        raise InputError(f"--workers must be between 1 and {MAX_WORKERS}, not {workers}")
+        raise InputError(
+            f"the number of parallel downloads (workers) must be between 1 and {MAX_WORKERS}, not {workers}",
+            setting="workers",
+        )
     items: dict[str, Series | str] = {}
     for item in series:
         uid = item.series_uid if isinstance(item, Series) else str(item).strip()
