@@ -33,8 +33,8 @@ from oncoqi.dicom.seg import (
     load_metadata,
     read_segmentation,
     write_segmentation,
-from oncoqi.dicom.source import load_source
 )
+from oncoqi.dicom.source import load_source
 from oncoqi.dicom.write import StudyInfo, uid_from, write_series
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
