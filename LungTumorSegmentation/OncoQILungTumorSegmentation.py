@@ -58,9 +58,7 @@ class OncoQILungTumorSegmentation(ScriptedLoadableModule):
             "Optionally the lung mask is added as a second segmentation. The result is a proposal: "
             "review and edit it in the Segment Editor before reporting."
         ) + help_footer("lung-tumor-segmentation.md")
-        self.parent.acknowledgementText = _(
-            "Part of the OncoQI extension for quantitative oncologic imaging."
-        )
+        self.parent.acknowledgementText = _("Part of the OncoQI extension for quantitative oncologic imaging.")
         connect_sample_data(__file__)
 
 
@@ -239,9 +237,13 @@ class OncoQILungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObserva
         with slicer.util.tryWithErrorDisplay(_("Lung tumor segmentation failed."), waitCursor=True):
             result = job.result()
             nodes = self.logic.apply(
-                result, inputVolume, p.outputSegmentation, p.outputTable,
-                lungSegmentationNode=p.lungSegmentation, includeLungs=p.includeLungs,
-            )  # fmt: skip
+                result,
+                inputVolume,
+                p.outputSegmentation,
+                p.outputTable,
+                lungSegmentationNode=p.lungSegmentation,
+                includeLungs=p.includeLungs,
+            )
             p.outputSegmentation = nodes.segmentation
             p.outputTable = nodes.table
             if nodes.lungs is not None:
@@ -329,8 +331,9 @@ class OncoQILungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
             on_progress=progress,
         ).start()
 
-    def apply(self, result, inputVolume, segmentationNode=None, tableNode=None, lungSegmentationNode=None,
-              includeLungs=False):  # fmt: skip
+    def apply(
+        self, result, inputVolume, segmentationNode=None, tableNode=None, lungSegmentationNode=None, includeLungs=False
+    ):
         """Write a :meth:`segment` result into the scene (main thread only).
 
         Parameters
@@ -369,8 +372,16 @@ class OncoQILungTumorSegmentationLogic(ScriptedLoadableModuleLogic):
 
         return summary_text(result)
 
-    def process(self, inputVolume, segmentationNode=None, tableNode=None, modelPath=None, threads=None,
-                includeLungs=False, lungSegmentationNode=None):  # fmt: skip
+    def process(
+        self,
+        inputVolume,
+        segmentationNode=None,
+        tableNode=None,
+        modelPath=None,
+        threads=None,
+        includeLungs=False,
+        lungSegmentationNode=None,
+    ):
         """:meth:`segment` then :meth:`apply`, synchronously (for scripts); returns ``apply``'s nodes."""
         result = self.segment(inputVolume, modelPath, threads)
         return self.apply(result, inputVolume, segmentationNode, tableNode, lungSegmentationNode, includeLungs)
@@ -415,8 +426,9 @@ class OncoQILungTumorSegmentationTest(ScriptedLoadableModuleTest):
         with tempfile.TemporaryDirectory() as folder:
             ctNode, truth = self._loadSample(folder)
         import numpy as np
-        from OncoQILungTumorSegmentationLib.segmentation import ALGORITHM_TYPE_TAG
         from OncoQISlicer.mrml import labels_from_segmentation_node
+
+        from OncoQILungTumorSegmentationLib.segmentation import ALGORITHM_TYPE_TAG
 
         # A test keeps no GUI responsive: all processors (the Logic's default leaves one to the GUI).
         segmentationNode, tableNode, lungNode = OncoQILungTumorSegmentationLogic().process(

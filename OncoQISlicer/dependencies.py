@@ -124,8 +124,9 @@ def ensure_requirements(requirements: list[str], requester: str) -> None:
         )
     prompt = not headless
     if headless:
-        logging.warning("%s: installing missing Python packages without asking (no main window): %s",
-                        requester, ", ".join(missing))  # fmt: skip
+        logging.warning(
+            "%s: installing missing Python packages without asking (no main window): %s", requester, ", ".join(missing)
+        )
     if _has_slicer_packaging():
         import slicer.packaging
 

@@ -26,10 +26,15 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 #: PET Image Storage.
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 #: The SR storage classes a TID 1500 report may use (``oncoqi.dicom.sr.reader.SR_SOP_CLASSES``).
-SR_SOP_CLASSES = frozenset({
-    "1.2.840.10008.5.1.4.1.1.88.11", "1.2.840.10008.5.1.4.1.1.88.22", "1.2.840.10008.5.1.4.1.1.88.33",
-    "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.88.35",
-})  # fmt: skip
+SR_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.88.11",
+        "1.2.840.10008.5.1.4.1.1.88.22",
+        "1.2.840.10008.5.1.4.1.1.88.33",
+        "1.2.840.10008.5.1.4.1.1.88.34",
+        "1.2.840.10008.5.1.4.1.1.88.35",
+    }
+)
 #: Template Identifier of a TID 1500 Measurement Report.
 TID1500 = "1500"
 #: Confidence of a PET SUV loadable: above Slicer's plain scalar volume (0.5), so SUV is the default.
@@ -39,10 +44,26 @@ SR_TABLE_CONFIDENCE = 0.4
 
 #: Top-level attributes ``oncoqi.pet.suv.compute_suv_factors`` reads, by keyword.
 SUV_KEYWORDS = (
-    "Modality", "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
-    "Units", "DecayCorrection", "CorrectedImage", "SUVType", "PatientWeight", "PatientSize", "PatientSex",
-    "SeriesDate", "SeriesTime", "AcquisitionDate", "AcquisitionTime", "FrameReferenceTime", "ActualFrameDuration",
-)  # fmt: skip
+    "Modality",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Units",
+    "DecayCorrection",
+    "CorrectedImage",
+    "SUVType",
+    "PatientWeight",
+    "PatientSize",
+    "PatientSex",
+    "SeriesDate",
+    "SeriesTime",
+    "AcquisitionDate",
+    "AcquisitionTime",
+    "FrameReferenceTime",
+    "ActualFrameDuration",
+)
 #: Vendor private attributes SUV may need, at their conventional block (``oncoqi.pet.suv_tags``):
 #: GE's creator and post-injection date-time, Philips' creator and two scale factors.
 PRIVATE_TAGS = ("0009,0010", "0009,100D", "7053,0010", "7053,1000", "7053,1009")
@@ -106,11 +127,19 @@ def examine_pet(files: list[str], database: Any) -> Loadable:
     try:
         factors = compute_suv_factors(headers)
     except OncoQIError as exc:  # not SUV-ready: Slicer's scalar volume plugin still loads it in its units
-        return Loadable("pet_suv", files, name, "PET in SUVbw", 0.0, selected=False,
-                        warning=f"SUVbw cannot be computed: {exc}")  # fmt: skip
+        return Loadable(
+            "pet_suv", files, name, "PET in SUVbw", 0.0, selected=False, warning=f"SUVbw cannot be computed: {exc}"
+        )
     warnings = list(factors.warnings)
-    return Loadable("pet_suv", files, name, f"PET in SUVbw (body weight {factors.weight_kg} kg)", PET_SUV_CONFIDENCE,
-                    warning="; ".join(warnings), warnings=warnings)  # fmt: skip
+    return Loadable(
+        "pet_suv",
+        files,
+        name,
+        f"PET in SUVbw (body weight {factors.weight_kg} kg)",
+        PET_SUV_CONFIDENCE,
+        warning="; ".join(warnings),
+        warnings=warnings,
+    )
 
 
 def _is_tid1500(file: str) -> bool:
@@ -130,8 +159,15 @@ def examine_files(files: Sequence[str], database: Any) -> list[Loadable]:
     for f in files:
         if database.fileValue(f, PRECACHE_TAGS["SOPClassUID"]) in SR_SOP_CLASSES and _is_tid1500(f):
             header = header_from_database(database, f)
-            out.append(Loadable("sr_table", [f], f"{_series_name(header)} (measurements table)",
-                                "TID 1500 measurements as a table", SR_TABLE_CONFIDENCE))  # fmt: skip
+            out.append(
+                Loadable(
+                    "sr_table",
+                    [f],
+                    f"{_series_name(header)} (measurements table)",
+                    "TID 1500 measurements as a table",
+                    SR_TABLE_CONFIDENCE,
+                )
+            )
     return out
 
 

@@ -21,7 +21,11 @@ def help_footer(page: str) -> str:
     from slicer.i18n import tr as _
 
     link = f'<a href="{DOCS_URL}{page}">' + _("documentation") + "</a>"
-    return "<p>" + _("See the {link}. Needs 3D Slicer {version} or later.").format(link=link, version=MINIMUM_SLICER) + "</p>"
+    return (
+        "<p>"
+        + _("See the {link}. Needs 3D Slicer {version} or later.").format(link=link, version=MINIMUM_SLICER)
+        + "</p>"
+    )
 
 
 def connect_sample_data(module_file: str) -> None:

@@ -70,7 +70,9 @@ def _mrml_array(array: np.ndarray, what: str) -> np.ndarray:
         return array.astype(np.uint8)
     if array.dtype in (np.int64, np.uint64):
         if array.size and (array.min() < _INT32.min or array.max() > _INT32.max):
-            raise InputError(f"{what}: 64-bit voxel values outside the 32-bit range cannot be stored in a Slicer volume")
+            raise InputError(
+                f"{what}: 64-bit voxel values outside the 32-bit range cannot be stored in a Slicer volume"
+            )
         return array.astype(np.int32)
     if array.dtype == np.float16:
         return array.astype(np.float32)
@@ -365,9 +367,12 @@ def labels_from_segmentation_node(
             id_array.InsertNextValue(segment_id)
             values.InsertNextValue(value)
         merged = slicer.vtkOrientedImageData()
-        if not segmentation_node.GenerateMergedLabelmapForAllSegments(
-            merged, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, geometry, id_array, values
-        ) or merged.GetExtent() != geometry.GetExtent():
+        if (
+            not segmentation_node.GenerateMergedLabelmapForAllSegments(
+                merged, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, geometry, id_array, values
+            )
+            or merged.GetExtent() != geometry.GetExtent()
+        ):
             raise RuntimeError(f"Slicer could not rasterise the segments of '{segmentation_node.GetName()}'")
         labels = numpy_support.vtk_to_numpy(merged.GetPointData().GetScalars()).reshape(shape).astype(np.uint16)
 

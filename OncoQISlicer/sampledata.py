@@ -71,11 +71,11 @@ def load_sample(source: Any = None) -> list[Any]:
 
     import numpy as np
     import slicer
-    from OncoQISlicer.dicom import load_pet_suv
-    from OncoQISlicer.mrml import segmentation_node_from_labels, volume_node_from_image
 
     from oncoqi.dicom import read_image
     from oncoqi.phantom.sample import extract_sample
+    from OncoQISlicer.dicom import load_pet_suv
+    from OncoQISlicer.mrml import segmentation_node_from_labels, volume_node_from_image
 
     scene = slicer.mrmlScene
     with tempfile.TemporaryDirectory(prefix="OncoQISample") as folder:

@@ -65,9 +65,7 @@ class OncoQIPETIndiC(ScriptedLoadableModule):
             "each edit. 'Segment' thresholds the SUV around a seed point (fixed SUV, percentage of "
             "the local SUVmax, or background-adapted); 'Export' writes a DICOM SEG and SR."
         ) + help_footer("petindic.md")
-        self.parent.acknowledgementText = _(
-            "Part of the OncoQI extension. The index set follows QIICR's PET-IndiC."
-        )
+        self.parent.acknowledgementText = _("Part of the OncoQI extension. The index set follows QIICR's PET-IndiC.")
         connect_sample_data(__file__)
 
 
@@ -208,7 +206,9 @@ class OncoQIPETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSegmentButton(self) -> None:
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Failed to segment the lesion."), waitCursor=True):
-            self.logic.thresholdSegmentAtSeedPoint(p.inputVolume, p.segmentation, p.method, p.thresholdValue, p.seedPoint)
+            self.logic.thresholdSegmentAtSeedPoint(
+                p.inputVolume, p.segmentation, p.method, p.thresholdValue, p.seedPoint
+            )
 
     def onPresetButton(self, preset: str) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to apply the display preset."), waitCursor=True):
@@ -278,9 +278,14 @@ class OncoQIPETIndiCLogic(ScriptedLoadableModuleLogic):
         from OncoQIPETIndiCLib.segment import threshold_segment_from_nodes
 
         segmentId, result = threshold_segment_from_nodes(
-            inputVolume, segmentation, method, value,
-            seed_ras=seedRas, region_segment_id=regionSegmentId, background=background,
-        )  # fmt: skip
+            inputVolume,
+            segmentation,
+            method,
+            value,
+            seed_ras=seedRas,
+            region_segment_id=regionSegmentId,
+            background=background,
+        )
         for warning in result.warnings:
             logging.warning("OncoQIPETIndiC: %s", warning)
         return segmentId
@@ -333,20 +338,26 @@ class OncoQIPETIndiCTest(ScriptedLoadableModuleTest):
             segmentation_node_from_labels,
             volume_node_from_image,
         )
-        from OncoQIPETIndiCLib.suv import SUV_FACTOR_ATTRIBUTE
 
         from oncoqi.errors import GeometryError
         from oncoqi.image import Image
         from oncoqi.pet.segment import transfer_labels
         from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct
+        from OncoQIPETIndiCLib.suv import SUV_FACTOR_ATTRIBUTE
 
         suvTruth = 8.0
         study = make_petct(
             PhantomOptions(
-                seed=3, size=128, slices=60, noise_hu=0.0, blur_mm=0.0, pet_blur_mm=0.0, pet_noise=0.0,
+                seed=3,
+                size=128,
+                slices=60,
+                noise_hu=0.0,
+                blur_mm=0.0,
+                pet_blur_mm=0.0,
+                pet_noise=0.0,
                 tumours=(TumourSpec(volume_ml=25.0, shape="round", location="parenchyma", suv=suvTruth),),
             )
-        )  # fmt: skip
+        )
         factor = study.truth["pet"]["suvbw_factor"]
         petNode = volume_node_from_image(slicer.mrmlScene, study.pet, "PET")  # Bq/ml, as loaded from DICOM
         petNode.SetAttribute(SUV_FACTOR_ATTRIBUTE, repr(factor))

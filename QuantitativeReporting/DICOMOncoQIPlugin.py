@@ -88,7 +88,7 @@ class DICOMOncoQIPlugin(ScriptedLoadableModule):
         self.parent.acknowledgementText = "Follows QIICR's Slicer-PETDICOMExtension plugins."
         self.parent.hidden = True
         try:
-            slicer.modules.dicomPlugins
+            slicer.modules.dicomPlugins  # noqa: B018 - Slicer's DICOM plugin template: create the registry if absent
         except AttributeError:
             slicer.modules.dicomPlugins = {}
         slicer.modules.dicomPlugins["DICOMOncoQIPlugin"] = DICOMOncoQIPluginClass

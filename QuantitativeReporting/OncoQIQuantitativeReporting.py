@@ -169,8 +169,10 @@ class OncoQIQuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObserva
         ready = bool(self._parameterNode and self._parameterNode.segmentation and self._parameterNode.referenceVolume)
         self.ui.applyButton.enabled = ready
         self.ui.saveButton.enabled = ready
-        self.ui.saveButton.toolTip = _("Save SEG and SR into the DICOM database") if ready else _(
-            "Select a segmentation and its reference volume"
+        self.ui.saveButton.toolTip = (
+            _("Save SEG and SR into the DICOM database")
+            if ready
+            else _("Select a segmentation and its reference volume")
         )
         segmentation = self._parameterNode.segmentation if self._parameterNode else None
         volume = self._parameterNode.referenceVolume if self._parameterNode else None
@@ -187,13 +189,17 @@ class OncoQIQuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObserva
             return
         if self._observedSegmentation is not None:
             for event in self.SEGMENT_EVENTS:
-                self.removeObserver(self._observedSegmentation.GetSegmentation(), getattr(slicer.vtkSegmentation, event),
-                                    self._scheduleRefresh)  # fmt: skip
+                self.removeObserver(
+                    self._observedSegmentation.GetSegmentation(),
+                    getattr(slicer.vtkSegmentation, event),
+                    self._scheduleRefresh,
+                )
         self._observedSegmentation = segmentationNode
         if segmentationNode is not None:
             for event in self.SEGMENT_EVENTS:
-                self.addObserver(segmentationNode.GetSegmentation(), getattr(slicer.vtkSegmentation, event),
-                                 self._scheduleRefresh)  # fmt: skip
+                self.addObserver(
+                    segmentationNode.GetSegmentation(), getattr(slicer.vtkSegmentation, event), self._scheduleRefresh
+                )
 
     def _scheduleRefresh(self, caller=None, event=None) -> None:
         if self._parameterNode and self._parameterNode.referenceVolume:
@@ -211,7 +217,9 @@ class OncoQIQuantitativeReportingWidget(ScriptedLoadableModuleWidget, VTKObserva
                 p.segmentation, p.referenceVolume, p.readerName, p.seriesDescription, source=p.sourceFolder or None
             )
             slicer.util.infoDisplay(
-                _("Saved {seg} and {sr} into the DICOM database.").format(seg=written.seg_path.name, sr=written.sr_path.name)
+                _("Saved {seg} and {sr} into the DICOM database.").format(
+                    seg=written.seg_path.name, sr=written.sr_path.name
+                )
             )
 
 
@@ -267,8 +275,17 @@ class OncoQIQuantitativeReportingLogic(ScriptedLoadableModuleLogic):
             tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", f"{segmentation.GetName()} measurements")
         return fill_table(tableNode, rows)
 
-    def export(self, segmentation, referenceVolume, outDir, readerName="", seriesDescription="", source=None,
-               fileForInstance=None, force=False):  # fmt: skip
+    def export(
+        self,
+        segmentation,
+        referenceVolume,
+        outDir,
+        readerName="",
+        seriesDescription="",
+        source=None,
+        fileForInstance=None,
+        force=False,
+    ):
         """Write ``seg.dcm`` and ``sr.dcm`` into ``outDir`` (see ``OncoQIQuantitativeReportingLib.report.export``).
 
         ``source`` (a folder or list of files) or ``fileForInstance`` (the DICOM database's lookup
@@ -283,8 +300,9 @@ class OncoQIQuantitativeReportingLogic(ScriptedLoadableModuleLogic):
         _ensureCore()
         from OncoQIQuantitativeReportingLib.report import export
 
-        written = export(segmentation, referenceVolume, outDir, readerName, seriesDescription, source,
-                         fileForInstance, force)  # fmt: skip
+        written = export(
+            segmentation, referenceVolume, outDir, readerName, seriesDescription, source, fileForInstance, force
+        )
         logging.info("OncoQIQuantitativeReporting: wrote %s and %s", written.seg_path, written.sr_path)
         return written
 
@@ -308,15 +326,21 @@ class OncoQIQuantitativeReportingLogic(ScriptedLoadableModuleLogic):
 
         folder = slicer.util.tempDirectory("OncoQIQuantitativeReporting")  # a new folder per save
         written = self.export(
-            segmentation, referenceVolume, folder, readerName, seriesDescription, source=source,
+            segmentation,
+            referenceVolume,
+            folder,
+            readerName,
+            seriesDescription,
+            source=source,
             fileForInstance=slicer.dicomDatabase.fileForInstance if slicer.dicomDatabase else None,
-        )  # fmt: skip
+        )
         if not slicer.dicomDatabase or not DICOMUtils.importDicom(folder, copyFiles=True):  # the database keeps a copy
             raise RuntimeError(
-                _("{seg} and {sr} are in {folder} but could not be added to the DICOM database "
-                  "(open the DICOM module to create or choose one).").format(
-                    seg=written.seg_path.name, sr=written.sr_path.name, folder=folder)
-            )  # fmt: skip
+                _(
+                    "{seg} and {sr} are in {folder} but could not be added to the DICOM database "
+                    "(open the DICOM module to create or choose one)."
+                ).format(seg=written.seg_path.name, sr=written.sr_path.name, folder=folder)
+            )
         return written
 
 
@@ -365,8 +389,9 @@ class OncoQIQuantitativeReportingTest(ScriptedLoadableModuleTest):
             volume = volume_node_from_image(slicer.mrmlScene, ct, "CT (not from the DICOM module)")
             labels = np.zeros(values.shape, np.uint8)
             labels[1:4, 2:6, 2:7] = 1  # 3 x 4 x 5 = 60 voxels
-            segmentation = segmentation_node_from_labels(slicer.mrmlScene, ct.with_array(labels), {1: "tumour"},
-                                                         reference_volume_node=volume)  # fmt: skip
+            segmentation = segmentation_node_from_labels(
+                slicer.mrmlScene, ct.with_array(labels), {1: "tumour"}, reference_volume_node=volume
+            )
             core = segmentation.GetSegmentation().AddEmptySegment("", "core")
             coreMask = np.zeros_like(labels)
             coreMask[2:5, 3:5, 3:5] = 1  # 3 x 2 x 2 = 12 voxels, overlapping the tumour

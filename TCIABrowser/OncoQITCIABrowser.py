@@ -348,10 +348,9 @@ class OncoQITCIABrowserLogic(ScriptedLoadableModuleLogic):
         so what was browsed once can be browsed offline.
         """
         _ensureCore()
-        from OncoQITCIABrowserLib.browser import Browser, make_source
-
         from oncoqi.errors import InputError
         from oncoqi.tcia import MetadataCache
+        from OncoQITCIABrowserLib.browser import Browser, make_source
 
         if self.settings is None:
             raise InputError("configure the API URL and the download folder first")
@@ -515,9 +514,7 @@ class OncoQITCIABrowserTest(ScriptedLoadableModuleTest):
             structure = [s for s in rtstruct if s.modality == "RTSTRUCT"]
             job = logic.startDownload(structure, workers=2, withReferences=True)
             self.assertTrue(job.wait(30))
-            self.assertEqual(
-                sorted(f.name for f in job.folders()), sorted(s.series_uid for s in rtstruct)
-            )
+            self.assertEqual(sorted(f.name for f in job.folders()), sorted(s.series_uid for s in rtstruct))
         self.delayDisplay("Test passed")
 
     def test_OncoQITCIABrowserParameterNode(self) -> None:

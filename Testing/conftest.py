@@ -204,7 +204,10 @@ def mrml_app(extension_paths: list[Path]) -> Iterator[MRMLApplication]:
     slicer = _slicer_core()
     booted = _boot_mrml()
     modules = types.SimpleNamespace(
-        **{name.lower(): types.SimpleNamespace(logic=lambda logic=logic: logic) for name, logic in booted.module_logics.items()}
+        **{
+            name.lower(): types.SimpleNamespace(logic=lambda logic=logic: logic)
+            for name, logic in booted.module_logics.items()
+        }
     )
     application = types.SimpleNamespace(
         applicationLogic=lambda: booted.application_logic, mrmlScene=lambda: booted.scene
@@ -268,8 +271,15 @@ def slicer_layer_factory(mrml_app: MRMLApplication, tmp_path: Path) -> Iterator[
     with pytest.MonkeyPatch.context() as patch:
 
         def factory(version: str = "v5.12.0", *, testing: bool = False, headless: bool = False) -> Any:
-            layer = install(patch, version, mrml_app, modules, tmp_path / f"slicer-home-{len(layers)}",
-                            testing=testing, headless=headless)  # fmt: skip
+            layer = install(
+                patch,
+                version,
+                mrml_app,
+                modules,
+                tmp_path / f"slicer-home-{len(layers)}",
+                testing=testing,
+                headless=headless,
+            )
             layers.append(layer)
             return layer
 

@@ -21,6 +21,7 @@ import pydicom
 import pytest
 
 import oncoqi.cli
+from helpers.known_models import identity_model
 from oncoqi.batch import (
     CohortOptions,
     SelectionError,
@@ -40,8 +41,6 @@ from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.segment import default_model_path
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct, write_study
 
-from helpers.known_models import identity_model
-
 pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 
 #: Seeds of the cohort; the last one is corrupted (a CT slice removed).
@@ -53,9 +52,15 @@ ID_THRESHOLD = 0.9
 
 def _options(seed: int) -> PhantomOptions:
     return PhantomOptions(
-        seed=seed, size=80, slices=36, slice_thickness_mm=5.0, pet_size=48, noise_hu=0.0, pet_noise=0.0,
+        seed=seed,
+        size=80,
+        slices=36,
+        slice_thickness_mm=5.0,
+        pet_size=48,
+        noise_hu=0.0,
+        pet_noise=0.0,
         tumours=(TumourSpec(volume_ml=15.0, shape="round", location="parenchyma", suv=8.0),),
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +134,9 @@ def test_selection_ct_and_its_pet(one_study):
     choice = choose_series(study)
     assert choice.ct.modality == "CT" and choice.pet is not None and choice.pet.modality == "PT"
     assert choice.pet.frame_of_reference_uid == choice.ct.frame_of_reference_uid
-    assert choice.log[0].startswith("rule: ") and any(line.startswith("CT chosen (only candidate)") for line in choice.log)
+    assert choice.log[0].startswith("rule: ") and any(
+        line.startswith("CT chosen (only candidate)") for line in choice.log
+    )
     assert 0 < lung_slice_count(choice.ct) <= choice.ct.number_of_instances
 
 
@@ -286,9 +293,18 @@ def test_same_results_with_two_worker_processes(first_run, cohort, model, tmp_pa
 def test_same_results_on_a_dask_local_cluster(first_run, cohort, model, tmp_path):
     distributed = pytest.importorskip("dask.distributed", reason="dask.distributed (the batch extra) is not installed")
     out, _ = first_run
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        code = batch(str(cohort), "--out", str(tmp_path / "dask"), "--model", str(model),
-                     "--scheduler", cluster.scheduler_address)  # fmt: skip
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        code = batch(
+            str(cohort),
+            "--out",
+            str(tmp_path / "dask"),
+            "--model",
+            str(model),
+            "--scheduler",
+            cluster.scheduler_address,
+        )
     assert code == 1
     assert rows_of(tmp_path / "dask") == rows_of(out)
     assert failures_of(tmp_path / "dask") == failures_of(out)
@@ -305,8 +321,15 @@ def test_scheduler_without_dask_names_the_extra(cohort, model, tmp_path, monkeyp
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_dask)
-    code = batch(str(cohort / "site0" / f"case{SEEDS[0]}"), "--out", str(tmp_path / "o"), "--model", str(model),
-                 "--scheduler", "tcp://127.0.0.1:1")  # fmt: skip
+    code = batch(
+        str(cohort / "site0" / f"case{SEEDS[0]}"),
+        "--out",
+        str(tmp_path / "o"),
+        "--model",
+        str(model),
+        "--scheduler",
+        "tcp://127.0.0.1:1",
+    )
     assert code == 2 and "pip install 'oncoqi[batch]'" in capsys.readouterr().err
 
 
@@ -334,10 +357,14 @@ def test_manifest_input_downloads_then_processes(server, model, tmp_path, monkey
     catalog = shared_catalog()
     ct, pt = catalog.find("CT", "PHANTOM-002"), catalog.find("PT", "PHANTOM-002")
     manifest = tmp_path / "cart.tcia"
-    manifest.write_text(f"downloadServerUrl=https://example.org/\nmanifestVersion=3.0\nListOfSeriesToDownload=\n{ct.uid}\n{pt.uid}\n")
+    manifest.write_text(
+        f"downloadServerUrl=https://example.org/\nmanifestVersion=3.0\nListOfSeriesToDownload=\n{ct.uid}\n{pt.uid}\n"
+    )
     assert is_manifest(manifest) and not is_manifest(tmp_path)
     out = tmp_path / "out"
-    result = run_cohort(manifest, out, StudyOptions(model=str(model)), CohortOptions(api_url=server.url, progress=False))
+    result = run_cohort(
+        manifest, out, StudyOptions(model=str(model)), CohortOptions(api_url=server.url, progress=False)
+    )
     # the series landed in OUT/downloads/<patient>/<study>/<series>; the test server's 3-slice CT is too short
     assert (out / "downloads" / "PHANTOM-002").is_dir()
     assert [s.status for s in result.studies] == ["failed"] and result.exit_code == 1
@@ -393,13 +420,25 @@ def test_slicer_script_loads_and_measures_each_study_through_the_logics(
     slicer_module_loader, repo_root, cohort, model, tmp_path, capsys
 ):
     logics = {
-        name: getattr(slicer_module_loader.load(name), f"{name}Logic")() for name in ("OncoQIQuantitativeReporting", "OncoQIPETIndiC")
+        name: getattr(slicer_module_loader.load(name), f"{name}Logic")()
+        for name in ("OncoQIQuantitativeReporting", "OncoQIPETIndiC")
     }
     script = _load_script(repo_root)
     study = cohort / "site0" / f"case{SEEDS[0]}"
     out = tmp_path / "out"
-    argv = ["Slicer", "--python-script", "batch.py", "--", str(study), "--out", str(out), "--model", str(model),
-            *MIN_VOLUME, "--no-progress"]  # fmt: skip
+    argv = [
+        "Slicer",
+        "--python-script",
+        "batch.py",
+        "--",
+        str(study),
+        "--out",
+        str(out),
+        "--model",
+        str(model),
+        *MIN_VOLUME,
+        "--no-progress",
+    ]
     assert script.main(argv, logics) == 0
     assert slicer_module_loader.requirement_checks[0][1] == "OncoQILungTumorSegmentation batch"
     (folder,) = [p.parent for p in out.rglob(DONE_NAME)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from benchmarks import (
     bench_lung_isolation,
     bench_lung_segmentation,
@@ -17,7 +18,6 @@ from benchmarks import (
     bench_pet_indices,
     bench_seg_export,
 )
-
 from oncoqi.atomic import write_text
 
 
@@ -51,12 +51,28 @@ def check_page(text: str, script: str, argv: list[str]) -> list[list[str]]:
 
 def test_lung_isolation_page(tmp_path: Path) -> None:
     argv = ["--seeds", "1", "--markdown", "x.md"]
-    row = {"size": [256, 256, 100], "dice": 0.9712, "dice_right": 0.97, "dice_left": 0.9721,
-           "volume_ml": 4012.5, "truth_volume_ml": 4020.1, "seconds": 1.234}  # fmt: skip
+    row = {
+        "size": [256, 256, 100],
+        "dice": 0.9712,
+        "dice_right": 0.97,
+        "dice_left": 0.9721,
+        "volume_ml": 4012.5,
+        "truth_volume_ml": 4020.1,
+        "seconds": 1.234,
+    }
     rows = [dict(row, case="phantom-1000"), dict(row, case="phantom-512", size=[512, 512, 150], seconds=5.5)]
-    summary = {"phantoms": 1, "phantom_dice_min": 0.9712, "phantom_dice_median": 0.9712, "phantom_seconds_median": 1.23,
-               "full_size_seconds": {"phantom-512": 5.5}, "lung1_dice": None, "threads": 1}  # fmt: skip
-    text = bench_lung_isolation.markdown(rows, summary, bench_lung_isolation.provenance(bench_lung_isolation.__file__, argv))
+    summary = {
+        "phantoms": 1,
+        "phantom_dice_min": 0.9712,
+        "phantom_dice_median": 0.9712,
+        "phantom_seconds_median": 1.23,
+        "full_size_seconds": {"phantom-512": 5.5},
+        "lung1_dice": None,
+        "threads": 1,
+    }
+    text = bench_lung_isolation.markdown(
+        rows, summary, bench_lung_isolation.provenance(bench_lung_isolation.__file__, argv)
+    )
     written = write_text(text, tmp_path / "validation" / "lung-isolation.md").read_text(encoding="utf-8")
     assert written == text
     measures, cases = check_page(text, "bench_lung_isolation.py", argv)
@@ -70,12 +86,25 @@ def test_lung_isolation_page(tmp_path: Path) -> None:
 
 
 def test_pet_indices_page() -> None:
-    out = {"shape_kji": [300, 200, 200], "spacing_ijk_mm": [3.5, 3.5, 3.0], "lesion_voxels": 2721, "lesion_ml": 100.0,
-           "ours_cold_s": 0.1, "ours_s": 0.07, "naive_s": 0.63, "naive_over_ours": 9.0, "load_nrrd_s": 0.05,
-           "max_abs_difference": 1.1e-12}  # fmt: skip
-    indices = [{"index": "suv_mean", "ours": 7.5, "naive": 7.5, "abs_diff": 0.0},
-               {"index": "tlg", "ours": 750.25, "naive": 750.25, "abs_diff": 1.1e-12}]  # fmt: skip
-    text = bench_pet_indices.markdown(out, indices, 1, bench_pet_indices.provenance(bench_pet_indices.__file__, ["--repeat", "1"]))
+    out = {
+        "shape_kji": [300, 200, 200],
+        "spacing_ijk_mm": [3.5, 3.5, 3.0],
+        "lesion_voxels": 2721,
+        "lesion_ml": 100.0,
+        "ours_cold_s": 0.1,
+        "ours_s": 0.07,
+        "naive_s": 0.63,
+        "naive_over_ours": 9.0,
+        "load_nrrd_s": 0.05,
+        "max_abs_difference": 1.1e-12,
+    }
+    indices = [
+        {"index": "suv_mean", "ours": 7.5, "naive": 7.5, "abs_diff": 0.0},
+        {"index": "tlg", "ours": 750.25, "naive": 750.25, "abs_diff": 1.1e-12},
+    ]
+    text = bench_pet_indices.markdown(
+        out, indices, 1, bench_pet_indices.provenance(bench_pet_indices.__file__, ["--repeat", "1"])
+    )
     timing, values = check_page(text, "bench_pet_indices.py", ["--repeat", "1"])
     assert "| OncoQI `compute_indices` | 0.070 s | 9.0 | < 2 s |" in timing
     assert len(values) == 2 + len(indices) and "| tlg | 750.25 | 750.25 | 1.1e-12 |" in values
@@ -84,14 +113,27 @@ def test_pet_indices_page() -> None:
 
 @pytest.mark.parametrize("with_dcmqi", [True, False])
 def test_seg_export_page(with_dcmqi: bool) -> None:
-    result: dict[str, object] = {"shape_kji": [200, 512, 512], "segments": 3, "oncoqi_first_write_s": 1.5,
-                                 "oncoqi_write_median_s": 0.8, "oncoqi_read_median_s": 2.5,
-                                 "oncoqi_read_without_source_median_s": 0.15, "oncoqi_frames": 163,
-                                 "oncoqi_bytes": 1_100_000, "read_back_identical": True}  # fmt: skip
+    result: dict[str, object] = {
+        "shape_kji": [200, 512, 512],
+        "segments": 3,
+        "oncoqi_first_write_s": 1.5,
+        "oncoqi_write_median_s": 0.8,
+        "oncoqi_read_median_s": 2.5,
+        "oncoqi_read_without_source_median_s": 0.15,
+        "oncoqi_frames": 163,
+        "oncoqi_bytes": 1_100_000,
+        "read_back_identical": True,
+    }
     if with_dcmqi:
-        result.update(dcmqi_write_median_s=0.9, dcmqi_read_median_s=0.33, dcmqi_frames=163,
-                      dcmqi_bytes=1_200_000, write_ratio_dcmqi_over_oncoqi=1.12,
-                      read_ratio_dcmqi_over_oncoqi=0.13, identical_masks=True)  # fmt: skip
+        result.update(
+            dcmqi_write_median_s=0.9,
+            dcmqi_read_median_s=0.33,
+            dcmqi_frames=163,
+            dcmqi_bytes=1_200_000,
+            write_ratio_dcmqi_over_oncoqi=1.12,
+            read_ratio_dcmqi_over_oncoqi=0.13,
+            identical_masks=True,
+        )
     else:
         result["dcmqi"] = "itkimage2segimage/segimage2itkimage not found (pip install dcmqi)"
     text = bench_seg_export.markdown(result, 3, 2.0, bench_seg_export.provenance(bench_seg_export.__file__, []))
@@ -123,15 +165,43 @@ def test_metrics_markdown_option_end_to_end(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_lung_segmentation_page_names_each_false_lesion() -> None:
-    summary = {"cases": 2, "cases_with_tumour": 1, "dsc_median": 0.9, "hd95_median_mm": 3.0, "surface_dice_median": 0.8,
-               "sensitivity": 1.0, "specificity": 0.5, "auc": 0.75, "true_positives": 1, "false_positives": 1,
-               "false_negatives": 0, "true_negatives": 1, "lung_dice_median": 0.99, "lung_dice_min": 0.98}  # fmt: skip
-    case = {"case": "phantom-1000-0", "slices": 40, "slice_mm": 2.5, "truth_ml": 5.0, "predicted_ml": 5.5, "lesions": 1,
-            "dsc": 0.9, "hd95_mm": 3.0, "lung_dice": 0.99, "seconds": 4.0}  # fmt: skip
+    summary = {
+        "cases": 2,
+        "cases_with_tumour": 1,
+        "dsc_median": 0.9,
+        "hd95_median_mm": 3.0,
+        "surface_dice_median": 0.8,
+        "sensitivity": 1.0,
+        "specificity": 0.5,
+        "auc": 0.75,
+        "true_positives": 1,
+        "false_positives": 1,
+        "false_negatives": 0,
+        "true_negatives": 1,
+        "lung_dice_median": 0.99,
+        "lung_dice_min": 0.98,
+    }
+    case = {
+        "case": "phantom-1000-0",
+        "slices": 40,
+        "slice_mm": 2.5,
+        "truth_ml": 5.0,
+        "predicted_ml": 5.5,
+        "lesions": 1,
+        "dsc": 0.9,
+        "hd95_mm": 3.0,
+        "lung_dice": 0.99,
+        "seconds": 4.0,
+    }
     false = [{"ml": 2.51, "mean_hu": 35.0, "confidence": 0.81, "slices": 3, "in_lung": 0.12}]
-    results = {"model": "m.onnx", "date": "2026-11-25", "machine": "2 CPUs", "set_seed": 1000,
-               "synthetic": {"summary": summary, "cases": [case]},
-               "ctchest4": {"lesions": 1, "lesion_ml": [2.51], "false": false, "seconds": 3.0}}  # fmt: skip
+    results = {
+        "model": "m.onnx",
+        "date": "2026-11-25",
+        "machine": "2 CPUs",
+        "set_seed": 1000,
+        "synthetic": {"summary": summary, "cases": [case]},
+        "ctchest4": {"lesions": 1, "lesion_ml": [2.51], "false": false, "seconds": 3.0},
+    }
     text = bench_lung_segmentation.markdown(results)
     assert "2.51 ml, 35.0 HU, confidence 0.81, 3 slices, 12% in the lungs" in text
     assert [len(t) for t in tables(text)] == [2 + 7, 2 + 1]

@@ -28,7 +28,6 @@ def _check_common(out: str, tmp_path) -> dict:
 
 def test_demo_plumbing_with_a_known_output_model(tmp_path, capsys):
     from helpers.known_models import identity_model
-
     from oncoqi.lung.preprocess import PreprocessOptions
 
     model = identity_model(tmp_path / "identity.onnx", PreprocessOptions(pixel_mm=3.0, columns=128, rows=128), 0.77)

@@ -110,6 +110,8 @@ def test_crop_keeps_every_voxel_at_its_lps_position():
     part = image.crop(box)
     np.testing.assert_array_equal(part.array, image.array[box])
     for k, j, i in [(0, 0, 0), (1, 2, 3)]:
-        np.testing.assert_allclose(part.index_to_lps(np.array([i, j, k])), image.index_to_lps(np.array([i, j + 2, k + 1])))
+        np.testing.assert_allclose(
+            part.index_to_lps(np.array([i, j, k])), image.index_to_lps(np.array([i, j + 2, k + 1]))
+        )
     with pytest.raises(ValueError, match="step 1"):
         image.crop((slice(None, None, 2), slice(None), slice(None)))

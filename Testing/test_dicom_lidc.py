@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from scipy import ndimage
-from helpers.datasets import dataset
 
+from helpers.datasets import dataset
 from oncoqi.dicom import read_image
 from oncoqi.dicom.lidc import LidcError, consensus_label, nodule_mask, read_lidc_xml
 from oncoqi.image import Image
@@ -18,8 +18,10 @@ HEADER = """<?xml version="1.0" encoding="UTF-8"?>
 
 def _roi(z: float, points: list[tuple[int, int]], inclusion: bool = True) -> str:
     edges = "".join(f"<edgeMap><xCoord>{x}</xCoord><yCoord>{y}</yCoord></edgeMap>" for x, y in points)
-    return (f"<roi><imageZposition>{z}</imageZposition><imageSOP_UID>1.2.3.{z}</imageSOP_UID>"
-            f"<inclusion>{'TRUE' if inclusion else 'FALSE'}</inclusion>{edges}</roi>")  # fmt: skip
+    return (
+        f"<roi><imageZposition>{z}</imageZposition><imageSOP_UID>1.2.3.{z}</imageSOP_UID>"
+        f"<inclusion>{'TRUE' if inclusion else 'FALSE'}</inclusion>{edges}</roi>"
+    )
 
 
 def _session(nodules: list[tuple[str, list[str]]]) -> str:
@@ -41,7 +43,9 @@ def ct() -> Image:
 
 
 def test_outline_boundary_included_and_exclusion_cut(tmp_path, ct):
-    sessions = _session([("a", [_roi(-5.0, _square(4, 6, 13, 15)), _roi(-5.0, _square(7, 9, 10, 12), inclusion=False)])])
+    sessions = _session(
+        [("a", [_roi(-5.0, _square(4, 6, 13, 15)), _roi(-5.0, _square(7, 9, 10, 12), inclusion=False)])]
+    )
     (tmp_path / "r.xml").write_text(HEADER.format(sessions=sessions))
     readings = read_lidc_xml(tmp_path / "r.xml")
     mask = nodule_mask(readings.outlined[0], ct)

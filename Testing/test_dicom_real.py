@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from helpers.datasets import dataset
 
+from helpers.datasets import dataset
 from oncoqi.dicom import check_series, load_series, scan_series
 
 

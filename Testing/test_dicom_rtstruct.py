@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from helpers.datasets import dataset
 from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
+from helpers.datasets import dataset
 from oncoqi.dicom import load_series, scan_series
 from oncoqi.dicom.rtstruct import RT_STRUCTURE_SET_STORAGE, RTStructError, read_rtstruct, rois_to_label
 from oncoqi.image import Image
@@ -52,8 +52,13 @@ def _write_rtstruct(path: Path, rois: dict[str, list[np.ndarray]], frame: str = 
 
 
 def _grid(direction: np.ndarray) -> Image:
-    return Image(np.zeros(SHAPE, dtype=np.int16), (0.8, 0.8, 2.5), (-20.0, -16.0, 50.0), direction,
-                 {"frame_of_reference_uid": FRAME})
+    return Image(
+        np.zeros(SHAPE, dtype=np.int16),
+        (0.8, 0.8, 2.5),
+        (-20.0, -16.0, 50.0),
+        direction,
+        {"frame_of_reference_uid": FRAME},
+    )
 
 
 def _polygon(grid: Image, ij: list[tuple[float, float]], k: float) -> np.ndarray:

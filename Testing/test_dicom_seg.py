@@ -23,9 +23,9 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+
 from helpers.datasets import dataset
 from helpers.dicom import rotation, tool
-
 from oncoqi.dicom.seg import (
     SegmentationMetadata,
     align_to_grid,
@@ -38,6 +38,7 @@ from oncoqi.dicom.source import load_source
 from oncoqi.dicom.write import StudyInfo, uid_from, write_series
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
+
 
 def write_ct(folder: Path, shape=(16, 36, 40), direction=None, name: str = "P1", **kw) -> Image:
     """Write a CT series and return the image it holds (with the files' grid)."""
@@ -124,7 +125,9 @@ def test_roundtrip_oblique_overlapping_segments(oblique):
     assert data.labels[0].same_grid(oblique["ct"])
     assert data.segmentation_type == "BINARY" and data.coordinate_system == "PATIENT"
     assert oblique["seg"].SegmentsOverlap == "YES"
-    assert data.referenced_series_uids == [str(pydicom.dcmread(next((oblique["root"] / "ct").iterdir())).SeriesInstanceUID)]
+    assert data.referenced_series_uids == [
+        str(pydicom.dcmread(next((oblique["root"] / "ct").iterdir())).SeriesInstanceUID)
+    ]
 
 
 def test_metadata_survives_the_roundtrip(oblique):
@@ -310,7 +313,10 @@ def test_source_must_be_one_regular_series(tmp_path):
         ({"label": "A", "category": "tissue"}, "missing the 'type' code"),
         ({"label": "A", "category": "tissue", "type": "tumour-ish"}, "not a known code name"),
         ({"label": "A", "category": "tissue", "type": {"value": "1", "scheme": "SCT"}}, "is not a code"),
-        ({"label": "A", "category": "tissue", "type": "mass", "algorithm": {"type": "AUTOMATIC"}}, "needs the algorithm name"),
+        (
+            {"label": "A", "category": "tissue", "type": "mass", "algorithm": {"type": "AUTOMATIC"}},
+            "needs the algorithm name",
+        ),
         ({"label": "A", "category": "tissue", "type": "mass", "colour": [1, 2, 3]}, r"unknown key\(s\) \['colour'\]"),
         ({"label": "A", "category": "tissue", "type": "mass", "color": [1, 2, 300]}, "outside 0-255"),
         ({"category": "tissue", "type": "mass"}, "no 'label'"),
@@ -349,27 +355,42 @@ DCMQI_META = {
     "SeriesNumber": "300",
     "segmentAttributes": [
         [
-            {"labelID": 1, "SegmentLabel": "Liver", "SegmentAlgorithmType": "SEMIAUTOMATIC",
-             "SegmentAlgorithmName": "SlicerEditor", "recommendedDisplayRGBValue": [221, 130, 101],
-             "SegmentedPropertyCategoryCodeSequence": _dcmqi_code("85756007", "SCT", "Tissue"),
-             "SegmentedPropertyTypeCodeSequence": _dcmqi_code("10200004", "SCT", "Liver")},
-            {"labelID": 2, "SegmentAlgorithmType": "MANUAL",
-             "SegmentedPropertyCategoryCodeSequence": _dcmqi_code("T-D0050", "SRT", "Tissue"),
-             "SegmentedPropertyTypeCodeSequence": _dcmqi_code("80891009", "SCT", "Heart")},
+            {
+                "labelID": 1,
+                "SegmentLabel": "Liver",
+                "SegmentAlgorithmType": "SEMIAUTOMATIC",
+                "SegmentAlgorithmName": "SlicerEditor",
+                "recommendedDisplayRGBValue": [221, 130, 101],
+                "SegmentedPropertyCategoryCodeSequence": _dcmqi_code("85756007", "SCT", "Tissue"),
+                "SegmentedPropertyTypeCodeSequence": _dcmqi_code("10200004", "SCT", "Liver"),
+            },
+            {
+                "labelID": 2,
+                "SegmentAlgorithmType": "MANUAL",
+                "SegmentedPropertyCategoryCodeSequence": _dcmqi_code("T-D0050", "SRT", "Tissue"),
+                "SegmentedPropertyTypeCodeSequence": _dcmqi_code("80891009", "SCT", "Heart"),
+            },
         ],
         [
-            {"labelID": 1, "SegmentLabel": "Spine", "SegmentAlgorithmType": "MANUAL",
-             "SegmentedPropertyCategoryCodeSequence": _dcmqi_code("123037004", "SCT", "Anatomical Structure"),
-             "SegmentedPropertyTypeCodeSequence": _dcmqi_code("122495006", "SCT", "Thoracic spine")},
+            {
+                "labelID": 1,
+                "SegmentLabel": "Spine",
+                "SegmentAlgorithmType": "MANUAL",
+                "SegmentedPropertyCategoryCodeSequence": _dcmqi_code("123037004", "SCT", "Anatomical Structure"),
+                "SegmentedPropertyTypeCodeSequence": _dcmqi_code("122495006", "SCT", "Thoracic spine"),
+            },
         ],
     ],
-}  # fmt: skip
+}
 
 
 def test_dcmqi_metadata_maps_files_and_label_ids():
     meta = load_metadata(DCMQI_META)
     assert [(s.label, s.labels_file, s.label_value) for s in meta.segments] == [
-        ("Liver", 0, 1), ("Heart", 0, 2), ("Spine", 1, 1)]  # fmt: skip
+        ("Liver", 0, 1),
+        ("Heart", 0, 2),
+        ("Spine", 1, 1),
+    ]
     liver, heart, _ = meta.segments
     assert liver.algorithm_name == "SlicerEditor" and liver.color == (221, 130, 101)
     assert meta.content_creator == "Doe^John" and meta.series_number == 300
@@ -412,10 +433,20 @@ def test_dcmqi_reads_our_seg_into_the_same_masks(oblique, tmp_path):
     out = tmp_path / "dcmqi"
     out.mkdir()
     result = subprocess.run(
-        [tool("segimage2itkimage"), "--inputDICOM", str(oblique["path"]), "--outputDirectory", str(out),
-         "--prefix", "s", "--outputType", "nrrd"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            tool("segimage2itkimage"),
+            "--inputDICOM",
+            str(oblique["path"]),
+            "--outputDirectory",
+            str(out),
+            "--prefix",
+            "s",
+            "--outputType",
+            "nrrd",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "s-meta.json").read_text())
     assert [a[0]["SegmentLabel"] for a in meta["segmentAttributes"]] == ["GTV", "Node", "Core"]
@@ -532,7 +563,10 @@ def test_dcmqi_inputs_give_the_seg_dcmqi_gave(tmp_path):
     meta = load_metadata(root / "doc" / "examples" / "seg-example.json")
     seg = write_segmentation(tmp_path / "liver.dcm", label, data / "ct-3slice", meta)
     assert (seg.ClinicalTrialSeriesID, seg.ClinicalTrialTimePointID, seg.ClinicalTrialCoordinatingCenterName) == (
-        "Session1", "1", "BWH")  # fmt: skip
+        "Session1",
+        "1",
+        "BWH",
+    )
     ours = read_segmentation(tmp_path / "liver.dcm", data / "ct-3slice")
     theirs = read_segmentation(data / "liver.dcm", data / "ct-3slice")
     np.testing.assert_array_equal(ours.mask(1).array, theirs.mask(1).array)

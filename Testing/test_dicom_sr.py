@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+
 from helpers.datasets import dataset
 from helpers.dicom import rotation, tool
-
 from oncoqi.dicom import load_series, scan_series
 from oncoqi.dicom.seg import load_metadata, read_segmentation, write_segmentation
 from oncoqi.dicom.source import load_source
@@ -48,13 +48,23 @@ SCAN = datetime(2020, 1, 1, 9, 0, 0)
 
 SEGMENTS = {
     "segments": [
-        {"label": "GTV", "category": "morphologically_abnormal_structure", "type": "primary_neoplasm",
-         "anatomic_region": "lung", "anatomic_region_modifier": "right", "tracking_id": "T1",
-         "algorithm": {"type": "AUTOMATIC", "name": "OncoQI lung", "version": "0.1"}},
-        {"label": "Node", "label_value": 2, "category": "morphologically_abnormal_structure",
-         "type": "secondary_neoplasm"},
+        {
+            "label": "GTV",
+            "category": "morphologically_abnormal_structure",
+            "type": "primary_neoplasm",
+            "anatomic_region": "lung",
+            "anatomic_region_modifier": "right",
+            "tracking_id": "T1",
+            "algorithm": {"type": "AUTOMATIC", "name": "OncoQI lung", "version": "0.1"},
+        },
+        {
+            "label": "Node",
+            "label_value": 2,
+            "category": "morphologically_abnormal_structure",
+            "type": "secondary_neoplasm",
+        },
     ]
-}  # fmt: skip
+}
 
 
 def _study(**kw) -> StudyInfo:
@@ -72,8 +82,12 @@ def _labels(shape) -> np.ndarray:
 def ct_case(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("ct")
     rng = np.random.default_rng(11)
-    ct = Image(rng.integers(-900, 400, size=(12, 26, 30)).astype(np.int16), (0.8, 0.8, 2.0), (-20.0, -30.0, 40.0),
-               rotation(10, 0, -20))  # fmt: skip
+    ct = Image(
+        rng.integers(-900, 400, size=(12, 26, 30)).astype(np.int16),
+        (0.8, 0.8, 2.0),
+        (-20.0, -30.0, 40.0),
+        rotation(10, 0, -20),
+    )
     write_series(ct, root / "ct", modality="CT", study=_study(), series_description="CT")
     labels = _labels(ct.array.shape)
     seg = write_segmentation(root / "seg.dcm", ct.with_array(labels), root / "ct", load_metadata(SEGMENTS))
@@ -90,15 +104,23 @@ def pet_case(tmp_path_factory) -> dict:
     bqml[labels == 1] += 25000.0
     pet = Image(bqml.astype(np.float32), (4.0, 4.0, 3.0), (-60.0, -60.0, -30.0))
     info = PetInfo(injected_dose_bq=DOSE_BQ, injection_datetime=INJECTION, frame_duration_s=0.0)
-    write_series(pet, root / "pt", modality="PT", study=_study(patient_weight_kg=WEIGHT_KG, study_datetime=SCAN),
-                 pet=info, series_description="PET")  # fmt: skip
+    write_series(
+        pet,
+        root / "pt",
+        modality="PT",
+        study=_study(patient_weight_kg=WEIGHT_KG, study_datetime=SCAN),
+        pet=info,
+        series_description="PET",
+    )
     seg = write_segmentation(root / "seg.dcm", pet.with_array(labels), root / "pt", load_metadata(SEGMENTS))
     return {"root": root, "labels": labels, "seg": seg}
 
 
 def rows_by(report, tracking_id: str) -> dict[tuple[str, str | None], float]:
     """``(quantity code, derivation code) -> value`` of one group of a report read back."""
-    return {(r["quantity_code"], r["derivation_code"]): r["value"] for r in report.rows() if r["tracking_id"] == tracking_id}
+    return {
+        (r["quantity_code"], r["derivation_code"]): r["value"] for r in report.rows() if r["tracking_id"] == tracking_id
+    }
 
 
 # --------------------------------------------------------------------------- statistics
@@ -110,13 +132,16 @@ def test_ct_statistics_are_volume_and_hounsfield_units(ct_case):
     for tracking_id, value in (("T1", 1), ("Node", 2)):
         hu = ct.array[labels == value].astype(float)
         got = rows_by(report, tracking_id)
-        assert got == pytest.approx({
-            ("118565006 SCT", None): hu.size * 0.8 * 0.8 * 2.0 / 1000.0,
-            ("112031 DCM", "373098007 SCT"): hu.mean(),
-            ("112031 DCM", "255605001 SCT"): hu.min(),
-            ("112031 DCM", "56851009 SCT"): hu.max(),
-            ("112031 DCM", "386136009 SCT"): hu.std(),
-        }, rel=1e-9)  # fmt: skip (the voxel size is read back from DS strings)
+        assert got == pytest.approx(
+            {
+                ("118565006 SCT", None): hu.size * 0.8 * 0.8 * 2.0 / 1000.0,
+                ("112031 DCM", "373098007 SCT"): hu.mean(),
+                ("112031 DCM", "255605001 SCT"): hu.min(),
+                ("112031 DCM", "56851009 SCT"): hu.max(),
+                ("112031 DCM", "386136009 SCT"): hu.std(),
+            },
+            rel=1e-9,
+        )  # the voxel size is read back from DS strings
     units = {r["quantity_code"]: r["unit"] for r in report.rows()}
     assert units == {"118565006 SCT": "ml", "112031 DCM": "[hnsf'U]"}
 
@@ -130,14 +155,17 @@ def test_pet_statistics_are_suvbw_from_the_headers(pet_case):
     mask = pet_case["labels"] == 1
     got = rows_by(report, "T1")
     peak, _ = suv_peak(suv, mask, (4.0, 4.0, 3.0))
-    assert got == pytest.approx({
-        ("118565006 SCT", None): mask.sum() * 0.048,
-        ("126401 DCM", "373098007 SCT"): suv[mask].mean(),
-        ("126401 DCM", "255605001 SCT"): suv[mask].min(),
-        ("126401 DCM", "56851009 SCT"): suv[mask].max(),
-        ("126401 DCM", "386136009 SCT"): suv[mask].std(),
-        ("126401 DCM", "126031 DCM"): peak,
-    }, rel=1e-6)  # fmt: skip
+    assert got == pytest.approx(
+        {
+            ("118565006 SCT", None): mask.sum() * 0.048,
+            ("126401 DCM", "373098007 SCT"): suv[mask].mean(),
+            ("126401 DCM", "255605001 SCT"): suv[mask].min(),
+            ("126401 DCM", "56851009 SCT"): suv[mask].max(),
+            ("126401 DCM", "386136009 SCT"): suv[mask].std(),
+            ("126401 DCM", "126031 DCM"): peak,
+        },
+        rel=1e-6,
+    )
     assert suv[mask].mean() < peak < suv[mask].max()
     assert {r["unit"] for r in report.rows() if r["quantity_code"] == "126401 DCM"} == {"{SUVbw}g/ml"}
     assert {r["method_code"] for r in report.rows() if r["quantity_code"] == "126401 DCM"} == {"126410 DCM"}
@@ -150,10 +178,12 @@ def test_group_content_comes_from_the_seg(ct_case):
     assert (gtv.tracking_id, gtv.tracking_uid) == ("T1", seg.SegmentSequence[0].TrackingUID)
     assert (node.tracking_id, node.tracking_uid) == ("Node", seg.SegmentSequence[1].TrackingUID)
     assert [(g.segmentation_uid, g.segment_number) for g in report.groups] == [
-        (seg.SOPInstanceUID, 1), (seg.SOPInstanceUID, 2)]  # fmt: skip
+        (seg.SOPInstanceUID, 1),
+        (seg.SOPInstanceUID, 2),
+    ]
     assert {g.source_series_uid for g in report.groups} == {seg.ReferencedSeriesSequence[0].SeriesInstanceUID}
     assert gtv.finding.value == "86049000" and node.finding.value == "14799000"
-    (site, laterality), = gtv.finding_sites
+    ((site, laterality),) = gtv.finding_sites
     assert (site.value, laterality.value) == ("39607008", "24028007")
     assert node.finding_sites == []
     assert gtv.algorithm == f"OncoQI segment statistics {__import__('oncoqi').__version__}"
@@ -163,20 +193,34 @@ def test_group_content_comes_from_the_seg(ct_case):
 
 
 def test_given_measurements_override_and_extend_the_computed_ones(pet_case):
-    given = load_measurements({
-        "observer": [{"type": "PERSON", "name": "Doe^Jane", "organization": "OncoQI Lab"}],
-        "procedure_reported": {"value": "44139-4", "scheme": "LN", "meaning": "PET whole body"},
-        "complete": True, "verified": True, "verifying_observer": "Doe^Jane", "verifying_organization": "OncoQI Lab",
-        "session": "1", "time_point": "baseline",
-        "groups": [{
-            "segment": "GTV", "algorithm": {"name": "PET-IndiC", "version": "5.0", "parameters": ["radius: 6.2 mm"]},
-            "measurements": [{"name": "suvbw_peak", "value": 9.5}, {"name": "tlg", "value": 123.4},
-                             {"name": "mtv", "value": 7.2}, {"name": "recist_long_axis", "value": 41.0},
-                             {"name": "recist_short_axis", "value": 22.5}],
-            "qualitative": [{"concept": {"value": "G-A437", "scheme": "SRT", "meaning": "Maximum"},
-                             "value": "lymph_node"}],
-        }],
-    })  # fmt: skip
+    given = load_measurements(
+        {
+            "observer": [{"type": "PERSON", "name": "Doe^Jane", "organization": "OncoQI Lab"}],
+            "procedure_reported": {"value": "44139-4", "scheme": "LN", "meaning": "PET whole body"},
+            "complete": True,
+            "verified": True,
+            "verifying_observer": "Doe^Jane",
+            "verifying_organization": "OncoQI Lab",
+            "session": "1",
+            "time_point": "baseline",
+            "groups": [
+                {
+                    "segment": "GTV",
+                    "algorithm": {"name": "PET-IndiC", "version": "5.0", "parameters": ["radius: 6.2 mm"]},
+                    "measurements": [
+                        {"name": "suvbw_peak", "value": 9.5},
+                        {"name": "tlg", "value": 123.4},
+                        {"name": "mtv", "value": 7.2},
+                        {"name": "recist_long_axis", "value": 41.0},
+                        {"name": "recist_short_axis", "value": 22.5},
+                    ],
+                    "qualitative": [
+                        {"concept": {"value": "G-A437", "scheme": "SRT", "meaning": "Maximum"}, "value": "lymph_node"}
+                    ],
+                }
+            ],
+        }
+    )
     built = build_sr(pet_case["seg"], pet_case["root"] / "pt", given)
     report = read_measurement_report(built.dataset)
     got = rows_by(report, "T1")
@@ -184,7 +228,9 @@ def test_given_measurements_override_and_extend_the_computed_ones(pet_case):
     assert got[("126033 DCM", None)] == 123.4 and got[("126032 DCM", None)] == 7.2
     assert got[("103339001 SCT", None)] == 41.0 and got[("131189007 SCT", None)] == 22.5
     assert len(got) == 10  # volume, mean, min, max, std, peak + 4 given
-    algorithms = {(r["quantity_code"], r["derivation_code"]): r["algorithm"] for r in report.rows() if r["tracking_id"] == "T1"}
+    algorithms = {
+        (r["quantity_code"], r["derivation_code"]): r["algorithm"] for r in report.rows() if r["tracking_id"] == "T1"
+    }
     assert algorithms[("126033 DCM", None)] == "PET-IndiC 5.0"  # the group's algorithm
     assert algorithms[("126401 DCM", "373098007 SCT")].startswith("OncoQI segment statistics")  # item-level
     gtv = report.groups[0]
@@ -224,11 +270,16 @@ def test_groups_must_name_distinct_segments(ct_case, data, message):
     ("data", "message"),
     [
         ({"verified": True, "verifying_observer": "Doe^Jane"}, "verifying observer's name and organization"),
-        ({"groups": [{"segment": 1, "measurements": [{"name": "suv_max", "value": 1}]}]}, "unknown measurement name 'suv_max'"),
+        (
+            {"groups": [{"segment": 1, "measurements": [{"name": "suv_max", "value": 1}]}]},
+            "unknown measurement name 'suv_max'",
+        ),
         ({"groups": [{"segment": 1, "measurements": [{"name": "tlg", "value": "high"}]}]}, "'high' is not a number"),
         ({"groups": [{"segment": 1, "measurements": [{"quantity": "lung", "value": 1}]}]}, "missing 'unit'"),
-        ({"groups": [{"segment": 1, "measurements": [{"name": "tlg", "value": 1, "unit": "g"}]}]},
-         "either 'name' or explicit codes"),
+        (
+            {"groups": [{"segment": 1, "measurements": [{"name": "tlg", "value": 1, "unit": "g"}]}]},
+            "either 'name' or explicit codes",
+        ),
         ({"observer": {"type": "ROBOT", "name": "x"}}, "PERSON or DEVICE"),
         ({"complete": "yes"}, "must be true or false"),
         ({"grups": []}, r"unknown key\(s\) \['grups'\]"),
@@ -240,13 +291,27 @@ def test_malformed_measurements_are_refused(data, message):
 
 
 def test_measurements_json_roundtrip():
-    given = load_measurements({
-        "observer": [{"type": "DEVICE", "name": "Scanner AI", "manufacturer": "ACME"}],
-        "groups": [{"segment": "GTV", "finding_site": "lung", "laterality": "left",
-                    "measurements": [{"name": "tlg", "value": 3.5},
-                                     {"quantity": "neoplasm", "unit": {"value": "1", "scheme": "UCUM", "meaning": "no units"},
-                                      "derivation": "left", "value": 2}]}],
-    })  # fmt: skip
+    given = load_measurements(
+        {
+            "observer": [{"type": "DEVICE", "name": "Scanner AI", "manufacturer": "ACME"}],
+            "groups": [
+                {
+                    "segment": "GTV",
+                    "finding_site": "lung",
+                    "laterality": "left",
+                    "measurements": [
+                        {"name": "tlg", "value": 3.5},
+                        {
+                            "quantity": "neoplasm",
+                            "unit": {"value": "1", "scheme": "UCUM", "meaning": "no units"},
+                            "derivation": "left",
+                            "value": 2,
+                        },
+                    ],
+                }
+            ],
+        }
+    )
     again = load_measurements(json.loads(json.dumps(given.to_json())))
     assert again.to_json() == given.to_json()
     assert given.info.observers[0].uid  # a device observer always gets a UID
@@ -265,8 +330,12 @@ def test_dcmqi_measurement_json_is_accepted(ct_case):
     with pytest.raises(InputError, match="measurementDerivationParameters.*not supported"):
         load_measurements(raw)
     for item in raw["Measurements"][0]["measurementItems"]:
-        for key in ("measurementModifiers", "measurementDerivationParameters", "measurementNumProperties",
-                    "measurementPopulationDescription"):  # fmt: skip
+        for key in (
+            "measurementModifiers",
+            "measurementDerivationParameters",
+            "measurementNumProperties",
+            "measurementPopulationDescription",
+        ):
             item.pop(key, None)
     liver = load_measurements(raw)
     assert liver.info.observers[0].kind == "DEVICE" and liver.info.observers[0].uid == "1.2.3.4"
@@ -312,16 +381,21 @@ def test_dsrdump_parses_our_report(ct_case):
 
 def test_dcmqi_reads_the_same_values(ct_case, tmp_path):
     out = tmp_path / "dcmqi.json"
-    result = subprocess.run([tool("tid1500reader"), "--inputDICOM", str(ct_case["path"]), "--outputMetadata", str(out)],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [tool("tid1500reader"), "--inputDICOM", str(ct_case["path"]), "--outputMetadata", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     theirs = json.loads(out.read_text())
     ours = read_measurement_report(ct_case["path"])
     assert [g["TrackingIdentifier"] for g in theirs["Measurements"]] == ["T1", "Node"]
     assert [g["ReferencedSegment"] for g in theirs["Measurements"]] == [1, 2]
     for group, mine in zip(theirs["Measurements"], ours.groups, strict=True):
-        values = [(i["quantity"]["CodeValue"], i.get("derivationModifier", {}).get("CodeValue"), float(i["value"]))
-                  for i in group["measurementItems"]]  # fmt: skip
+        values = [
+            (i["quantity"]["CodeValue"], i.get("derivationModifier", {}).get("CodeValue"), float(i["value"]))
+            for i in group["measurementItems"]
+        ]
         expected = [(m.concept.value, m.derivation.value if m.derivation else None, m.value) for m in mine.measurements]
         assert [v[:2] for v in values] == [e[:2] for e in expected]
         assert [v[2] for v in values] == pytest.approx([e[2] for e in expected], rel=1e-12)
@@ -364,14 +438,17 @@ def test_qin_headneck_report_agrees_with_the_pet_indices(tmp_path):
     for number in (1, 4, 10):
         indices = compute_indices(suv, labels, number)
         got = rows_by(report, report.groups[number - 1].tracking_id)
-        assert got == pytest.approx({
-            ("118565006 SCT", None): indices.mtv_ml,
-            ("126401 DCM", "373098007 SCT"): indices.suv_mean,
-            ("126401 DCM", "255605001 SCT"): indices.suv_min,
-            ("126401 DCM", "56851009 SCT"): indices.suv_max,
-            ("126401 DCM", "386136009 SCT"): indices.suv_std,
-            ("126401 DCM", "126031 DCM"): indices.suv_peak,
-        }, rel=1e-6)  # fmt: skip
+        assert got == pytest.approx(
+            {
+                ("118565006 SCT", None): indices.mtv_ml,
+                ("126401 DCM", "373098007 SCT"): indices.suv_mean,
+                ("126401 DCM", "255605001 SCT"): indices.suv_min,
+                ("126401 DCM", "56851009 SCT"): indices.suv_max,
+                ("126401 DCM", "386136009 SCT"): indices.suv_std,
+                ("126401 DCM", "126031 DCM"): indices.suv_peak,
+            },
+            rel=1e-6,
+        )
     assert any("RadiopharmaceuticalStartDateTime" in w for w in built.warnings)  # the SUV rules' notes are kept
     result = subprocess.run([tool("dciodvfy"), str(tmp_path / "sr.dcm")], capture_output=True, text=True)
     problems = [line for line in result.stderr.splitlines() if line.startswith(("Error", "Warning"))]
@@ -391,7 +468,11 @@ def test_highdicom_reports_read():
     planar = read_measurement_report(root / "sr_document.dcm")
     (row,) = planar.rows()
     assert (row["tracking_id"], row["quantity"], row["value"], row["unit"]) == (
-        "Planar ROI Measurements", "Area of defined region", 1.7, "cm2")  # fmt: skip
+        "Planar ROI Measurements",
+        "Area of defined region",
+        1.7,
+        "cm2",
+    )
     assert planar.groups[0].roi == "image region"
     multiple = read_measurement_report(root / "sr_document_with_multiple_groups.dcm")
     assert [g.tracking_id for g in multiple.groups] == ["Image0001", "LungNodule0001", "Aorta0001", "Vertebra0001"]
@@ -440,8 +521,12 @@ def test_a_label_shared_by_segments_must_be_named_by_number(tmp_path):
     write_series(ct, tmp_path / "ct", modality="CT", study=_study(), series_description="CT")
     labels = np.zeros(ct.array.shape, np.uint8)
     labels[1, 2:4, 2:4], labels[4, 6:9, 6:9] = 1, 2
-    twins = {"segments": [{"label": "Node", "category": "tissue", "type": "lymph_node", "tracking_id": "Node"},
-                          {"label": "Node", "label_value": 2, "category": "tissue", "type": "lymph_node"}]}  # fmt: skip
+    twins = {
+        "segments": [
+            {"label": "Node", "category": "tissue", "type": "lymph_node", "tracking_id": "Node"},
+            {"label": "Node", "label_value": 2, "category": "tissue", "type": "lymph_node"},
+        ]
+    }
     seg = write_segmentation(tmp_path / "seg.dcm", ct.with_array(labels), tmp_path / "ct", load_metadata(twins))
     by_label = load_measurements({"groups": [{"segment": "Node", "measurements": [{"name": "tlg", "value": 1}]}]})
     with pytest.raises(InputError, match="'Node' is ambiguous: name it by number"):

@@ -53,33 +53,130 @@ EXTENSION_NAME = ENTRY_PATH.stem
 
 #: ``ACCEPTED_EXTENSION_CATEGORIES``
 ACCEPTED_EXTENSION_CATEGORIES = [
-    "Active Learning", "Analysis", "Auto3dgm", "BigImage", "Cardiac", "Chest Imaging Platform", "Conda",
-    "Converters", "DICOM", "DSCI", "Developer Tools", "Diffusion", "Examples", "Exporter", "FTV Segmentation",
-    "Filtering", "Filtering.Morphology", "Filtering.Vesselness", "Holographic Display", "Image Synthesis", "IGT",
-    "Informatics", "Netstim", "Neuroimaging", "Nuclear Medicine", "Orthodontics", "Osteotomy Planning",
-    "Otolaryngology", "Photogrammetry", "Pipelines", "Planning", "Printing", "Quantification", "Radiotherapy",
-    "Registration", "Remote", "Rendering", "SPHARM", "Segmentation", "Sequences", "Shape Analysis",
-    "Shape Regression", "Shape Visualization", "Simulation", "SlicerCMF", "SlicerMorph", "Spectral Imaging",
-    "Supervisely", "Surface Models", "SurfaceLearner", "Tomographic Reconstruction", "Tracking", "Tractography",
-    "Training", "Ultrasound", "Utilities", "Vascular Modeling Toolkit", "Virtual Reality", "VisSimTools",
-    "Web System Tools", "Wizards",
-]  # fmt: skip
+    "Active Learning",
+    "Analysis",
+    "Auto3dgm",
+    "BigImage",
+    "Cardiac",
+    "Chest Imaging Platform",
+    "Conda",
+    "Converters",
+    "DICOM",
+    "DSCI",
+    "Developer Tools",
+    "Diffusion",
+    "Examples",
+    "Exporter",
+    "FTV Segmentation",
+    "Filtering",
+    "Filtering.Morphology",
+    "Filtering.Vesselness",
+    "Holographic Display",
+    "Image Synthesis",
+    "IGT",
+    "Informatics",
+    "Netstim",
+    "Neuroimaging",
+    "Nuclear Medicine",
+    "Orthodontics",
+    "Osteotomy Planning",
+    "Otolaryngology",
+    "Photogrammetry",
+    "Pipelines",
+    "Planning",
+    "Printing",
+    "Quantification",
+    "Radiotherapy",
+    "Registration",
+    "Remote",
+    "Rendering",
+    "SPHARM",
+    "Segmentation",
+    "Sequences",
+    "Shape Analysis",
+    "Shape Regression",
+    "Shape Visualization",
+    "Simulation",
+    "SlicerCMF",
+    "SlicerMorph",
+    "Spectral Imaging",
+    "Supervisely",
+    "Surface Models",
+    "SurfaceLearner",
+    "Tomographic Reconstruction",
+    "Tracking",
+    "Tractography",
+    "Training",
+    "Ultrasound",
+    "Utilities",
+    "Vascular Modeling Toolkit",
+    "Virtual Reality",
+    "VisSimTools",
+    "Web System Tools",
+    "Wizards",
+]
 #: The allowed repository-name prefixes of ``check_git_repository_name``.
 ALLOWED_REPOSITORY_PREFIXES = ["Slicer", "Slicer-", "Slicer_", "SlicerExtension-", "SlicerExtension_"]
 #: ``REPOSITORY_NAME_CHECK_EXCEPTIONS``: older extensions only; a new entry cannot join it.
 REPOSITORY_NAME_CHECK_EXCEPTIONS = [
-    "3DMetricTools", "ai-assisted-annotation-client", "aigt", "AnglePlanes-Extension", "AnomalousFiltersExtension",
-    "BoneTextureExtension", "CarreraSlice", "ChangeTrackerPy", "CMFreg", "CurveMaker", "DatabaseInteractorExtension",
-    "dcmqi", "DSC_Analysis", "EasyClip-Extension", "ErodeDilateLabel", "FilmDosimetryAnalysis",
-    "GelDosimetryAnalysis", "GyroGuide", "iGyne", "ImageMaker", "IntensitySegmenter", "MeshStatisticsExtension",
-    "MeshToLabelMap", "ModelClip", "MONAILabel", "mpReview", "NeedleFinder", "opendose3d", "OsteotomyPlanner",
-    "PBNRR", "PedicleScrewSimulator", "PercutaneousApproachAnalysis", "PerkTutor", "PET-IndiC",
-    "PETLiverUptakeMeasurement", "PETTumorSegmentation", "PickAndPaintExtension", "PkModeling", "PortPlacement",
-    "Q3DCExtension", "QuantitativeReporting", "ResectionPlanner", "ScatteredTransform", "Scoliosis",
-    "SegmentationAidedRegistration", "SegmentationReview", "SegmentRegistration", "ShapePopulationViewer",
-    "ShapeRegressionExtension", "ShapeVariationAnalyzer", "SkullStripper", "SNRMeasurement", "SPHARM-PDM",
-    "T1Mapping", "TCIABrowser", "ukftractography", "VASSTAlgorithms",
-]  # fmt: skip
+    "3DMetricTools",
+    "ai-assisted-annotation-client",
+    "aigt",
+    "AnglePlanes-Extension",
+    "AnomalousFiltersExtension",
+    "BoneTextureExtension",
+    "CarreraSlice",
+    "ChangeTrackerPy",
+    "CMFreg",
+    "CurveMaker",
+    "DatabaseInteractorExtension",
+    "dcmqi",
+    "DSC_Analysis",
+    "EasyClip-Extension",
+    "ErodeDilateLabel",
+    "FilmDosimetryAnalysis",
+    "GelDosimetryAnalysis",
+    "GyroGuide",
+    "iGyne",
+    "ImageMaker",
+    "IntensitySegmenter",
+    "MeshStatisticsExtension",
+    "MeshToLabelMap",
+    "ModelClip",
+    "MONAILabel",
+    "mpReview",
+    "NeedleFinder",
+    "opendose3d",
+    "OsteotomyPlanner",
+    "PBNRR",
+    "PedicleScrewSimulator",
+    "PercutaneousApproachAnalysis",
+    "PerkTutor",
+    "PET-IndiC",
+    "PETLiverUptakeMeasurement",
+    "PETTumorSegmentation",
+    "PickAndPaintExtension",
+    "PkModeling",
+    "PortPlacement",
+    "Q3DCExtension",
+    "QuantitativeReporting",
+    "ResectionPlanner",
+    "ScatteredTransform",
+    "Scoliosis",
+    "SegmentationAidedRegistration",
+    "SegmentationReview",
+    "SegmentRegistration",
+    "ShapePopulationViewer",
+    "ShapeRegressionExtension",
+    "ShapeVariationAnalyzer",
+    "SkullStripper",
+    "SNRMeasurement",
+    "SPHARM-PDM",
+    "T1Mapping",
+    "TCIABrowser",
+    "ukftractography",
+    "VASSTAlgorithms",
+]
 #: ``check_license_file``: the names it looks for in the repository root, in its order.
 LICENSE_FILE_NAMES = ["LICENSE", "LICENCE", "License.txt", "license.txt", "LICENSE.txt", "COPYING", "COPYING.txt"]
 #: ``check_repository_size``: the limit on the checked-out tree, ``.git`` included.
@@ -149,8 +246,9 @@ def check_json_schema(metadata: dict, schema_dir: Path = SCHEMA_DIR) -> dict:
     try:
         jsonschema.validate(metadata, schema)
     except jsonschema.ValidationError as exc:
-        raise IndexCheckError(f"JSON schema validation failed: {exc.message} at path: "
-                              f"{' -> '.join(str(p) for p in exc.absolute_path)}") from exc  # fmt: skip
+        raise IndexCheckError(
+            f"JSON schema validation failed: {exc.message} at path: {' -> '.join(str(p) for p in exc.absolute_path)}"
+        ) from exc
     return schema
 
 
@@ -185,9 +283,11 @@ def check_git_repository_name(metadata: dict) -> None:
     if repo_name in REPOSITORY_NAME_CHECK_EXCEPTIONS:
         return
     if not any(repo_name.startswith(prefix) for prefix in ALLOWED_REPOSITORY_PREFIXES):
-        raise IndexCheckError(textwrap.dedent(f"""
+        raise IndexCheckError(
+            textwrap.dedent(f"""
             git repository name *should* start with 'Slicer'. The current repository name is '{repo_name}'.
-            """).strip())
+            """).strip()
+        )
 
 
 def check_scm_url_syntax(metadata: dict) -> None:
@@ -232,8 +332,11 @@ def check_cmakelists_content(extension_name: str, cmake_content: str) -> None:
         errors.append(f"EXTENSION_ICONURL {icon!r} should be a valid URL starting with 'http'")
     if not screenshots:
         errors.append("No EXTENSION_SCREENSHOTURLS found in CMakeLists.txt.")
-    errors += [f"EXTENSION_SCREENSHOTURLS {u!r} should be a valid URL starting with 'http'"
-               for u in screenshots if not u.startswith("http")]  # fmt: skip
+    errors += [
+        f"EXTENSION_SCREENSHOTURLS {u!r} should be a valid URL starting with 'http'"
+        for u in screenshots
+        if not u.startswith("http")
+    ]
     if errors:
         raise IndexCheckError(" ".join(errors))
 
@@ -265,8 +368,11 @@ def check_dependencies(directory: Path) -> None:
         for dependency in description.get("build_dependencies", []):
             if dependency:
                 required.setdefault(dependency, []).append(path.stem)
-    errors = [f"'{name}' extension is not found. It is required by extension: {', '.join(by)}."
-              for name, by in required.items() if name not in available]  # fmt: skip
+    errors = [
+        f"'{name}' extension is not found. It is required by extension: {', '.join(by)}."
+        for name, by in required.items()
+        if name not in available
+    ]
     if errors:
         raise IndexCheckError("\n".join(errors))
 
@@ -325,8 +431,10 @@ def test_entry_validates_against_the_schema_it_names() -> None:
     # "$schema" names exactly the schema file kept here: its URL is the schema's own $id, and the file
     # name in the URL is the local copy's name
     assert entry["$schema"] == schema["$id"]
-    assert entry["$schema"] == ("https://raw.githubusercontent.com/Slicer/Slicer/main/Schemas/"
-                                "slicer-extension-catalog-entry-schema-v1.0.2.json#")  # fmt: skip
+    assert entry["$schema"] == (
+        "https://raw.githubusercontent.com/Slicer/Slicer/main/Schemas/"
+        "slicer-extension-catalog-entry-schema-v1.0.2.json#"
+    )
     assert (SCHEMA_DIR / Path(urlparse.urlsplit(entry["$schema"]).path).name).is_file()
     assert "dicom_support_rule" in schema["properties"], "the rule needs schema v1.0.2 or later"
 
@@ -370,7 +478,8 @@ def test_entry_file_format_extension_name_category_and_scm_url() -> None:
     # The entry file is what the Index receives: named after the extension, in the Index's folder layout
     assert EXTENSION_NAME == "OncoQI"
     assert entry["scm_url"].removesuffix(".git") == re.search(
-        r'^set\(EXTENSION_HOMEPAGE "([^"]+)"\)', cmake_text(), re.M).group(1)  # fmt: skip
+        r'^set\(EXTENSION_HOMEPAGE "([^"]+)"\)', cmake_text(), re.M
+    ).group(1)
 
 
 def test_format_name_category_and_scm_checks_can_fail(tmp_path: Path) -> None:
@@ -401,8 +510,12 @@ def test_git_repository_name_follows_the_index_rule() -> None:
 
 def test_git_repository_name_rule() -> None:
     """The re-implemented rule itself, on names the Index accepts and rejects."""
-    for url in ("https://github.com/OncoQI/SlicerOncoQI.git", "https://github.com/x/Slicer-OncoQI",
-                "git://github.com/x/SlicerExtension_OncoQI.git/", "https://github.com/QIICR/PET-IndiC.git"):
+    for url in (
+        "https://github.com/OncoQI/SlicerOncoQI.git",
+        "https://github.com/x/Slicer-OncoQI",
+        "git://github.com/x/SlicerExtension_OncoQI.git/",
+        "https://github.com/QIICR/PET-IndiC.git",
+    ):
         check_git_repository_name({"scm_url": url})
     for url in ("https://github.com/OncoQI/OncoQI.git", "https://github.com/x/slicerOncoQI.git"):
         with pytest.raises(IndexCheckError, match="should\\* start with 'Slicer'"):
@@ -431,8 +544,11 @@ def test_cmakelists_content() -> None:
     [
         ("project(OncoQI)", "project(OncoQIExtension)", "does not match"),
         ("project(OncoQI)", "", "No project"),
-        ('set(EXTENSION_SCREENSHOTURLS "https', 'set(EXTENSION_SCREENSHOTURLS "" # "https',
-         "No EXTENSION_SCREENSHOTURLS"),
+        (
+            'set(EXTENSION_SCREENSHOTURLS "https',
+            'set(EXTENSION_SCREENSHOTURLS "" # "https',
+            "No EXTENSION_SCREENSHOTURLS",
+        ),
         ("set(EXTENSION_ICONURL", "# set(EXTENSION_ICONURL_", "No EXTENSION_ICONURL"),
         ('set(EXTENSION_ICONURL "https://', 'set(EXTENSION_ICONURL "ftp://', "starting with 'http'"),
     ],
@@ -517,8 +633,11 @@ def test_url_mapping_and_png_checks_can_fail(tmp_path: Path) -> None:
     entry = load_entry()
     _, screenshots = cmakelists_urls(cmake_text())
     url = screenshots[0]
-    for bad in (url.replace("/OncoQI/SlicerOncoQI/", "/Other/SlicerOncoQI/"), url.replace("/main/", "/dev/"),
-                url.replace("raw.githubusercontent.com", "example.org")):  # fmt: skip
+    for bad in (
+        url.replace("/OncoQI/SlicerOncoQI/", "/Other/SlicerOncoQI/"),
+        url.replace("/main/", "/dev/"),
+        url.replace("raw.githubusercontent.com", "example.org"),
+    ):
         with pytest.raises(IndexCheckError):
             repository_file_for_url(bad, entry)
     fake = tmp_path / "shot.png"
@@ -548,8 +667,10 @@ def rule_series() -> list[tuple[str, dict[str, str], bool]]:
     from oncoqi.dicom.sr.reader import SR_SOP_CLASSES
 
     headers = sample_headers()
-    cases = [(f"sample {folder}", {"Modality": str(ds.Modality), "SOPClassUID": str(ds.SOPClassUID)},
-              folder == "PET") for folder, ds in headers.items()]  # fmt: skip
+    cases = [
+        (f"sample {folder}", {"Modality": str(ds.Modality), "SOPClassUID": str(ds.SOPClassUID)}, folder == "PET")
+        for folder, ds in headers.items()
+    ]
     cases += [
         ("PET", {"Modality": "PT", "SOPClassUID": PET_IMAGE_STORAGE}, True),
         ("Enhanced PET (not loaded)", {"Modality": "PT", "SOPClassUID": ENHANCED_PET_IMAGE_STORAGE}, False),
@@ -560,8 +681,9 @@ def rule_series() -> list[tuple[str, dict[str, str], bool]]:
         ("SR with a PET SOP class", {"Modality": "SR", "SOPClassUID": PET_IMAGE_STORAGE}, False),
         ("PT with an SR SOP class", {"Modality": "PT", "SOPClassUID": COMPREHENSIVE_SR}, False),
     ]
-    cases += [(f"SR {meaning}", {"Modality": "SR", "SOPClassUID": uid}, True)
-              for uid, meaning in SR_SOP_CLASSES.items()]  # fmt: skip
+    cases += [
+        (f"SR {meaning}", {"Modality": "SR", "SOPClassUID": uid}, True) for uid, meaning in SR_SOP_CLASSES.items()
+    ]
     return cases
 
 
@@ -574,8 +696,24 @@ def rule_text() -> str:
 def eval_python_rule(rule: str, attributes: dict[str, str]) -> bool:
     """The rule as a Python expression: only names, string constants, ==, !=, in, and, or, not allowed."""
     tree = ast.parse(rule, mode="eval")  # SyntaxError when it is not Python
-    allowed = (ast.Expression, ast.BoolOp, ast.And, ast.Or, ast.UnaryOp, ast.Not, ast.Compare, ast.Eq, ast.NotEq,
-               ast.In, ast.NotIn, ast.Name, ast.Load, ast.Constant, ast.List, ast.Tuple)  # fmt: skip
+    allowed = (
+        ast.Expression,
+        ast.BoolOp,
+        ast.And,
+        ast.Or,
+        ast.UnaryOp,
+        ast.Not,
+        ast.Compare,
+        ast.Eq,
+        ast.NotEq,
+        ast.In,
+        ast.NotIn,
+        ast.Name,
+        ast.Load,
+        ast.Constant,
+        ast.List,
+        ast.Tuple,
+    )
     for node in ast.walk(tree):
         if not isinstance(node, allowed):
             raise ValueError(f"{type(node).__name__} is not allowed in a DICOM support rule")

@@ -62,8 +62,9 @@ def imported_modules(name: str, tree: ast.AST, is_package: bool) -> list[tuple[i
             else:
                 target = node.module or ""
             # ``from oncoqi import pet`` imports a sub-package; ``from oncoqi import __version__`` does not
-            found += [(node.lineno, f"{target}.{a.name}" if is_module(f"{target}.{a.name}") else target)
-                      for a in node.names]  # fmt: skip
+            found += [
+                (node.lineno, f"{target}.{a.name}" if is_module(f"{target}.{a.name}") else target) for a in node.names
+            ]
     return [(line, target) for line, target in found if target.split(".")[0] == "oncoqi"]
 
 

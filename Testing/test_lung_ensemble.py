@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from helpers.known_models import identity_model, shift_model
 
+from helpers.known_models import identity_model, shift_model
 from oncoqi.cli import main
-from oncoqi.lung.training.ensemble import ensemble_onnx
 from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter
 from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.segment import default_model_path
+from oncoqi.lung.training.ensemble import ensemble_onnx
 
 pytest.importorskip("onnx", reason="onnx (in the test extra) builds the ensemble")
 GRID = PreprocessOptions(columns=64, rows=64)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.datasets import dataset
 from PIL import Image as PILImage
 
+from helpers.datasets import dataset
 from oncoqi.dicom import load_series, read_image, scan_series
 from oncoqi.dicom.rtstruct import read_rtstruct, rois_to_label
 from oncoqi.errors import GeometryError
@@ -71,8 +71,11 @@ def test_result_does_not_depend_on_how_the_ct_is_stored(studies, isolated):
     ct = studies["thorax"].ct
     n = np.array(ct.size) - 1
     flipped = Image(
-        ct.array[:, ::-1, ::-1].copy(), ct.spacing, tuple(ct.index_to_lps(np.array([n[0], n[1], 0]))),
-        np.diag([-1.0, -1.0, 1.0]), dict(ct.metadata),
+        ct.array[:, ::-1, ::-1].copy(),
+        ct.spacing,
+        tuple(ct.index_to_lps(np.array([n[0], n[1], 0]))),
+        np.diag([-1.0, -1.0, 1.0]),
+        dict(ct.metadata),
     )
     masks = isolate_lungs(flipped)
     np.testing.assert_array_equal(masks.lungs.array[:, ::-1, ::-1], isolated["thorax"].lungs.array)
@@ -94,7 +97,10 @@ def test_large_tumours_are_in_the_search_region():
     coverage = []
     for seed in range(105, 110):
         options = PhantomOptions(
-            seed=seed, size=160, slices=70, slice_thickness_mm=4.0,
+            seed=seed,
+            size=160,
+            slices=70,
+            slice_thickness_mm=4.0,
             tumours=(
                 TumourSpec(volume_ml=200.0, location="chest_wall"),
                 TumourSpec(volume_ml=120.0, location="mediastinum"),

@@ -259,7 +259,9 @@ def test_compactness_of_a_ball_a_cube_and_a_sheet():
     z, y, x = np.mgrid[-20:21, -20:21, -20:21]
     # anisotropic voxels: measured in mm, so a ball of 2 mm slices is still a ball
     assert compactness(x**2 + y**2 + (2 * z) ** 2 <= 15**2, (1.0, 1.0, 2.0)) == pytest.approx(1.29, abs=0.05)
-    assert compactness((abs(x) <= 10) & (abs(y) <= 10) & (abs(z) <= 10), (1.0, 1.0, 1.0)) == pytest.approx(1.05, abs=0.03)
+    assert compactness((abs(x) <= 10) & (abs(y) <= 10) & (abs(z) <= 10), (1.0, 1.0, 1.0)) == pytest.approx(
+        1.05, abs=0.03
+    )
     plate = (abs(x) <= 20) & (abs(y) <= 20) & (abs(z) <= 1)
     assert compactness(plate, (1.0, 1.0, 1.0)) == pytest.approx(4.0 / 41.0, abs=0.02)
     assert compactness(np.array([[[True, True]]]), (1.0, 1.0, 1.0)) == 1.0
@@ -272,7 +274,9 @@ def test_thin_sheets_are_dropped_as_not_compact():
     image = Image(prob, spacing=(1.0, 1.0, 2.0))
     found = find_components(image)
     assert found.compactness[0] > 0.6 and found.compactness[1] < 0.1
-    assert label_lesions(image, rules=LesionRules(min_compactness=MIN_COMPACTNESS)).metadata["lesions"] == 1  # drops the band
+    assert (
+        label_lesions(image, rules=LesionRules(min_compactness=MIN_COMPACTNESS)).metadata["lesions"] == 1
+    )  # drops the band
     assert label_lesions(image).metadata["lesions"] == 2  # off by default
     with pytest.raises(InputError):
         label_lesions(image, rules=LesionRules(min_compactness=1.0))

@@ -19,14 +19,13 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from helpers.lung import IDENTITY_THRESHOLD, SMALL_GRID, small_identity_model
+from helpers.sr_validator import pixelmed_findings
 from oncoqi.cli import main
 from oncoqi.lung.preprocess import PreprocessOptions, preprocess
 from oncoqi.lung.training.data import AugmentOptions, TrainingError, augment_slice, load_cases
 from oncoqi.lung.training.train import cosine_learning_rate, dice_weight
 from oncoqi.phantom import PhantomOptions, make_ct, write_study
-
-from helpers.lung import IDENTITY_THRESHOLD, SMALL_GRID, small_identity_model
-from helpers.sr_validator import pixelmed_findings
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (a core dependency) is not installed")
 
@@ -111,9 +110,15 @@ def test_load_cases_reads_phantom_study_folders_and_volume_pairs(tmp_path, phant
     pair.mkdir()
     sitk.WriteImage(phantom.ct.to_sitk(), str(pair / "image.nii.gz"))
     # a label on a coarser grid than the CT is resampled onto the CT's grid
-    coarse = sitk.Resample(phantom.tumour_label.to_sitk(), [64, 64, 70], sitk.Transform(), sitk.sitkNearestNeighbor,
-                           phantom.ct.origin, (phantom.ct.spacing[0] * 2, phantom.ct.spacing[1] * 2, 5.0),
-                           phantom.ct.direction.ravel().tolist())
+    coarse = sitk.Resample(
+        phantom.tumour_label.to_sitk(),
+        [64, 64, 70],
+        sitk.Transform(),
+        sitk.sitkNearestNeighbor,
+        phantom.ct.origin,
+        (phantom.ct.spacing[0] * 2, phantom.ct.spacing[1] * 2, 5.0),
+        phantom.ct.direction.ravel().tolist(),
+    )
     sitk.WriteImage(coarse, str(pair / "label.nrrd"))
     cases = load_cases(tmp_path / "cases")
     assert [c.name for c in cases] == ["a", "b"]
@@ -240,8 +245,19 @@ def test_segment_cli_report_writes_seg_and_sr_and_refuses_volume_input(tmp_path,
     write_study(phantom, study)
     model = small_identity_model(tmp_path / "id.onnx")
     report = tmp_path / "report"
-    args = ["lung", "segment", str(study / "CT"), "--out", str(tmp_path / "out"), "--model", str(model),
-            "--threads", "1", "--report", str(report)]  # fmt: skip
+    args = [
+        "lung",
+        "segment",
+        str(study / "CT"),
+        "--out",
+        str(tmp_path / "out"),
+        "--model",
+        str(model),
+        "--threads",
+        "1",
+        "--report",
+        str(report),
+    ]
     assert main(args) == 0
     n_lesions = len(json.loads((tmp_path / "out" / "lesions.json").read_text()))
     from oncoqi.dicom.seg import read_segmentation
@@ -253,8 +269,17 @@ def test_segment_cli_report_writes_seg_and_sr_and_refuses_volume_input(tmp_path,
     assert main(args) == 2 and "seg.dcm" in capsys.readouterr().err  # never overwritten without --force
     assert main([*args, "--force"]) == 0
     assert main([*args[:-2], "--dicom-seg"]) == 0 and (tmp_path / "out" / "seg.dcm").is_file()
-    volume_input = ["lung", "segment", str(study / "truth" / "tumor_label.nrrd"), "--out", str(tmp_path / "o2"),
-                    "--model", str(model), "--report", str(tmp_path / "r2")]  # fmt: skip
+    volume_input = [
+        "lung",
+        "segment",
+        str(study / "truth" / "tumor_label.nrrd"),
+        "--out",
+        str(tmp_path / "o2"),
+        "--model",
+        str(model),
+        "--report",
+        str(tmp_path / "r2"),
+    ]
     assert main(volume_input) == 2 and "--report needs the CT as a DICOM series" in capsys.readouterr().err
 
 
@@ -330,10 +355,44 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     from oncoqi.lung.training.train import LOG_COLUMNS
 
     out = tmp_path / "run"
-    argv = ["lung", "train", "--phantoms", "2", "--seed", "3", "--phantom-size", "64", "--epochs", "2",
-            "--base-filters", "4", "--depth", "2", "--grid", "64", "--pixel-mm", "6", "--batch-size", "8",
-            "--crop", "32", "--steps-per-epoch", "3", "--workers", "2", "--context-mm", "4",
-            "--negative-ratio", "1", "--min-negatives", "3", "--tumour-fraction", "0.3", "--out", str(out)]
+    argv = [
+        "lung",
+        "train",
+        "--phantoms",
+        "2",
+        "--seed",
+        "3",
+        "--phantom-size",
+        "64",
+        "--epochs",
+        "2",
+        "--base-filters",
+        "4",
+        "--depth",
+        "2",
+        "--grid",
+        "64",
+        "--pixel-mm",
+        "6",
+        "--batch-size",
+        "8",
+        "--crop",
+        "32",
+        "--steps-per-epoch",
+        "3",
+        "--workers",
+        "2",
+        "--context-mm",
+        "4",
+        "--negative-ratio",
+        "1",
+        "--min-negatives",
+        "3",
+        "--tumour-fraction",
+        "0.3",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     assert "best validation Dice" in capsys.readouterr().out
     with open(out / "training_log.csv", newline="") as f:
@@ -348,7 +407,10 @@ def test_train_cli_on_tiny_phantoms(tmp_path, keras, capsys, phantom):
     assert seg.preprocess_options == PreprocessOptions(pixel_mm=6.0, columns=64, rows=64, context_mm=4.0)
     assert seg.channels == 3
     assert "best epoch" in seg.metadata["oncoqi.training"]
-    assert "; trained on " in seg.metadata["oncoqi.training"] and "synthetic phantoms of set seed" in seg.metadata["oncoqi.training"]
+    assert (
+        "; trained on " in seg.metadata["oncoqi.training"]
+        and "synthetic phantoms of set seed" in seg.metadata["oncoqi.training"]
+    )
     prob = seg.predict(np.full((3, 64, 64), 59, np.uint8), indices=[[0, 1, 2]])
     assert prob.shape == (1, 64, 64) and np.isfinite(prob).all()
     # The whole pipeline runs the neighbouring-slice model (stacks built per batch) on a CT's grid.
@@ -414,13 +476,16 @@ def test_large_share_draws_training_tumours_the_size_of_primary_nsclc():
     assert all(0.9 * low <= v <= 1.05 * high for v in large), large
 
 
-@pytest.mark.parametrize(("flags", "message"), [(["--phantoms", "1"], "--phantoms must be >= 2"),
-                                                (["--phantoms", "4", "--subsolid", "1.5"], "--subsolid must be between 0 and 1"),
-                                                (["--phantoms", "4", "--large-tumours", "-0.1"],
-                                                 "--large-tumours must be between 0 and 1"),
-                                                (["--phantoms", "4", "--flip", "2"], "--flip must be between 0 and 1"),
-                                                (["--phantoms", "4", "--init-from", "missing.onnx"],
-                                                 "missing.onnx: no such model file")])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--phantoms", "1"], "--phantoms must be >= 2"),
+        (["--phantoms", "4", "--subsolid", "1.5"], "--subsolid must be between 0 and 1"),
+        (["--phantoms", "4", "--large-tumours", "-0.1"], "--large-tumours must be between 0 and 1"),
+        (["--phantoms", "4", "--flip", "2"], "--flip must be between 0 and 1"),
+        (["--phantoms", "4", "--init-from", "missing.onnx"], "missing.onnx: no such model file"),
+    ],
+)
 def test_train_cli_refuses_bad_options_before_any_work(tmp_path, capsys, flags, message):
     assert main(["lung", "train", *flags, "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err

@@ -33,10 +33,10 @@ DIRECTIONS = {
 }
 
 
-def _ct(shape=(6, 24, 30), spacing=(3.0, 3.0, 2.5), direction=np.eye(3), origin=(-40.0, -30.0, 100.0), seed=0):
+def _ct(shape=(6, 24, 30), spacing=(3.0, 3.0, 2.5), direction=None, origin=(-40.0, -30.0, 100.0), seed=0):
     rng = np.random.default_rng(seed)
     hu = rng.integers(-1000, 400, size=shape).astype(np.int16)
-    return Image(hu, spacing, origin, direction, {"modality": "CT", "units": "HU"})
+    return Image(hu, spacing, origin, np.eye(3) if direction is None else direction, {"modality": "CT", "units": "HU"})
 
 
 def test_network_grid_keeps_slices_and_centres_the_field_of_view():

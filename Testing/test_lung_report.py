@@ -12,15 +12,20 @@ from oncoqi.dicom.seg import read_segmentation
 from oncoqi.dicom.sr import read_measurement_report
 from oncoqi.errors import InputError
 from oncoqi.lung.measure import measure_lesions
-from oncoqi.report.lung import write_lesion_report
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, write_study
+from oncoqi.report.lung import write_lesion_report
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     out = tmp_path_factory.mktemp("lungreport")
-    opts = PhantomOptions(seed=5, size=96, slices=30, slice_thickness_mm=5.0,
-                          tumours=(TumourSpec(volume_ml=15.0), TumourSpec(volume_ml=3.0)))  # fmt: skip
+    opts = PhantomOptions(
+        seed=5,
+        size=96,
+        slices=30,
+        slice_thickness_mm=5.0,
+        tumours=(TumourSpec(volume_ml=15.0), TumourSpec(volume_ml=3.0)),
+    )
     write_study(make_ct(opts), out)
     return out
 

@@ -25,8 +25,14 @@ def _case(name: str, tumour: bool, speck: bool) -> CaseProbability:
     lungs[:, :, :20], lungs[:, :, 20:] = 1, 2
     geometry = dict(spacing=(2.0, 2.0, 2.0), origin=(-40.0, -40.0, 0.0))
     ct = Image(np.full(shape, -850, np.int16), **geometry)  # all lung: the vessel test drops nothing
-    return CaseProbability(name, ct, Image(probability, **geometry), Image(np.ones(shape, np.uint8), **geometry), truth,
-                           Image(lungs, **geometry))  # fmt: skip
+    return CaseProbability(
+        name,
+        ct,
+        Image(probability, **geometry),
+        Image(np.ones(shape, np.uint8), **geometry),
+        truth,
+        Image(lungs, **geometry),
+    )
 
 
 def test_score_counts_dice_and_lung_wise_detection():
@@ -73,14 +79,23 @@ def test_choose_drops_specks_and_prefers_the_least_dropping_setting():
     cases = [_case("a", tumour=True, speck=True), _case("b", tumour=False, speck=True), _case("c", True, False)]
     grid = dict(thresholds=(0.4, 0.5), min_volumes_ml=(0.0, 0.005, 0.05), min_slices=(1, 2))
     best, scored = choose(cases, **grid, min_confidences=(0.0,))
-    assert len(scored) == 48 * 3 * 3 and best.objective == 1.0 and best.rules.through_fraction is None is best.rules.dome_fraction
+    assert (
+        len(scored) == 48 * 3 * 3
+        and best.objective == 1.0
+        and best.rules.through_fraction is None is best.rules.dome_fraction
+    )
     # min 2 slices alone removes the speck; a 0.005 ml (0.625 voxel) minimum does not, 0.05 ml does too,
     # but the tie goes to the setting that drops the least; 0.4 would take the rim.
     assert (best.threshold, best.rules.min_volume_ml, best.rules.min_slices) == (0.5, 0.0, 2)
     # A confidence cut of 0.85 removes the 0.8 speck too; the tie goes to fewer minimum slices first.
     best, scored = choose(cases, **grid, min_confidences=(0.0, 0.85))
     assert len(scored) == 96 * 3 * 3 and best.objective == 1.0
-    assert (best.threshold, best.rules.min_volume_ml, best.rules.min_slices, best.rules.min_confidence) == (0.5, 0.0, 1, 0.85)
+    assert (best.threshold, best.rules.min_volume_ml, best.rules.min_slices, best.rules.min_confidence) == (
+        0.5,
+        0.0,
+        1,
+        0.85,
+    )
 
 
 def test_objective_is_the_figure_furthest_below_its_bar_first():
@@ -88,10 +103,18 @@ def test_objective_is_the_figure_furthest_below_its_bar_first():
     from oncoqi.lung.postprocess import LesionRules
     from oncoqi.lung.training.tune import Setting
 
-    balanced = Setting(0.5, LesionRules(), dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6,
-                       hd95_median=4.0)
-    cautious = Setting(0.5, LesionRules(min_confidence=0.9), dice_median=0.8, sensitivity=0.6, specificity=1.0, precision=1.0,
-                       hd95_median=4.0)
+    balanced = Setting(
+        0.5, LesionRules(), dice_median=0.8, sensitivity=0.9, specificity=0.8, precision=0.6, hd95_median=4.0
+    )
+    cautious = Setting(
+        0.5,
+        LesionRules(min_confidence=0.9),
+        dice_median=0.8,
+        sensitivity=0.6,
+        specificity=1.0,
+        precision=1.0,
+        hd95_median=4.0,
+    )
     assert cautious.objective > balanced.objective and balanced.worst > cautious.worst
     assert balanced.worst == pytest.approx(0.80 / 0.95) and cautious.worst == pytest.approx(0.60 / 0.95)
     assert Setting(0.5, LesionRules(), 0.9, 1.0, 0.96, 0.5, 4.0).worst == 1.0  # all bars met: capped
@@ -102,8 +125,14 @@ def test_objective_is_the_figure_furthest_below_its_bar_first():
     faint.probability.array[faint.truth] = 0.65
     speck.probability.array[speck.probability.array > 0] = 0.6
     cases = [_case(name, True, False) for name in "ace"] + [faint, speck]
-    best, scored = choose(cases, thresholds=(0.5,), min_volumes_ml=(0.0,), min_slices=(1,), through_fractions=(None,),
-                          min_confidences=(0.0, 0.7))  # fmt: skip
+    best, scored = choose(
+        cases,
+        thresholds=(0.5,),
+        min_volumes_ml=(0.0,),
+        min_slices=(1,),
+        through_fractions=(None,),
+        min_confidences=(0.0, 0.7),
+    )
     assert max(scored, key=lambda x: x.objective).rules.min_confidence == 0.7
     assert best.rules.min_confidence == 0.0 and (best.sensitivity, best.specificity) == (1.0, pytest.approx(5 / 6))
 
@@ -129,8 +158,15 @@ def test_lung_rule_drops_what_lies_outside_the_lungs_and_is_tuned():
         find_components(case.probability, 0.5).dropped(LesionRules(min_lung_fraction=0.5))
     with pytest.raises(InputError, match="min_lung_fraction must be in"):
         LesionRules(min_lung_fraction=1.0)
-    best, _ = choose([case, _case("b", False, False)], thresholds=(0.5,), min_volumes_ml=(0.0,), min_slices=(1,),
-                     through_fractions=(None,), min_confidences=(0.0,), min_lung_fractions=(0.0, 0.25, 0.5))  # fmt: skip
+    best, _ = choose(
+        [case, _case("b", False, False)],
+        thresholds=(0.5,),
+        min_volumes_ml=(0.0,),
+        min_slices=(1,),
+        through_fractions=(None,),
+        min_confidences=(0.0,),
+        min_lung_fractions=(0.0, 0.25, 0.5),
+    )
     assert best.rules.min_lung_fraction == 0.5 and best.precision == 1.0  # 0.25 keeps it (not below)
 
 
@@ -142,16 +178,20 @@ def test_tuning_set_without_tumour_is_refused():
 def test_setting_is_written_into_the_model_metadata(tmp_path):
     onnx = pytest.importorskip("onnx", reason="onnx (the 'train' extra) writes the metadata")
     from helpers.known_models import identity_model
-
     from oncoqi.lung.onnx_model import OnnxSegmenter, save_with_metadata
-
     from oncoqi.lung.preprocess import PreprocessOptions
 
     model = identity_model(tmp_path / "m.onnx", PreprocessOptions(pixel_mm=3.0, columns=128, rows=128), 0.77)
     before = OnnxSegmenter(model, threads=1)
     assert (before.lesion_rules.min_volume_ml, before.lesion_rules.min_slices) == (0.0, 1)
-    best, _ = choose([_case("a", True, True), _case("b", False, True)], thresholds=(0.5,), min_volumes_ml=(0.0,),
-                     min_slices=(1, 2), through_fractions=(0.7,), min_lung_fractions=(0.0,))  # fmt: skip
+    best, _ = choose(
+        [_case("a", True, True), _case("b", False, True)],
+        thresholds=(0.5,),
+        min_volumes_ml=(0.0,),
+        min_slices=(1, 2),
+        through_fractions=(0.7,),
+        min_lung_fractions=(0.0,),
+    )
     write_setting(model, best, best.note(2, 500))
     after = OnnxSegmenter(model, threads=1)
     rules = after.lesion_rules

@@ -32,8 +32,9 @@ def exported(tmp_path_factory):
     for layer in model.layers:  # trained networks have biases; fresh ones have zeros that the export drops
         if hasattr(layer, "bias") and layer.bias is not None:
             layer.bias.assign(rng.normal(0.0, 0.1, layer.bias.shape).astype(np.float32))
-    path = export_onnx(model, tmp_path_factory.mktemp("net") / "net.onnx",
-                       model_metadata(GRID, 0.5, SMALL, SMALL.divisor))  # fmt: skip
+    path = export_onnx(
+        model, tmp_path_factory.mktemp("net") / "net.onnx", model_metadata(GRID, 0.5, SMALL, SMALL.divisor)
+    )
     return model, path
 
 

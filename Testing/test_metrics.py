@@ -235,8 +235,16 @@ def test_surfel_area_table_matches_deepmind(deepmind, spacing):
 
     theirs = lookup_tables.create_table_neighbour_code_to_surface_area(spacing)
     # DeepMind's code weights corners [[[128, 64], [32, 16]], [[8, 4], [2, 1]]]; ours sets bit 4a+2b+c.
-    to_ours = [sum(1 << (4 * a + 2 * b + c) for a in range(2) for b in range(2) for c in range(2)
-                   if code & (1 << (7 - (4 * a + 2 * b + c)))) for code in range(256)]  # fmt: skip
+    to_ours = [
+        sum(
+            1 << (4 * a + 2 * b + c)
+            for a in range(2)
+            for b in range(2)
+            for c in range(2)
+            if code & (1 << (7 - (4 * a + 2 * b + c)))
+        )
+        for code in range(256)
+    ]
     np.testing.assert_allclose(surfel_area_table(spacing)[to_ours], theirs, rtol=0, atol=1e-12)
 
 
@@ -305,8 +313,11 @@ def test_a_512x512x150_case_with_a_50ml_lesion_takes_under_a_second():
         lo = [int((c - r) / s) - 1 for c, s in zip(centre_mm, spacing)]
         hi = [int((c + r) / s) + 2 for c, s in zip(centre_mm, spacing)]
         k, j, i = np.ogrid[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
-        dist2 = ((k * spacing[0] - centre_mm[0]) ** 2 + (j * spacing[1] - centre_mm[1]) ** 2
-                 + (i * spacing[2] - centre_mm[2]) ** 2)  # fmt: skip
+        dist2 = (
+            (k * spacing[0] - centre_mm[0]) ** 2
+            + (j * spacing[1] - centre_mm[1]) ** 2
+            + (i * spacing[2] - centre_mm[2]) ** 2
+        )
         mask[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = dist2 <= r * r
         return mask
 
@@ -481,8 +492,12 @@ def test_cli_single_files_with_probabilities_and_lungs(tmp_path, capsys):
     prob = np.zeros(ref.array.shape, np.float32)
     prob[3, 10, 5], prob[3, 10, 60] = 0.7, 0.4
     lungs = np.full(ref.array.shape, 2, np.uint8)  # everything "left lung"
-    extra = ["--probabilities", str(write(ref.with_array(prob), tmp_path / "prob.nrrd")),
-             "--lungs", str(write(ref.with_array(lungs), tmp_path / "lungs.nrrd"))]  # fmt: skip
+    extra = [
+        "--probabilities",
+        str(write(ref.with_array(prob), tmp_path / "prob.nrrd")),
+        "--lungs",
+        str(write(ref.with_array(lungs), tmp_path / "lungs.nrrd")),
+    ]
     assert run_evaluate([*files, *extra, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     right, left = doc["lungs"]

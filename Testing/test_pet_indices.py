@@ -16,9 +16,9 @@ import numpy as np
 import pydicom
 import pytest
 import SimpleITK as sitk
+
 from helpers.datasets import dataset
 from helpers.pet import bw_factor, load_qin, run_cli, write_pet_series
-
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 from oncoqi.pet import PEAK_RADIUS_MM, PETIndices, apply_suv, compute_indices, compute_suv_factors, read_segments
@@ -153,7 +153,9 @@ def test_sphere_box_volume_against_closed_forms():
     assert disc_rectangle_area(-5, -1, -5, 5, 2.0) == pytest.approx(4 * math.acos(0.5) - math.sqrt(3), rel=1e-12)
 
 
-@pytest.mark.parametrize("spacing", [(3.3940266832237, 3.3940266832237, 2.02490234375), (1.0, 1.0, 1.0), (4.0, 2.5, 3.27)])
+@pytest.mark.parametrize(
+    "spacing", [(3.3940266832237, 3.3940266832237, 2.02490234375), (1.0, 1.0, 1.0), (4.0, 2.5, 3.27)]
+)
 def test_kernel_weights_are_exact_voxel_fractions(spacing):
     w = sphere_kernel(spacing)
     assert w.sum() * np.prod(spacing) == pytest.approx(1000.0, rel=1e-9)  # the whole 1 ml sphere
@@ -238,7 +240,9 @@ def test_qin_threshold_reference_values():
     series = load_qin()
     suv = apply_suv(series.image, compute_suv_factors(series.datasets))
     # the reference ran on Slicer 4.10's grid, whose slice spacing was stored as 2.02490234375 mm
-    ref_grid = Image(suv.array, (3.3940266832237, 3.3940266832237, 2.02490234375), suv.origin, suv.direction, suv.metadata)
+    ref_grid = Image(
+        suv.array, (3.3940266832237, 3.3940266832237, 2.02490234375), suv.origin, suv.direction, suv.metadata
+    )
     labels = ref_grid.with_array(((suv.array >= 30) & (suv.array <= 89.85)).astype(np.uint8))
     r = compute_indices(ref_grid, labels, 1)
     assert r.voxel_count == 2216
@@ -263,8 +267,11 @@ def test_qin_seg_segment_lands_on_the_pet_voxels():
     (segment,) = read_segments(seg_path, series.image, label=1)
     assert segment.label == 1 and segment.warnings == ()
     seg = pydicom.dcmread(seg_path)
-    frames = [n for n, f in enumerate(seg.PerFrameFunctionalGroupsSequence)
-              if f.SegmentIdentificationSequence[0].ReferencedSegmentNumber == 1]  # fmt: skip
+    frames = [
+        n
+        for n, f in enumerate(seg.PerFrameFunctionalGroupsSequence)
+        if f.SegmentIdentificationSequence[0].ReferencedSegmentNumber == 1
+    ]
     assert int((segment.mask.array == segment.value).sum()) == int(seg.pixel_array[frames].astype(bool).sum())
 
 
@@ -307,7 +314,9 @@ def test_cli_indices_json_end_to_end(tmp_path):
     assert rows[1]["suv_peak"] is None
     assert any("SUVpeak not computed" in w for w in rows[1]["warnings"])
 
-    code, out = run_cli("pet", "indices", "--pet", pet, "--labels", labels_file, "--label", "1", "--suv", "sul", "--json")
+    code, out = run_cli(
+        "pet", "indices", "--pet", pet, "--labels", labels_file, "--label", "1", "--suv", "sul", "--json"
+    )
     (sul,) = json.loads(out)
     lbm = 9270 * 80 / (6680 + 216 * 80 / 1.8**2)
     assert sul["suv_mean"] == pytest.approx(rows[0]["suv_mean"] * lbm / 80, rel=1e-6)

@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 import SimpleITK as sitk
-from helpers.pet import bw_factor, run_cli, write_pet_series
 
+from helpers.pet import bw_factor, run_cli, write_pet_series
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 from oncoqi.pet import segment
@@ -222,8 +222,21 @@ def test_cli_segment_seed_and_region(pet_study):
     suv = bqml * bw_factor(80, 370e6, 3600.0)
     seed = [origin[0] + 11 * spacing[0], origin[1] + 9 * spacing[1], origin[2] + 7 * spacing[2]]
     out = tmp / "seg.nrrd"
-    code, text = run_cli("pet", "segment", "--pet", str(tmp / "pet"), "--seed", *map(str, seed),
-                         "--method", "percent", "--value", "50", "--out", str(out), "--json")  # fmt: skip
+    code, text = run_cli(
+        "pet",
+        "segment",
+        "--pet",
+        str(tmp / "pet"),
+        "--seed",
+        *map(str, seed),
+        "--method",
+        "percent",
+        "--value",
+        "50",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert code == 0
     info = json.loads(text)
     assert info["local_max"] == pytest.approx(suv.max(), rel=1e-6)
@@ -239,12 +252,41 @@ def test_cli_segment_seed_and_region(pet_study):
     img.SetSpacing(spacing)
     img.SetOrigin(origin)
     sitk.WriteImage(img, str(tmp / "region.nrrd"))
-    code, text = run_cli("pet", "segment", "--pet", str(tmp / "pet"), "--region", str(tmp / "region.nrrd"),
-                         "--label", "4", "--method", "fixed", "--value", "2.5", "--out", str(out), "--json")  # fmt: skip
+    code, text = run_cli(
+        "pet",
+        "segment",
+        "--pet",
+        str(tmp / "pet"),
+        "--region",
+        str(tmp / "region.nrrd"),
+        "--label",
+        "4",
+        "--method",
+        "fixed",
+        "--value",
+        "2.5",
+        "--out",
+        str(out),
+        "--json",
+    )
     assert json.loads(text)["voxel_count"] == 6 * 7 * 4
     with pytest.raises(InputError, match="give --region"):
-        run_cli("pet", "segment", "--pet", str(tmp / "pet"), "--seed", *map(str, seed), "--label", "1",
-                "--method", "fixed", "--value", "2.5", "--out", str(out))  # fmt: skip
+        run_cli(
+            "pet",
+            "segment",
+            "--pet",
+            str(tmp / "pet"),
+            "--seed",
+            *map(str, seed),
+            "--label",
+            "1",
+            "--method",
+            "fixed",
+            "--value",
+            "2.5",
+            "--out",
+            str(out),
+        )
 
 
 def test_cli_transfer_then_indices(pet_study):
@@ -256,8 +298,16 @@ def test_cli_transfer_then_indices(pet_study):
     img.SetSpacing((1.5, 1.5, 1.5))
     img.SetOrigin(tuple(o - 0.75 for o in origin))
     sitk.WriteImage(img, str(tmp / "ct_label.nrrd"))
-    code, text = run_cli("pet", "transfer", "--labels", str(tmp / "ct_label.nrrd"), "--pet", str(tmp / "pet"),
-                         "--out", str(tmp / "pet_label.nrrd"))  # fmt: skip
+    code, text = run_cli(
+        "pet",
+        "transfer",
+        "--labels",
+        str(tmp / "ct_label.nrrd"),
+        "--pet",
+        str(tmp / "pet"),
+        "--out",
+        str(tmp / "pet_label.nrrd"),
+    )
     assert code == 0 and "label 1:" in text
     on_pet = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp / "pet_label.nrrd")))
     assert np.count_nonzero(on_pet) == 6 * 7 * 7 and on_pet[5:11, 6:13, 8:15].all()

@@ -19,10 +19,10 @@ from datetime import datetime
 import numpy as np
 import pydicom
 import pytest
-from helpers.datasets import dataset
-from helpers.pet import F18_HALF_LIFE, bw_factor, load_qin, load_sts, make_pet, run_cli
 from pydicom.dataset import Dataset
 
+from helpers.datasets import dataset
+from helpers.pet import F18_HALF_LIFE, bw_factor, load_qin, load_sts, make_pet, run_cli
 from oncoqi.errors import InputError
 from oncoqi.image import Image
 from oncoqi.pet import (
@@ -342,7 +342,9 @@ def test_sul_and_bsa_follow_their_published_formulas():
     assert f.bsa_m2 == pytest.approx(1.81, abs=0.005)
     assert f.suvbsa == pytest.approx(bw * f.bsa_m2 * 1e4 / 70_000, rel=1e-12)
     assert body_surface_area_dubois(70, 1.7) == pytest.approx(0.007184 * 70**0.425 * 170**0.725, rel=1e-12)
-    assert lean_body_mass_janmahasatian(70, 1.7, "M") == pytest.approx(9270 * 70 / (6680 + 216 * 70 / 1.7**2), rel=1e-12)
+    assert lean_body_mass_janmahasatian(70, 1.7, "M") == pytest.approx(
+        9270 * 70 / (6680 + 216 * 70 / 1.7**2), rel=1e-12
+    )
 
 
 def test_sul_needs_sex_and_height_in_metres():

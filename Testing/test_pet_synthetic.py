@@ -35,11 +35,12 @@ import time
 
 import numpy as np
 import pytest
-from benchmarks.bench_pet_indices import make_case
-from helpers.pet import TUMOUR_SUV, options, run_cli
 from scipy import ndimage
 from skimage import measure
 
+from benchmarks.bench_pet_indices import make_case
+from helpers.pet import TUMOUR_SUV, options, run_cli
+from helpers.sr_validator import pixelmed_findings
 from oncoqi.dicom import read_volume_file
 from oncoqi.image import Image
 from oncoqi.pet import (
@@ -52,7 +53,6 @@ from oncoqi.pet import (
 from oncoqi.pet.segment import coverage_fraction, subsamples_per_axis, threshold_segment, transfer_labels
 from oncoqi.phantom import make_petct, write_study
 from oncoqi.report import read_report
-from helpers.sr_validator import pixelmed_findings
 
 BLURS = (0.0, 6.0)
 
@@ -150,9 +150,13 @@ def test_mtv_of_the_background_adapted_threshold_within_the_partial_volume_toler
     # region: the CT tumour on the PET grid grown by 8 mm, so the segment cannot leak elsewhere
     near = ndimage.distance_transform_edt(pet_tumour_label(study).array == 0, sampling=suv.spacing[::-1]) <= 8.0
     result = threshold_segment(
-        suv, "background", 50, region=suv.with_array(near.astype(np.uint8)),
-        seed_lps=tuple(tumour["centre_lps_mm"]), background=lung["suvbw"],
-    )  # fmt: skip
+        suv,
+        "background",
+        50,
+        region=suv.with_array(near.astype(np.uint8)),
+        seed_lps=tuple(tumour["centre_lps_mm"]),
+        background=lung["suvbw"],
+    )
     mtv = result.voxel_count * suv.voxel_volume_ml
     tolerance = volume_tolerance_ml(study)
     assert abs(mtv - region["pet_volume_ml"]) <= tolerance
@@ -181,11 +185,28 @@ def test_ct_label_transferred_to_pet_keeps_its_volume(sharp):
 
 def test_cli_transfer_and_indices_report_of_the_ct_tumour(sharp, tmp_path):
     root = sharp["root"]
-    code, _ = run_cli("pet", "transfer", "--labels", str(root / "truth" / "tumor_label.nrrd"),
-                      "--pet", str(root / "PET"), "--out", str(tmp_path / "pet_label.nrrd"))  # fmt: skip
+    code, _ = run_cli(
+        "pet",
+        "transfer",
+        "--labels",
+        str(root / "truth" / "tumor_label.nrrd"),
+        "--pet",
+        str(root / "PET"),
+        "--out",
+        str(tmp_path / "pet_label.nrrd"),
+    )
     assert code == 0
-    code, text = run_cli("pet", "indices", "--pet", str(root / "PET"), "--labels", str(tmp_path / "pet_label.nrrd"),
-                         "--json", "--report", str(tmp_path / "report"))  # fmt: skip
+    code, text = run_cli(
+        "pet",
+        "indices",
+        "--pet",
+        str(root / "PET"),
+        "--labels",
+        str(tmp_path / "pet_label.nrrd"),
+        "--json",
+        "--report",
+        str(tmp_path / "report"),
+    )
     (row,) = json.loads(text)
     assert row["suv_max"] == pytest.approx(TUMOUR_SUV, rel=0.01)
     sr = read_report(tmp_path / "report" / "sr.dcm")

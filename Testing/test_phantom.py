@@ -60,7 +60,7 @@ SMALL = PhantomOptions(
 
 
 @pytest.fixture(scope="module")
-def study() -> "object":
+def study() -> object:
     return make_petct(SMALL)
 
 
@@ -257,8 +257,14 @@ def test_blob_paints_only_over_its_host():
 
 
 def test_chest_wall_has_scapulae_and_a_fat_plane_only_where_drawn():
-    wall = ChestWall(scapula_depth=4.0, scapula_thickness=5.0, scapula_top=80.0, scapula_length=150.0,
-                     fat_plane_fraction=0.5, fat_plane_thickness=3.0)
+    wall = ChestWall(
+        scapula_depth=4.0,
+        scapula_thickness=5.0,
+        scapula_top=80.0,
+        scapula_length=150.0,
+        fat_plane_fraction=0.5,
+        fat_plane_thickness=3.0,
+    )
     xs = np.linspace(-150.0, 150.0, 301)
     X, Y = np.meshgrid(xs, xs)
     r = np.hypot(X, Y)
@@ -273,7 +279,7 @@ def test_chest_wall_has_scapulae_and_a_fat_plane_only_where_drawn():
         return lab
 
     upper, lower = paint(0.0), paint(-100.0)
-    scapula = (upper == Tissue.BONE)
+    scapula = upper == Tissue.BONE
     assert scapula.any() and not (lower == Tissue.BONE).any()
     # the blade lies in the back (posterolateral, both sides), 4-9 mm below the fat
     assert (sin[scapula] > 0.3).all() and (np.abs(X[scapula]) > 40).all()
@@ -303,8 +309,17 @@ def test_prevascular_space_is_a_thymic_triangle_or_a_junction_line():
     X, Y = np.meshgrid(xs, xs)
     cavity = np.ones(X.shape, dtype=bool)
     waves = ((0.4, 0.1, 0.2, 0.0), (-0.1, 0.35, 0.1, 1.0), (0.2, -0.2, 0.3, 2.0))
-    space = AnteriorMediastinum(z_low=0.0, z_high=50.0, apex_y=-20.0, apex_half_width=20.0, front_y=-80.0,
-                                front_half_width=50.0, soft=False, waves=waves, strand_level=0.25)
+    space = AnteriorMediastinum(
+        z_low=0.0,
+        z_high=50.0,
+        apex_y=-20.0,
+        apex_half_width=20.0,
+        front_y=-80.0,
+        front_half_width=50.0,
+        soft=False,
+        waves=waves,
+        strand_level=0.25,
+    )
     band = np.abs(X) < 20.0
 
     def paint(region: AnteriorMediastinum, z: float) -> np.ndarray:
@@ -334,7 +349,10 @@ def test_prevascular_space_is_a_thymic_triangle_or_a_junction_line():
     assert (junction[(Y < -20.0) & band & (np.abs(X) > 20.0 - 0.5)] == Tissue.LUNG).all()
     # a residual thymus is a soft-tissue triangle
     thymus = paint(replace(space, soft=True), 25.0)
-    assert np.array_equal((thymus != Tissue.LUNG) & (Y < -20.0), drawn) and (thymus[drawn] == Tissue.MEDIASTINAL_SOFT).all()
+    assert (
+        np.array_equal((thymus != Tissue.LUNG) & (Y < -20.0), drawn)
+        and (thymus[drawn] == Tissue.MEDIASTINAL_SOFT).all()
+    )
     # the drawn anatomy puts it in front of the ascending aorta, and fat pads in the cardiophrenic angles
     anatomy = Anatomy.draw(np.random.default_rng(5), 1.0)
     assert anatomy.anterior.apex_y == anatomy.tubes[0].points[0][1]
@@ -360,8 +378,9 @@ def test_dependent_density_lies_along_the_posterior_pleura_strongest_at_the_base
     assert pleura.mean() > 5 * deep.mean() and pleura.mean() > 100.0
     # and stronger at the base than at the apex
     assert hu[2, -2, core].mean() > 1.5 * hu[-3, -2, core].mean()
-    assert replace(density, amplitude_hu=0.0).hu(lung, spacing, y, z, 60.0, (0.0, 100.0),
-                                                 np.random.default_rng(0)) is None
+    assert (
+        replace(density, amplitude_hu=0.0).hu(lung, spacing, y, z, 60.0, (0.0, 100.0), np.random.default_rng(0)) is None
+    )
 
 
 def test_pulmonary_veins_drain_into_the_left_atrium_and_the_hila_are_small():
@@ -381,8 +400,13 @@ def test_pulmonary_veins_drain_into_the_left_atrium_and_the_hila_are_small():
     # mm ellipsoid around each that once was a solid ball, and the bronchus runs through it
     x, y, z = grid.axes()
     for hilum in (anatomy.hilum_right, anatomy.hilum_left):
-        old_ball = sum(((c - h) / r) ** 2 for c, h, r in zip(np.meshgrid(z, y, x, indexing="ij")[::-1], hilum,
-                                                              (20.0, 22.0, 30.0))) <= 1.0  # fmt: skip
+        old_ball = (
+            sum(
+                ((c - h) / r) ** 2
+                for c, h, r in zip(np.meshgrid(z, y, x, indexing="ij")[::-1], hilum, (20.0, 22.0, 30.0))
+            )
+            <= 1.0
+        )
         ball = tissue[old_ball]
         assert np.mean(ball == Tissue.MEDIASTINAL_SOFT) < 1 / 3
         assert (ball == Tissue.TRACHEA).any() and (ball == Tissue.BLOOD).any()
@@ -520,9 +544,28 @@ def test_ct_only_study_has_no_pet(tmp_path):
 
 def test_cli_writes_a_petct_study(tmp_path, capsys):
     out = tmp_path / "cli"
-    argv = ["phantom", "petct", "--out", str(out), "--seed", "7", "--size", "96", "--slices", "24",
-            "--slice-thickness", "5", "--pet-size", "48", "--volumes", "12", "--locations", "chest-wall",
-            "--solid-fractions", "0.3"]
+    argv = [
+        "phantom",
+        "petct",
+        "--out",
+        str(out),
+        "--seed",
+        "7",
+        "--size",
+        "96",
+        "--slices",
+        "24",
+        "--slice-thickness",
+        "5",
+        "--pet-size",
+        "48",
+        "--volumes",
+        "12",
+        "--locations",
+        "chest-wall",
+        "--solid-fractions",
+        "0.3",
+    ]
     assert cli_main(argv) == 0
     assert len(list((out / "CT").glob("*.dcm"))) == 24
     assert len(list((out / "PET").glob("*.dcm"))) == 24 * 5 // 4  # the PET covers the CT z range
@@ -544,10 +587,35 @@ def test_cli_help_documents_every_option(capsys):
     with pytest.raises(SystemExit):
         cli_main(["phantom", "--help"])
     text = capsys.readouterr().out
-    for option in ("--out", "--seed", "--tumours", "--volumes", "--shapes", "--locations", "--tumour-suv", "--solid-fractions", "--size",
-                   "--fov", "--slice-thickness", "--slices", "--z-extent", "--noise", "--blur", "--pet-size",
-                   "--pet-fov", "--pet-slice-thickness", "--pet-blur", "--pet-noise", "--weight", "--height",
-                   "--sex", "--dose", "--uptake", "--overwrite", "truth.json"):
+    for option in (
+        "--out",
+        "--seed",
+        "--tumours",
+        "--volumes",
+        "--shapes",
+        "--locations",
+        "--tumour-suv",
+        "--solid-fractions",
+        "--size",
+        "--fov",
+        "--slice-thickness",
+        "--slices",
+        "--z-extent",
+        "--noise",
+        "--blur",
+        "--pet-size",
+        "--pet-fov",
+        "--pet-slice-thickness",
+        "--pet-blur",
+        "--pet-noise",
+        "--weight",
+        "--height",
+        "--sex",
+        "--dose",
+        "--uptake",
+        "--overwrite",
+        "truth.json",
+    ):
         assert option in text
 
 

@@ -16,19 +16,25 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
+from helpers.sr_validator import pixelmed_findings
 from oncoqi import cli
 from oncoqi.dicom import read_image
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, write_study
 from oncoqi.report import read_report
-from helpers.sr_validator import pixelmed_findings
 
 META = {
     "series_description": "Phantom tumour",
     "segments": [
-        {"label": "GTV", "category": "morphologically_abnormal_structure", "type": "primary_neoplasm",
-         "anatomic_region": "lung", "algorithm": {"type": "MANUAL"}, "tracking_id": "lesion 1"}
+        {
+            "label": "GTV",
+            "category": "morphologically_abnormal_structure",
+            "type": "primary_neoplasm",
+            "anatomic_region": "lung",
+            "algorithm": {"type": "MANUAL"},
+            "tracking_id": "lesion 1",
+        }
     ],
-}  # fmt: skip
+}
 
 
 def run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
@@ -44,8 +50,9 @@ def run(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def study(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("report")
-    options = PhantomOptions(seed=4, size=64, slices=20, slice_thickness_mm=5.0,
-                             tumours=(TumourSpec(volume_ml=15, location="parenchyma"),))  # fmt: skip
+    options = PhantomOptions(
+        seed=4, size=64, slices=20, slice_thickness_mm=5.0, tumours=(TumourSpec(volume_ml=15, location="parenchyma"),)
+    )
     result = make_ct(options)
     write_study(result, root / "study")
     (root / "meta.json").write_text(json.dumps(META), encoding="utf-8")
@@ -54,9 +61,19 @@ def study(tmp_path_factory) -> dict:
 
 def test_write_then_read_both_files(study, monkeypatch):
     root = study["root"]
-    code, out, err = run(monkeypatch, "report", "write", "--source", str(root / "study" / "CT"),
-                         "--labels", str(root / "study" / "truth" / "tumor_label.nrrd"),
-                         "--meta", str(root / "meta.json"), "--out", str(root / "out"))  # fmt: skip
+    code, out, err = run(
+        monkeypatch,
+        "report",
+        "write",
+        "--source",
+        str(root / "study" / "CT"),
+        "--labels",
+        str(root / "study" / "truth" / "tumor_label.nrrd"),
+        "--meta",
+        str(root / "meta.json"),
+        "--out",
+        str(root / "out"),
+    )
     assert code == 0, err
     assert "seg.dcm\tSEG\t1 segments" in out and "sr.dcm\tSR\t1 measurement groups, 5 measurements" in out
     assert pixelmed_findings(root / "out" / "sr.dcm") == ([], [])  # the TID 1500 templates, checked by pixelmed
@@ -66,7 +83,11 @@ def test_write_then_read_both_files(study, monkeypatch):
     report = json.loads(out)
     volume = next(m for m in report["measurements"] if m["quantity_code"] == "118565006 SCT")
     assert volume["value"] == pytest.approx(study["truth"]["tumours"][0]["volume_ml"], rel=1e-9)
-    assert (volume["tracking_id"], volume["finding"], volume["finding_site"]) == ("lesion 1", "Neoplasm, Primary", "Lung")
+    assert (volume["tracking_id"], volume["finding"], volume["finding_site"]) == (
+        "lesion 1",
+        "Neoplasm, Primary",
+        "Lung",
+    )
     mean = next(m for m in report["measurements"] if m["derivation_code"] == "373098007 SCT")
     ct = read_image(root / "study" / "CT")
     assert mean["unit"] == "[hnsf'U]"
@@ -89,16 +110,34 @@ def test_tsv_table_of_an_sr(study, monkeypatch):
 
 def test_exported_labels_and_metadata_write_the_same_seg_again(study, monkeypatch):
     root = study["root"]
-    code, _, err = run(monkeypatch, "report", "read", str(root / "out" / "seg.dcm"),
-                       "--source", str(root / "study" / "CT"), "--export", str(root / "export"))  # fmt: skip
+    code, _, err = run(
+        monkeypatch,
+        "report",
+        "read",
+        str(root / "out" / "seg.dcm"),
+        "--source",
+        str(root / "study" / "CT"),
+        "--export",
+        str(root / "export"),
+    )
     assert code == 0, err
     exported = json.loads((root / "export" / "meta.json").read_text())
     assert exported["segments"][0]["tracking_id"] == "lesion 1"
     label = sitk.GetArrayFromImage(sitk.ReadImage(str(root / "export" / "labels-0.nrrd")))
     np.testing.assert_array_equal(label == 1, study["label"].array == 1)
-    code, _, err = run(monkeypatch, "report", "write", "--source", str(root / "study" / "CT"),
-                       "--labels", str(root / "export" / "labels-0.nrrd"), "--meta", str(root / "export" / "meta.json"),
-                       "--out", str(root / "again"))  # fmt: skip
+    code, _, err = run(
+        monkeypatch,
+        "report",
+        "write",
+        "--source",
+        str(root / "study" / "CT"),
+        "--labels",
+        str(root / "export" / "labels-0.nrrd"),
+        "--meta",
+        str(root / "export" / "meta.json"),
+        "--out",
+        str(root / "again"),
+    )
     assert code == 0, err
     code, first, _ = run(monkeypatch, "report", "read", str(root / "out" / "seg.dcm"), "--json")
     code, second, _ = run(monkeypatch, "report", "read", str(root / "again" / "seg.dcm"), "--json")
@@ -124,17 +163,27 @@ def test_user_errors_exit_2_with_one_message_and_write_nothing(study, monkeypatc
     cases = [
         (["--labels", str(tmp_path / "empty.nrrd"), "--meta", str(root / "meta.json")], "segment 'GTV' is empty"),
         (["--labels", label, "--meta", str(tmp_path / "none.json")], "no such metadata file"),
-        (["--labels", str(tmp_path / "shifted.nrrd"), "--meta", str(root / "meta.json")],
-         "the label grid does not match the source series"),
-        (["--labels", str(root / "study" / "truth" / "lung_mask.nrrd"), "--meta", str(root / "meta.json")],
-         "not described by any segment"),
-        (["--labels", label, "--meta", str(root / "meta.json"), "--measurements", str(tmp_path / "bad-groups.json")],
-         "matches no segment of the SEG"),
-    ]  # fmt: skip
+        (
+            ["--labels", str(tmp_path / "shifted.nrrd"), "--meta", str(root / "meta.json")],
+            "the label grid does not match the source series",
+        ),
+        (
+            ["--labels", str(root / "study" / "truth" / "lung_mask.nrrd"), "--meta", str(root / "meta.json")],
+            "not described by any segment",
+        ),
+        (
+            ["--labels", label, "--meta", str(root / "meta.json"), "--measurements", str(tmp_path / "bad-groups.json")],
+            "matches no segment of the SEG",
+        ),
+    ]
     ct = str(root / "study" / "CT")
     cases = [(["--source", ct, *extra], message) for extra, message in cases]
-    cases.append((["--source", str(root / "study" / "truth"), "--labels", label, "--meta", str(root / "meta.json")],
-                  "the source must be one image series, found 0"))  # fmt: skip
+    cases.append(
+        (
+            ["--source", str(root / "study" / "truth"), "--labels", label, "--meta", str(root / "meta.json")],
+            "the source must be one image series, found 0",
+        )
+    )
     for extra, message in cases:
         code, _, err = run(monkeypatch, "report", "write", "--out", str(tmp_path / "out"), *extra)
         assert code == 2 and message in err and err.startswith("error: ") and "Traceback" not in err, err
@@ -155,8 +204,18 @@ def test_existing_output_is_kept_without_force_and_replaced_with_it(study, monke
     out = tmp_path / "out"
     out.mkdir()
     (out / existing).write_bytes(b"a reader's earlier report")
-    argv = ["report", "write", "--source", str(root / "study" / "CT"), "--out", str(out),
-            "--labels", str(root / "study" / "truth" / "tumor_label.nrrd"), "--meta", str(root / "meta.json")]  # fmt: skip
+    argv = [
+        "report",
+        "write",
+        "--source",
+        str(root / "study" / "CT"),
+        "--out",
+        str(out),
+        "--labels",
+        str(root / "study" / "truth" / "tumor_label.nrrd"),
+        "--meta",
+        str(root / "meta.json"),
+    ]
     code, _, err = run(monkeypatch, *argv)
     assert code == 2 and f"{out / existing}: already exists" in err and "--force" in err, err
     assert files_under(out) == {out / existing}

@@ -53,10 +53,7 @@ def cases(draw: st.DrawFn) -> dict:
     # Segment n goes into an existing label image where it overlaps nothing, unless drawn to get its own.
     files: list[int] = []
     for n, mask in enumerate(masks):
-        free = [
-            f for f in sorted(set(files))
-            if not any(masks[m][mask].any() for m in range(n) if files[m] == f)
-        ]  # fmt: skip
+        free = [f for f in sorted(set(files)) if not any(masks[m][mask].any() for m in range(n) if files[m] == f)]
         files.append(free[0] if free and draw(st.booleans()) else len(set(files)))
     diameters = [draw(st.floats(1.0, 300.0, allow_nan=False)) for _ in masks]
     return {
@@ -73,16 +70,27 @@ def cases(draw: st.DrawFn) -> dict:
 def write_case(case: dict, work: Path) -> tuple[Image, list[Image], SegmentationMetadata, dict]:
     """Write the CT series of ``case``; return it, the label images, the metadata and measurements."""
     rng = np.random.default_rng(7)
-    ct = Image(rng.integers(-1000, 1500, case["shape"]).astype(np.int16), case["spacing"], (-20.0, 35.0, -110.0),
-               case["direction"])  # fmt: skip
+    ct = Image(
+        rng.integers(-1000, 1500, case["shape"]).astype(np.int16),
+        case["spacing"],
+        (-20.0, 35.0, -110.0),
+        case["direction"],
+    )
     study = StudyInfo(study_instance_uid=uid_from("roundtrip study"), frame_of_reference_uid=uid_from("roundtrip for"))
     write_series(ct, work / "ct", modality="CT", study=study, series_description="round trip")
     arrays = [np.zeros(case["shape"], np.uint8) for _ in range(max(case["files"]) + 1)]
     segments = []
     for n, (mask, f) in enumerate(zip(case["masks"], case["files"], strict=True), start=1):
         arrays[f][mask] = n
-        segments.append(SegmentDescription(label=f"lesion {n}", category=NAMED_CODES["morphologically_abnormal_structure"],
-                                           type=NAMED_CODES["neoplasm"], labels_file=f, label_value=n))  # fmt: skip
+        segments.append(
+            SegmentDescription(
+                label=f"lesion {n}",
+                category=NAMED_CODES["morphologically_abnormal_structure"],
+                type=NAMED_CODES["neoplasm"],
+                labels_file=f,
+                label_value=n,
+            )
+        )
     labels = [ct.with_array(a) for a in arrays]
     groups = [
         {"segment": n, "measurements": [{"name": "recist_long_axis", "value": d}]}
@@ -94,15 +102,26 @@ def write_case(case: dict, work: Path) -> tuple[Image, list[Image], Segmentation
 # No shrinking phase: each example writes and reads real files (~0.3 s), and shrinking a failure
 # would take minutes; the unshrunk failing case is still printed in full. No example database:
 # it would leave a .hypothesis folder in the checkout.
-@settings(max_examples=15, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
-          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@settings(
+    max_examples=15,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(case=cases())
 def test_write_then_read_gives_the_same_masks_and_values(case: dict) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         ct, labels, meta, measurements = write_case(case, work)
-        written = write_report(work / "ct", labels, meta, work / "out", load_measurements(measurements),
-                               omit_empty_frames=not case["keep_empty_frames"])  # fmt: skip
+        written = write_report(
+            work / "ct",
+            labels,
+            meta,
+            work / "out",
+            load_measurements(measurements),
+            omit_empty_frames=not case["keep_empty_frames"],
+        )
         seg = read_report(written.seg_path, work / "ct")
         sr = read_report(written.sr_path)
     assert isinstance(seg, SegmentationData) and isinstance(sr, MeasurementReportData)

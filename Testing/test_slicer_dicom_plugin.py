@@ -38,27 +38,44 @@ def series(tmp_path_factory) -> dict:
     info = PetInfo(injected_dose_bq=DOSE_BQ, injection_datetime=INJECTION, frame_duration_s=0.0)
 
     def study(name: str, **kw) -> StudyInfo:
-        return StudyInfo(study_instance_uid=uid_from(name), frame_of_reference_uid=uid_from(name, "for"),
-                         study_datetime=SCAN, **kw)  # fmt: skip
+        return StudyInfo(
+            study_instance_uid=uid_from(name), frame_of_reference_uid=uid_from(name, "for"), study_datetime=SCAN, **kw
+        )
 
-    files = write_series(pet, root / "pt", modality="PT", study=study("pt", patient_weight_kg=WEIGHT_KG), pet=info,
-                         series_description="PET AC", series_number=3)  # fmt: skip
+    files = write_series(
+        pet,
+        root / "pt",
+        modality="PT",
+        study=study("pt", patient_weight_kg=WEIGHT_KG),
+        pet=info,
+        series_description="PET AC",
+        series_number=3,
+    )
     no_weight = write_series(pet, root / "pt-no-weight", modality="PT", study=study("nw"), pet=info)
-    ct = write_series(pet.with_array(np.zeros(pet.array.shape, np.int16)), root / "ct", modality="CT",
-                      study=study("ct"))  # fmt: skip
+    ct = write_series(
+        pet.with_array(np.zeros(pet.array.shape, np.int16)), root / "ct", modality="CT", study=study("ct")
+    )
     labels = np.zeros(pet.array.shape, np.uint8)
     labels[1:4, 2:7, 2:6] = 1
     meta = {"segments": [{"label": "GTV", "category": "morphologically_abnormal_structure", "type": "neoplasm"}]}
     seg = write_segmentation(root / "seg.dcm", pet.with_array(labels), root / "pt", load_metadata(meta))
     built = write_sr(root / "sr.dcm", seg, root / "pt")
-    return {"pet": pet, "files": [str(f) for f in files], "no_weight": [str(f) for f in no_weight],
-            "ct": [str(f) for f in ct], "seg": str(root / "seg.dcm"), "sr": str(root / "sr.dcm"),
-            "labels": labels, "built": built}  # fmt: skip
+    return {
+        "pet": pet,
+        "files": [str(f) for f in files],
+        "no_weight": [str(f) for f in no_weight],
+        "ct": [str(f) for f in ct],
+        "seg": str(root / "seg.dcm"),
+        "sr": str(root / "sr.dcm"),
+        "labels": labels,
+        "built": built,
+    }
 
 
 def examine(file_lists: list[list[str]]) -> list:
     """``OncoQISlicer.dicom_examine.examine`` with a DICOM database that has indexed these files."""
     from OncoQISlicer.dicom_examine import examine as examine_with
+
     from slicer_layer import FakeDICOMDatabase
 
     return examine_with(file_lists, FakeDICOMDatabase(f for files in file_lists for f in files))
@@ -80,7 +97,12 @@ def test_examine_offers_suv_for_pet_a_table_for_the_sr_and_nothing_for_the_rest(
 
     found = examine([series["files"], series["no_weight"], series["ct"], [series["seg"], series["sr"]]])
     pet, no_weight, sr = found
-    assert (pet.kind, pet.name, pet.confidence, pet.selected) == ("pet_suv", "3: PET AC (SUVbw)", PET_SUV_CONFIDENCE, True)
+    assert (pet.kind, pet.name, pet.confidence, pet.selected) == (
+        "pet_suv",
+        "3: PET AC (SUVbw)",
+        PET_SUV_CONFIDENCE,
+        True,
+    )
     assert sorted(pet.files) == sorted(series["files"])
     assert (no_weight.kind, no_weight.confidence, no_weight.selected) == ("pet_suv", 0.0, False)
     assert "SUVbw cannot be computed" in no_weight.warning and "Weight" in no_weight.warning
@@ -110,12 +132,14 @@ def test_load_gives_an_suvbw_volume_marked_for_reporting(series, mrml_scene) -> 
 def test_suv_volume_loaded_by_the_plugin_is_measured_in_suv_by_quantitativereporting(series, mrml_scene) -> None:
     from OncoQISlicer.dicom import load
     from OncoQISlicer.mrml import image_from_volume_node, segmentation_node_from_labels
+
     from OncoQIQuantitativeReportingLib.report import SUVBW_UNITS, measure
 
     node = load(mrml_scene, examine([series["files"]])[0])
     suv = image_from_volume_node(node)
-    segmentation = segmentation_node_from_labels(mrml_scene, suv.with_array(series["labels"]), {1: "GTV"},
-                                                 reference_volume_node=node)  # fmt: skip
+    segmentation = segmentation_node_from_labels(
+        mrml_scene, suv.with_array(series["labels"]), {1: "GTV"}, reference_volume_node=node
+    )
     (row,) = measure(segmentation, node)
     assert row.units == SUVBW_UNITS
     assert row.maximum == pytest.approx(float(suv.array[series["labels"] == 1].max()), rel=1e-12)

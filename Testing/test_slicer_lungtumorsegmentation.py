@@ -18,15 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers.lung import small_identity_model
 
+from helpers.lung import small_identity_model
 from oncoqi import __version__
 from oncoqi.dicom import read_image
-from oncoqi.errors import OncoQIError
+from oncoqi.errors import Cancelled, OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung import EmptyVolumeError, NotCTError
 from oncoqi.lung.isolation import LungNotFoundError
-from oncoqi.errors import Cancelled
 from oncoqi.lung.naming import lesion_name
 from oncoqi.lung.segment import NoModelError, TumourSegmentation, default_model_path, segment_ct
 from oncoqi.phantom.sample import extract_sample
@@ -173,8 +172,9 @@ def test_cropped_segments_hold_every_voxel_on_the_grid(mrml_scene) -> None:
 
 @pytest.mark.slicer
 def test_process_gives_coded_segments_and_a_table_equal_to_the_core(logic, ct_node, sample, test_model, core_result):
-    from OncoQILungTumorSegmentationLib import segmentation as lib
     from OncoQISlicer.mrml import labels_from_segmentation_node
+
+    from OncoQILungTumorSegmentationLib import segmentation as lib
     from OncoQIQuantitativeReportingLib.report import segment_codes
 
     lesions = core_result.lesions
@@ -202,8 +202,10 @@ def test_process_gives_coded_segments_and_a_table_equal_to_the_core(logic, ct_no
         # OncoQIQuantitativeReporting's SEG export reads the same codes back.
         codes = segment_codes(segment)
         assert (codes["category"].value, codes["type"].value, codes["anatomic_region"].value) == (
-            "49755003", "86049000" if lesion.label == 1 else "108369006", "39607008",
-        )  # fmt: skip
+            "49755003",
+            "86049000" if lesion.label == 1 else "108369006",
+            "39607008",
+        )
 
     # Voxel for voxel the core's labels, on the CT's exact grid.
     labels, names = labels_from_segmentation_node(nodes.segmentation, ct_node)
@@ -222,9 +224,13 @@ def test_process_gives_coded_segments_and_a_table_equal_to_the_core(logic, ct_no
     ]
     assert table_column(table, "Label") == [r["label"] for r in records]
     assert table_column(table, "Segment") == [lesion_name(r["label"]) for r in records]
-    for column, key in (("Volume (ml)", "volume_ml"), ("RECIST (mm)", "recist_mm"),
-                        ("Perpendicular (mm)", "perpendicular_mm"), ("Mean HU", "mean_hu"),
-                        ("Confidence", "confidence")):  # fmt: skip
+    for column, key in (
+        ("Volume (ml)", "volume_ml"),
+        ("RECIST (mm)", "recist_mm"),
+        ("Perpendicular (mm)", "perpendicular_mm"),
+        ("Mean HU", "mean_hu"),
+        ("Confidence", "confidence"),
+    ):
         assert table_column(table, column) == [r[key] for r in records], column
     for axis, (column, sign) in enumerate((("Centroid R (mm)", -1), ("Centroid A (mm)", -1), ("Centroid S (mm)", 1))):
         assert table_column(table, column) == [sign * r["centroid_lps_mm"][axis] for r in records], column
@@ -267,9 +273,8 @@ def test_apply_replaces_the_content_of_chosen_nodes(logic, mrml_scene, ct_node, 
 
 @pytest.mark.slicer
 def test_apply_adds_nothing_when_it_fails(logic, mrml_scene, ct_node, test_model, monkeypatch):
-    from OncoQILungTumorSegmentationLib import segmentation as lib
-
     from oncoqi.errors import InputError
+    from OncoQILungTumorSegmentationLib import segmentation as lib
 
     result = logic.segment(ct_node, modelPath=test_model, threads=1)
     count = mrml_scene.GetNumberOfNodes()
@@ -342,8 +347,9 @@ def test_job_cancelled_while_running_adds_nothing(logic, mrml_scene, ct_node, te
         if done > 0:
             cancel.set()  # what the Cancel button does, from another thread
 
-    job = logic.startSegmentation(ct_node, modelPath=test_model, threads=1, progress=cancel_after_first_batch,
-                                  cancel=cancel)  # fmt: skip
+    job = logic.startSegmentation(
+        ct_node, modelPath=test_model, threads=1, progress=cancel_after_first_batch, cancel=cancel
+    )
     assert job.wait(JOB_TIMEOUT_S)
     assert isinstance(job.error, Cancelled) and job.cancel_requested
     done, total = job.progress

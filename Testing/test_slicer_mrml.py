@@ -73,11 +73,9 @@ def test_volume_round_trip_is_exact_on_an_oblique_grid(mrml_scene) -> None:
     assert slicer_array(node)[0, 0, 0] == image.array[0, 0, 0]
 
 
-
 def test_node_geometry_is_the_ras_of_the_lps_image(mrml_scene) -> None:
     import slicer
     import vtk
-
     from OncoQISlicer.mrml import volume_node_from_image
 
     image = ct_image()
@@ -95,8 +93,9 @@ def test_node_geometry_is_the_ras_of_the_lps_image(mrml_scene) -> None:
 
 
 def test_volume_node_from_image_stores_types_slicer_can_show(mrml_scene) -> None:
-    from oncoqi.errors import InputError
     from OncoQISlicer.mrml import image_from_volume_node, volume_node_from_image
+
+    from oncoqi.errors import InputError
 
     base = ct_image()
     mask = volume_node_from_image(mrml_scene, base.with_array(base.array > 0), "mask", labelmap=True)
@@ -116,8 +115,9 @@ def test_volume_node_from_image_stores_types_slicer_can_show(mrml_scene) -> None
 
 
 def test_update_volume_node_replaces_voxels_and_grid_in_place(mrml_scene) -> None:
-    from oncoqi.image import Image
     from OncoQISlicer.mrml import image_from_volume_node, update_volume_node, volume_node_from_image
+
+    from oncoqi.image import Image
 
     node = volume_node_from_image(mrml_scene, ct_image(), "result")
     replacement = Image(np.ones((2, 3, 4), np.float32), (1.5, 1.5, 3.0), (1.0, 2.0, 3.0))
@@ -133,8 +133,9 @@ def test_update_volume_node_replaces_voxels_and_grid_in_place(mrml_scene) -> Non
 
 
 def test_volume_without_voxels_is_an_input_error(mrml_scene) -> None:
-    from oncoqi.errors import InputError
     from OncoQISlicer.mrml import image_from_volume_node
+
+    from oncoqi.errors import InputError
 
     empty = mrml_scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "empty")
     with pytest.raises(InputError, match="'empty' has no voxels"):
@@ -142,7 +143,6 @@ def test_volume_without_voxels_is_an_input_error(mrml_scene) -> None:
 
 
 def test_nodes_under_a_transform_are_refused(mrml_scene) -> None:
-    from oncoqi.errors import GeometryError
     from OncoQISlicer.mrml import (
         image_from_volume_node,
         labels_from_segmentation_node,
@@ -150,6 +150,8 @@ def test_nodes_under_a_transform_are_refused(mrml_scene) -> None:
         update_volume_node,
         volume_node_from_image,
     )
+
+    from oncoqi.errors import GeometryError
     from OncoQIQuantitativeReportingLib.measurements import segment_measurements
 
     volume = volume_node_from_image(mrml_scene, ct_image(), "ct")
@@ -198,10 +200,17 @@ def test_segmentation_round_trip_keeps_names_colors_and_voxel_counts(mrml_scene)
 
 
 def test_labels_on_the_reference_volume_grid_are_exact(mrml_scene) -> None:
-    from OncoQISlicer.mrml import image_from_volume_node, labels_from_segmentation_node, segmentation_node_from_labels, volume_node_from_image
+    from OncoQISlicer.mrml import (
+        image_from_volume_node,
+        labels_from_segmentation_node,
+        segmentation_node_from_labels,
+        volume_node_from_image,
+    )
 
     reference = volume_node_from_image(mrml_scene, ct_image(), "ct")
-    node = segmentation_node_from_labels(mrml_scene, label_image(), {1: "a", 2: "b", 3: "c"}, reference_volume_node=reference)
+    node = segmentation_node_from_labels(
+        mrml_scene, label_image(), {1: "a", 2: "b", 3: "c"}, reference_volume_node=reference
+    )
     assert node.GetNodeReference(node.GetReferenceImageGeometryReferenceRole()) is reference
 
     back, _ = labels_from_segmentation_node(node, reference)
@@ -240,8 +249,9 @@ def test_segmentation_from_labels_needs_a_name_for_every_label(mrml_scene) -> No
 
 
 def test_segmentation_without_geometry_needs_a_reference_volume(mrml_scene) -> None:
-    from oncoqi.errors import InputError
     from OncoQISlicer.mrml import labels_from_segmentation_node
+
+    from oncoqi.errors import InputError
 
     node = mrml_scene.AddNewNodeByClass("vtkMRMLSegmentationNode", "blank")
     with pytest.raises(InputError, match="choose a reference volume"):
@@ -262,8 +272,9 @@ def test_pet_indices_refuse_non_integer_labels_and_skip_background(mrml_scene) -
 
 
 def test_lung_summary_is_computed_on_the_core_image(mrml_scene) -> None:
-    from OncoQILungTumorSegmentationLib.summary import summarize_volume_node
     from OncoQISlicer.mrml import volume_node_from_image
+
+    from OncoQILungTumorSegmentationLib.summary import summarize_volume_node
 
     image = ct_image()
     summary = summarize_volume_node(volume_node_from_image(mrml_scene, image, "ct"))
@@ -383,7 +394,9 @@ def test_scene_save_and_reload_keeps_data_and_parameter_node(
     assert [cls.__name__ for cls in fields.values()] == ["vtkMRMLScalarVolumeNode", "vtkMRMLSegmentationNode"]
     pet = volume_node_from_image(mrml_scene, ct_image(), "pet")
     labels = volume_node_from_image(mrml_scene, label_image(), "lesions", labelmap=True)
-    segmentation = segmentation_node_from_labels(mrml_scene, label_image(), {1: "a", 2: "b", 3: "c"}, reference_volume_node=pet)
+    segmentation = segmentation_node_from_labels(
+        mrml_scene, label_image(), {1: "a", 2: "b", 3: "c"}, reference_volume_node=pet
+    )
     parameter_node = mrml_scene.AddNewNodeByClass("vtkMRMLScriptedModuleNode")
     parameter_node.SetSingletonTag("OncoQIPETIndiC")
     parameter_node.SetAttribute("ModuleName", "OncoQIPETIndiC")

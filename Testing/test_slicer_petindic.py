@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers.pet import TUMOUR_SUV, options
 
+from helpers.pet import TUMOUR_SUV, options
 from oncoqi.dicom.source import load_source
 from oncoqi.errors import InputError
 from oncoqi.pet import (
@@ -102,6 +102,7 @@ def test_a_volume_marked_suvbw_is_not_scaled_again(mrml_scene, nodes, phantom) -
     also names its DICOM files; its values must not be multiplied by the factor a second time."""
     import slicer
     from OncoQISlicer.mrml import volume_node_from_image
+
     from OncoQIPETIndiCLib.indices import segmentation_indices_from_nodes
 
     _, segmentation = nodes
@@ -141,6 +142,7 @@ def test_indices_table_has_a_row_per_segment_and_the_cli_keys(mrml_scene, nodes,
 
 def test_threshold_segment_from_a_seed_and_within_a_region(nodes, phantom) -> None:
     from OncoQISlicer.mrml import labels_from_segmentation_node
+
     from OncoQIPETIndiCLib.indices import segment_masks_on_pet
     from OncoQIPETIndiCLib.segment import threshold_segment_from_nodes
 

@@ -38,8 +38,13 @@ def scene_with_ct(mrml_scene, tmp_path):
     direction = np.array([[np.cos(angle), 0, np.sin(angle)], [0, 1, 0], [-np.sin(angle), 0, np.cos(angle)]])
     values = (np.arange(6 * 10 * 12, dtype=np.int16).reshape(6, 10, 12) % 97) * 5 - 200
     study = StudyInfo(study_instance_uid=uid_from("qr study"), frame_of_reference_uid=uid_from("qr for"))
-    files = write_series(Image(values, (0.8, 0.9, 2.0), (-10.0, 20.0, 30.0), direction), tmp_path / "ct",
-                         modality="CT", study=study, series_description="QR CT")  # fmt: skip
+    files = write_series(
+        Image(values, (0.8, 0.9, 2.0), (-10.0, 20.0, 30.0), direction),
+        tmp_path / "ct",
+        modality="CT",
+        study=study,
+        series_description="QR CT",
+    )
     ct = read_image(tmp_path / "ct")
     volume = volume_node_from_image(mrml_scene, ct, "CT")
     uids = {str(pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID): str(f) for f in files}
@@ -47,15 +52,23 @@ def scene_with_ct(mrml_scene, tmp_path):
 
     labels = np.zeros(ct.array.shape, np.uint8)
     labels[1:4, 2:6, 3:8] = 1  # tumour: 3 x 4 x 5 = 60 voxels
-    segmentation = segmentation_node_from_labels(mrml_scene, ct.with_array(labels), {1: "tumour"},
-                                                 reference_volume_node=volume)  # fmt: skip
+    segmentation = segmentation_node_from_labels(
+        mrml_scene, ct.with_array(labels), {1: "tumour"}, reference_volume_node=volume
+    )
     core = segmentation.GetSegmentation().AddEmptySegment("", "core")
     core_mask = np.zeros_like(labels)
     core_mask[2:5, 3:5, 4:6] = 1  # 3 x 2 x 2 = 12 voxels, 8 of them inside the tumour
     slicer.util.updateSegmentBinaryLabelmapFromArray(core_mask, segmentation, core, volume)
     segmentation.GetSegmentation().GetSegment(core).SetTag("TerminologyEntry", TERMINOLOGY)
-    return {"ct": ct, "volume": volume, "segmentation": segmentation, "masks": [labels == 1, core_mask == 1],
-            "database_stand_in": uids, "folder": tmp_path / "ct", "out": tmp_path / "out"}  # fmt: skip
+    return {
+        "ct": ct,
+        "volume": volume,
+        "segmentation": segmentation,
+        "masks": [labels == 1, core_mask == 1],
+        "database_stand_in": uids,
+        "folder": tmp_path / "ct",
+        "out": tmp_path / "out",
+    }
 
 
 def test_measurement_table_counts_overlapping_segments_in_full(scene_with_ct, mrml_scene) -> None:
@@ -83,9 +96,9 @@ def test_measurement_table_counts_overlapping_segments_in_full(scene_with_ct, mr
 
 def test_suv_volume_gets_suv_peak(scene_with_ct) -> None:
     import slicer
-    from OncoQIQuantitativeReportingLib.report import SUVBW_UNITS, measure
 
     from oncoqi.pet.peak import suv_peak
+    from OncoQIQuantitativeReportingLib.report import SUVBW_UNITS, measure
 
     case = scene_with_ct
     units = slicer.vtkCodedEntry()
@@ -123,25 +136,34 @@ def test_algorithm_tags_of_a_segment_reach_the_seg_metadata(scene_with_ct) -> No
     drawn, automatic = segmentation_metadata(scene_with_ct["segmentation"]).segments
     assert (drawn.algorithm_type, drawn.algorithm_name) == ("SEMIAUTOMATIC", "3D Slicer Segment Editor")
     assert (automatic.algorithm_type, automatic.algorithm_name, automatic.algorithm_version) == (
-        "AUTOMATIC", "OncoQI LungTumorSegmentation", "0.1.0 lung_unet.onnx")
+        "AUTOMATIC",
+        "OncoQI LungTumorSegmentation",
+        "0.1.0 lung_unet.onnx",
+    )
 
 
 def test_export_writes_seg_and_sr_that_read_back(scene_with_ct) -> None:
+    from oncoqi.report import read_report
     from OncoQIQuantitativeReportingLib.report import export
 
-    from oncoqi.report import read_report
-
     case = scene_with_ct
-    written = export(case["segmentation"], case["volume"], case["out"], reader="Doe^Jane",
-                     series_description="Reading 1",
-                     file_for_instance=case["database_stand_in"].get)  # fmt: skip
+    written = export(
+        case["segmentation"],
+        case["volume"],
+        case["out"],
+        reader="Doe^Jane",
+        series_description="Reading 1",
+        file_for_instance=case["database_stand_in"].get,
+    )
     seg = read_report(written.seg_path, case["folder"])
     for number, mask in enumerate(case["masks"], start=1):
         np.testing.assert_array_equal(seg.mask(number).array, mask)
     assert seg.segment(2).anatomic_region.meaning == "Lung"
     sr = read_report(written.sr_path)
     volumes = {r["segment_number"]: r["value"] for r in sr.rows() if r["quantity_code"] == "118565006 SCT"}
-    assert volumes == pytest.approx({n: m.sum() * seg.labels[0].voxel_volume_ml for n, m in enumerate(case["masks"], 1)})
+    assert volumes == pytest.approx(
+        {n: m.sum() * seg.labels[0].voxel_volume_ml for n, m in enumerate(case["masks"], 1)}
+    )
     assert sr.observers[0]["name"] == "Doe^Jane"
     dciodvfy = shutil.which("dciodvfy")
     if dciodvfy is None:
@@ -153,9 +175,8 @@ def test_export_writes_seg_and_sr_that_read_back(scene_with_ct) -> None:
 
 
 def test_export_without_dicom_source_says_why_and_how_to_fix_it_and_writes_nothing(scene_with_ct) -> None:
-    from OncoQIQuantitativeReportingLib.report import NO_DICOM_FIX, export
-
     from oncoqi.errors import InputError
+    from OncoQIQuantitativeReportingLib.report import NO_DICOM_FIX, export
 
     case = scene_with_ct
     case["volume"].RemoveAttribute("DICOM.instanceUIDs")
@@ -171,9 +192,8 @@ def test_export_without_dicom_source_says_why_and_how_to_fix_it_and_writes_nothi
 
 
 def test_export_with_instances_missing_from_the_database_is_refused(scene_with_ct) -> None:
-    from OncoQIQuantitativeReportingLib.report import export
-
     from oncoqi.errors import InputError
+    from OncoQIQuantitativeReportingLib.report import export
 
     case = scene_with_ct
     partial = dict(case["database_stand_in"])

@@ -10,8 +10,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers.tcia_server import COLLECTION, shared_catalog as catalog
 
+from helpers.tcia_server import COLLECTION
+from helpers.tcia_server import shared_catalog as catalog
 from oncoqi.errors import InputError
 from oncoqi.tcia import NBIAClient, SeriesState
 from oncoqi.tcia.download import STAGING_NAME
@@ -41,9 +42,21 @@ def test_tables_have_the_columns_researchers_use(lib, server, tmp_path):
     assert studies.rows[0][1:3] == ["PHANTOM-002", "2001-01-01"] and studies.rows[0][-1] == "2"
     series = b.series(COLLECTION, "PHANTOM-002", studies.records[0].study_uid)
     assert series.headers == [
-        "Series Instance UID", "Status", "Patient ID", "Study Date", "Series Description", "Series Number",
-        "Modality", "Body Part", "Image Count", "File Size (MB)", "Protocol", "Manufacturer", "Model", "License",
-    ]  # fmt: skip
+        "Series Instance UID",
+        "Status",
+        "Patient ID",
+        "Study Date",
+        "Series Description",
+        "Series Number",
+        "Modality",
+        "Body Part",
+        "Image Count",
+        "File Size (MB)",
+        "Protocol",
+        "Manufacturer",
+        "Model",
+        "License",
+    ]
     ct = next(r for r in series.rows if r[6] == "CT")
     record = catalog().find("CT", "PHANTOM-002").row
     assert ct[7:10] == ["CHEST", "3", f"{record['FileSize'] / 1e6:.1f}"]

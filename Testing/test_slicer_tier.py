@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from slicer_layer import SLICER_5_12_BUNDLED, VERSIONS, FakeDICOMDatabase, HeadlessDialogError
 
 from conftest import MODULE_NAMES, module_folder
+from slicer_layer import SLICER_5_12_BUNDLED, VERSIONS, FakeDICOMDatabase, HeadlessDialogError
 
 pytestmark = pytest.mark.slicer
 
@@ -176,10 +176,18 @@ def user_edit(widget, tmp_path: Path) -> None:
 
 #: The property that shows a widget's value to the user.
 SHOWN = {
-    "QCheckBox": "checked", "ctkCheckBox": "checked", "QSpinBox": "value", "QDoubleSpinBox": "value",
-    "ctkSliderWidget": "value", "ctkDoubleSpinBox": "value", "QComboBox": "currentText", "ctkComboBox": "currentText",
-    "QLineEdit": "text", "ctkDirectoryButton": "directory", "ctkPathLineEdit": "currentPath",
-}  # fmt: skip
+    "QCheckBox": "checked",
+    "ctkCheckBox": "checked",
+    "QSpinBox": "value",
+    "QDoubleSpinBox": "value",
+    "ctkSliderWidget": "value",
+    "ctkDoubleSpinBox": "value",
+    "QComboBox": "currentText",
+    "ctkComboBox": "currentText",
+    "QLineEdit": "text",
+    "ctkDirectoryButton": "directory",
+    "ctkPathLineEdit": "currentPath",
+}
 
 
 def shown(widget) -> Any:
@@ -212,8 +220,9 @@ def test_a_str_parameter_on_a_combo_box_without_choice_fails_the_tier(slicer_lay
     """Slicer refuses ``method: str`` on a QComboBox; the tier must refuse it too (it did, before the fix)."""
     layer = slicer_layer_factory(version)
     source = (module_folder("OncoQIPETIndiC") / "OncoQIPETIndiC.py").read_text(encoding="utf-8")
-    broken = source.replace('method: Annotated[str, Choice(["fixed", "percent", "background"])] = "percent"',
-                            'method: str = "percent"')  # fmt: skip
+    broken = source.replace(
+        'method: Annotated[str, Choice(["fixed", "percent", "background"])] = "percent"', 'method: str = "percent"'
+    )
     assert broken != source
     (tmp_path / "OncoQIPETIndiC.py").write_text(broken, encoding="utf-8")
     resources = tmp_path / "Resources"
@@ -424,9 +433,8 @@ def test_tciabrowser_connects_browses_downloads_and_indexes(layer, server, tmp_p
 def test_module_test_class_passes(name, slicer_layer_factory, version, monkeypatch) -> None:
     """``runTest`` as ``Slicer --testing`` calls it; the Logic asks for the core's requirements first."""
     layer = slicer_layer_factory(version, testing=True)
-    import slicer
-
     import OncoQISlicer.dependencies as dependencies
+    import slicer
 
     checks = []
     real = dependencies.ensure_requirements
@@ -442,9 +450,11 @@ def test_module_test_class_passes(name, slicer_layer_factory, version, monkeypat
 
 
 DOCS_PAGES = {
-    "OncoQILungTumorSegmentation": "lung-tumor-segmentation.md", "OncoQIPETIndiC": "petindic.md",
-    "OncoQIQuantitativeReporting": "reporting.md", "OncoQITCIABrowser": "tcia.md",
-}  # fmt: skip
+    "OncoQILungTumorSegmentation": "lung-tumor-segmentation.md",
+    "OncoQIPETIndiC": "petindic.md",
+    "OncoQIQuantitativeReporting": "reporting.md",
+    "OncoQITCIABrowser": "tcia.md",
+}
 
 
 @pytest.mark.parametrize("name", MODULE_NAMES)
@@ -494,9 +504,10 @@ def only_slicer_5_12_packages(monkeypatch) -> set[str]:
     owners = importlib.metadata.packages_distributions()  # import name -> distributions
     needed = {Requirement(line).name.lower().replace("_", "-") for line in read_requirements()}
     refused = {
-        module for module, distributions in owners.items()
+        module
+        for module, distributions in owners.items()
         if any(d.lower().replace("_", "-") in needed for d in distributions) and module not in SLICER_5_12_BUNDLED
-    }  # fmt: skip
+    }
     assert {"tqdm", "skimage", "onnxruntime"} <= refused
     real_import = builtins.__import__
 
@@ -596,7 +607,9 @@ def test_headless_script_installs_without_asking_and_never_waits(
     assert "no-such-cohort" in capsys.readouterr().err
 
 
-def test_headless_script_in_testing_mode_fails_in_one_line(slicer_layer_factory, version, monkeypatch, tmp_path, capsys):
+def test_headless_script_in_testing_mode_fails_in_one_line(
+    slicer_layer_factory, version, monkeypatch, tmp_path, capsys
+):
     slicer_layer_factory(version, headless=True, testing=True)
     missing_requirement(monkeypatch, tmp_path)
     assert run_script([str(tmp_path), "--out", str(tmp_path / "out")]) == 2
@@ -619,16 +632,19 @@ def test_slicer_5_8_python_is_refused_with_the_minimum_version(slicer_layer_fact
 
     slicer_layer_factory("v5.8.0")
     monkeypatch.setattr(dependencies.sys, "version_info", (3, 9, 10, "final", 0))
-    with pytest.raises(dependencies.DependencyError, match="needs 3D Slicer 5.10 or later: this Slicer runs Python 3.9"):
+    with pytest.raises(
+        dependencies.DependencyError, match="needs 3D Slicer 5.10 or later: this Slicer runs Python 3.9"
+    ):
         dependencies.ensure_core("OncoQIPETIndiC")
 
 
-def test_interactive_install_asks_first_and_declining_installs_nothing(slicer_layer_factory, version, monkeypatch, tmp_path):
+def test_interactive_install_asks_first_and_declining_installs_nothing(
+    slicer_layer_factory, version, monkeypatch, tmp_path
+):
     layer = slicer_layer_factory(version)
+    import OncoQISlicer.dependencies as dependencies
     import qt
     import slicer
-
-    import OncoQISlicer.dependencies as dependencies
 
     missing_requirement(monkeypatch, tmp_path)
     installs = []

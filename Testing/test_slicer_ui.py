@@ -13,12 +13,12 @@ import ast
 import hashlib
 import importlib.util
 import re
-import tomllib
 import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from conftest import MODULE_FOLDERS, MODULE_NAMES, REPO_ROOT, SHARED_PACKAGE, module_folder
 
@@ -207,7 +207,9 @@ def test_module_script_imports_the_core_only_after_ensuring_it(name) -> None:
 
 def test_qt_free_libraries_do_not_import_qt_or_ctk() -> None:
     """``<Name>Lib`` and ``OncoQISlicer`` must run on slicer-core, which has no Qt."""
-    libraries = [p for p in slicer_side_python_files() if p.parent.name.endswith("Lib") or p.parent.name == "OncoQISlicer"]
+    libraries = [
+        p for p in slicer_side_python_files() if p.parent.name.endswith("Lib") or p.parent.name == "OncoQISlicer"
+    ]
     assert len(libraries) >= 9
     for path in libraries:
         for node in ast.walk(parse(path)):
@@ -255,7 +257,9 @@ def test_cmake_lists_install_exactly_the_module_files(name) -> None:
 
     for listed in scripts + resources:
         assert (module_dir(name) / listed).is_file(), f"CMakeLists.txt lists missing {listed}"
-    on_disk = {str(p.relative_to(module_dir(name))) for p in slicer_side_python_files() if p.is_relative_to(module_dir(name))}
+    on_disk = {
+        str(p.relative_to(module_dir(name))) for p in slicer_side_python_files() if p.is_relative_to(module_dir(name))
+    }
     assert set(scripts) == on_disk, f"Python files not installed: {sorted(on_disk - set(scripts))}"
     resource_files = {
         str(p.relative_to(module_dir(name))) for p in (module_dir(name) / "Resources").rglob("*") if p.is_file()
@@ -273,8 +277,12 @@ def test_extension_cmake_lists_declares_metadata_and_every_module() -> None:
     for variable in ("HOMEPAGE", "CONTRIBUTORS", "DESCRIPTION", "ICONURL", "SCREENSHOTURLS", "DEPENDS"):
         assert re.search(rf"^set\(EXTENSION_{variable} ", text, re.M), f"EXTENSION_{variable} missing"
     assert re.findall(r"^add_subdirectory\((\w+)\)", text, re.M) == list(MODULE_FOLDERS)
-    for line in ("find_package(Slicer REQUIRED)", "include(${Slicer_USE_FILE})",
-                 "include(${Slicer_EXTENSION_GENERATE_CONFIG})", "include(${Slicer_EXTENSION_CPACK})"):
+    for line in (
+        "find_package(Slicer REQUIRED)",
+        "include(${Slicer_USE_FILE})",
+        "include(${Slicer_EXTENSION_GENERATE_CONFIG})",
+        "include(${Slicer_EXTENSION_CPACK})",
+    ):
         assert line in text
 
 
@@ -334,7 +342,9 @@ def test_extension_installs_the_shared_slicer_package() -> None:
     cmake = (REPO_ROOT / "CMakeLists.txt").read_text(encoding="utf-8")
     assert "OncoQISlicer/*.py" in cmake and '"OncoQISlicer/requirements.txt"' in cmake
     assert (SHARED_PACKAGE / "__init__.py").is_file() and (SHARED_PACKAGE / "requirements.txt").is_file()
-    stray = [p.name for p in SHARED_PACKAGE.iterdir() if p.is_file() and p.suffix != ".py" and p.name != "requirements.txt"]
+    stray = [
+        p.name for p in SHARED_PACKAGE.iterdir() if p.is_file() and p.suffix != ".py" and p.name != "requirements.txt"
+    ]
     assert stray == [], f"files the CMakeLists does not install: {stray}"
     for name in MODULE_NAMES:
         assert "OncoQISlicer" not in (module_dir(name) / "CMakeLists.txt").read_text(encoding="utf-8"), name

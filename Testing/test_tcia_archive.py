@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.tcia_server import build_bulk_catalog, series_zip
 from oncoqi.errors import InputError
 from oncoqi.tcia.archive import (
     ChecksumError,
@@ -21,12 +22,11 @@ from oncoqi.tcia.archive import (
     safe_entry_name,
     verify_md5,
 )
+from oncoqi.tcia.dicomcheck import DicomCheckError, InstanceHeader
 from oncoqi.tcia.download import safe_component, series_folder
 from oncoqi.tcia.manifest import read_tcia_manifest
 from oncoqi.tcia.models import Collection, Series, html_to_text, is_valid_uid
-from oncoqi.tcia.dicomcheck import DicomCheckError, InstanceHeader
 from oncoqi.tcia.source import FileRecord, open_for_writing
-from helpers.tcia_server import build_bulk_catalog, series_zip
 
 
 def _zip(path: Path, entries: list[tuple[str | zipfile.ZipInfo, bytes]]) -> Path:

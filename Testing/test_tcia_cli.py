@@ -9,8 +9,9 @@ import threading
 import pytest
 
 import oncoqi.cli
+from helpers.tcia_server import COLLECTION, DOI
+from helpers.tcia_server import shared_catalog as catalog
 from oncoqi.tcia.download import MANIFEST_NAME
-from helpers.tcia_server import COLLECTION, DOI, shared_catalog as catalog
 
 
 @pytest.fixture(autouse=True)

@@ -7,12 +7,13 @@ import time
 
 import pytest
 
+from helpers.tcia_server import COLLECTION, DOI, LICENSE_URI, NBIATestServer
+from helpers.tcia_server import shared_catalog as catalog
 from oncoqi import __version__
 from oncoqi.errors import Cancelled, InputError
 from oncoqi.tcia.cache import CacheError, MetadataCache, default_cache_path
 from oncoqi.tcia.http import HttpClient, HTTPStatusError, NetworkError, RetryPolicy, parse_retry_after
 from oncoqi.tcia.nbia import NBIAClient
-from helpers.tcia_server import COLLECTION, DOI, LICENSE_URI, NBIATestServer, shared_catalog as catalog
 
 
 def fast_http(timeout: float = 2.0, retries: int = 2) -> HttpClient:

@@ -10,8 +10,9 @@ from pydicom.encaps import encapsulate
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
 
+from helpers.tcia_server import make_image_series
+from helpers.tcia_server import shared_catalog as catalog
 from oncoqi.tcia.dicomcheck import DicomCheckError, InstanceHeader, check_instance, inspect_file, inspect_instance
-from helpers.tcia_server import make_image_series, shared_catalog as catalog
 
 
 def _slice(size: int = 16) -> bytes:

@@ -12,11 +12,12 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from helpers.tcia_server import LICENSE_URI, FakeSeries, NBIATestServer, build_catalog
+from helpers.tcia_server import shared_catalog as catalog
 from oncoqi.errors import InputError
 from oncoqi.tcia.download import MANIFEST_NAME, STAGING_NAME, DownloadProgress, SeriesState, download_series
 from oncoqi.tcia.http import HttpClient, RetryPolicy
 from oncoqi.tcia.nbia import DownloadMode, NBIAClient
-from helpers.tcia_server import LICENSE_URI, FakeSeries, NBIATestServer, build_catalog, shared_catalog as catalog
 
 
 def client(srv: NBIATestServer, retries: int = 2, **kw) -> NBIAClient:

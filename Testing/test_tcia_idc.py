@@ -18,10 +18,9 @@ import pytest
 pytest.importorskip("duckdb", reason="the IDC source needs the optional extra oncoqi[idc] (duckdb)")
 pytest.importorskip("idc_index_data", reason="the IDC source needs the optional extra oncoqi[idc] (idc-index-data)")
 
+import oncoqi.cli  # noqa: E402
 from helpers.s3_standin import S3StandIn  # noqa: E402
 from helpers.tcia_server import make_image_series, uid  # noqa: E402
-
-import oncoqi.cli  # noqa: E402
 from oncoqi.tcia import download_series  # noqa: E402
 from oncoqi.tcia.download import STAGING_NAME, SeriesState  # noqa: E402
 from oncoqi.tcia.idc import IDCSource, IDCUnavailableError, find_s5cmd  # noqa: E402

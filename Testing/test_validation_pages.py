@@ -16,14 +16,25 @@ import pytest
 PAGES = sorted((Path(__file__).resolve().parents[1] / "Docs" / "validation").glob("*.md"))
 #: Pages written before 2026-12-07 without provenance (closed list).
 HISTORICAL = {
-    "lung-segmentation.md", "lung-segmentation-2.5d.md", "lung-segmentation-2.5d-anatomy.md",
-    "lung-segmentation-2.5d-confidence.md", "lung-segmentation-2.5d-junction.md",
-    "lung-segmentation-2.5d-large-mirror.md", "lung-segmentation-2.5d-large.md", "lung-segmentation-2.5d-negatives.md",
-    "lung-segmentation-2.5d-wide.md", "lung-segmentation-ensemble-gh.md", "lung-segmentation-ensemble-hf.md",
-    "lung-segmentation-ensemble-hh1.md", "lung-segmentation-flip-finetune-mirror.md",
-    "lung-segmentation-flip-mirror.md", "lung-segmentation-long-mirror.md", "lung-segmentation-one-slice.md",
-    "lung-segmentation-shipped-anatomy.md", "lung-segmentation-shipped-junction.md",
-}  # fmt: skip
+    "lung-segmentation.md",
+    "lung-segmentation-2.5d.md",
+    "lung-segmentation-2.5d-anatomy.md",
+    "lung-segmentation-2.5d-confidence.md",
+    "lung-segmentation-2.5d-junction.md",
+    "lung-segmentation-2.5d-large-mirror.md",
+    "lung-segmentation-2.5d-large.md",
+    "lung-segmentation-2.5d-negatives.md",
+    "lung-segmentation-2.5d-wide.md",
+    "lung-segmentation-ensemble-gh.md",
+    "lung-segmentation-ensemble-hf.md",
+    "lung-segmentation-ensemble-hh1.md",
+    "lung-segmentation-flip-finetune-mirror.md",
+    "lung-segmentation-flip-mirror.md",
+    "lung-segmentation-long-mirror.md",
+    "lung-segmentation-one-slice.md",
+    "lung-segmentation-shipped-anatomy.md",
+    "lung-segmentation-shipped-junction.md",
+}
 #: The provenance block: the run line (commit in backticks) and the command in a code block.
 PROVENANCE = re.compile(
     r"^Run \d{4}-\d\d-\d\d \d\d:\d\d UTC on .+, \d+ CPUs available .*OncoQI `[0-9a-f]{7,}(-dirty)?`\. "

@@ -37,8 +37,8 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from PIL import Image as PILImage  # noqa: E402
 
 from oncoqi import __version__  # noqa: E402
-from oncoqi.dicom.source import load_source  # noqa: E402
 from oncoqi.dicom.seg.codes import DEFAULT_COLORS  # noqa: E402
+from oncoqi.dicom.source import load_source  # noqa: E402
 from oncoqi.lung.naming import lesion_name  # noqa: E402
 from oncoqi.lung.segment import default_model_path, segment_ct  # noqa: E402
 from oncoqi.phantom.sample import extract_sample  # noqa: E402
@@ -108,9 +108,16 @@ def draw_slice_view(ax, ct, labels, lesions, k: int) -> None:
         colour = GTV_COLOUR if m.label == 1 else OTHER_COLOUR
         ax.contour(xs, ys, mask.astype(float), levels=[0.5], colors=[colour], linewidths=2.0)
         r, c = np.nonzero(mask)
-        ax.annotate(lesion_name(m.label), xy=(xs[c].max(), ys[r].min()), xytext=(12, -12),
-                    textcoords="offset points", color=colour, fontsize=12, fontweight="bold",
-                    arrowprops={"arrowstyle": "-", "color": colour, "lw": 1.0})  # fmt: skip
+        ax.annotate(
+            lesion_name(m.label),
+            xy=(xs[c].max(), ys[r].min()),
+            xytext=(12, -12),
+            textcoords="offset points",
+            color=colour,
+            fontsize=12,
+            fontweight="bold",
+            arrowprops={"arrowstyle": "-", "color": colour, "lw": 1.0},
+        )
     if k == gtv.recist_slice:  # GTV-1's RECIST long axis, from its LPS end points
         ends = np.array([lps_to_index(ct, p) for p in gtv.recist_endpoints_lps_mm])
         ci, rj = ends[:, 0], ends[:, 1]
@@ -124,10 +131,25 @@ def draw_slice_view(ax, ct, labels, lesions, k: int) -> None:
     ax.set_axis_off()
     # Slicer-like view annotations
     ax.text(0.01, 0.99, "R", transform=ax.transAxes, color="#f0f0f0", fontsize=11, va="top")
-    ax.text(0.99, 0.99, f"Axial  S: {ct.index_to_lps(np.array([0.0, 0.0, float(k)]))[2]:.1f} mm",
-            transform=ax.transAxes, color="#f0f0f0", fontsize=10, va="top", ha="right")  # fmt: skip
-    ax.text(0.01, 0.01, f"CT  W 1500 / L -600\nslice {k + 1} of {ct.array.shape[0]}", transform=ax.transAxes,
-            color="#f0f0f0", fontsize=10, va="bottom")  # fmt: skip
+    ax.text(
+        0.99,
+        0.99,
+        f"Axial  S: {ct.index_to_lps(np.array([0.0, 0.0, float(k)]))[2]:.1f} mm",
+        transform=ax.transAxes,
+        color="#f0f0f0",
+        fontsize=10,
+        va="top",
+        ha="right",
+    )
+    ax.text(
+        0.01,
+        0.01,
+        f"CT  W 1500 / L -600\nslice {k + 1} of {ct.array.shape[0]}",
+        transform=ax.transAxes,
+        color="#f0f0f0",
+        fontsize=10,
+        va="bottom",
+    )
 
 
 def draw_panel(fig, lesions, threshold: float, n_slices: int) -> None:
@@ -147,12 +169,14 @@ def draw_panel(fig, lesions, threshold: float, n_slices: int) -> None:
         ("Output segmentation", f"{len(lesions)} lesion(s) on {n_slices} axial slices"),
     ):
         ax.text(0.03, y, key + ":", fontsize=10.5, va="center", color="#333333")
-        ax.add_patch(FancyBboxPatch((0.33, y - 0.022), 0.64, 0.044, boxstyle="round,pad=0.003",
-                                    fc="white", ec="#a0a0a0", lw=0.8))  # fmt: skip
+        ax.add_patch(
+            FancyBboxPatch((0.33, y - 0.022), 0.64, 0.044, boxstyle="round,pad=0.003", fc="white", ec="#a0a0a0", lw=0.8)
+        )
         ax.text(0.345, y, value, fontsize=9.5, va="center")
         y -= 0.065
-    ax.add_patch(FancyBboxPatch((0.03, y - 0.03), 0.94, 0.055, boxstyle="round,pad=0.003",
-                                fc="#cfd8e3", ec="#8da0b8", lw=0.8))  # fmt: skip
+    ax.add_patch(
+        FancyBboxPatch((0.03, y - 0.03), 0.94, 0.055, boxstyle="round,pad=0.003", fc="#cfd8e3", ec="#8da0b8", lw=0.8)
+    )
     ax.text(0.5, y - 0.002, "Apply", fontsize=11, ha="center", va="center")
     y -= 0.09
     ax.text(0.03, y, "Lesions", fontsize=12.5, fontweight="bold", va="center")
@@ -166,8 +190,11 @@ def draw_panel(fig, lesions, threshold: float, n_slices: int) -> None:
         ax.text(x + w / 2, header_y + header_h / 2, title, fontsize=9, fontweight="bold", ha="center", va="center")
     for n, m in enumerate(lesions):
         ry = header_y - (n + 1) * row_h
-        ax.add_patch(plt.Rectangle((0.03, ry), widths.sum(), row_h, fc="white" if n % 2 == 0 else "#f4f4f4",
-                                   ec="#c8c8c8", lw=0.6))  # fmt: skip
+        ax.add_patch(
+            plt.Rectangle(
+                (0.03, ry), widths.sum(), row_h, fc="white" if n % 2 == 0 else "#f4f4f4", ec="#c8c8c8", lw=0.6
+            )
+        )
         colour = GTV_COLOUR if m.label == 1 else OTHER_COLOUR
         ax.add_patch(plt.Rectangle((x0[0] + 0.008, ry + row_h * 0.3), 0.018, row_h * 0.4, color=colour))
         for (_, cell), x, w in zip(COLUMNS, x0, widths, strict=True):
@@ -176,8 +203,14 @@ def draw_panel(fig, lesions, threshold: float, n_slices: int) -> None:
                 ax.text(x + 0.034, ry + row_h / 2, text, fontsize=9.5, va="center")
             else:
                 ax.text(x + w / 2, ry + row_h / 2, text, fontsize=9.5, ha="center", va="center")
-    ax.text(0.03, 0.03, "Embedded sample (synthetic phantom), segmented by the shipped model.",
-            fontsize=8.5, color="#555555", style="italic")  # fmt: skip
+    ax.text(
+        0.03,
+        0.03,
+        "Embedded sample (synthetic phantom), segmented by the shipped model.",
+        fontsize=8.5,
+        color="#555555",
+        style="italic",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,13 +238,17 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     picture.save(args.out, format="PNG", optimize=True)
     size = picture.size
-    print(f"wrote {args.out} ({size[0]}x{size[1]} px, {args.out.stat().st_size / 1024:.0f} kB) in "
-          f"{time.perf_counter() - start:.0f} s: axial slice {k + 1} of the embedded sample CT "
-          f"(embedded synthetic phantom), {len(seg.lesions)} lesion(s):")  # fmt: skip
+    print(
+        f"wrote {args.out} ({size[0]}x{size[1]} px, {args.out.stat().st_size / 1024:.0f} kB) in "
+        f"{time.perf_counter() - start:.0f} s: axial slice {k + 1} of the embedded sample CT "
+        f"(embedded synthetic phantom), {len(seg.lesions)} lesion(s):"
+    )
     for m in seg.lesions:
         confidence = "-" if m.confidence is None else f"{m.confidence:.2f}"
-        print(f"  {lesion_name(m.label)}: {m.volume_ml:.1f} ml, RECIST {m.recist_mm:.1f} x {m.perpendicular_mm:.1f} mm,"
-              f" {m.side}, confidence {confidence}")  # fmt: skip
+        print(
+            f"  {lesion_name(m.label)}: {m.volume_ml:.1f} ml, RECIST {m.recist_mm:.1f} x {m.perpendicular_mm:.1f} mm,"
+            f" {m.side}, confidence {confidence}"
+        )
     return 0
 
 

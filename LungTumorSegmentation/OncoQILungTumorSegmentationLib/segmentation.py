@@ -49,8 +49,8 @@ from oncoqi.image import Image
 from oncoqi.lung.ct import check_axial, check_ct
 from oncoqi.lung.isolation import LEFT_LUNG, RIGHT_LUNG
 from oncoqi.lung.measure import LesionMeasurement
-from oncoqi.lung.onnx_model import Progress
 from oncoqi.lung.naming import ALGORITHM_NAME, lesion_name
+from oncoqi.lung.onnx_model import Progress
 from oncoqi.lung.segment import TumourSegmentation, resolve_model, segment_ct
 
 #: Slicer's terminology contexts that the codes below come from (``vtkSegment::GetTerminology`` format).
@@ -246,9 +246,16 @@ def terminology_entry(
     and its DICOM SEG export (and OncoQIQuantitativeReporting's) reads.
     """
     return "~".join(
-        [CATEGORY_CONTEXT, category, type_, type_modifier or _NO_CODE, ANATOMIC_CONTEXT, region or _NO_CODE,
-         region_modifier or _NO_CODE]
-    )  # fmt: skip
+        [
+            CATEGORY_CONTEXT,
+            category,
+            type_,
+            type_modifier or _NO_CODE,
+            ANATOMIC_CONTEXT,
+            region or _NO_CODE,
+            region_modifier or _NO_CODE,
+        ]
+    )
 
 
 def lesion_terminology(lesion: LesionMeasurement) -> str:
@@ -477,4 +484,3 @@ def summary_text(result: LungTumorResult, max_lesions: int = SUMMARY_LESIONS) ->
     if len(result.lesions) > max_lesions:
         lines.append(f"... and {len(result.lesions) - max_lesions} smaller (see the table)")
     return "\n".join(lines)
-

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import slicer
+from OncoQISlicer.mrml import image_from_volume_node
 
 from oncoqi.image import Image
-from OncoQISlicer.mrml import image_from_volume_node
 
 
 @dataclass(frozen=True)

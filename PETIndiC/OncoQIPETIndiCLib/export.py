@@ -18,8 +18,8 @@ from OncoQISlicer.mrml import segment_algorithm
 from oncoqi.dicom.source import load_source
 from oncoqi.errors import InputError
 from oncoqi.pet.enums import SUVType
-from oncoqi.report.pet import write_indices_report
 from oncoqi.report import WrittenReport
+from oncoqi.report.pet import write_indices_report
 from OncoQIPETIndiCLib.indices import segmentation_indices_from_nodes
 from OncoQIPETIndiCLib.suv import pet_dicom_files
 
@@ -87,4 +87,6 @@ def export_indices_report(
         raise InputError(f"segmentation '{segmentation_node.GetName()}' has no non-empty segment on the PET grid")
     masks = [(row.name, row.mask, 1) for row in rows]
     algorithms = [segment_algorithm(segmentation_node, row.segment_id) for row in rows]  # untagged: MANUAL
-    return write_indices_report(series, masks, [row.indices for row in rows], out_dir, SUVType.BW, algorithms=algorithms)
+    return write_indices_report(
+        series, masks, [row.indices for row in rows], out_dir, SUVType.BW, algorithms=algorithms
+    )

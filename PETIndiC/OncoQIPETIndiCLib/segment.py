@@ -15,8 +15,7 @@ import numpy as np
 import slicer
 from OncoQISlicer.mrml import ALGORITHM_NAME_TAG, ALGORITHM_TYPE_TAG, LPS_TO_RAS, add_segment_from_mask
 
-from oncoqi.pet.segment import THRESHOLD_ALGORITHM_NAME
-from oncoqi.pet.segment import ThresholdResult, threshold_segment
+from oncoqi.pet.segment import THRESHOLD_ALGORITHM_NAME, ThresholdResult, threshold_segment
 from OncoQIPETIndiCLib.indices import segment_masks_on_pet
 from OncoQIPETIndiCLib.suv import suv_image_from_node
 

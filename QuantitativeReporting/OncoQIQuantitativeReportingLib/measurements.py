@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import slicer
-from vtk.util import numpy_support
-
 from OncoQISlicer.mrml import require_untransformed
+from vtk.util import numpy_support
 
 
 @dataclass(frozen=True)

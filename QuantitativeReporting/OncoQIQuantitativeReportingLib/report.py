@@ -143,11 +143,19 @@ def measure(
         voxels = values.array[mask.array].astype(np.float64)
         stats = (voxels.mean(), voxels.min(), voxels.max(), voxels.std()) if voxels.size else (np.nan,) * 4
         peak = suv_peak(values.array, mask.array, values.spacing) if units == SUVBW_UNITS and voxels.size else None
-        rows.append(SegmentRow(
-            segment_id=segment_id, name=name, volume_ml=voxels.size * values.voxel_volume_ml,
-            mean=float(stats[0]), minimum=float(stats[1]), maximum=float(stats[2]), std=float(stats[3]),
-            suv_peak=None if peak is None else float(peak[0]), units=units,
-        ))  # fmt: skip
+        rows.append(
+            SegmentRow(
+                segment_id=segment_id,
+                name=name,
+                volume_ml=voxels.size * values.voxel_volume_ml,
+                mean=float(stats[0]),
+                minimum=float(stats[1]),
+                maximum=float(stats[2]),
+                std=float(stats[3]),
+                suv_peak=None if peak is None else float(peak[0]),
+                units=units,
+            )
+        )
     return rows
 
 
@@ -163,8 +171,16 @@ def fill_table(table_node: slicer.vtkMRMLTableNode, rows: Sequence[SegmentRow]) 
         array.SetNumberOfValues(len(rows))
         table.AddColumn(array)
     for n, row in enumerate(rows):
-        cells = (row.name, row.volume_ml, row.mean, row.minimum, row.maximum, row.std,
-                 np.nan if row.suv_peak is None else row.suv_peak, row.units)  # fmt: skip
+        cells = (
+            row.name,
+            row.volume_ml,
+            row.mean,
+            row.minimum,
+            row.maximum,
+            row.std,
+            np.nan if row.suv_peak is None else row.suv_peak,
+            row.units,
+        )
         for column, value in enumerate(cells):
             table.GetColumn(column).SetValue(n, value)
     table_node.SetAndObserveTable(table)
@@ -193,9 +209,16 @@ def segment_codes(segment: slicer.vtkSegment) -> dict[str, Code]:
     if entry == slicer.vtkSegment().GetTerminology():
         return defaults
     fields = entry.split("~")
-    parsed = {name: _code(fields[n]) if n < len(fields) else None
-              for n, name in ((1, "category"), (2, "type"), (3, "type_modifier"), (5, "anatomic_region"),
-                              (6, "anatomic_region_modifier"))}  # fmt: skip
+    parsed = {
+        name: _code(fields[n]) if n < len(fields) else None
+        for n, name in (
+            (1, "category"),
+            (2, "type"),
+            (3, "type_modifier"),
+            (5, "anatomic_region"),
+            (6, "anatomic_region_modifier"),
+        )
+    }
     if parsed["category"] is None or parsed["type"] is None:
         return defaults
     return {name: code for name, code in parsed.items() if code is not None}
@@ -219,7 +242,11 @@ def segment_algorithm(segment: slicer.vtkSegment) -> dict[str, str | None]:
         values.append(str(value) if segment.GetTag(tag, value) and str(value) else None)
     kind, name, version = values
     if not kind:
-        return {"algorithm_type": "SEMIAUTOMATIC", "algorithm_name": "3D Slicer Segment Editor", "algorithm_version": None}
+        return {
+            "algorithm_type": "SEMIAUTOMATIC",
+            "algorithm_name": "3D Slicer Segment Editor",
+            "algorithm_version": None,
+        }
     return {"algorithm_type": kind, "algorithm_name": name, "algorithm_version": version}
 
 
@@ -238,10 +265,16 @@ def segmentation_metadata(
     for n, segment_id in enumerate(segmentation.GetSegmentIDs()):
         segment = segmentation.GetSegment(segment_id)
         color = tuple(round(255 * c) for c in segment.GetColor())
-        segments.append(SegmentDescription(
-            label=segment.GetName(), color=color, labels_file=n, label_value=1, **segment_algorithm(segment),
-            **segment_codes(segment),  # type: ignore[arg-type]
-        ))  # fmt: skip
+        segments.append(
+            SegmentDescription(
+                label=segment.GetName(),
+                color=color,
+                labels_file=n,
+                label_value=1,
+                **segment_algorithm(segment),
+                **segment_codes(segment),  # type: ignore[arg-type]
+            )
+        )
     if not segments:
         raise InputError(f"segmentation '{segmentation_node.GetName()}' has no segment to export")
     return SegmentationMetadata(
@@ -331,7 +364,9 @@ def export(
     """
     files = source_files(volume_node, source, file_for_instance)
     metadata = segmentation_metadata(segmentation_node, reader, series_description)
-    masks = [mask.with_array(mask.array.astype(np.uint8)) for _, _, mask in segment_masks(segmentation_node, volume_node)]
+    masks = [
+        mask.with_array(mask.array.astype(np.uint8)) for _, _, mask in segment_masks(segmentation_node, volume_node)
+    ]
     measurements = {"series_description": f"{metadata.series_description} measurements"}
     if reader.strip():
         measurements["observer"] = {"type": "PERSON", "name": reader.strip()}

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if real is not None:
         rows.append(real)
     if not args.json:
-        for row in rows[len(phantom_dice):]:
+        for row in rows[len(phantom_dice) :]:
             print(row)
 
     full_size = [r for r in rows if r["size"][0] >= 512]

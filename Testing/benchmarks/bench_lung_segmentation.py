@@ -67,11 +67,19 @@ from oncoqi.phantom import PhantomOptions, make_ct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers.datasets import dataset_or_none, lung1_001  # noqa: E402  (Testing/helpers/datasets.py: unpacks ../shared/data once)
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import cpu_name, provenance  # noqa: E402  (Testing/benchmarks/provenance.py)
 
-BARS = {"dsc_median": 0.85, "hd95_median_mm": 5.0, "sensitivity": 0.95, "specificity": 0.95,
-        "lung_dice": 0.95, "seconds_512": 60.0, "peak_gb_512": 1.5}  # fmt: skip
+BARS = {
+    "dsc_median": 0.85,
+    "hd95_median_mm": 5.0,
+    "sensitivity": 0.95,
+    "specificity": 0.95,
+    "lung_dice": 0.95,
+    "seconds_512": 60.0,
+    "peak_gb_512": 1.5,
+}
 
 #: The synthetic test set: fixed 2026-12-07, never used to choose a model, a rule or a setting.
 TEST_SET_SEED = 7100
@@ -97,35 +105,49 @@ def synthetic_set(model: Path, cases: int, set_seed: int, subsolid: float = 0.0,
         result, seconds = _segment(case.ct, model, case.name)
         truth = case.label.with_array((case.label.array != 0).astype(np.uint8))
         evaluation_cases.append(EvaluationCase(case.name, result.labels, truth, result.probability, case.lungs))
-        rows.append({
-            "case": case.name, "slices": int(case.ct.array.shape[0]),
-            "slice_mm": round(case.ct.spacing[2], 2), "truth_ml": round(float(truth.array.sum()) * case.ct.voxel_volume_ml, 2),
-            "lesions": len(result.lesions), "predicted_ml": round(sum(x.volume_ml for x in result.lesions), 2),
-            "lung_dice": round(dice(result.lungs.array, case.lungs.array), 4), "seconds": round(seconds, 1),
-        })  # fmt: skip
+        rows.append(
+            {
+                "case": case.name,
+                "slices": int(case.ct.array.shape[0]),
+                "slice_mm": round(case.ct.spacing[2], 2),
+                "truth_ml": round(float(truth.array.sum()) * case.ct.voxel_volume_ml, 2),
+                "lesions": len(result.lesions),
+                "predicted_ml": round(sum(x.volume_ml for x in result.lesions), 2),
+                "lung_dice": round(dice(result.lungs.array, case.lungs.array), 4),
+                "seconds": round(seconds, 1),
+            }
+        )
         print(rows[-1], flush=True)
     report = evaluate_set(evaluation_cases)
     hd95 = []  # a missed tumour's HD95 is infinite: it counts in the median as the worst value
     for row, metrics in zip(rows, report.cases):
         if row["truth_ml"] > 0:
-            row.update(dsc=round(metrics.dice, 4), hd95_mm=_round(metrics.hd95_mm), surface_dice=round(metrics.surface_dice, 4))
+            row.update(
+                dsc=round(metrics.dice, 4), hd95_mm=_round(metrics.hd95_mm), surface_dice=round(metrics.surface_dice, 4)
+            )
             hd95.append(metrics.hd95_mm)
     with_tumour = [r for r in rows if "dsc" in r]
     det = report.detection
     return {
         "cases": rows,
         "summary": {
-            "cases": len(rows), "cases_with_tumour": len(with_tumour),
+            "cases": len(rows),
+            "cases_with_tumour": len(with_tumour),
             "dsc_median": statistics.median(r["dsc"] for r in with_tumour),
             "hd95_median_mm": statistics.median(hd95),
             "surface_dice_median": statistics.median(r["surface_dice"] for r in with_tumour),
-            "sensitivity": det.sensitivity, "specificity": det.specificity, "auc": det.auc,
-            "lungs": det.lungs, "true_positives": det.true_positives, "false_positives": det.false_positives,
-            "false_negatives": det.false_negatives, "true_negatives": det.true_negatives,
+            "sensitivity": det.sensitivity,
+            "specificity": det.specificity,
+            "auc": det.auc,
+            "lungs": det.lungs,
+            "true_positives": det.true_positives,
+            "false_positives": det.false_positives,
+            "false_negatives": det.false_negatives,
+            "true_negatives": det.true_negatives,
             "lung_dice_median": statistics.median(r["lung_dice"] for r in rows),
             "lung_dice_min": min(r["lung_dice"] for r in rows),
         },
-    }  # fmt: skip
+    }
 
 
 def _round(value: float | None) -> float | None:
@@ -136,8 +158,14 @@ def _qc(ct: Image, result: TumourSegmentation, qc_dir: Path | None, name: str, r
     """The QC picture of a real CT (lungs, lesions, and the expert lungs where given) in ``qc_dir``."""
     if qc_dir is not None:
         qc_dir.mkdir(parents=True, exist_ok=True)
-        write_lung_qc(ct, result.masks, qc_dir / f"{name.lower()}-qc.png", reference=reference, lesions=result.labels,
-                      title=f"{name}: {len(result.lesions)} lesion(s)")  # fmt: skip
+        write_lung_qc(
+            ct,
+            result.masks,
+            qc_dir / f"{name.lower()}-qc.png",
+            reference=reference,
+            lesions=result.labels,
+            title=f"{name}: {len(result.lesions)} lesion(s)",
+        )
 
 
 def lung1(model: Path, qc_dir: Path | None = None) -> dict[str, Any] | None:
@@ -174,14 +202,25 @@ def lidc_1011(model: Path, qc_dir: Path | None = None) -> dict[str, Any] | None:
     for n in range(1, int(nodules.array.max()) + 1):
         inside = nodules.array == n
         hits = sorted(int(v) for v in np.unique(result.labels.array[inside]) if v)
-        found.append({"nodule": n, "ml": round(float(inside.sum()) * ct.voxel_volume_ml, 2), "detected": bool(hits),
-                      "dsc": round(dice(np.isin(result.labels.array, hits), inside), 4) if hits else 0.0,
-                      "max_probability": round(float(result.probability.array[inside].max()), 3)})  # fmt: skip
+        found.append(
+            {
+                "nodule": n,
+                "ml": round(float(inside.sum()) * ct.voxel_volume_ml, 2),
+                "detected": bool(hits),
+                "dsc": round(dice(np.isin(result.labels.array, hits), inside), 4) if hits else 0.0,
+                "max_probability": round(float(result.probability.array[inside].max()), 3),
+            }
+        )
         if not hits:
             found[-1]["dropped_by"] = _why_missed(result, ct, model, inside)
     matched = set(np.unique(result.labels.array[nodules.array != 0])) - {0}
-    return {"nodules": found, "lesions": len(result.lesions), "false_lesions": len(result.lesions) - len(matched),
-            "false": _lesion_facts(result, matched), "seconds": round(seconds, 1)}  # fmt: skip
+    return {
+        "nodules": found,
+        "lesions": len(result.lesions),
+        "false_lesions": len(result.lesions) - len(matched),
+        "false": _lesion_facts(result, matched),
+        "seconds": round(seconds, 1),
+    }
 
 
 def _lesion_facts(result: TumourSegmentation, matched: set[int] = frozenset()) -> list[dict[str, Any]]:
@@ -190,14 +229,25 @@ def _lesion_facts(result: TumourSegmentation, matched: set[int] = frozenset()) -
     labels = result.labels.array.ravel()
     voxels = np.bincount(labels)
     in_lung = np.bincount(labels, weights=(result.masks.lungs.array != 0).ravel(), minlength=voxels.size)
-    return [{"ml": round(lesion.volume_ml, 2), "mean_hu": _round(lesion.mean_hu), "confidence": _round(lesion.confidence),
-             "slices": lesion.n_slices, "in_lung": round(float(in_lung[lesion.label] / voxels[lesion.label]), 2)}
-            for lesion in result.lesions if lesion.label not in matched]  # fmt: skip
+    return [
+        {
+            "ml": round(lesion.volume_ml, 2),
+            "mean_hu": _round(lesion.mean_hu),
+            "confidence": _round(lesion.confidence),
+            "slices": lesion.n_slices,
+            "in_lung": round(float(in_lung[lesion.label] / voxels[lesion.label]), 2),
+        }
+        for lesion in result.lesions
+        if lesion.label not in matched
+    ]
 
 
 def _facts_line(facts: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{f['ml']} ml, {f['mean_hu']} HU, confidence {f['confidence']}, {f['slices']} slices, "
-                     f"{f['in_lung']:.0%} in the lungs" for f in facts)  # fmt: skip
+    return "; ".join(
+        f"{f['ml']} ml, {f['mean_hu']} HU, confidence {f['confidence']}, {f['slices']} slices, "
+        f"{f['in_lung']:.0%} in the lungs"
+        for f in facts
+    )
 
 
 def _why_missed(result: TumourSegmentation, ct: Image, model: Path, inside: np.ndarray) -> list[str]:
@@ -225,8 +275,12 @@ def ctchest4(model: Path, qc_dir: Path | None = None) -> dict[str, Any] | None:
     ct = read_image(slicerio.get_testdata_file("CTChest4.nrrd"))
     result, seconds = _segment(ct, model, "CTChest4")
     _qc(ct, result, qc_dir, "CTChest4")
-    return {"lesions": len(result.lesions), "lesion_ml": [round(x.volume_ml, 2) for x in result.lesions],
-            "false": _lesion_facts(result), "seconds": round(seconds, 1)}  # fmt: skip
+    return {
+        "lesions": len(result.lesions),
+        "lesion_ml": [round(x.volume_ml, 2) for x in result.lesions],
+        "false": _lesion_facts(result),
+        "seconds": round(seconds, 1),
+    }
 
 
 def timing_512(model: Path) -> dict[str, Any]:
@@ -235,8 +289,22 @@ def timing_512(model: Path) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         volume = write_volume(study.ct, Path(tmp) / "ct.nrrd")
         start = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "oncoqi.cli", "lung", "segment", str(volume), "--out",
-                                  str(Path(tmp) / "out"), "--model", str(model), "--threads", "2"])  # fmt: skip
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "oncoqi.cli",
+                "lung",
+                "segment",
+                str(volume),
+                "--out",
+                str(Path(tmp) / "out"),
+                "--model",
+                str(model),
+                "--threads",
+                "2",
+            ]
+        )
         # The child's own high-water mark (VmHWM, reset by exec). Not ru_maxrss: a forked child
         # starts with the parent's resident pages, and this parent holds every earlier case.
         peak_kb = 0
@@ -268,14 +336,23 @@ def markdown(results: dict[str, Any]) -> str:
     s = results["synthetic"]["summary"]
     lines = [*results.get("provenance", []), ""]
     if "accuracy_provenance" in results:  # --from-json: say where the accuracy figures were measured
-        lines += ["The accuracy figures come from an earlier run:", "",
-                  *(results["accuracy_provenance"] or ["(its JSON records no provenance)"]), ""]  # fmt: skip
+        lines += [
+            "The accuracy figures come from an earlier run:",
+            "",
+            *(results["accuracy_provenance"] or ["(its JSON records no provenance)"]),
+            "",
+        ]
     lines += [
         f"Model `{results['model']}`, benchmark run {results['date']} on {results['machine']}.",
         "",
         f"**Synthetic {_role(results['set_seed'])}** (set seed {results['set_seed']}, {s['cases']} cases, {s['cases_with_tumour']} with tumour"
         + (f"; {results['subsolid']:.0%} of tumours part-solid or ground glass" if results.get("subsolid") else "")
-        + (f"; {results['large']:.0%} of tumours drawn {LARGE_TUMOUR_ML[0]:g}-{LARGE_TUMOUR_ML[1]:g} ml" if results.get("large") else "") + "):",
+        + (
+            f"; {results['large']:.0%} of tumours drawn {LARGE_TUMOUR_ML[0]:g}-{LARGE_TUMOUR_ML[1]:g} ml"
+            if results.get("large")
+            else ""
+        )
+        + "):",
         "",
         "| metric | value | bar |",
         "|---|---|---|",
@@ -289,39 +366,53 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "| case | slices x mm | truth ml | predicted ml | lesions | DSC | HD95 mm | lung Dice | s |",
         "|---|---|---|---|---|---|---|---|---|",
-    ]  # fmt: skip
+    ]
     for r in results["synthetic"]["cases"]:
-        lines.append(f"| {r['case']} | {r['slices']} x {r['slice_mm']} | {r['truth_ml']} | {r['predicted_ml']} | "
-                     f"{r['lesions']} | {r.get('dsc', '-')} | {r.get('hd95_mm', '-')} | {r['lung_dice']} | {r['seconds']} |")
+        lines.append(
+            f"| {r['case']} | {r['slices']} x {r['slice_mm']} | {r['truth_ml']} | {r['predicted_ml']} | "
+            f"{r['lesions']} | {r.get('dsc', '-')} | {r.get('hd95_mm', '-')} | {r['lung_dice']} | {r['seconds']} |"
+        )
     real = results.get("lung1")
     if real:
-        lines += ["", "**NSCLC-Radiomics LUNG1-001** (real, development set: never trained on, used to choose; expert RTSTRUCT):", "",
-                  f"- lung isolation Dice {real['lung_dice']:.3f} (bar {BARS['lung_dice']})",
-                  f"- GTV-1 ({real['gtv_ml']} ml): DSC of our GTV-1 {real['gtv1_dsc']:.3f}, of all our lesions "
-                  f"{real['all_lesions_dsc']:.3f}; {len(real['lesions'])} lesion(s) found; {real['seconds']} s"]
+        lines += [
+            "",
+            "**NSCLC-Radiomics LUNG1-001** (real, development set: never trained on, used to choose; expert RTSTRUCT):",
+            "",
+            f"- lung isolation Dice {real['lung_dice']:.3f} (bar {BARS['lung_dice']})",
+            f"- GTV-1 ({real['gtv_ml']} ml): DSC of our GTV-1 {real['gtv1_dsc']:.3f}, of all our lesions "
+            f"{real['all_lesions_dsc']:.3f}; {len(real['lesions'])} lesion(s) found; {real['seconds']} s",
+        ]
         if real.get("false"):
             lines.append(f"- not on GTV-1: {_facts_line(real['false'])}")
     lidc = results.get("lidc")
     if lidc:
         lines += ["", "**LIDC-IDRI-1011** (real, development set; nodules outlined by >= 3 of 4 radiologists):", ""]
         for n in lidc["nodules"]:
-            lines.append(f"- nodule {n['nodule']} ({n['ml']} ml): {'detected' if n['detected'] else 'missed'}, "
-                         f"DSC {n['dsc']:.3f}, highest probability inside {n['max_probability']}"
-                         + (f"; dropped because: {', '.join(n['dropped_by'])}" if n.get("dropped_by") else ""))
+            lines.append(
+                f"- nodule {n['nodule']} ({n['ml']} ml): {'detected' if n['detected'] else 'missed'}, "
+                f"DSC {n['dsc']:.3f}, highest probability inside {n['max_probability']}"
+                + (f"; dropped because: {', '.join(n['dropped_by'])}" if n.get("dropped_by") else "")
+            )
         lines.append(f"- lesions found: {lidc['lesions']}, of which not on a nodule: {lidc['false_lesions']}")
         if lidc.get("false"):
             lines.append(f"- not on a nodule: {_facts_line(lidc['false'])}")
     chest = results.get("ctchest4")
     if chest:
-        lines += ["", f"**CTChest4** (real, development set, 3 x 3 x 10 mm, no tumour outlined): {chest['lesions']} lesion(s) found "
-                      f"{chest['lesion_ml']} ml"]
+        lines += [
+            "",
+            f"**CTChest4** (real, development set, 3 x 3 x 10 mm, no tumour outlined): {chest['lesions']} lesion(s) found "
+            f"{chest['lesion_ml']} ml",
+        ]
         if chest.get("false"):
             lines.append(f"- {_facts_line(chest['false'])}")
     t = results.get("timing")
     if t:
-        lines += ["", f"**Speed**: 512 x 512 x 150 CT end to end (`oncoqi lung segment`, 2 threads): {t['seconds']} s "
-                      f"(bar {BARS['seconds_512']} s; published CPU time 170-180 s), peak memory {t['peak_gb']} GB "
-                      f"(bar {BARS['peak_gb_512']} GB)"]
+        lines += [
+            "",
+            f"**Speed**: 512 x 512 x 150 CT end to end (`oncoqi lung segment`, 2 threads): {t['seconds']} s "
+            f"(bar {BARS['seconds_512']} s; published CPU time 170-180 s), peak memory {t['peak_gb']} GB "
+            f"(bar {BARS['peak_gb_512']} GB)",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -342,25 +433,47 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
     parser.add_argument("--cases", type=int, default=20, help="synthetic test cases")
-    parser.add_argument("--set-seed", type=int, default=TEST_SET_SEED,
-                        help=f"synthetic set seed: {TEST_SET_SEED} is the test set (default), 1000 the development set")  # fmt: skip
-    parser.add_argument("--subsolid", type=float, default=0.0, metavar="SHARE",
-                        help="share of test tumours drawn part-solid or ground glass (default 0: the standard, solid set)")
-    parser.add_argument("--large", type=float, default=0.0, metavar="SHARE",
-                        help="share of test tumours drawn %g-%g ml (default 0: the standard set, 1-60 ml)" % LARGE_TUMOUR_ML)
+    parser.add_argument(
+        "--set-seed",
+        type=int,
+        default=TEST_SET_SEED,
+        help=f"synthetic set seed: {TEST_SET_SEED} is the test set (default), 1000 the development set",
+    )
+    parser.add_argument(
+        "--subsolid",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of test tumours drawn part-solid or ground glass (default 0: the standard, solid set)",
+    )
+    parser.add_argument(
+        "--large",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help=f"share of test tumours drawn {LARGE_TUMOUR_ML[0]:g}-{LARGE_TUMOUR_ML[1]:g} ml (default 0: the standard set, 1-60 ml)",
+    )
     parser.add_argument("--skip-timing", action="store_true", help="do not time the 512 x 512 x 150 case")
     parser.add_argument("--skip-real", action="store_true", help="do not run the real CTs")
     parser.add_argument("--json", type=Path, help="write all results as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the result tables as Markdown here")
     parser.add_argument("--qc-dir", type=Path, help="write a QC picture of each real CT (lungs and lesions) here")
-    parser.add_argument("--from-json", type=Path,
-                        help="take the accuracy results from an earlier --json file and measure only the speed")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="take the accuracy results from an earlier --json file and measure only the speed",
+    )
     args = parser.parse_args(argv)
     model = resolve_model(args.model)
-    results: dict[str, Any] = {"model": model.name, "set_seed": args.set_seed, "subsolid": args.subsolid,
-                               "large": args.large, "date": time.strftime("%Y-%m-%d"),
-                               "machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} CPUs",
-                               "provenance": provenance(__file__, argv)}  # fmt: skip
+    results: dict[str, Any] = {
+        "model": model.name,
+        "set_seed": args.set_seed,
+        "subsolid": args.subsolid,
+        "large": args.large,
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{cpu_name()}, {len(os.sched_getaffinity(0))} CPUs",
+        "provenance": provenance(__file__, argv),
+    }
     if args.from_json:
         earlier = json.loads(args.from_json.read_text())
         results.update({k: earlier.get(k) for k in ("synthetic", "lung1", "lidc", "ctchest4", "set_seed", "date")})

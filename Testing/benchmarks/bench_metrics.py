@@ -167,8 +167,17 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    columns = (("ml", 6), ("ours s", 8), ("DM s", 8), ("DM/ours", 8), ("case s", 8),
-               ("HD95", 7), ("|dHD95|", 8), ("sDSC", 6), ("|dsDSC|", 8))  # fmt: skip
+    columns = (
+        ("ml", 6),
+        ("ours s", 8),
+        ("DM s", 8),
+        ("DM/ours", 8),
+        ("case s", 8),
+        ("HD95", 7),
+        ("|dHD95|", 8),
+        ("sDSC", 6),
+        ("|dsDSC|", 8),
+    )
     print(" ".join(f"{name:>{width}s}" for name, width in columns))
     for r in rows:
         print(

@@ -215,8 +215,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         print(json.dumps(out, indent=2))
         return
-    print(f"PET {out['shape_kji']} voxels of {out['spacing_ijk_mm']} mm, lesion {out['lesion_ml']:.1f} ml "
-          f"({out['lesion_voxels']} voxels)")  # fmt: skip
+    print(
+        f"PET {out['shape_kji']} voxels of {out['spacing_ijk_mm']} mm, lesion {out['lesion_ml']:.1f} ml "
+        f"({out['lesion_voxels']} voxels)"
+    )
     print(f"ours   {out['ours_s']:.3f} s (first call, with the SUVpeak kernel: {out['ours_cold_s']:.3f} s)")
     print(f"naive  {out['naive_s']:.3f} s   naive/ours = {out['naive_over_ours']:.1f}")
     print(f"load   {out['load_nrrd_s']:.3f} s (uncompressed NRRD of the same volume)")

@@ -55,12 +55,16 @@ SPACING = (0.8, 0.8, 2.5)
 ORIGIN = (-204.8, -204.8, -250.0)
 META = {
     "segments": [
-        {"label": "Tumour", "category": "morphologically_abnormal_structure", "type": "neoplasm",
-         "algorithm": {"type": "AUTOMATIC", "name": "benchmark", "version": "1"}},
+        {
+            "label": "Tumour",
+            "category": "morphologically_abnormal_structure",
+            "type": "neoplasm",
+            "algorithm": {"type": "AUTOMATIC", "name": "benchmark", "version": "1"},
+        },
         {"label": "Node", "label_value": 2, "category": "morphologically_abnormal_structure", "type": "lymph_node"},
         {"label": "Lung", "label_value": 3, "category": "anatomical_structure", "type": "lung"},
     ]
-}  # fmt: skip
+}
 
 
 def markdown(result: dict[str, object], repeat: int, limit: float, info: list[str]) -> str:
@@ -93,14 +97,28 @@ def markdown(result: dict[str, object], repeat: int, limit: float, info: list[st
     their_mb = f"{r['dcmqi_bytes'] / 1e6:.2f} MB" if has_dcmqi else "-"
     if has_dcmqi:
         lines += [
-            row("write", r["oncoqi_write_median_s"], f"{r['dcmqi_write_median_s']:.3f} s",
-                f"{r['write_ratio_dcmqi_over_oncoqi']:.2f}", bar),
-            row("read onto the source series' grid", r["oncoqi_read_median_s"], f"{r['dcmqi_read_median_s']:.3f} s",
-                f"{r['read_ratio_dcmqi_over_oncoqi']:.2f}", bar),
-            row("read onto the grid the frames span (as dcmqi reads)", r["oncoqi_read_without_source_median_s"],
+            row(
+                "write",
+                r["oncoqi_write_median_s"],
+                f"{r['dcmqi_write_median_s']:.3f} s",
+                f"{r['write_ratio_dcmqi_over_oncoqi']:.2f}",
+                bar,
+            ),
+            row(
+                "read onto the source series' grid",
+                r["oncoqi_read_median_s"],
                 f"{r['dcmqi_read_median_s']:.3f} s",
-                f"{r['dcmqi_read_median_s'] / r['oncoqi_read_without_source_median_s']:.2f}", ""),
-        ]  # fmt: skip
+                f"{r['read_ratio_dcmqi_over_oncoqi']:.2f}",
+                bar,
+            ),
+            row(
+                "read onto the grid the frames span (as dcmqi reads)",
+                r["oncoqi_read_without_source_median_s"],
+                f"{r['dcmqi_read_median_s']:.3f} s",
+                f"{r['dcmqi_read_median_s'] / r['oncoqi_read_without_source_median_s']:.2f}",
+                "",
+            ),
+        ]
     else:
         lines += [
             row("write", r["oncoqi_write_median_s"], "-", "-", bar),
@@ -212,16 +230,35 @@ def main(argv: list[str] | None = None) -> int:
             result["dcmqi"] = "itkimage2segimage/segimage2itkimage not found (pip install dcmqi)"
         else:
             theirs = timed_runs(
-                [writer, "--inputImageList", str(nrrd), "--inputDICOMDirectory", str(ct_dir),
-                 "--inputMetadata", str(dcmqi_meta), "--outputDICOM", str(work / "dcmqi.dcm"), "--skip"],
+                [
+                    writer,
+                    "--inputImageList",
+                    str(nrrd),
+                    "--inputDICOMDirectory",
+                    str(ct_dir),
+                    "--inputMetadata",
+                    str(dcmqi_meta),
+                    "--outputDICOM",
+                    str(work / "dcmqi.dcm"),
+                    "--skip",
+                ],
                 args.repeat,
-            )  # fmt: skip
+            )
             (work / "dcmqi-read").mkdir(exist_ok=True)
             their_reads = timed_runs(
-                [reader, "--inputDICOM", str(work / "oncoqi.dcm"), "--outputDirectory", str(work / "dcmqi-read"),
-                 "--prefix", "s", "--outputType", "nrrd"],
+                [
+                    reader,
+                    "--inputDICOM",
+                    str(work / "oncoqi.dcm"),
+                    "--outputDirectory",
+                    str(work / "dcmqi-read"),
+                    "--prefix",
+                    "s",
+                    "--outputType",
+                    "nrrd",
+                ],
                 args.repeat,
-            )  # fmt: skip
+            )
             if theirs is None or their_reads is None:
                 return 2
             other = read_segmentation(work / "dcmqi.dcm", ct_dir)

@@ -59,7 +59,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from helpers.tcia_server import COLLECTION, NBIATestServer, build_bulk_catalog, series_zip
-
 from oncoqi.tcia import NBIAClient, download_series
 from oncoqi.tcia.http import build_url
 

@@ -34,14 +34,18 @@ def shift_model(path: Path, grid: PreprocessOptions, threshold: float = 0.5) -> 
     it in a known way: the mirror image moves one column to the left.
     """
     TensorProto, helper = _onnx()
-    constants = [helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 255.0]),
-                 helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
-                 helper.make_tensor("ends", TensorProto.INT64, [1], [-1]),
-                 helper.make_tensor("axes", TensorProto.INT64, [1], [2]),
-                 helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 0, 0, 0, 0, 0])]  # fmt: skip
-    nodes = [helper.make_node("Slice", ["ct_codes", "starts", "ends", "axes"], ["left"]),
-             helper.make_node("Pad", ["left", "pads"], ["shifted"]),
-             helper.make_node("Mul", ["shifted", "scale"], ["tumour_probability"])]  # fmt: skip
+    constants = [
+        helper.make_tensor("scale", TensorProto.FLOAT, [], [1.0 / 255.0]),
+        helper.make_tensor("starts", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("ends", TensorProto.INT64, [1], [-1]),
+        helper.make_tensor("axes", TensorProto.INT64, [1], [2]),
+        helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 0, 0, 0, 0, 0]),
+    ]
+    nodes = [
+        helper.make_node("Slice", ["ct_codes", "starts", "ends", "axes"], ["left"]),
+        helper.make_node("Pad", ["left", "pads"], ["shifted"]),
+        helper.make_node("Mul", ["shifted", "scale"], ["tumour_probability"]),
+    ]
     return _save(nodes, constants, path, grid, threshold, None)
 
 
@@ -51,8 +55,9 @@ def _onnx() -> tuple:
     return onnx.TensorProto, onnx.helper
 
 
-def _save(nodes: list, constants: list, path: Path, grid: PreprocessOptions, threshold: float,
-          metadata: dict[str, str] | None) -> Path:  # fmt: skip
+def _save(
+    nodes: list, constants: list, path: Path, grid: PreprocessOptions, threshold: float, metadata: dict[str, str] | None
+) -> Path:
     import onnx  # the builders above have checked that it is installed
     from onnx import TensorProto, helper
 
@@ -65,7 +70,12 @@ def _save(nodes: list, constants: list, path: Path, grid: PreprocessOptions, thr
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    meta = {"oncoqi.preprocess": json.dumps(asdict(grid)), "oncoqi.threshold": repr(threshold), "oncoqi.divisor": "16", **(metadata or {})}
+    meta = {
+        "oncoqi.preprocess": json.dumps(asdict(grid)),
+        "oncoqi.threshold": repr(threshold),
+        "oncoqi.divisor": "16",
+        **(metadata or {}),
+    }
     for key, value in meta.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

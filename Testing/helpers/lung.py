@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers.known_models import identity_model
 
+from helpers.known_models import identity_model
 from oncoqi.lung.preprocess import PreprocessOptions
 
 # A test using these helpers runs the model, which needs onnxruntime (a core dependency): a test

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from helpers.datasets import dataset
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 
+from helpers.datasets import dataset
 from oncoqi.pet import cli as pet_cli
 from oncoqi.pet import load_pet_series
 from oncoqi.pet.series import PETSeries
@@ -27,7 +27,7 @@ PET_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.128"
 # --------------------------------------------------------------------------- real data
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_cached(name: str) -> PETSeries:
     root = dataset(name)
     return load_pet_series(root)
@@ -161,6 +161,12 @@ def options(blur: float) -> PhantomOptions:
     the lung parenchyma, no CT noise or blur, a PET resolution blur of ``blur`` mm FWHM and no
     PET noise."""
     return PhantomOptions(
-        seed=3, size=128, slices=60, noise_hu=0.0, blur_mm=0.0, pet_blur_mm=blur, pet_noise=0.0,
+        seed=3,
+        size=128,
+        slices=60,
+        noise_hu=0.0,
+        blur_mm=0.0,
+        pet_blur_mm=blur,
+        pet_noise=0.0,
         tumours=(TumourSpec(volume_ml=TUMOUR_ML, shape="round", location="parenchyma", suv=TUMOUR_SUV),),
-    )  # fmt: skip
+    )

@@ -18,9 +18,15 @@ import pytest
 JAR = Path("/usr/share/java/pixelmed.jar")
 JAXP_LIMITS = [
     f"-Djdk.xml.{name}=0"
-    for name in ("maxGeneralEntitySizeLimit", "totalEntitySizeLimit", "entityExpansionLimit", "xpathExprOpLimit",
-                 "xpathExprGrpLimit", "xpathTotalOpLimit")
-]  # fmt: skip
+    for name in (
+        "maxGeneralEntitySizeLimit",
+        "totalEntitySizeLimit",
+        "entityExpansionLimit",
+        "xpathExprOpLimit",
+        "xpathExprGrpLimit",
+        "xpathTotalOpLimit",
+    )
+]
 
 
 def pixelmed_findings(path: str | Path) -> tuple[list[str], list[str]]:
@@ -34,8 +40,11 @@ def pixelmed_findings(path: str | Path) -> tuple[list[str], list[str]]:
         pytest.skip("pixelmed's DicomSRValidator is not installed (Debian pixelmed-apps; scripts/setup-dev.sh)")
     proc = subprocess.run(
         [java, *JAXP_LIMITS, "-cp", str(JAR), "com.pixelmed.validate.DicomSRValidator", str(path)],
-        capture_output=True, text=True, timeout=300, cwd=Path(path).parent,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(path).parent,
+    )
     lines = (proc.stdout + proc.stderr).splitlines()
     assert any("IOD validation complete" in line for line in lines), "\n".join(lines[-20:])
     return [line for line in lines if line.startswith("Error")], [line for line in lines if line.startswith("Warning")]

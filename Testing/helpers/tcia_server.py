@@ -26,8 +26,8 @@ import json
 import threading
 import time
 import zipfile
-from functools import lru_cache
 from dataclasses import dataclass, field
+from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -347,14 +347,21 @@ ALLOWED = {
     "getPatient": {"Collection", "format", "PatientId"},
     "getPatientStudy": {"Collection", "PatientID", "StudyInstanceUID", "format"},
     "getSeries": {
-        "Collection", "format", "PatientID", "StudyInstanceUID", "Modality", "BodyPartExamined",
-        "ManufacturerModelName", "Manufacturer", "SeriesInstanceUID",
+        "Collection",
+        "format",
+        "PatientID",
+        "StudyInstanceUID",
+        "Modality",
+        "BodyPartExamined",
+        "ManufacturerModelName",
+        "Manufacturer",
+        "SeriesInstanceUID",
     },
     "getSOPInstanceUIDs": {"SeriesInstanceUID", "format"},
     "getImage": {"SeriesInstanceUID", "NewFileNames"},
     "getImageWithMD5Hash": {"SeriesInstanceUID"},
     "getSingleImage": {"SeriesInstanceUID", "SOPInstanceUID"},
-}  # fmt: skip
+}
 
 
 #: Media type each endpoint produces (JAX-RS @Produces); a request whose Accept excludes it gets 406.

@@ -47,11 +47,30 @@ VERSIONS = ("v5.8.0", "v5.12.0")
 #: import names, besides the standard library and Slicer's own packages. A DICOM plugin's
 #: ``examine`` runs on every DICOM browse, before any module could install anything: it may import
 #: only these. tqdm, onnxruntime and scikit-image are not among them.
-SLICER_5_12_BUNDLED = frozenset({
-    "numpy", "scipy", "pydicom", "highdicom", "dcmqi", "PIL", "jpeg_ls", "requests", "urllib3", "idna",
-    "certifi", "charset_normalizer", "packaging", "SimpleITK", "typing_extensions", "dicomweb_client",
-    "retrying", "pip", "setuptools", "wheel",
-})  # fmt: skip
+SLICER_5_12_BUNDLED = frozenset(
+    {
+        "numpy",
+        "scipy",
+        "pydicom",
+        "highdicom",
+        "dcmqi",
+        "PIL",
+        "jpeg_ls",
+        "requests",
+        "urllib3",
+        "idna",
+        "certifi",
+        "charset_normalizer",
+        "packaging",
+        "SimpleITK",
+        "typing_extensions",
+        "dicomweb_client",
+        "retrying",
+        "pip",
+        "setuptools",
+        "wheel",
+    }
+)
 
 
 def skip_without_slicer_python(version: str) -> Path:
@@ -276,13 +295,31 @@ def sample_data_module(sources: list[dict[str, Any]]) -> types.ModuleType:
 
     class SampleDataLogic:
         @staticmethod
-        def registerCustomSampleDataSource(category="Custom", sampleName=None, uris=None, fileNames=None,
-                                           nodeNames=None, customDownloader=None, thumbnailFileName=None,
-                                           loadFileTypes=None, loadFiles=None, loadFileProperties={},  # noqa: B006
-                                           checksums=None, loadFileType=None):  # fmt: skip
-            sources.append(dict(category=category, sampleName=sampleName, uris=uris, fileNames=fileNames,
-                                nodeNames=nodeNames, customDownloader=customDownloader,
-                                thumbnailFileName=thumbnailFileName))  # fmt: skip
+        def registerCustomSampleDataSource(
+            category="Custom",
+            sampleName=None,
+            uris=None,
+            fileNames=None,
+            nodeNames=None,
+            customDownloader=None,
+            thumbnailFileName=None,
+            loadFileTypes=None,
+            loadFiles=None,
+            loadFileProperties={},  # noqa: B006
+            checksums=None,
+            loadFileType=None,
+        ):
+            sources.append(
+                dict(
+                    category=category,
+                    sampleName=sampleName,
+                    uris=uris,
+                    fileNames=fileNames,
+                    nodeNames=nodeNames,
+                    customDownloader=customDownloader,
+                    thumbnailFileName=thumbnailFileName,
+                )
+            )
 
     module = types.ModuleType("SampleData", "Test-only stand-in: Slicer's Sample Data module")
     module.SampleDataLogic = SampleDataLogic
@@ -295,7 +332,9 @@ def sample_data_module(sources: list[dict[str, Any]]) -> types.ModuleType:
 def _load(patch: pytest.MonkeyPatch, name: str, path: Path, package: bool = False) -> types.ModuleType:
     """Import Slicer's file (or package folder) at ``path`` as module ``name`` (undone by ``patch``)."""
     init = path / "__init__.py" if package else path
-    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(path)] if package else None)
+    spec = importlib.util.spec_from_file_location(
+        name, init, submodule_search_locations=[str(path)] if package else None
+    )
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     patch.setitem(sys.modules, name, module)
@@ -411,8 +450,11 @@ def install(
     before = set(sys.modules)
     for name in list(sys.modules):
         if name.startswith(("slicer.parameterNodeWrapper", "DICOMLib")) or name in (
-            "slicer.util", "slicer.i18n", "slicer.ScriptedLoadableModule", "slicer.packaging",
-        ):  # fmt: skip
+            "slicer.util",
+            "slicer.i18n",
+            "slicer.ScriptedLoadableModule",
+            "slicer.packaging",
+        ):
             patch.delitem(sys.modules, name)
     patch.setitem(sys.modules, "qt", qt)
     patch.setitem(sys.modules, "ctk", ctk)
@@ -420,7 +462,10 @@ def install(
     qt.SLOT_ERRORS.clear()
     (home / "tmp").mkdir(parents=True, exist_ok=True)
     app = SlicerApplication(booted, modules, testing=testing, headless=headless, home=home)
-    logics = {name.lower(): types.SimpleNamespace(logic=lambda logic=logic: logic) for name, logic in booted.module_logics.items()}
+    logics = {
+        name.lower(): types.SimpleNamespace(logic=lambda logic=logic: logic)
+        for name, logic in booted.module_logics.items()
+    }
     slicer_modules = types.SimpleNamespace(**logics)
     for name, path in modules.items():
         setattr(slicer_modules, name.lower(), types.SimpleNamespace(path=path, logic=lambda: None))

@@ -145,7 +145,11 @@ class ctkDICOMIndexer:  # noqa: N801
 
         files = [p for p in Path(folder).rglob("*") if p.is_file()]
         if copyFiles:
-            store = Path(database.store_folder) if getattr(database, "store_folder", None) else Path(folder).parent / "dicom-database"
+            store = (
+                Path(database.store_folder)
+                if getattr(database, "store_folder", None)
+                else Path(folder).parent / "dicom-database"
+            )
             store.mkdir(parents=True, exist_ok=True)
             files = [Path(shutil.copy2(p, store / p.name)) for p in files]
         database.add_files(files)

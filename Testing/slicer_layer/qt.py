@@ -222,11 +222,37 @@ class QObject:
 
 #: Qt properties that the stand-ins keep as plain attributes (no change signal).
 _PLAIN_PROPERTIES = {
-    "objectName", "toolTip", "statusTip", "whatsThis", "enabled", "visible", "wordWrap", "placeholderText",
-    "geometry", "sizePolicy", "minimumSize", "maximumSize", "sizeHint", "orientation", "textInteractionFlags",
-    "editTriggers", "selectionBehavior", "selectionMode", "collapsed", "checkable", "flat", "decimals",
-    "singleStep", "suffix", "prefix", "specialValueText", "readOnly", "title", "format", "alignment",
-}  # fmt: skip
+    "objectName",
+    "toolTip",
+    "statusTip",
+    "whatsThis",
+    "enabled",
+    "visible",
+    "wordWrap",
+    "placeholderText",
+    "geometry",
+    "sizePolicy",
+    "minimumSize",
+    "maximumSize",
+    "sizeHint",
+    "orientation",
+    "textInteractionFlags",
+    "editTriggers",
+    "selectionBehavior",
+    "selectionMode",
+    "collapsed",
+    "checkable",
+    "flat",
+    "decimals",
+    "singleStep",
+    "suffix",
+    "prefix",
+    "specialValueText",
+    "readOnly",
+    "title",
+    "format",
+    "alignment",
+}
 
 
 class QLayout(QObject):

@@ -49,7 +49,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "demo", help="run the batch pipeline on the embedded sample PET/CT study", description=__doc__
     )
-    parser.add_argument("--out", default="oncoqi-demo", help="folder for the sample and the results (default: %(default)s)")
+    parser.add_argument(
+        "--out", default="oncoqi-demo", help="folder for the sample and the results (default: %(default)s)"
+    )
     parser.add_argument("--model", metavar="M.onnx", help="tumour model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="redo the study even when it is complete")
     parser.set_defaults(func=run_demo)
@@ -116,8 +118,10 @@ def run_demo(args: argparse.Namespace) -> int:
     if suv is None or suv.get("suvbw") is None:
         print("  no SUVbw factor (no PET chosen, or no lesion to measure on it)")
     else:
-        print(f"  SUVbw factor {suv['suvbw']:.9g} g/ml per Bq/ml (truth {expected:.9g}), "
-              f"SUL {suv['sul']:.6g}, SUVbsa {suv['suvbsa']:.6g}")  # fmt: skip
+        print(
+            f"  SUVbw factor {suv['suvbw']:.9g} g/ml per Bq/ml (truth {expected:.9g}), "
+            f"SUL {suv['sul']:.6g}, SUVbsa {suv['suvbsa']:.6g}"
+        )
         for warning in suv.get("warnings", []):
             print(f"  note: {warning}")
 
@@ -130,8 +134,10 @@ def run_demo(args: argparse.Namespace) -> int:
         hits, best = max(overlap, key=lambda o: o[0]) if overlap else (0, None)
         if best is not None and hits:
             dice = _dice(gtv, true_labels == best["label"])
-            print(f"  GTV-1 {float(gtv.sum()) * float(np.prod(info['ct']['spacing_mm'])) / 1000:.1f} ml, "
-                  f"Dice {dice:.3f} against true tumour {best['label']} ({best['volume_ml']:.1f} ml)")  # fmt: skip
+            print(
+                f"  GTV-1 {float(gtv.sum()) * float(np.prod(info['ct']['spacing_mm'])) / 1000:.1f} ml, "
+                f"Dice {dice:.3f} against true tumour {best['label']} ({best['volume_ml']:.1f} ml)"
+            )
         else:
             print("  GTV-1 overlaps no true tumour (Dice 0.000)")
     else:
@@ -139,7 +145,9 @@ def run_demo(args: argparse.Namespace) -> int:
     for t in truth.get("tumours", []):
         found = _best_lesion(labels, true_labels == t["label"])
         match = f"found as {lesion_name(found[0])} (Dice {found[1]:.3f})" if found else "not found"
-        print(f"  true tumour {t['label']}: {t['volume_ml']:.1f} ml, {t['shape']}, {t['location']}, {t['side']} lung; {match}")
+        print(
+            f"  true tumour {t['label']}: {t['volume_ml']:.1f} ml, {t['shape']}, {t['location']}, {t['side']} lung; {match}"
+        )
 
     print("5. lesion table (results.csv)")
     print("  " + "  ".join(f"{h:>11}" for h, _, _ in TABLE))

@@ -81,7 +81,7 @@ class Image:
         """Volume of one voxel in millilitres."""
         return float(np.prod(self.spacing)) / 1000.0
 
-    def same_grid(self, other: "Image", tol: float = 1e-3) -> bool:
+    def same_grid(self, other: Image, tol: float = 1e-3) -> bool:
         """True when ``other`` has the same size and geometry (within ``tol`` mm)."""
         return (
             self.size == other.size
@@ -90,13 +90,13 @@ class Image:
             and np.allclose(self.direction, other.direction, atol=1e-6)
         )
 
-    def with_array(self, array: np.ndarray, **metadata: Any) -> "Image":
+    def with_array(self, array: np.ndarray, **metadata: Any) -> Image:
         """A new image on the same grid holding ``array`` (e.g. a label map)."""
         if array.shape != self.array.shape:
             raise ValueError(f"array shape {array.shape} does not match the grid {self.array.shape}")
         return Image(array, self.spacing, self.origin, self.direction.copy(), {**metadata})
 
-    def crop(self, box: tuple[slice, slice, slice]) -> "Image":
+    def crop(self, box: tuple[slice, slice, slice]) -> Image:
         """The sub-image ``array[box]`` (``[k, j, i]`` slices with step 1) on its own grid.
 
         The origin moves to the first voxel kept, so every voxel keeps its LPS position.
@@ -105,8 +105,13 @@ class Image:
             raise ValueError("crop boxes must have step 1")
         start = [s.indices(n)[0] for s, n in zip(box, self.array.shape)]
         origin = self.index_to_lps(np.array(start[::-1], float))
-        return Image(self.array[box].copy(), self.spacing, tuple(float(v) for v in origin), self.direction.copy(),
-                     dict(self.metadata))  # fmt: skip
+        return Image(
+            self.array[box].copy(),
+            self.spacing,
+            tuple(float(v) for v in origin),
+            self.direction.copy(),
+            dict(self.metadata),
+        )
 
     def to_sitk(self) -> sitk.Image:
         """Convert to a SimpleITK image (copying the voxels)."""
@@ -117,7 +122,7 @@ class Image:
         return img
 
     @classmethod
-    def from_sitk(cls, img: sitk.Image, **metadata: Any) -> "Image":
+    def from_sitk(cls, img: sitk.Image, **metadata: Any) -> Image:
         """Build from a 3D SimpleITK image, keeping its geometry."""
         if img.GetDimension() != 3:
             raise ValueError(f"expected a 3D image, got {img.GetDimension()}D")

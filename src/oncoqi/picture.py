@@ -48,7 +48,9 @@ def panel(
     for mask, colour in outlines:
         if not mask.any():
             continue
-        scaled = np.asarray(PILImage.fromarray(mask.astype(np.uint8) * 255).resize(size, PILImage.Resampling.NEAREST)) > 0
+        scaled = (
+            np.asarray(PILImage.fromarray(mask.astype(np.uint8) * 255).resize(size, PILImage.Resampling.NEAREST)) > 0
+        )
         picture[scaled & ~ndimage.binary_erosion(scaled)] = colour
     return PILImage.fromarray(picture)
 

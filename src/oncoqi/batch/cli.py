@@ -31,24 +31,56 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", metavar="INPUT", help="folder of DICOM studies (any nesting), or a TCIA .tcia manifest")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="studies processed at once in separate processes (default: %(default)s)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a Dask cluster, e.g. tcp://host:8786 (needs the batch extra; shared file system)")
-    p.add_argument("--series", action="append", default=[], metavar="UID",
-                   help="use this CT or PET SeriesInstanceUID in the study that holds it (repeatable)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="studies processed at once in separate processes (default: %(default)s)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster, e.g. tcp://host:8786 (needs the batch extra; shared file system)",
+    )
+    p.add_argument(
+        "--series",
+        action="append",
+        default=[],
+        metavar="UID",
+        help="use this CT or PET SeriesInstanceUID in the study that holds it (repeatable)",
+    )
     p.add_argument("--model", metavar="M.onnx", help="tumour model (default: the shipped one)")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="onnxruntime threads per study (default: %(default)s)")
-    p.add_argument("--pet-method", choices=[m.value for m in ThresholdMethod], default="background",
-                   help="threshold of the PET-defined lesion (default: %(default)s)")
-    p.add_argument("--pet-value", type=float, default=50.0,
-                   help="its value: SUV for fixed, percent otherwise (default: %(default)s)")
-    p.add_argument("--pet-margin", type=float, default=10.0, metavar="MM",
-                   help="the PET lesion is sought within GTV-1 grown by this margin (default: %(default)s)")
-    p.add_argument("--min-volume", type=float, default=0.0, metavar="ML",
-                   help="also drop CT lesions smaller than this (default: %(default)s: only the minimum stored "
-                        "in the model applies)")
+    p.add_argument(
+        "--threads", type=int, default=1, metavar="N", help="onnxruntime threads per study (default: %(default)s)"
+    )
+    p.add_argument(
+        "--pet-method",
+        choices=[m.value for m in ThresholdMethod],
+        default="background",
+        help="threshold of the PET-defined lesion (default: %(default)s)",
+    )
+    p.add_argument(
+        "--pet-value",
+        type=float,
+        default=50.0,
+        help="its value: SUV for fixed, percent otherwise (default: %(default)s)",
+    )
+    p.add_argument(
+        "--pet-margin",
+        type=float,
+        default=10.0,
+        metavar="MM",
+        help="the PET lesion is sought within GTV-1 grown by this margin (default: %(default)s)",
+    )
+    p.add_argument(
+        "--min-volume",
+        type=float,
+        default=0.0,
+        metavar="ML",
+        help="also drop CT lesions smaller than this (default: %(default)s: only the minimum stored "
+        "in the model applies)",
+    )
     p.add_argument("--force", action="store_true", help="redo studies that are already complete")
     p.add_argument("--no-qc", action="store_true", help="do not write the QC pictures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or per-study lines")
@@ -103,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
     result = run_cohort(args.input, args.out, options_from_args(args), cohort_options_from_args(args))
     done, skipped, failed = (len(result.with_status(s)) for s in ("done", "skipped", "failed"))
     lesions = sum(1 for r in result.rows if r.get("lesion") not in (None, "", "none"))
-    print(f"{len(result.studies)} studies: {done} processed, {skipped} already complete, {failed} failed; {lesions} lesions")
+    print(
+        f"{len(result.studies)} studies: {done} processed, {skipped} already complete, {failed} failed; {lesions} lesions"
+    )
     for name, path in result.files.items():
         print(f"{name}: {path}")
     for note in result.notes:

@@ -195,7 +195,12 @@ def download_manifest(
     report = download_series(client, uids, download_dir, workers=max(1, min(workers, 16)))
     folders = [o.path for o in report.outcomes if o.path is not None and o.state.value in ("done", "skipped")]
     failures = [
-        {"patient_id": "", "study_uid": "", "folder": "", "reason": f"download of series {o.series_uid} failed: {o.message}"}
+        {
+            "patient_id": "",
+            "study_uid": "",
+            "folder": "",
+            "reason": f"download of series {o.series_uid} failed: {o.message}",
+        }
         for o in report.outcomes
         if o.path is None or o.state.value not in ("done", "skipped")
     ]
@@ -314,8 +319,14 @@ def _collect(future: Any, study: StudyInput, out_dir: Path) -> StudyResult:
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - the worker itself failed, not the study's code (that returns FAILED)
-        return StudyResult(study.key, study.patient_id, study.study_uid, study_folder(out_dir, study), FAILED,
-                           error=f"the worker running the study stopped: {type(exc).__name__}: {exc}")  # fmt: skip
+        return StudyResult(
+            study.key,
+            study.patient_id,
+            study.study_uid,
+            study_folder(out_dir, study),
+            FAILED,
+            error=f"the worker running the study stopped: {type(exc).__name__}: {exc}",
+        )
 
 
 @dataclass(frozen=True)
@@ -359,9 +370,15 @@ def _scan_inputs(src: Path, out: Path, cohort: CohortOptions) -> tuple[list[Path
 
 def _cohort_studies(src: Path, out: Path, scan_inputs: list[Path]) -> tuple[list[StudyInput], ScanResult]:
     """Step 1: the studies found (the output folder left out when it lies in the input); none is an error."""
-    studies, scan = find_studies(scan_inputs, exclude=out if out.resolve().is_relative_to(src.resolve()) and src.is_dir() else None)
+    studies, scan = find_studies(
+        scan_inputs, exclude=out if out.resolve().is_relative_to(src.resolve()) and src.is_dir() else None
+    )
     if not studies:
-        reason = f" ({len(scan.skipped)} files skipped, e.g. {scan.skipped[0][0]}: {scan.skipped[0][1]})" if scan.skipped else ""
+        reason = (
+            f" ({len(scan.skipped)} files skipped, e.g. {scan.skipped[0][0]}: {scan.skipped[0][1]})"
+            if scan.skipped
+            else ""
+        )
         raise InputError(f"{src}: no DICOM series found{reason}")
     return studies, scan
 
@@ -417,7 +434,12 @@ def _write_outputs(result: CohortResult, download_failures: list[dict[str, Any]]
     out = result.out_dir
     result.rows = sort_rows(row for r in result.studies for row in r.rows)
     result.failures = download_failures + [
-        {"patient_id": r.patient_id, "study_uid": r.study_uid, "folder": r.folder.relative_to(out).as_posix(), "reason": r.error}
+        {
+            "patient_id": r.patient_id,
+            "study_uid": r.study_uid,
+            "folder": r.folder.relative_to(out).as_posix(),
+            "reason": r.error,
+        }
         for r in result.studies
         if r.status == FAILED
     ]
@@ -429,10 +451,15 @@ def _write_outputs(result: CohortResult, download_failures: list[dict[str, Any]]
         result.notes.append("results.parquet not written: pyarrow is not installed (pip install 'oncoqi[batch]')")
     result.files["failures.csv"] = write_failures_csv(result.failures, out / FAILURES_CSV)
     studies_html = [
-        {"key": r.key, "status": r.status,
-         "qc": (r.folder / QC_NAME).relative_to(out).as_posix() if (r.folder / QC_NAME).is_file() and r.status != FAILED else ""}
+        {
+            "key": r.key,
+            "status": r.status,
+            "qc": (r.folder / QC_NAME).relative_to(out).as_posix()
+            if (r.folder / QC_NAME).is_file() and r.status != FAILED
+            else "",
+        }
         for r in result.studies
-    ]  # fmt: skip
+    ]
     result.files["report.html"] = write_html_report(out, result.rows, result.failures, studies_html, out / REPORT_HTML)
 
 

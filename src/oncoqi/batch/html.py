@@ -24,8 +24,21 @@ from oncoqi import __version__
 from oncoqi.atomic import write_text
 
 #: Columns shown in the HTML lesion table (the CSV has them all).
-SHOWN = ("patient_id", "study_uid", "lesion", "volume_ml", "recist_mm", "side", "confidence", "suv_max", "suv_peak",
-         "mtv_ml", "tlg", "thr_mtv_ml", "warnings")  # fmt: skip
+SHOWN = (
+    "patient_id",
+    "study_uid",
+    "lesion",
+    "volume_ml",
+    "recist_mm",
+    "side",
+    "confidence",
+    "suv_max",
+    "suv_peak",
+    "mtv_ml",
+    "tlg",
+    "thr_mtv_ml",
+    "warnings",
+)
 
 
 def histogram_png(values: Sequence[float], label: str, bins: int = 12, size: tuple[int, int] = (420, 240)) -> bytes:

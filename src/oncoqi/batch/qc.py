@@ -124,8 +124,11 @@ def write_study_qc(
     draw.text((GAP_PX, PANEL_PX + 2 * GAP_PX), f"{title}  {what}", fill=(255, 255, 255))
     if gtv.any():
         volume = float(gtv.sum()) * ct.voxel_volume_ml
-        draw.text((GAP_PX, PANEL_PX + 2 * GAP_PX + CAPTION_PX // 2),
-                  f"GTV-1 {volume:.1f} ml; {n} lesion(s)", fill=(255, 255, 255))  # fmt: skip
+        draw.text(
+            (GAP_PX, PANEL_PX + 2 * GAP_PX + CAPTION_PX // 2),
+            f"GTV-1 {volume:.1f} ml; {n} lesion(s)",
+            fill=(255, 255, 255),
+        )
     return save_png(canvas, path)
 
 

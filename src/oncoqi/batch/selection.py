@@ -165,8 +165,8 @@ def choose_series(
     """
     by_uid = {s.series_uid: s for s in study.series}
     log: list[str] = [
-        "rule: CT image series, axial, >= %d slices; most slices through the lungs; PET = PT series "
-        "with the CT's FrameOfReferenceUID" % MIN_SLICES
+        f"rule: CT image series, axial, >= {MIN_SLICES:d} slices; most slices through the lungs; PET = PT series "
+        "with the CT's FrameOfReferenceUID"
     ]
     forced_ct = forced_pet = None
     for uid in override:
@@ -193,7 +193,9 @@ def choose_series(
         if forced_pet.frame_of_reference_uid != ct.frame_of_reference_uid:
             log.append("warning: the --series PET does not share the CT's FrameOfReferenceUID")
     else:
-        same_frame = [p for p in pets if ct.frame_of_reference_uid and p.frame_of_reference_uid == ct.frame_of_reference_uid]
+        same_frame = [
+            p for p in pets if ct.frame_of_reference_uid and p.frame_of_reference_uid == ct.frame_of_reference_uid
+        ]
         same_frame.sort(key=lambda p: (-p.number_of_instances, p.series_number or 0, p.series_uid))
         pet = same_frame[0] if same_frame else None
         if pet is None:
@@ -243,16 +245,27 @@ def _choose_ct(study: StudyInput, log: list[str], lung_slices: Callable[[SeriesI
             counts[s.series_uid] = -1
 
     def rank(s: SeriesInfo) -> tuple:
-        return (-counts[s.series_uid], -s.number_of_instances, s.frame_of_reference_uid not in pet_frames,
-                s.series_number if s.series_number is not None else math.inf, s.series_uid)
+        return (
+            -counts[s.series_uid],
+            -s.number_of_instances,
+            s.frame_of_reference_uid not in pet_frames,
+            s.series_number if s.series_number is not None else math.inf,
+            s.series_uid,
+        )
 
     ordered = sorted(candidates, key=rank)
     if counts[ordered[0].series_uid] < 0:
         raise SelectionError(f"{study.key}: none of the {len(candidates)} CT candidates can be loaded")
     best = ordered[0]
-    log.append(f"CT chosen ({counts[best.series_uid]} lung slices, most of {len(candidates)} candidates): {_describe(best)}")
+    log.append(
+        f"CT chosen ({counts[best.series_uid]} lung slices, most of {len(candidates)} candidates): {_describe(best)}"
+    )
     for other in ordered[1:]:
-        tie = " (tie on lung slices and slice count, broken by PET/series number/UID)" if rank(other)[:2] == rank(best)[:2] else ""
+        tie = (
+            " (tie on lung slices and slice count, broken by PET/series number/UID)"
+            if rank(other)[:2] == rank(best)[:2]
+            else ""
+        )
         log.append(f"  CT not chosen ({counts[other.series_uid]} lung slices){tie}: {_describe(other)}")
     return best
 
@@ -278,5 +291,3 @@ __all__ = [
     "group_studies",
     "lung_slice_count",
 ]
-
-

@@ -148,8 +148,10 @@ class StudyResult:
 
 def study_folder(out_root: str | os.PathLike, study: StudyInput) -> Path:
     """``out_root/<PatientID>/<StudyInstanceUID>`` with file-system-safe names."""
-    return Path(out_root) / study_folder_name(study.patient_id, "no-patient-id") / study_folder_name(
-        study.study_uid, "no-study-uid"
+    return (
+        Path(out_root)
+        / study_folder_name(study.patient_id, "no-patient-id")
+        / study_folder_name(study.study_uid, "no-study-uid")
     )
 
 
@@ -299,16 +301,26 @@ def _pet_part(
     factors = compute_suv_factors(pet.datasets)
     suv = apply_suv(pet.image, factors, SUVType.BW)
     say(f"PET: SUVbw factor {factors.suvbw if factors.suvbw is not None else 'per frame'}")
-    info["suv"] = {"suvbw": factors.suvbw, "sul": factors.sul, "suvbsa": factors.suvbsa, "warnings": list(factors.warnings)}
+    info["suv"] = {
+        "suvbw": factors.suvbw,
+        "sul": factors.sul,
+        "suvbsa": factors.suvbsa,
+        "warnings": list(factors.warnings),
+    }
     for warning in factors.warnings:
         say(f"  SUV note: {warning}")
         study_warnings.append(f"SUV: {warning}")
     primary = next((lesion for lesion in seg.lesions if lesion.label == 1), None)
     found = ct_lesions_on_pet(
-        suv, seg.labels, [lesion.label for lesion in seg.lesions], primary_label=1,
+        suv,
+        seg.labels,
+        [lesion.label for lesion in seg.lesions],
+        primary_label=1,
         primary_centroid_lps=primary.centroid_lps_mm if primary is not None else None,
-        method=options.pet_method, value=options.pet_value, margin_mm=options.pet_margin_mm,
-    )  # fmt: skip
+        method=options.pet_method,
+        value=options.pet_value,
+        margin_mm=options.pet_margin_mm,
+    )
     masks: list[tuple[str, Image, int]] = []
     algorithms: list[dict[str, str]] = []  # what made each mask: the lung network, then the PET threshold
     results = []
@@ -320,8 +332,13 @@ def _pet_part(
             masks.append((name, suv.with_array(on_pet.region.astype(np.uint8)), 1))
             algorithms.append({"type": "AUTOMATIC", "name": LUNG_ALGORITHM_NAME, "version": __version__})
             results.append(indices)
-            row.update(suv_max=indices.suv_max, suv_peak=indices.suv_peak, suv_mean=indices.suv_mean,
-                       mtv_ml=indices.mtv_ml, tlg=indices.tlg)  # fmt: skip
+            row.update(
+                suv_max=indices.suv_max,
+                suv_peak=indices.suv_peak,
+                suv_mean=indices.suv_mean,
+                mtv_ml=indices.mtv_ml,
+                tlg=indices.tlg,
+            )
         if lesion.label != 1 or found.primary is None:  # the PET-thresholded lesion is GTV-1's
             _note(row, notes)
             say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml")
@@ -331,12 +348,20 @@ def _pet_part(
             masks.append((f"{name} PET {thr.method.value} {thr.value:g}", thr.mask, 1))
             algorithms.append({"type": "AUTOMATIC", "name": THRESHOLD_ALGORITHM_NAME, "version": __version__})
             results.append(t_idx)
-            row.update(thr_method=f"{thr.method.value} {thr.value:g}", thr_suv=thr.threshold, thr_suv_max=t_idx.suv_max,
-                       thr_suv_peak=t_idx.suv_peak, thr_mtv_ml=t_idx.mtv_ml, thr_tlg=t_idx.tlg)  # fmt: skip
+            row.update(
+                thr_method=f"{thr.method.value} {thr.value:g}",
+                thr_suv=thr.threshold,
+                thr_suv_max=t_idx.suv_max,
+                thr_suv_peak=t_idx.suv_peak,
+                thr_mtv_ml=t_idx.mtv_ml,
+                thr_tlg=t_idx.tlg,
+            )
         notes.extend(found.primary.notes)
         _note(row, notes)
-        say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml; "
-            f"PET-thresholded ({options.pet_method} {options.pet_value:g}) MTV {_num(row.get('thr_mtv_ml'))} ml")
+        say(
+            f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml; "
+            f"PET-thresholded ({options.pet_method} {options.pet_value:g}) MTV {_num(row.get('thr_mtv_ml'))} ml"
+        )
     if masks:
         write_indices_report(choice.pet, masks, results, folder / PET_REPORT_DIR, SUVType.BW, algorithms=algorithms)
         say(f"PET SEG/SR written: {PET_REPORT_DIR}/seg.dcm, {PET_REPORT_DIR}/sr.dcm ({len(masks)} segments)")
@@ -365,8 +390,10 @@ def _ct_part(
         dropped = _drop_small(seg, options.min_volume_ml)
         say(f"{dropped} lesion(s) smaller than {options.min_volume_ml:g} ml dropped")
     volumes = seg.masks.volume_ml
-    say(f"lungs: right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml; "
-        f"{len(seg.lesions)} lesion(s) at threshold {seg.threshold:.3g}")  # fmt: skip
+    say(
+        f"lungs: right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml; "
+        f"{len(seg.lesions)} lesion(s) at threshold {seg.threshold:.3g}"
+    )
     write_volume(seg.labels.with_array(seg.labels.array.astype(np.int16)), folder / LABELS_NAME)
     write_volume(seg.lungs.with_array(seg.lungs.array.astype(np.uint8)), folder / LUNGS_NAME)
     write_text(json.dumps([m.to_dict() for m in seg.lesions], indent=2) + "\n", folder / LESIONS_NAME)
@@ -424,8 +451,10 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
             say(line)
         result.ct_series_uid = choice.ct.series_uid
         result.pet_series_uid = choice.pet.series_uid if choice.pet is not None else ""
-        say(f"CT loaded: {ct.size[0]}x{ct.size[1]}x{ct.size[2]} voxels of "
-            f"{ct.spacing[0]:.3g}x{ct.spacing[1]:.3g}x{ct.spacing[2]:.3g} mm")  # fmt: skip
+        say(
+            f"CT loaded: {ct.size[0]}x{ct.size[1]}x{ct.size[2]} voxels of "
+            f"{ct.spacing[0]:.3g}x{ct.spacing[1]:.3g}x{ct.spacing[2]:.3g} mm"
+        )
         for warning in ct.metadata.get("geometry_warnings", []):
             say(f"  geometry note: {warning}")
         seg, rows, study_warnings, info = _ct_part(study, choice, ct, folder, options, say)
@@ -436,12 +465,20 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         if options.qc:
             from oncoqi.batch.qc import write_study_qc
 
-            write_study_qc(ct, seg.labels, folder / QC_NAME, lungs=seg.lungs, suv=suv, pet_labels=on_pet,
-                           title=study.key)  # fmt: skip
+            write_study_qc(
+                ct, seg.labels, folder / QC_NAME, lungs=seg.lungs, suv=suv, pet_labels=on_pet, title=study.key
+            )
             say(f"QC picture: {QC_NAME}")
         if not rows:
-            rows = [{"patient_id": study.patient_id, "study_uid": study.study_uid, "ct_series_uid": choice.ct.series_uid,
-                     "pet_series_uid": result.pet_series_uid, "lesion": "none"}]  # fmt: skip
+            rows = [
+                {
+                    "patient_id": study.patient_id,
+                    "study_uid": study.study_uid,
+                    "ct_series_uid": choice.ct.series_uid,
+                    "pet_series_uid": result.pet_series_uid,
+                    "lesion": "none",
+                }
+            ]
         for row in rows:
             _note(row, study_warnings)
         rows = [_clean(row) for row in rows]
@@ -504,9 +541,15 @@ def _write_log(capture: _StudyLog, folder: Path) -> None:
 def skipped_result(study: StudyInput, folder: Path, done: dict[str, Any]) -> StudyResult:
     """The :class:`StudyResult` of a study found complete (rows from its ``done.json``)."""
     return StudyResult(
-        study.key, study.patient_id, study.study_uid, folder, SKIPPED, rows=list(done.get("rows", [])),
-        ct_series_uid=str(done.get("ct_series_uid", "")), pet_series_uid=str(done.get("pet_series_uid", "")),
-    )  # fmt: skip
+        study.key,
+        study.patient_id,
+        study.study_uid,
+        folder,
+        SKIPPED,
+        rows=list(done.get("rows", [])),
+        ct_series_uid=str(done.get("ct_series_uid", "")),
+        pet_series_uid=str(done.get("pet_series_uid", "")),
+    )
 
 
 __all__ = [

@@ -44,24 +44,58 @@ from oncoqi.atomic import atomic_path, write_text
 
 #: Columns of ``results.csv``, in order.
 RESULT_COLUMNS = (
-    "patient_id", "study_uid", "ct_series_uid", "pet_series_uid", "lesion", "label",
-    "volume_ml", "recist_mm", "perpendicular_mm", "side", "confidence",
-    "suv_max", "suv_peak", "suv_mean", "mtv_ml", "tlg",
-    "thr_method", "thr_suv", "thr_suv_max", "thr_suv_peak", "thr_mtv_ml", "thr_tlg",
+    "patient_id",
+    "study_uid",
+    "ct_series_uid",
+    "pet_series_uid",
+    "lesion",
+    "label",
+    "volume_ml",
+    "recist_mm",
+    "perpendicular_mm",
+    "side",
+    "confidence",
+    "suv_max",
+    "suv_peak",
+    "suv_mean",
+    "mtv_ml",
+    "tlg",
+    "thr_method",
+    "thr_suv",
+    "thr_suv_max",
+    "thr_suv_peak",
+    "thr_mtv_ml",
+    "thr_tlg",
     "warnings",
-)  # fmt: skip
+)
 #: Columns holding numbers (float64 in Parquet); ``label`` is an integer.
 NUMBER_COLUMNS = frozenset(
-    {"volume_ml", "recist_mm", "perpendicular_mm", "confidence", "suv_max", "suv_peak", "suv_mean", "mtv_ml", "tlg",
-     "thr_suv", "thr_suv_max", "thr_suv_peak", "thr_mtv_ml", "thr_tlg"}
-)  # fmt: skip
+    {
+        "volume_ml",
+        "recist_mm",
+        "perpendicular_mm",
+        "confidence",
+        "suv_max",
+        "suv_peak",
+        "suv_mean",
+        "mtv_ml",
+        "tlg",
+        "thr_suv",
+        "thr_suv_max",
+        "thr_suv_peak",
+        "thr_mtv_ml",
+        "thr_tlg",
+    }
+)
 #: Columns of ``failures.csv``.
 FAILURE_COLUMNS = ("patient_id", "study_uid", "folder", "reason")
 
 
 def sort_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows ordered by patient, study and label (a study without lesion first within its study)."""
-    return sorted(rows, key=lambda r: (str(r.get("patient_id", "")), str(r.get("study_uid", "")), int(r.get("label") or 0)))
+    return sorted(
+        rows, key=lambda r: (str(r.get("patient_id", "")), str(r.get("study_uid", "")), int(r.get("label") or 0))
+    )
 
 
 def _cell(value: Any) -> str:

@@ -90,8 +90,7 @@ def _mixed_attributes(headers: Sequence[SliceHeader], series_name: str) -> list[
     sizes = {(h.rows, h.columns) for h in headers}
     if len(sizes) > 1:
         problems.append(
-            f"{series_name}: mixed sizes (Rows x Columns: "
-            f"{', '.join(f'{r}x{c}' for r, c in sorted(sizes))})"
+            f"{series_name}: mixed sizes (Rows x Columns: {', '.join(f'{r}x{c}' for r, c in sorted(sizes))})"
         )
     pixel_spacings = {tuple(round(s, 4) for s in h.pixel_spacing) for h in headers}
     if len(pixel_spacings) > 1:
@@ -99,9 +98,7 @@ def _mixed_attributes(headers: Sequence[SliceHeader], series_name: str) -> list[
     return problems
 
 
-def _slice_axes(
-    first: SliceHeader, series_name: str, problems: list[str]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _slice_axes(first: SliceHeader, series_name: str, problems: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unit row, column and normal directions of the first slice (a bad orientation is added to ``problems``)."""
     row = np.asarray(first.orientation[:3], dtype=float)
     col = np.asarray(first.orientation[3:], dtype=float)
@@ -124,9 +121,7 @@ def _duplicate_positions(
     dup = np.nonzero(steps < DUPLICATE_TOL_MM)[0]
     if not dup.size:
         return []
-    where = "; ".join(
-        f"{slices[i].path.name} and {slices[i + 1].path.name} at {_fmt(positions[i])}" for i in dup[:5]
-    )
+    where = "; ".join(f"{slices[i].path.name} and {slices[i + 1].path.name} at {_fmt(positions[i])}" for i in dup[:5])
     return [f"{series_name}: {dup.size} duplicate slice position(s): {where}"]
 
 
@@ -142,16 +137,12 @@ def _spacing_problems(steps: np.ndarray, distance: np.ndarray, dz: float, series
         where = "; ".join(
             f"between {distance[i]:.3f} and {distance[i + 1]:.3f} mm (gap {steps[i]:.3f} mm)" for i in gaps[:5]
         )
-        problems.append(
-            f"{series_name}: {missing} missing slice(s), expected a step of {dz:.3f} mm: {where}"
-        )
+        problems.append(f"{series_name}: {missing} missing slice(s), expected a step of {dz:.3f} mm: {where}")
     if others:
         where = "; ".join(
             f"{steps[i]:.3f} mm between {distance[i]:.3f} and {distance[i + 1]:.3f} mm" for i in others[:5]
         )
-        problems.append(
-            f"{series_name}: non-uniform slice spacing (median {dz:.3f} mm): {where}"
-        )
+        problems.append(f"{series_name}: non-uniform slice spacing (median {dz:.3f} mm): {where}")
     return problems
 
 

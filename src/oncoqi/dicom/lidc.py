@@ -195,8 +195,9 @@ def nodule_mask(nodule: Nodule, reference: Image) -> np.ndarray:
     LidcError
         When an outline's z position matches no slice of ``reference``.
     """
-    z_of_slice = reference.index_to_lps(np.column_stack([np.zeros(reference.size[2]), np.zeros(reference.size[2]),
-                                                         np.arange(reference.size[2])]))[:, 2]  # fmt: skip
+    z_of_slice = reference.index_to_lps(
+        np.column_stack([np.zeros(reference.size[2]), np.zeros(reference.size[2]), np.arange(reference.size[2])])
+    )[:, 2]
     mask = np.zeros(reference.array.shape, dtype=bool)
     _, n_rows, n_cols = reference.array.shape
     for outline in sorted(nodule.outlines, key=lambda o: not o.inclusion):  # inclusions first
@@ -278,7 +279,9 @@ def consensus_label(readings: LidcReadings, reference: Image, level: float = 0.5
         n = len(info) + 1
         label[agreed[label[agreed] == 0]] = n
         ratings = [g[0].characteristics["malignancy"] for g in group if "malignancy" in g[0].characteristics]
-        info.append({"label": n, "readers": len(group), "malignancy_mean": float(np.mean(ratings)) if ratings else None})
+        info.append(
+            {"label": n, "readers": len(group), "malignancy_mean": float(np.mean(ratings)) if ratings else None}
+        )
     return reference.with_array(
         label.reshape(reference.array.shape), nodules=info, source="LIDC XML", series_uid=readings.series_uid
     )

@@ -214,7 +214,9 @@ def read_volume_file(path: str | os.PathLike) -> Image:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
         raise InputError(f"{path}: cannot be read as an image ({first})") from exc
     if img.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path}: has {img.GetNumberOfComponentsPerPixel()} components per voxel; expected a scalar image")
+        raise InputError(
+            f"{path}: has {img.GetNumberOfComponentsPerPixel()} components per voxel; expected a scalar image"
+        )
     if img.GetDimension() == 2:
         img = sitk.JoinSeries([img])
     if img.GetDimension() != 3:
@@ -257,7 +259,11 @@ def read_image(path: str | os.PathLike, series_uid: str | None = None, *, allow_
         return load_series(scan.find(series_uid), allow_irregular=allow_irregular)
     candidates = scan.image_series
     if not candidates:
-        reasons = f" ({len(scan.skipped)} files skipped, e.g. {scan.skipped[0][0].name}: {scan.skipped[0][1]})" if scan.skipped else ""
+        reasons = (
+            f" ({len(scan.skipped)} files skipped, e.g. {scan.skipped[0][0].name}: {scan.skipped[0][1]})"
+            if scan.skipped
+            else ""
+        )
         raise InputError(f"{root}: no DICOM image series found{reasons}")
     if len(candidates) > 1:
         listing = "; ".join(f"{s.name}, {s.number_of_instances} instances" for s in candidates)

@@ -116,8 +116,9 @@ def read_rtstruct(path: str | os.PathLike) -> StructureSet:
     if str(ds.get("SOPClassUID", "")) != RT_STRUCTURE_SET_STORAGE and ds.get("Modality") != "RTSTRUCT":
         raise RTStructError(f"{path}: not an RT Structure Set (Modality {ds.get('Modality', '?')})")
     rois = {
-        int(item.ROINumber): Roi(int(item.ROINumber), str(item.get("ROIName", "")),
-                                 str(item.get("ReferencedFrameOfReferenceUID", "")))
+        int(item.ROINumber): Roi(
+            int(item.ROINumber), str(item.get("ROIName", "")), str(item.get("ReferencedFrameOfReferenceUID", ""))
+        )
         for item in ds.get("StructureSetROISequence", [])
     }
     for item in ds.get("ROIContourSequence", []):

@@ -22,12 +22,28 @@ from oncoqi.errors import InputError
 
 #: Header attributes read during a scan; everything a listing or a geometry check needs.
 SCAN_TAGS = [
-    "PatientID", "PatientName", "StudyInstanceUID", "StudyDate", "StudyDescription",
-    "SeriesInstanceUID", "SeriesNumber", "SeriesDescription", "Modality", "SOPClassUID",
-    "SOPInstanceUID", "FrameOfReferenceUID", "NumberOfFrames", "ImagePositionPatient",
-    "ImageOrientationPatient", "PixelSpacing", "SliceThickness", "Rows", "Columns",
-    "GantryDetectorTilt", "InstanceNumber",
-]  # fmt: skip
+    "PatientID",
+    "PatientName",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyDescription",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "Modality",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "FrameOfReferenceUID",
+    "NumberOfFrames",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "SliceThickness",
+    "Rows",
+    "Columns",
+    "GantryDetectorTilt",
+    "InstanceNumber",
+]
 
 
 @dataclass(frozen=True)
@@ -129,12 +145,7 @@ def _str(ds: pydicom.Dataset, keyword: str) -> str:
 
 def _is_single_frame_image(ds: pydicom.Dataset) -> bool:
     frames = ds.get("NumberOfFrames", 1) or 1
-    return (
-        "ImagePositionPatient" in ds
-        and "ImageOrientationPatient" in ds
-        and "Rows" in ds
-        and int(frames) == 1
-    )
+    return "ImagePositionPatient" in ds and "ImageOrientationPatient" in ds and "Rows" in ds and int(frames) == 1
 
 
 def read_header(path: Path) -> pydicom.Dataset:

@@ -120,7 +120,7 @@ class StudyInfo:
     body_part_examined: str = "CHEST"
 
     @classmethod
-    def from_value(cls, value: "StudyInfo | Mapping[str, Any]") -> "StudyInfo":
+    def from_value(cls, value: StudyInfo | Mapping[str, Any]) -> StudyInfo:
         """Accept a StudyInfo or a mapping of its field names.
 
         Raises
@@ -470,9 +470,7 @@ def _add_pet_series(ds: Dataset, pet: PetInfo, n_slices: int) -> None:
     ds.DecayFactor = ds_str(pet.decay_factor)
 
 
-def _slice_dataset(
-    shared: Dataset, image: Image, k: int, series_uid: str, pixels: np.ndarray, slope: float
-) -> Dataset:
+def _slice_dataset(shared: Dataset, image: Image, k: int, series_uid: str, pixels: np.ndarray, slope: float) -> Dataset:
     """The dataset of slice ``k``: shared attributes plus position, UIDs and pixels."""
     ds = copy.deepcopy(shared)  # an edit of one slice's sequences must not reach the others
     ds.SOPInstanceUID = uid_from(series_uid, k)

@@ -97,9 +97,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     seg.add_argument("--model", help="ONNX tumour model (default: the model shipped in the package)")
     seg.add_argument("--threads", type=int, help="onnxruntime threads (default: one per physical core)")
     seg.add_argument("--series-uid", help="SeriesInstanceUID when INPUT holds several image series")
-    seg.add_argument("--report", metavar="DIR",
-                     help="also write the lesions as DICOM SEG + SR TID 1500 (seg.dcm, sr.dcm) into DIR; "
-                          "INPUT must then be a DICOM series")  # fmt: skip
+    seg.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write the lesions as DICOM SEG + SR TID 1500 (seg.dcm, sr.dcm) into DIR; "
+        "INPUT must then be a DICOM series",
+    )
     seg.add_argument("--dicom-seg", action="store_true", help="write the DICOM SEG + SR into --out (as --report OUT)")
     seg.add_argument("--force", action="store_true", help="with --report, replace an existing seg.dcm/sr.dcm")
     seg.set_defaults(func=_segment)
@@ -154,14 +157,17 @@ def _segment(args: argparse.Namespace) -> int:
     write_text(json.dumps(records, indent=2) + "\n", out / "lesions.json")
     print(f"{out}: {len(records)} lesion(s)")
     for r in records:
-        print(f"  {r['label']}: {r['volume_ml']:.1f} ml, RECIST {r['recist_mm']:.1f} mm, {r['side']}, "
-              f"confidence {r['confidence']:.2f}")
+        print(
+            f"  {r['label']}: {r['volume_ml']:.1f} ml, RECIST {r['recist_mm']:.1f} mm, {r['side']}, "
+            f"confidence {r['confidence']:.2f}"
+        )
     if args.report:
         if not result.lesions:
             print("no lesion found: no DICOM report written", file=sys.stderr)
         else:
-            written = write_lesion_report(ct.metadata["files"], result.labels, result.lesions, args.report,
-                                          force=args.force)  # fmt: skip
+            written = write_lesion_report(
+                ct.metadata["files"], result.labels, result.lesions, args.report, force=args.force
+            )
             print(f"  report: {written.seg_path}, {written.sr_path}")
     return 0
 
@@ -176,23 +182,32 @@ def add_evaluate_parser(lung_subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("pred", metavar="PRED", help="predicted label map, or folder of them")
     p.add_argument("gt", metavar="GT", help="reference label map, or folder of them")
-    p.add_argument("--tolerance-mm", type=float, default=DEFAULT_TOLERANCE_MM, metavar="MM",
-                   help=f"surface Dice and APL tolerance (default {DEFAULT_TOLERANCE_MM})")  # fmt: skip
-    p.add_argument("--probabilities", metavar="PATH",
-                   help="probability map(s), named like the cases, for the detection score")  # fmt: skip
+    p.add_argument(
+        "--tolerance-mm",
+        type=float,
+        default=DEFAULT_TOLERANCE_MM,
+        metavar="MM",
+        help=f"surface Dice and APL tolerance (default {DEFAULT_TOLERANCE_MM})",
+    )
+    p.add_argument(
+        "--probabilities", metavar="PATH", help="probability map(s), named like the cases, for the detection score"
+    )
     p.add_argument("--lungs", metavar="PATH", help="lung label map(s) (1 right, 2 left), named like the cases")
-    p.add_argument("--midline-x-mm", type=float, default=0.0, metavar="MM",
-                   help="LPS x of the body midline, splitting the lungs without --lungs (default 0)")  # fmt: skip
+    p.add_argument(
+        "--midline-x-mm",
+        type=float,
+        default=0.0,
+        metavar="MM",
+        help="LPS x of the body midline, splitting the lungs without --lungs (default 0)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_evaluate)
-
 
 
 def _load(cases: list[tuple[str, dict[str, Path]]]) -> Iterator[EvaluationCase]:
     for name, paths in cases:
         images: dict[str, Image] = {role: read_image(path) for role, path in paths.items()}
         yield EvaluationCase(name, images["pred"], images["gt"], images.get("probabilities"), images.get("lungs"))
-
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -206,84 +221,151 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi lung train``."""
     p = sub.add_parser(
-        "train", help="train the lung tumour network and export it to ONNX (needs the 'train' extra)",
-        description=train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+        "train",
+        help="train the lung tumour network and export it to ONNX (needs the 'train' extra)",
+        description=train.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--cases", help="folder with one sub-folder per case (CT + tumour label)")
     source.add_argument("--phantoms", type=int, metavar="N", help="generate N synthetic cases with random options")
     p.add_argument("--seed", type=int, default=0, help="seed of phantoms, split, sampling and weights (default 0)")
     p.add_argument("--phantom-size", type=int, default=256, help="phantom CT matrix (default 256)")
-    p.add_argument("--phantom-z-mm", type=float, default=300.0, help="longest thorax length of a phantom (default 300 mm)")
-    p.add_argument("--wide-geometry", action="store_true",
-                   help="phantoms also with 7.5/10 mm slices and 2-3 mm pixels (beyond the test sets' range)")
-    p.add_argument("--subsolid", type=float, default=0.0, metavar="SHARE",
-                   help="share of phantom tumours drawn part-solid or ground glass (default 0: all solid)")
-    p.add_argument("--large-tumours", type=float, default=0.0, metavar="SHARE",
-                   help="share of phantom tumours drawn %g-%g ml, the size of many primary NSCLC "
-                        "(default 0: the generator's 1-60 ml)" % LARGE_TUMOUR_ML)
-    p.add_argument("--workers", type=int, default=default_workers(),
-                   help="processes preparing phantom cases (default: one per CPU)")
+    p.add_argument(
+        "--phantom-z-mm", type=float, default=300.0, help="longest thorax length of a phantom (default 300 mm)"
+    )
+    p.add_argument(
+        "--wide-geometry",
+        action="store_true",
+        help="phantoms also with 7.5/10 mm slices and 2-3 mm pixels (beyond the test sets' range)",
+    )
+    p.add_argument(
+        "--subsolid",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of phantom tumours drawn part-solid or ground glass (default 0: all solid)",
+    )
+    p.add_argument(
+        "--large-tumours",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help=f"share of phantom tumours drawn {LARGE_TUMOUR_ML[0]:g}-{LARGE_TUMOUR_ML[1]:g} ml, the size of many "
+        "primary NSCLC (default 0: the generator's 1-60 ml)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=default_workers(),
+        help="processes preparing phantom cases (default: one per CPU)",
+    )
     p.add_argument("--epochs", type=int, default=TrainOptions.epochs)
     p.add_argument("--steps-per-epoch", type=int, default=TrainOptions.steps_per_epoch)
     p.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
     p.add_argument("--crop", type=int, default=TrainOptions.crop, help="training crop side in network pixels")
-    p.add_argument("--tumour-fraction", type=float, default=TrainOptions.tumour_fraction,
-                   help="share of crops centred near a tumour pixel; the rest are centred anywhere in the search "
-                        f"region, the hard negatives (default {TrainOptions.tumour_fraction:g})")
-    p.add_argument("--negative-ratio", type=float, default=SliceOptions.negative_ratio,
-                   help=f"tumour-free slices drawn per tumour slice (default {SliceOptions.negative_ratio:g})")
-    p.add_argument("--min-negatives", type=int, default=SliceOptions.min_negatives,
-                   help=f"tumour-free slices drawn at least per case (default {SliceOptions.min_negatives})")
-    p.add_argument("--flip", type=float, default=AugmentOptions.p_flip, metavar="P",
-                   help="probability of mirroring a training crop left to right (default 0: not published; "
-                        "meant for a network run with its mirrored pass, see the model card)")
-    p.add_argument("--init-from", metavar="MODEL", help="start from the network in this ONNX model (one written by "
-                   "'oncoqi lung train', or the shipped model) instead of random weights, to fine-tune it on new cases "
-                   "or augmentation; --base-filters, --depth and --context-mm must match it")
+    p.add_argument(
+        "--tumour-fraction",
+        type=float,
+        default=TrainOptions.tumour_fraction,
+        help="share of crops centred near a tumour pixel; the rest are centred anywhere in the search "
+        f"region, the hard negatives (default {TrainOptions.tumour_fraction:g})",
+    )
+    p.add_argument(
+        "--negative-ratio",
+        type=float,
+        default=SliceOptions.negative_ratio,
+        help=f"tumour-free slices drawn per tumour slice (default {SliceOptions.negative_ratio:g})",
+    )
+    p.add_argument(
+        "--min-negatives",
+        type=int,
+        default=SliceOptions.min_negatives,
+        help=f"tumour-free slices drawn at least per case (default {SliceOptions.min_negatives})",
+    )
+    p.add_argument(
+        "--flip",
+        type=float,
+        default=AugmentOptions.p_flip,
+        metavar="P",
+        help="probability of mirroring a training crop left to right (default 0: not published; "
+        "meant for a network run with its mirrored pass, see the model card)",
+    )
+    p.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        help="start from the network in this ONNX model (one written by "
+        "'oncoqi lung train', or the shipped model) instead of random weights, to fine-tune it on new cases "
+        "or augmentation; --base-filters, --depth and --context-mm must match it",
+    )
     p.add_argument("--learning-rate", type=float, default=TrainOptions.learning_rate)
-    p.add_argument("--dice-epochs", type=int, default=TrainOptions.dice_epochs,
-                   help="epochs over which the Dice weight falls from --dice-start to --dice-end")
+    p.add_argument(
+        "--dice-epochs",
+        type=int,
+        default=TrainOptions.dice_epochs,
+        help="epochs over which the Dice weight falls from --dice-start to --dice-end",
+    )
     p.add_argument("--dice-start", type=float, default=TrainOptions.dice_start)
     p.add_argument("--dice-end", type=float, default=TrainOptions.dice_end)
     p.add_argument("--base-filters", type=int, default=UNetOptions.base_filters)
     p.add_argument("--depth", type=int, default=UNetOptions.depth)
-    p.add_argument("--grid", type=int, default=PreprocessOptions.columns,
-                   help="network grid, pixels per side (default 512)")
-    p.add_argument("--pixel-mm", type=float, default=PreprocessOptions.pixel_mm,
-                   help="network pixel size in mm (default 1)")
-    p.add_argument("--context-mm", type=float, default=CONTEXT_MM,
-                   help=f"distance of the neighbouring slices given as extra channels, mm (default {CONTEXT_MM:g}; "
-                        "0: the slice alone)")
+    p.add_argument(
+        "--grid", type=int, default=PreprocessOptions.columns, help="network grid, pixels per side (default 512)"
+    )
+    p.add_argument(
+        "--pixel-mm", type=float, default=PreprocessOptions.pixel_mm, help="network pixel size in mm (default 1)"
+    )
+    p.add_argument(
+        "--context-mm",
+        type=float,
+        default=CONTEXT_MM,
+        help=f"distance of the neighbouring slices given as extra channels, mm (default {CONTEXT_MM:g}; "
+        "0: the slice alone)",
+    )
     p.add_argument("--out", required=True, help="output folder (created)")
     p.set_defaults(func=_train)
-
 
 
 def _data_note(args: argparse.Namespace) -> str:
     """What the cases of this run are, for the model's ``oncoqi.training`` note."""
     if args.cases:
         return f"the cases of {Path(args.cases).name}"
-    extras = [name for name, on in (("wide geometry", args.wide_geometry), (f"subsolid {args.subsolid:g}", args.subsolid),
-                                    (f"large tumours {args.large_tumours:g}", args.large_tumours)) if on]  # fmt: skip
+    extras = [
+        name
+        for name, on in (
+            ("wide geometry", args.wide_geometry),
+            (f"subsolid {args.subsolid:g}", args.subsolid),
+            (f"large tumours {args.large_tumours:g}", args.large_tumours),
+        )
+        if on
+    ]
     return f"{args.phantoms} synthetic phantoms of set seed {args.seed}" + (f" ({', '.join(extras)})" if extras else "")
-
 
 
 def _train(args: argparse.Namespace) -> int:
     options = TrainOptions(
-        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, crop=args.crop,
-        tumour_fraction=args.tumour_fraction, learning_rate=args.learning_rate, dice_start=args.dice_start, dice_end=args.dice_end,
-        dice_epochs=args.dice_epochs, seed=args.seed, init_from=args.init_from, data=_data_note(args),
+        epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        tumour_fraction=args.tumour_fraction,
+        learning_rate=args.learning_rate,
+        dice_start=args.dice_start,
+        dice_end=args.dice_end,
+        dice_epochs=args.dice_epochs,
+        seed=args.seed,
+        init_from=args.init_from,
+        data=_data_note(args),
         unet=UNetOptions(base_filters=args.base_filters, depth=args.depth),
         augment=AugmentOptions(p_flip=args.flip),
-        slices=SliceOptions(PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid,
-                                              context_mm=args.context_mm),
-                            negative_ratio=args.negative_ratio, min_negatives=args.min_negatives),
+        slices=SliceOptions(
+            PreprocessOptions(pixel_mm=args.pixel_mm, columns=args.grid, rows=args.grid, context_mm=args.context_mm),
+            negative_ratio=args.negative_ratio,
+            min_negatives=args.min_negatives,
+        ),
     )
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
@@ -291,28 +373,43 @@ def _train(args: argparse.Namespace) -> int:
         if not 0.0 <= share <= 1.0:
             raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
     started = time.perf_counter()
-    phantoms = PhantomSetOptions(count=args.phantoms or 0, size=args.phantom_size, z_mm=args.phantom_z_mm,
-                                 wide_geometry=args.wide_geometry, subsolid=args.subsolid, large=args.large_tumours)
-    prepared = prepare_slices(load_cases(args.cases) if args.cases else None, options.slices, args.seed,
-                              phantoms=phantoms, workers=args.workers)  # fmt: skip
+    phantoms = PhantomSetOptions(
+        count=args.phantoms or 0,
+        size=args.phantom_size,
+        z_mm=args.phantom_z_mm,
+        wide_geometry=args.wide_geometry,
+        subsolid=args.subsolid,
+        large=args.large_tumours,
+    )
+    prepared = prepare_slices(
+        load_cases(args.cases) if args.cases else None,
+        options.slices,
+        args.seed,
+        phantoms=phantoms,
+        workers=args.workers,
+    )
     result = train.train(prepared, args.out, options)
-    print(f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "
-          f"({(time.perf_counter() - started) / 60:.1f} min)")
+    print(
+        f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "
+        f"({(time.perf_counter() - started) / 60:.1f} min)"
+    )
     return 0
-
 
 
 def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi lung tune``."""
-    p = sub.add_parser("tune", help="choose a model's threshold and minimum lesion size on held-out phantoms",
-                       description=tune.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p = sub.add_parser(
+        "tune",
+        help="choose a model's threshold and minimum lesion size on held-out phantoms",
+        description=tune.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="ONNX model to tune (its metadata is updated in place)")
     p.add_argument("--phantoms", type=int, default=10, help="tuning cases (default 10)")
     p.add_argument("--seed", type=int, default=500, help="tuning set seed, neither a training nor a test seed")
     p.add_argument("--threads", type=int, help="onnxruntime threads")
     p.add_argument("--dry-run", action="store_true", help="print the scores, do not change the model")
     p.set_defaults(func=_tune)
-
 
 
 def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
@@ -329,21 +426,30 @@ def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     return 0
 
 
-
 def _add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi lung ensemble``."""
-    p = sub.add_parser("ensemble", help="average several trained networks into one ONNX model (tune it after)",
-                       description=ensemble.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    p.add_argument("models", nargs="+", help="ONNX networks trained on the same preprocessing (two or more, or one with --mirror)")
+    p = sub.add_parser(
+        "ensemble",
+        help="average several trained networks into one ONNX model (tune it after)",
+        description=ensemble.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "models", nargs="+", help="ONNX networks trained on the same preprocessing (two or more, or one with --mirror)"
+    )
     p.add_argument("--out", required=True, help="the ensemble's .onnx file")
-    p.add_argument("--mirror", action="store_true",
-                   help="also run each network on the left-right mirrored slice (one network is then enough)")
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="also run each network on the left-right mirrored slice (one network is then enough)",
+    )
     p.set_defaults(func=_ensemble)
-
 
 
 def _ensemble(args: argparse.Namespace) -> int:
     path = ensemble.ensemble_onnx(args.models, args.out, mirror=args.mirror)
-    print(f"{path}: mean of {ensemble.passes(len(args.models), args.mirror)} passes of {len(args.models)} network(s); "
-          f"now run oncoqi lung tune --model {path}")
+    print(
+        f"{path}: mean of {ensemble.passes(len(args.models), args.mirror)} passes of {len(args.models)} network(s); "
+        f"now run oncoqi lung tune --model {path}"
+    )
     return 0

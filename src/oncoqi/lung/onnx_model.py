@@ -127,13 +127,17 @@ class OnnxSegmenter:
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
         try:
-            self._session: ort.InferenceSession | None = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+            self._session: ort.InferenceSession | None = ort.InferenceSession(
+                str(self.path), so, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own untyped errors for any bad file
             raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from exc
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4:
-            raise ModelError(f"{self.path}: expected one NHWC image input and one output, found "
-                             f"{[i.shape for i in inputs]} -> {[o.shape for o in outputs]}")
+            raise ModelError(
+                f"{self.path}: expected one NHWC image input and one output, found "
+                f"{[i.shape for i in inputs]} -> {[o.shape for o in outputs]}"
+            )
         self._input = inputs[0].name
         self.channels = inputs[0].shape[3] if isinstance(inputs[0].shape[3], int) else 1
         self._output = outputs[0].name
@@ -238,8 +242,10 @@ class OnnxSegmenter:
             raise ModelError(f"batch_size must be >= 1, got {batch_size}")
         indices = np.arange(len(slices))[:, None] if indices is None else np.asarray(indices, dtype=int)
         if indices.ndim != 2 or indices.shape[1] != self.channels:
-            raise ModelError(f"{self.path}: the model takes {self.channels} slice(s) per input (its "
-                             f"oncoqi.preprocess context_mm), got indices of shape {indices.shape}")
+            raise ModelError(
+                f"{self.path}: the model takes {self.channels} slice(s) per input (its "
+                f"oncoqi.preprocess context_mm), got indices of shape {indices.shape}"
+            )
         _, rows, columns = slices.shape
         if rows % self.divisor or columns % self.divisor:
             raise ModelError(f"{self.path}: slices of {rows} x {columns} are not multiples of {self.divisor}")

@@ -26,7 +26,7 @@ class CanonicalView:
     flip_y: bool
 
     @classmethod
-    def of(cls, direction: np.ndarray) -> "CanonicalView":
+    def of(cls, direction: np.ndarray) -> CanonicalView:
         """The view for a grid with this direction matrix (columns: i, j, k axes in LPS)."""
         swap = abs(direction[0, 1]) > abs(direction[0, 0])
         x_axis, y_axis = (direction[:, 1], direction[:, 0]) if swap else (direction[:, 0], direction[:, 1])

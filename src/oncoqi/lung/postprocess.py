@@ -237,8 +237,10 @@ class LesionRules:
 
     def __post_init__(self) -> None:
         if self.min_volume_ml < 0 or self.min_slices < 1 or not 0.0 <= self.min_confidence < 1.0:
-            raise InputError(f"min_volume_ml must be >= 0, min_slices >= 1 and min_confidence in [0, 1), got "
-                             f"{self.min_volume_ml}, {self.min_slices} and {self.min_confidence}")  # fmt: skip
+            raise InputError(
+                f"min_volume_ml must be >= 0, min_slices >= 1 and min_confidence in [0, 1), got "
+                f"{self.min_volume_ml}, {self.min_slices} and {self.min_confidence}"
+            )
         if not 0.0 <= self.min_lung_fraction < 1.0:
             raise InputError(f"min_lung_fraction must be in [0, 1), got {self.min_lung_fraction}")
         if not 0.0 <= self.min_compactness < 1.0:
@@ -282,8 +284,9 @@ class Components:
     def compactness(self) -> np.ndarray:
         """float ``(n,)``: :func:`compactness` of each component, measured only when a rule asks."""
         boxes = ndimage.find_objects(self.labels, max_label=len(self))
-        return np.array([compactness(self.labels[box] == label, self.spacing)
-                         for label, box in enumerate(boxes, start=1)])  # fmt: skip
+        return np.array(
+            [compactness(self.labels[box] == label, self.spacing) for label, box in enumerate(boxes, start=1)]
+        )
 
     def ends(self, fraction: float, distance_mm: float = 5.0, *, clamp: bool = False) -> np.ndarray:
         """bool ``(n, 2)``: :func:`dense_beyond` of each component, computed once per set of arguments.
@@ -389,8 +392,15 @@ def find_components(
     if lungs is not None:
         in_lung = np.bincount(flat, weights=_on_grid(probability, lungs, "lung mask").ravel(), minlength=count + 1)[1:]
         inside = in_lung / np.maximum(voxels, 1)
-    return Components(components, voxels * probability.voxel_volume_ml, slices, summed / np.maximum(voxels, 1),
-                      probability.spacing, inside, ct)  # fmt: skip
+    return Components(
+        components,
+        voxels * probability.voxel_volume_ml,
+        slices,
+        summed / np.maximum(voxels, 1),
+        probability.spacing,
+        inside,
+        ct,
+    )
 
 
 def label_lesions(

@@ -106,7 +106,7 @@ class GridGeometry:
     direction: tuple[float, ...]
 
     @classmethod
-    def of(cls, image: Image) -> "GridGeometry":
+    def of(cls, image: Image) -> GridGeometry:
         """The grid of ``image``."""
         return cls(image.size, image.spacing, image.origin, tuple(float(v) for v in image.direction.ravel()))
 
@@ -272,8 +272,15 @@ def preprocess(
     grid = network_geometry(ct, options, centre_lps)
     source = ct.to_sitk()
     resampled = sitk.Resample(
-        source, grid.size, sitk.Transform(), sitk.sitkLinear, grid.origin, grid.spacing, grid.direction,
-        AIR_HU, sitk.sitkFloat32,
+        source,
+        grid.size,
+        sitk.Transform(),
+        sitk.sitkLinear,
+        grid.origin,
+        grid.spacing,
+        grid.direction,
+        AIR_HU,
+        sitk.sitkFloat32,
     )
     codes = lung_window(sitk.GetArrayFromImage(resampled), options)
     image = grid.image(codes, modality="CT", units="lung window code", window=options.window, levels=options.levels)

@@ -72,15 +72,21 @@ def write_lung_qc(
     ValueError
         When a mask is not on the CT's grid.
     """
-    for name, image in (("lungs", masks.lungs), ("search region", masks.search_region), ("reference", reference),
-                        ("lesions", lesions)):
+    for name, image in (
+        ("lungs", masks.lungs),
+        ("search region", masks.search_region),
+        ("reference", reference),
+        ("lesions", lesions),
+    ):
         if image is not None and not image.same_grid(ct):
             raise ValueError(f"the {name} mask is not on the CT's grid")
     view = CanonicalView.of(ct.direction)
     sk, sy, sx = view.spacing(ct.spacing)
     gray = lung_window(view.to_canonical(ct.array))
-    outlines = [(view.to_canonical(masks.lungs.array) > 0, LUNG_COLOUR),
-                (view.to_canonical(masks.search_region.array) > 0, SEARCH_COLOUR)]
+    outlines = [
+        (view.to_canonical(masks.lungs.array) > 0, LUNG_COLOUR),
+        (view.to_canonical(masks.search_region.array) > 0, SEARCH_COLOUR),
+    ]
     if reference is not None:
         outlines.append((view.to_canonical(reference.array) > 0, REFERENCE_COLOUR))
     lungs = outlines[0][0]

@@ -171,9 +171,12 @@ def network_window(search: np.ndarray, divisor: int, margin: int = WINDOW_MARGIN
     box = bounding_box(footprint)
     if box is None:
         return slice(None), slice(None)
-    rows, columns = (slice(max(0, (cut.start - margin) // divisor * divisor),
-                           min(size, -(-(cut.stop + margin) // divisor) * divisor))
-                     for cut, size in zip(box, footprint.shape))  # fmt: skip
+    rows, columns = (
+        slice(
+            max(0, (cut.start - margin) // divisor * divisor), min(size, -(-(cut.stop + margin) // divisor) * divisor)
+        )
+        for cut, size in zip(box, footprint.shape)
+    )
     return rows, columns
 
 
@@ -199,9 +202,13 @@ def tumour_probability(
         run = np.flatnonzero(search_net.any(axis=(1, 2)))
         prob_net = np.zeros(pre.array.shape, np.float32)
         rows, columns = network_window(search_net, segmenter.divisor)
-        prob_net[run, rows, columns] = segmenter.predict(pre.array[:, rows, columns], batch_size=batch_size,
-                                                         progress=progress, cancel=cancel,
-                                                         indices=pre.channel_indices(run))
+        prob_net[run, rows, columns] = segmenter.predict(
+            pre.array[:, rows, columns],
+            batch_size=batch_size,
+            progress=progress,
+            cancel=cancel,
+            indices=pre.channel_indices(run),
+        )
         settings = (segmenter.threshold, segmenter.lesion_rules)
     # onnxruntime's arena (about 0.6 GB on 512 x 512 slices) is released before the full-volume
     # steps, and the network-grid arrays when this returns: peak memory
@@ -257,10 +264,16 @@ def segment_ct(
     """
     found = tumour_probability(ct, model_path, threads, progress, cancel, batch_size=batch_size, name=name)
     cut = found.threshold if threshold is None else float(threshold)
-    labels = label_lesions(found.probability, cut, found.rules, search_mask=found.masks.search_region, ct=ct,
-                           lungs=found.masks.lungs)  # fmt: skip
+    labels = label_lesions(
+        found.probability, cut, found.rules, search_mask=found.masks.search_region, ct=ct, lungs=found.masks.lungs
+    )
     lesions = measure_lesions(labels, ct, found.probability, found.masks.lungs)
     return TumourSegmentation(
-        labels=labels, lungs=found.masks.lungs, probability=found.probability, lesions=lesions, masks=found.masks,
-        threshold=cut, slices_run=found.slices_run,
+        labels=labels,
+        lungs=found.masks.lungs,
+        probability=found.probability,
+        lesions=lesions,
+        masks=found.masks,
+        threshold=cut,
+        slices_run=found.slices_run,
     )

@@ -121,9 +121,7 @@ def _max_probability_per_side(probability: Image, lungs: Image | None, midline_x
     """Maximum probability over each lung (lung masks) or each half-space of the midline."""
     if lungs is not None:
         values = {"right": RIGHT_LUNG, "left": LEFT_LUNG}
-        return {
-            side: float(probability.array[lungs.array == value].max(initial=0.0)) for side, value in values.items()
-        }
+        return {side: float(probability.array[lungs.array == value].max(initial=0.0)) for side, value in values.items()}
     best = {side: 0.0 for side in SIDES}
     k, j, i = probability.array.shape
     # LPS x of voxel (i, j, k) = x0 + A[0, 0] i + A[0, 1] j + A[0, 2] k, one slice at a time.

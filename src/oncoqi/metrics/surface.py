@@ -174,9 +174,7 @@ def bounding_box(mask: np.ndarray) -> tuple[slice, ...] | None:
     return tuple(box)
 
 
-def crop_to_union(
-    reference: np.ndarray, prediction: np.ndarray, margin: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
+def crop_to_union(reference: np.ndarray, prediction: np.ndarray, margin: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Crop two masks to their union bounding box, surrounded by ``margin`` zero voxels.
 
     Parameters
@@ -307,9 +305,7 @@ def _padded_surface_distances(
     return SurfaceDistances(ref_d, pred_d, ref_a, pred_a)
 
 
-def surface_distances(
-    reference: np.ndarray, prediction: np.ndarray, spacing_mm: tuple[float, ...]
-) -> SurfaceDistances:
+def surface_distances(reference: np.ndarray, prediction: np.ndarray, spacing_mm: tuple[float, ...]) -> SurfaceDistances:
     """Distances between the surfels of two masks (module documentation), on their union box.
 
     Parameters

@@ -34,19 +34,36 @@ from typing import Any
 #: first used, so ``import oncoqi.pet.suv`` needs only numpy, pydicom and SimpleITK (what Slicer
 #: bundles): the DICOM plugin reads SUV factors in the DICOM browser before anything is installed.
 _LOCATIONS = {
-    "DecayCorrection": "enums", "PixelUnits": "enums", "SUVType": "enums",
-    "PETIndices": "indices", "compute_indices": "indices",
-    "CTLesionsOnPET": "lesions", "ct_lesions_on_pet": "lesions",
-    "Segment": "labels", "read_segments": "labels",
-    "PEAK_RADIUS_MM": "peak", "sphere_kernel": "peak", "suv_peak": "peak",
-    "RWVM_SOP_CLASS_UID": "rwvm", "apply_rwvm": "rwvm", "build_rwvm": "rwvm", "read_rwvm_mappings": "rwvm",
+    "DecayCorrection": "enums",
+    "PixelUnits": "enums",
+    "SUVType": "enums",
+    "PETIndices": "indices",
+    "compute_indices": "indices",
+    "CTLesionsOnPET": "lesions",
+    "ct_lesions_on_pet": "lesions",
+    "Segment": "labels",
+    "read_segments": "labels",
+    "PEAK_RADIUS_MM": "peak",
+    "sphere_kernel": "peak",
+    "suv_peak": "peak",
+    "RWVM_SOP_CLASS_UID": "rwvm",
+    "apply_rwvm": "rwvm",
+    "build_rwvm": "rwvm",
+    "read_rwvm_mappings": "rwvm",
     "write_rwvm": "rwvm",
-    "ThresholdMethod": "segment", "ThresholdResult": "segment", "coverage_fraction": "segment",
-    "threshold_segment": "segment", "transfer_labels": "segment",
-    "PETSeries": "series", "load_pet_series": "series",
-    "SUVFactors": "suv", "apply_suv": "suv", "body_surface_area_dubois": "suv", "compute_suv_factors": "suv",
+    "ThresholdMethod": "segment",
+    "ThresholdResult": "segment",
+    "coverage_fraction": "segment",
+    "threshold_segment": "segment",
+    "transfer_labels": "segment",
+    "PETSeries": "series",
+    "load_pet_series": "series",
+    "SUVFactors": "suv",
+    "apply_suv": "suv",
+    "body_surface_area_dubois": "suv",
+    "compute_suv_factors": "suv",
     "lean_body_mass_janmahasatian": "suv",
-}  # fmt: skip
+}
 
 
 def __getattr__(name: str) -> Any:

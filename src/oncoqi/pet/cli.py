@@ -50,8 +50,12 @@ from oncoqi.pet.suv import apply_suv, compute_suv_factors
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi pet`` and its sub-commands."""
-    parser = sub.add_parser("pet", help="PET SUV normalisation and PET-IndiC indices", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = sub.add_parser(
+        "pet",
+        help="PET SUV normalisation and PET-IndiC indices",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     psub = parser.add_subparsers(dest="pet_command", metavar="ACTION")
     psub.required = True
 
@@ -70,8 +74,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ind.add_argument("--label", type=int, metavar="N", help="only this label value / SEG segment number")
     ind.add_argument("--suv", default="bw", choices=["bw", "sul", "bsa"], help="SUV flavour (default bw)")
     ind.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
-    ind.add_argument("--peak-within-segment", action="store_true",
-                     help="SUVpeak only where the whole 1 ml sphere is inside the segment (PET-IndiC's rule)")  # fmt: skip
+    ind.add_argument(
+        "--peak-within-segment",
+        action="store_true",
+        help="SUVpeak only where the whole 1 ml sphere is inside the segment (PET-IndiC's rule)",
+    )
     ind.add_argument("--json", action="store_true", help="print JSON instead of text")
     ind.add_argument("--report", metavar="DIR", help="also write seg.dcm and sr.dcm (DICOM SEG + TID 1500 SR) into DIR")
     ind.set_defaults(func=_indices)
@@ -82,15 +89,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--seed", nargs=3, type=float, metavar=("X", "Y", "Z"), help="seed point, LPS mm")
     where.add_argument("--region", metavar="FILE", help="label map (NRRD/NIfTI/MHA) restricting the segment")
     seg.add_argument("--label", type=int, metavar="N", help="with --region: only this label value (default any)")
-    seg.add_argument("--method", required=True, choices=[m.value for m in ThresholdMethod],
-                     help="fixed: SUV >= V; percent: SUV >= V%% of the local SUVmax; "
-                          "background: SUV >= bg + V%% (SUVmax - bg)")  # fmt: skip
+    seg.add_argument(
+        "--method",
+        required=True,
+        choices=[m.value for m in ThresholdMethod],
+        help="fixed: SUV >= V; percent: SUV >= V%% of the local SUVmax; background: SUV >= bg + V%% (SUVmax - bg)",
+    )
     seg.add_argument("--value", required=True, type=float, metavar="V", help="SUV (fixed) or percentage")
     seg.add_argument("--background", type=float, metavar="SUV", help="background SUV (default: mean of a shell)")
-    seg.add_argument("--search-radius", type=float, default=SEARCH_RADIUS_MM, metavar="MM",
-                     help=f"ball around the seed where the local SUVmax is sought (default {SEARCH_RADIUS_MM:g})")  # fmt: skip
-    seg.add_argument("--shell", type=float, default=SHELL_MM, metavar="MM",
-                     help=f"thickness of the background shell (default {SHELL_MM:g})")  # fmt: skip
+    seg.add_argument(
+        "--search-radius",
+        type=float,
+        default=SEARCH_RADIUS_MM,
+        metavar="MM",
+        help=f"ball around the seed where the local SUVmax is sought (default {SEARCH_RADIUS_MM:g})",
+    )
+    seg.add_argument(
+        "--shell",
+        type=float,
+        default=SHELL_MM,
+        metavar="MM",
+        help=f"thickness of the background shell (default {SHELL_MM:g})",
+    )
     seg.add_argument("--suv", default="bw", choices=["bw", "sul", "bsa"], help="SUV flavour (default bw)")
     seg.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
     seg.add_argument("--out", required=True, metavar="FILE", help="label map to write (NRRD/NIfTI/MHA)")
@@ -100,8 +120,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tr = psub.add_parser("transfer", help="bring a label map (e.g. a CT tumour label) onto the PET grid")
     tr.add_argument("--labels", required=True, metavar="CT_LABEL", help="label map (NRRD/NIfTI/MHA) on its own grid")
     tr.add_argument("--pet", required=True, metavar="DIR", help="folder holding the PET series")
-    tr.add_argument("--method", default="fraction", choices=["fraction", "nearest"],
-                    help="fraction: label where it covers >= half a PET voxel (default); nearest: nearest neighbour")  # fmt: skip
+    tr.add_argument(
+        "--method",
+        default="fraction",
+        choices=["fraction", "nearest"],
+        help="fraction: label where it covers >= half a PET voxel (default); nearest: nearest neighbour",
+    )
     tr.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
     tr.add_argument("--out", required=True, metavar="FILE", help="label map on the PET grid to write")
     tr.set_defaults(func=_transfer)
@@ -157,9 +181,14 @@ def _indices(args: argparse.Namespace) -> int:
 
         masks = [(s.name or f"label {s.label}", s.mask, s.value) for s in segments]
         written = write_indices_report(
-            args.pet, masks, results, args.report, SUVType.parse(args.suv), series_uid=args.series_uid,
+            args.pet,
+            masks,
+            results,
+            args.report,
+            SUVType.parse(args.suv),
+            series_uid=args.series_uid,
             algorithms=[s.algorithm for s in segments],  # a SEG's own; a label map's origin is unknown (MANUAL)
-        )  # fmt: skip
+        )
         print(f"wrote {written.seg_path} and {written.sr_path}", file=sys.stderr)
     if args.json:
         print(json.dumps(strict([r.to_dict() for r in results]), indent=2))
@@ -217,8 +246,10 @@ def _segment(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(strict(out), indent=2))
     else:
-        print(f"{args.out}: {out['voxel_count']} voxels, {out['volume_ml']:.4g} ml, threshold {result.threshold:.4g} "
-              f"({out['units']}), local max {result.local_max:.4g}")  # fmt: skip
+        print(
+            f"{args.out}: {out['voxel_count']} voxels, {out['volume_ml']:.4g} ml, threshold {result.threshold:.4g} "
+            f"({out['units']}), local max {result.local_max:.4g}"
+        )
         for w in out["warnings"]:
             print(f"warning: {w}")
     return 0

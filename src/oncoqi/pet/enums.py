@@ -70,7 +70,7 @@ class SUVType(Enum):
         return SUV_METHODS[self.value]
 
     @classmethod
-    def parse(cls, text: str) -> "SUVType":
+    def parse(cls, text: str) -> SUVType:
         """Accept ``bw``/``suvbw``, ``sul``/``lbm``/``suvlbm``, ``bsa``/``suvbsa`` (any case).
 
         Raises
@@ -79,8 +79,15 @@ class SUVType(Enum):
             For any other text.
         """
         t = text.strip().lower()
-        aliases = {"bw": cls.BW, "suvbw": cls.BW, "sul": cls.SUL, "lbm": cls.SUL, "suvlbm": cls.SUL,
-                   "bsa": cls.BSA, "suvbsa": cls.BSA}  # fmt: skip
+        aliases = {
+            "bw": cls.BW,
+            "suvbw": cls.BW,
+            "sul": cls.SUL,
+            "lbm": cls.SUL,
+            "suvlbm": cls.SUL,
+            "bsa": cls.BSA,
+            "suvbsa": cls.BSA,
+        }
         if t not in aliases:
             raise ValueError(f"unknown SUV type {text!r}: use bw, sul or bsa")
         return aliases[t]

@@ -9,11 +9,10 @@ indices are defined on the PET voxels.
 
 from __future__ import annotations
 
-from typing import Any
-
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom

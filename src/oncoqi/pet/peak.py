@@ -75,7 +75,9 @@ def sphere_box_volume(lo: tuple[float, float, float], hi: tuple[float, float, fl
     y0, y1, z0, z1 = lo[1], hi[1], lo[2], hi[2]
     r2 = radius * radius
     knots = set()
-    for d2 in [y * y for y in (y0, y1)] + [z * z for z in (z0, z1)] + [y * y + z * z for y in (y0, y1) for z in (z0, z1)]:
+    for d2 in (
+        [y * y for y in (y0, y1)] + [z * z for z in (z0, z1)] + [y * y + z * z for y in (y0, y1) for z in (z0, z1)]
+    ):
         if d2 < r2:
             x = math.sqrt(r2 - d2)
             knots.update((x, -x))

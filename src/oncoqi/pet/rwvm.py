@@ -34,12 +34,12 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from pydicom import config
-from pydicom.valuerep import validate_value
 from highdicom.pm import RealWorldValueMapping
 from highdicom.sr import CodeContentItem, CodedConcept
+from pydicom import config
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.valuerep import validate_value
 
 from oncoqi import __version__
 from oncoqi.atomic import save_dataset
@@ -55,19 +55,68 @@ _MEASUREMENT_METHOD = CodedConcept("370129005", "SCT", "Measurement Method")
 
 #: Attributes copied from the PET: Patient, General Study and Patient Study modules.
 _COPIED = (
-    "SpecificCharacterSet", "PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex",
-    "PatientIdentityRemoved", "DeidentificationMethod", "DeidentificationMethodCodeSequence",
-    "StudyInstanceUID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
-    "StudyDescription", "PatientAge", "PatientSize", "PatientWeight", "Laterality", "BodyPartExamined",
-)  # fmt: skip
+    "SpecificCharacterSet",
+    "PatientName",
+    "PatientID",
+    "IssuerOfPatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientIdentityRemoved",
+    "DeidentificationMethod",
+    "DeidentificationMethodCodeSequence",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+    "StudyDescription",
+    "PatientAge",
+    "PatientSize",
+    "PatientWeight",
+    "Laterality",
+    "BodyPartExamined",
+)
 #: Body Part Examined values (CID 4031) of paired structures, for which General Series Laterality
 #: (Type 2C) is required; for any other known body part it must be absent.
-PAIRED_BODY_PARTS = frozenset({
-    "BREAST", "EYE", "EAR", "KIDNEY", "ADRENAL", "OVARY", "TESTIS", "LUNG", "CLAVICLE", "SCAPULA", "SHOULDER",
-    "ARM", "ELBOW", "FOREARM", "WRIST", "HAND", "HIP", "THIGH", "KNEE", "LEG", "ANKLE", "FOOT", "EXTREMITY",
-})  # fmt: skip
-_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-          "ReferringPhysicianName", "StudyID", "AccessionNumber")  # fmt: skip
+PAIRED_BODY_PARTS = frozenset(
+    {
+        "BREAST",
+        "EYE",
+        "EAR",
+        "KIDNEY",
+        "ADRENAL",
+        "OVARY",
+        "TESTIS",
+        "LUNG",
+        "CLAVICLE",
+        "SCAPULA",
+        "SHOULDER",
+        "ARM",
+        "ELBOW",
+        "FOREARM",
+        "WRIST",
+        "HAND",
+        "HIP",
+        "THIGH",
+        "KNEE",
+        "LEG",
+        "ANKLE",
+        "FOOT",
+        "EXTREMITY",
+    }
+)
+_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 
 
 def _stored_range(ds: Dataset) -> tuple[int, int, str]:
@@ -226,9 +275,7 @@ def build_rwvm(
         m, b = key[0], key[1]
         item = Dataset()
         item.ReferencedImageSequence = [_ref(datasets[k]) for k in frames]
-        item.RealWorldValueMappingSequence = [
-            _mapping(t, m * f, b * f, (lo, hi), vr) for t, f in zip(types, key[2:])
-        ]
+        item.RealWorldValueMappingSequence = [_mapping(t, m * f, b * f, (lo, hi), vr) for t, f in zip(types, key[2:])]
         items.append(item)
     out.ReferencedImageRealWorldValueMappingSequence = items
 
@@ -314,7 +361,9 @@ def apply_rwvm(
     """
     meta = pet.metadata
     if not all(k in meta for k in ("sop_instance_uids", "rescale_slopes", "rescale_intercepts")):
-        raise InputError("the PET volume lacks per-slice sop_instance_uids / rescale_slopes / rescale_intercepts metadata")
+        raise InputError(
+            "the PET volume lacks per-slice sop_instance_uids / rescale_slopes / rescale_intercepts metadata"
+        )
     maps = read_rwvm_mappings(rwvm, suv_type)
     missing = [u for u in meta["sop_instance_uids"] if u not in maps]
     if missing:

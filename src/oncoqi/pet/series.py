@@ -53,8 +53,7 @@ def _pick_pet(path: Path, series_uid: str | None) -> SeriesInfo:
         raise InputError(f"{path}: no PET (Modality PT) image series found ({listed})")
     if len(pets) > 1:
         raise InputError(
-            f"{path}: {len(pets)} PET series found; choose one by SeriesInstanceUID: "
-            + "; ".join(s.name for s in pets)
+            f"{path}: {len(pets)} PET series found; choose one by SeriesInstanceUID: " + "; ".join(s.name for s in pets)
         )
     return pets[0]
 

@@ -78,9 +78,17 @@ SAME_FACTOR_RTOL = 1e-6
 
 #: Series-level attributes that must be identical in every instance of one series.
 _SERIES_LEVEL = (
-    "Units", "DecayCorrection", "PatientWeight", "PatientSize", "PatientSex", "SeriesDate",
-    "SeriesTime", "CorrectedImage", "SUVType", "SeriesInstanceUID",
-)  # fmt: skip
+    "Units",
+    "DecayCorrection",
+    "PatientWeight",
+    "PatientSize",
+    "PatientSex",
+    "SeriesDate",
+    "SeriesTime",
+    "CorrectedImage",
+    "SUVType",
+    "SeriesInstanceUID",
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -200,7 +208,9 @@ class SUVFactors:
         index = {uid: n for n, uid in enumerate(self.sop_instance_uids)}
         missing = [u for u in sop_instance_uids if u not in index]
         if missing:
-            raise InputError(f"{len(missing)} instance(s) not in the PET series the factors belong to, e.g. {missing[0]}")
+            raise InputError(
+                f"{len(missing)} instance(s) not in the PET series the factors belong to, e.g. {missing[0]}"
+            )
         return f[[index[u] for u in sop_instance_uids]]
 
     def to_dict(self) -> dict[str, Any]:
@@ -276,8 +286,12 @@ def _consistency(datasets: Sequence[pydicom.Dataset]) -> None:
         if not seq:
             return ()
         it = seq[0]
-        keys = ("RadionuclideTotalDose", "RadionuclideHalfLife", "RadiopharmaceuticalStartTime",
-                "RadiopharmaceuticalStartDateTime")  # fmt: skip
+        keys = (
+            "RadionuclideTotalDose",
+            "RadionuclideHalfLife",
+            "RadiopharmaceuticalStartTime",
+            "RadiopharmaceuticalStartDateTime",
+        )
         return tuple(str(it.get(k, "")) for k in keys)
 
     differing = []
@@ -341,7 +355,9 @@ def _scan_datetimes(
             break
         d = _value(ds, "AcquisitionDate") or datasets[0].SeriesDate
         acquisitions.append(
-            combine(parse_da(d, "AcquisitionDate (0008,0022)"), parse_tm(ds.AcquisitionTime, "AcquisitionTime (0008,0032)"))
+            combine(
+                parse_da(d, "AcquisitionDate (0008,0022)"), parse_tm(ds.AcquisitionTime, "AcquisitionTime (0008,0032)")
+            )
         )
     if not acquisitions:
         warnings.append("AcquisitionTime (0008,0032) missing: Series Date/Time taken as the decay reference time")
@@ -497,7 +513,7 @@ def _conversion_path(
             f"Activity Concentration Scale Factor (7053,1009) (private creator '{PHILIPS_CREATOR}') is present "
             "and non-zero in every instance: counts cannot be converted to SUV"
         )
-    for p in (philips_suv if path == "philips_suv" else philips_acsf):
+    for p in philips_suv if path == "philips_suv" else philips_acsf:
         if p.warning and p.warning not in warnings:
             warnings.append(p.warning)
     return path, suv_sf, acsf

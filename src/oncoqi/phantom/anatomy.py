@@ -42,7 +42,6 @@ from oncoqi.phantom.clutter import (
 from oncoqi.phantom.grid import Grid, slice_window
 from oncoqi.phantom.tissues import Tissue as T
 
-
 #: Semi-axes (x, y, z) in mm of the soft tissue around each hilum.
 HILA_SEMI_AXES = (11.0, 12.0, 18.0)
 
@@ -117,7 +116,7 @@ class Anatomy:
     tubes: tuple[Tube, ...] = field(default=())
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, scale: float) -> "Anatomy":
+    def draw(cls, rng: np.random.Generator, scale: float) -> Anatomy:
         """Random but plausible anatomy; ``scale`` (about 0.85-1.15) sets the body size.
 
         Every random number is drawn in a fixed order, so one generator state gives one
@@ -161,8 +160,19 @@ class Anatomy:
         atrium = ((x_mid - 22.0 * s, atrium_y, carina_z - 50.0), (x_mid + 26.0 * s, atrium_y, carina_z - 50.0))
         tubes = (
             # ascending aorta, arch, descending aorta
-            Tube((asc, (asc[0], asc[1], arch_z), (aorta_x, aorta_y - 25.0, arch_z + 8.0), (aorta_x, aorta_y, arch_z),
-                  (aorta_x, aorta_y, -400.0)), 13.0 * s, T.BLOOD, 2.5, T.MEDIASTINAL_FAT),
+            Tube(
+                (
+                    asc,
+                    (asc[0], asc[1], arch_z),
+                    (aorta_x, aorta_y - 25.0, arch_z + 8.0),
+                    (aorta_x, aorta_y, arch_z),
+                    (aorta_x, aorta_y, -400.0),
+                ),
+                13.0 * s,
+                T.BLOOD,
+                2.5,
+                T.MEDIASTINAL_FAT,
+            ),
             # superior vena cava
             Tube(
                 ((x_mid - 24.0 * s, body_yc - 28.0 * s, 400.0), (x_mid - 24.0 * s, body_yc - 26.0 * s, heart_z + 20.0)),
@@ -175,26 +185,58 @@ class Anatomy:
             Tube((trunk, bifurcation, hilum_left), 11.0 * s, T.BLOOD),
             Tube((bifurcation, hilum_right), 10.0 * s, T.BLOOD),
             # oesophagus
-            Tube(((x_mid - 3.0, vertebra_y - vertebra_radius - 6.0, 400.0),
-                  (x_mid + 8.0, vertebra_y - vertebra_radius - 10.0, dome_right - 20.0)), 7.0, T.MEDIASTINAL_SOFT),
+            Tube(
+                (
+                    (x_mid - 3.0, vertebra_y - vertebra_radius - 6.0, 400.0),
+                    (x_mid + 8.0, vertebra_y - vertebra_radius - 10.0, dome_right - 20.0),
+                ),
+                7.0,
+                T.MEDIASTINAL_SOFT,
+            ),
             # trachea and main bronchi (air lumen, soft-tissue wall)
             Tube(((0.0, trachea_y, 400.0), (0.0, trachea_y, carina_z)), 8.5 * s, T.TRACHEA, 2.0),
             Tube(((0.0, trachea_y, carina_z), hilum_right), 6.5 * s, T.TRACHEA, 1.8),
             Tube(((0.0, trachea_y, carina_z), hilum_left), 6.0 * s, T.TRACHEA, 1.8),
             # branches of the arch: brachiocephalic trunk, left common carotid, left subclavian
-            Tube(((asc[0] + 2.0, asc[1] + 8.0, arch_z + 6.0), (x_mid - 14.0 * s, asc[1] + 12.0, 400.0)),
-                 6.5 * s, T.BLOOD, 1.5, T.MEDIASTINAL_FAT),
-            Tube(((x_mid + 10.0, asc[1] + 16.0, arch_z + 10.0), (x_mid + 14.0 * s, asc[1] + 18.0, 400.0)),
-                 4.0 * s, T.BLOOD, 1.5, T.MEDIASTINAL_FAT),
-            Tube(((aorta_x - 2.0, aorta_y - 18.0, arch_z + 10.0), (x_mid + 28.0 * s, aorta_y - 14.0, 400.0)),
-                 5.0 * s, T.BLOOD, 1.5, T.MEDIASTINAL_FAT),
+            Tube(
+                ((asc[0] + 2.0, asc[1] + 8.0, arch_z + 6.0), (x_mid - 14.0 * s, asc[1] + 12.0, 400.0)),
+                6.5 * s,
+                T.BLOOD,
+                1.5,
+                T.MEDIASTINAL_FAT,
+            ),
+            Tube(
+                ((x_mid + 10.0, asc[1] + 16.0, arch_z + 10.0), (x_mid + 14.0 * s, asc[1] + 18.0, 400.0)),
+                4.0 * s,
+                T.BLOOD,
+                1.5,
+                T.MEDIASTINAL_FAT,
+            ),
+            Tube(
+                ((aorta_x - 2.0, aorta_y - 18.0, arch_z + 10.0), (x_mid + 28.0 * s, aorta_y - 14.0, 400.0)),
+                5.0 * s,
+                T.BLOOD,
+                1.5,
+                T.MEDIASTINAL_FAT,
+            ),
             # left brachiocephalic vein crossing in front of the branches to the superior vena cava
-            Tube(((x_mid + 45.0 * s, asc[1] - 6.0, arch_z + 40.0), (x_mid - 24.0 * s, asc[1] - 2.0, arch_z + 22.0)),
-                 5.5 * s, T.BLOOD, 1.5, T.MEDIASTINAL_FAT),
+            Tube(
+                ((x_mid + 45.0 * s, asc[1] - 6.0, arch_z + 40.0), (x_mid - 24.0 * s, asc[1] - 2.0, arch_z + 22.0)),
+                5.5 * s,
+                T.BLOOD,
+                1.5,
+                T.MEDIASTINAL_FAT,
+            ),
             # azygos vein up the right side of the spine, arching over the right main bronchus
-            Tube(((x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, -400.0),
-                  (x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, carina_z + 8.0),
-                  (x_mid - 24.0 * s, body_yc - 26.0 * s, carina_z + 14.0)), 4.0, T.BLOOD),
+            Tube(
+                (
+                    (x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, -400.0),
+                    (x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, carina_z + 8.0),
+                    (x_mid - 24.0 * s, body_yc - 26.0 * s, carina_z + 14.0),
+                ),
+                4.0,
+                T.BLOOD,
+            ),
             Tube(atrium, 13.0 * s, T.BLOOD),
         )
         fields = dict(
@@ -242,16 +284,26 @@ class Anatomy:
             tubes=tubes,
             atrium=atrium,
         )
-        blobs = mediastinal_nodes(rng, x_mid, fields["band_half_width"], body_yc - 0.8 * body_b,
-                                  vertebra_y - vertebra_radius, heart_z + 0.3 * heart_axes[2], apex_z)
-        blobs += chest_wall_nodes(rng, body_a, body_b, body_yc, _lung_bottom(dome_right, fields["dome_left"]),
-                                  apex_z + 20.0)
+        blobs = mediastinal_nodes(
+            rng,
+            x_mid,
+            fields["band_half_width"],
+            body_yc - 0.8 * body_b,
+            vertebra_y - vertebra_radius,
+            heart_z + 0.3 * heart_axes[2],
+            apex_z,
+        )
+        blobs += chest_wall_nodes(
+            rng, body_a, body_b, body_yc, _lung_bottom(dome_right, fields["dome_left"]), apex_z + 20.0
+        )
         chest_wall = ChestWall.draw(rng, apex_z)
         blobs += pericardial_fat_pads(rng, heart_centre, heart_axes)
-        anterior = AnteriorMediastinum.draw(rng, heart_z, arch_z + 25.0, asc[1], fields["band_half_width"],
-                                            body_yc - body_b)
-        return cls(**fields, blobs=blobs, chest_wall=chest_wall, anterior=anterior,
-                   dependent=DependentDensity.draw(rng))
+        anterior = AnteriorMediastinum.draw(
+            rng, heart_z, arch_z + 25.0, asc[1], fields["band_half_width"], body_yc - body_b
+        )
+        return cls(
+            **fields, blobs=blobs, chest_wall=chest_wall, anterior=anterior, dependent=DependentDensity.draw(rng)
+        )
 
     @property
     def lung_z_range(self) -> tuple[float, float]:
@@ -337,8 +389,9 @@ class Anatomy:
         lab[st] = T.BONE
         lab[st & (q > 0.25) & (q < 0.75) & (np.abs(X) < w - 3.0)] = T.MARROW
 
-    def _cavity(self, lab: np.ndarray, cavity: np.ndarray, X: np.ndarray, Y: np.ndarray, z: float,
-                x: np.ndarray, y: np.ndarray) -> None:
+    def _cavity(
+        self, lab: np.ndarray, cavity: np.ndarray, X: np.ndarray, Y: np.ndarray, z: float, x: np.ndarray, y: np.ndarray
+    ) -> None:
         lab[cavity] = T.LUNG
         lateral = np.abs(X - self.x_mid)
         left = X > self.x_mid
@@ -350,8 +403,11 @@ class Anatomy:
         lab[below & ~left] = T.LIVER
         lab[below & left] = T.SPLEEN
         if self.gastric_bubble:
-            bubble = (((X - self.x_mid - 0.9 * self.dome_dx) / 30.0) ** 2 + ((Y - self.dome_y) / 22.0) ** 2
-                      + ((z - self.dome_left + 40.0) / 15.0) ** 2) <= 1.0
+            bubble = (
+                ((X - self.x_mid - 0.9 * self.dome_dx) / 30.0) ** 2
+                + ((Y - self.dome_y) / 22.0) ** 2
+                + ((z - self.dome_left + 40.0) / 15.0) ** 2
+            ) <= 1.0
             lab[below & bubble] = T.STOMACH_GAS
         lung = lab == T.LUNG
         mid_diaphragm = min(self.dome_left, self.dome_right) - 30.0
@@ -410,8 +466,13 @@ class Anatomy:
         if arch_phase:
             lab[body & (np.abs(X) < 4.0) & (Y > yc + rc) & (Y < yc + rc + 35.0)] = T.BONE
         if not disc:
-            lab[body & (np.abs(Y - yc + 2.0) < 5.0) & (np.abs(X) > rc) & (np.abs(X) < rc + 26.0)
-                & np.isin(lab, (T.MUSCLE, T.FAT))] = T.BONE
+            lab[
+                body
+                & (np.abs(Y - yc + 2.0) < 5.0)
+                & (np.abs(X) > rc)
+                & (np.abs(X) < rc + 26.0)
+                & np.isin(lab, (T.MUSCLE, T.FAT))
+            ] = T.BONE
 
 
 def _lung_bottom(dome_right: float, dome_left: float) -> float:
@@ -419,8 +480,16 @@ def _lung_bottom(dome_right: float, dome_left: float) -> float:
     return min(dome_right, dome_left) - 55.0
 
 
-def _paint_tube(lab: np.ndarray, cavity: np.ndarray, tube: Tube, X: np.ndarray, Y: np.ndarray, z: float,
-                x: np.ndarray, y: np.ndarray) -> None:
+def _paint_tube(
+    lab: np.ndarray,
+    cavity: np.ndarray,
+    tube: Tube,
+    X: np.ndarray,
+    Y: np.ndarray,
+    z: float,
+    x: np.ndarray,
+    y: np.ndarray,
+) -> None:
     """Paint the part of a polyline tube that crosses the slice at height z (inside the cavity)."""
     reach = tube.radius + tube.wall
     pts = np.asarray(tube.points, dtype=float)

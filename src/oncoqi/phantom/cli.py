@@ -54,7 +54,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--tumours", type=int, metavar="N", help="number of tumours, 0 for none (default: length of the lists, or 1)"
     )
     tumours.add_argument(
-        "--volumes", type=float, nargs="+", metavar="ML", help="tumour volumes in ml, 1-300 (default: random, 1-30 in parenchyma, else 2-60)"
+        "--volumes",
+        type=float,
+        nargs="+",
+        metavar="ML",
+        help="tumour volumes in ml, 1-300 (default: random, 1-30 in parenchyma, else 2-60)",
     )
     tumours.add_argument(
         "--shapes",
@@ -75,9 +79,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--tumour-suv", type=float, nargs="+", metavar="SUV", help="true tumour SUVbw in the PET (default: random 3-12)"
     )
     tumours.add_argument(
-        "--solid-fractions", type=float, nargs="+", metavar="F",
+        "--solid-fractions",
+        type=float,
+        nargs="+",
+        metavar="F",
         help="share of each tumour's radius that is solid, the rest ground glass: 1 solid (default), "
-             "0 pure ground glass, between: part-solid",
+        "0 pure ground glass, between: part-solid",
     )
 
     ct = parser.add_argument_group("CT")
@@ -85,8 +92,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ct.add_argument(
         "--fov", type=float, default=d.fov_mm, metavar="MM", help="CT field of view (default: %(default)s mm)"
     )
-    ct.add_argument("--slice-thickness", type=float, default=d.slice_thickness_mm, metavar="MM",
-                    help="CT slice thickness and spacing, 1-5 mm (default: %(default)s)")
+    ct.add_argument(
+        "--slice-thickness",
+        type=float,
+        default=d.slice_thickness_mm,
+        metavar="MM",
+        help="CT slice thickness and spacing, 1-5 mm (default: %(default)s)",
+    )
     extent = ct.add_mutually_exclusive_group()
     extent.add_argument(
         "--slices", type=int, metavar="N", help=f"number of CT slices, centred on the lungs (default: {d.slices})"
@@ -95,18 +107,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ct.add_argument(
         "--noise", type=float, default=d.noise_hu, metavar="HU", help="CT noise SD (default: %(default)s HU)"
     )
-    ct.add_argument("--blur", type=float, default=d.blur_mm, metavar="MM",
-                    help="CT blur FWHM; 0 turns off blur and partial-volume averaging (default: %(default)s mm)")
+    ct.add_argument(
+        "--blur",
+        type=float,
+        default=d.blur_mm,
+        metavar="MM",
+        help="CT blur FWHM; 0 turns off blur and partial-volume averaging (default: %(default)s mm)",
+    )
 
     pet = parser.add_argument_group("PET (petct)")
     pet.add_argument("--pet-size", type=int, metavar="PX", help="PET pixels per side (default: PET FOV / 4 mm)")
     pet.add_argument("--pet-fov", type=float, metavar="MM", help="PET field of view (default: the CT's)")
-    pet.add_argument("--pet-slice-thickness", type=float, default=d.pet_slice_thickness_mm, metavar="MM",
-                     help="PET slice spacing; the PET covers the CT's z range (default: %(default)s mm)")
-    pet.add_argument("--pet-blur", type=float, default=d.pet_blur_mm, metavar="MM",
-                     help="PET resolution FWHM; truth is the unblurred activity (default: %(default)s mm)")
-    pet.add_argument("--pet-noise", type=float, default=d.pet_noise, metavar="FRAC",
-                     help="PET relative noise at the mean body activity, 0 for none (default: %(default)s)")
+    pet.add_argument(
+        "--pet-slice-thickness",
+        type=float,
+        default=d.pet_slice_thickness_mm,
+        metavar="MM",
+        help="PET slice spacing; the PET covers the CT's z range (default: %(default)s mm)",
+    )
+    pet.add_argument(
+        "--pet-blur",
+        type=float,
+        default=d.pet_blur_mm,
+        metavar="MM",
+        help="PET resolution FWHM; truth is the unblurred activity (default: %(default)s mm)",
+    )
+    pet.add_argument(
+        "--pet-noise",
+        type=float,
+        default=d.pet_noise,
+        metavar="FRAC",
+        help="PET relative noise at the mean body activity, 0 for none (default: %(default)s)",
+    )
 
     patient = parser.add_argument_group("patient and injection")
     patient.add_argument("--weight", type=float, metavar="KG", help="patient weight (default: random 50-100 kg)")
@@ -127,8 +159,13 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
     PhantomOptionError
         When list lengths do not match the number of tumours or a value is out of range.
     """
-    lists = {"volumes": args.volumes, "shapes": args.shapes, "locations": args.locations, "tumour-suv": args.tumour_suv,
-             "solid-fractions": args.solid_fractions}  # fmt: skip
+    lists = {
+        "volumes": args.volumes,
+        "shapes": args.shapes,
+        "locations": args.locations,
+        "tumour-suv": args.tumour_suv,
+        "solid-fractions": args.solid_fractions,
+    }
     lengths = [len(v) for v in lists.values() if v]
     count = args.tumours if args.tumours is not None else max(lengths, default=1)
     if count < 0:
@@ -136,7 +173,10 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
     per = {name: _per_tumour(name, values, count) for name, values in lists.items()}
     specs = tuple(
         TumourSpec(
-            volume_ml=per["volumes"][i], shape=per["shapes"][i], location=per["locations"][i], suv=per["tumour-suv"][i],
+            volume_ml=per["volumes"][i],
+            shape=per["shapes"][i],
+            location=per["locations"][i],
+            suv=per["tumour-suv"][i],
             solid_fraction=1.0 if per["solid-fractions"][i] is None else per["solid-fractions"][i],
         )
         for i in range(count)

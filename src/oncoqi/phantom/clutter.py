@@ -77,7 +77,7 @@ class ChestWall:
     fat_plane_thickness: float
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, apex_z: float) -> "ChestWall":
+    def draw(cls, rng: np.random.Generator, apex_z: float) -> ChestWall:
         """Random but plausible chest-wall details for a thorax whose lung apex is at ``apex_z``."""
         u = rng.uniform
         return cls(
@@ -89,8 +89,17 @@ class ChestWall:
             fat_plane_thickness=u(1.5, 4.0),
         )
 
-    def paint(self, lab: np.ndarray, body: np.ndarray, depth: np.ndarray, sin: np.ndarray, X: np.ndarray,
-              z: float, d_fat: np.ndarray, d_mus: np.ndarray) -> None:
+    def paint(
+        self,
+        lab: np.ndarray,
+        body: np.ndarray,
+        depth: np.ndarray,
+        sin: np.ndarray,
+        X: np.ndarray,
+        z: float,
+        d_fat: np.ndarray,
+        d_mus: np.ndarray,
+    ) -> None:
         """Paint the fat plane and, at the right heights, the scapulae into one axial slice.
 
         ``depth`` is the depth below the skin, ``sin`` +1 straight back and -1 straight front,
@@ -107,8 +116,15 @@ class ChestWall:
             lab[muscle & blade & (depth >= top) & (depth < top + self.scapula_thickness)] = T.BONE
 
 
-def mediastinal_nodes(rng: np.random.Generator, x_mid: float, band_half_width: float, front_y: float,
-                      back_y: float, z_low: float, z_high: float) -> tuple[Blob, ...]:
+def mediastinal_nodes(
+    rng: np.random.Generator,
+    x_mid: float,
+    band_half_width: float,
+    front_y: float,
+    back_y: float,
+    z_low: float,
+    z_high: float,
+) -> tuple[Blob, ...]:
     """Lymph nodes (5-14 mm short axis) scattered through the mediastinal fat.
 
     The nodes are drawn in the box the mediastinum occupies; those that fall outside its fat are
@@ -117,15 +133,19 @@ def mediastinal_nodes(rng: np.random.Generator, x_mid: float, band_half_width: f
     out = []
     for _ in range(int(rng.integers(4, 13))):
         short = rng.uniform(2.5, 7.0)
-        centre = (x_mid + rng.uniform(-1.4, 1.4) * band_half_width, rng.uniform(front_y, back_y),
-                  rng.uniform(z_low, z_high))
+        centre = (
+            x_mid + rng.uniform(-1.4, 1.4) * band_half_width,
+            rng.uniform(front_y, back_y),
+            rng.uniform(z_low, z_high),
+        )
         axes = (short * rng.uniform(1.0, 1.6), short, short * rng.uniform(1.0, 2.0))
         out.append(Blob(centre, axes, T.MEDIASTINAL_SOFT, T.MEDIASTINAL_FAT))
     return tuple(out)
 
 
-def chest_wall_nodes(rng: np.random.Generator, body_a: float, body_b: float, body_yc: float, z_low: float,
-                     z_high: float) -> tuple[Blob, ...]:
+def chest_wall_nodes(
+    rng: np.random.Generator, body_a: float, body_b: float, body_yc: float, z_low: float, z_high: float
+) -> tuple[Blob, ...]:
     """Axillary nodes, vessels and breast tissue: soft-tissue ovals in the subcutaneous fat."""
     out = []
     for _ in range(int(rng.integers(4, 16))):
@@ -182,8 +202,15 @@ class AnteriorMediastinum:
     strand_level: float
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, z_low: float, z_high: float, apex_y: float, apex_half_width: float,
-             front_y: float) -> "AnteriorMediastinum":
+    def draw(
+        cls,
+        rng: np.random.Generator,
+        z_low: float,
+        z_high: float,
+        apex_y: float,
+        apex_half_width: float,
+        front_y: float,
+    ) -> AnteriorMediastinum:
         """A junction line or a thymic triangle (even odds) between ``z_low`` and ``z_high``."""
         junction = bool(rng.random() < 0.5)
         front = rng.uniform(0.5, 3.0) if junction else apex_half_width + rng.uniform(5.0, 35.0)
@@ -205,8 +232,16 @@ class AnteriorMediastinum:
             strand_level=rng.uniform(0.15, 0.35),
         )
 
-    def paint(self, lab: np.ndarray, cavity: np.ndarray, lung: np.ndarray, X: np.ndarray, Y: np.ndarray,
-              z: float, lateral: np.ndarray) -> None:
+    def paint(
+        self,
+        lab: np.ndarray,
+        cavity: np.ndarray,
+        lung: np.ndarray,
+        X: np.ndarray,
+        Y: np.ndarray,
+        z: float,
+        lateral: np.ndarray,
+    ) -> None:
         """Paint the space (and its strands) over the mediastinal band in one axial slice.
 
         ``lung`` marks the voxels that were lung before the band was painted: where the space
@@ -229,8 +264,9 @@ class AnteriorMediastinum:
         lab[space & (np.abs(field) < self.strand_level)] = T.MEDIASTINAL_SOFT
 
 
-def pericardial_fat_pads(rng: np.random.Generator, heart_centre: tuple[float, float, float],
-                         heart_axes: tuple[float, float, float]) -> tuple[Blob, ...]:
+def pericardial_fat_pads(
+    rng: np.random.Generator, heart_centre: tuple[float, float, float], heart_axes: tuple[float, float, float]
+) -> tuple[Blob, ...]:
     """Fat pads in the cardiophrenic angles, painted over lung.
 
     They are common, reach several centimetres, and in a lung window look like a mass beside
@@ -273,13 +309,21 @@ class DependentDensity:
     patch_mm: float
 
     @classmethod
-    def draw(cls, rng: np.random.Generator) -> "DependentDensity":
+    def draw(cls, rng: np.random.Generator) -> DependentDensity:
         """Present in about two studies out of three, of random strength, depth and patchiness."""
         amplitude = rng.uniform(300.0, 900.0) if rng.random() < 0.65 else 0.0
         return cls(amplitude, rng.uniform(3.0, 12.0), rng.uniform(40.0, 90.0), rng.uniform(4.0, 12.0))
 
-    def hu(self, lung: np.ndarray, spacing_kji: tuple[float, float, float], y: np.ndarray, z: np.ndarray,
-           vertebra_y: float, z_range: tuple[float, float], rng: np.random.Generator) -> np.ndarray | None:
+    def hu(
+        self,
+        lung: np.ndarray,
+        spacing_kji: tuple[float, float, float],
+        y: np.ndarray,
+        z: np.ndarray,
+        vertebra_y: float,
+        z_range: tuple[float, float],
+        rng: np.random.Generator,
+    ) -> np.ndarray | None:
         """The CT numbers to add inside ``lung`` (float32, array order k, j, i), or None when absent.
 
         ``y`` and ``z`` are the (increasing) voxel-centre coordinates of the rows and slices; only
@@ -297,7 +341,11 @@ class DependentDensity:
         patches = np.clip(0.5 + 0.7 * smooth_noise(part.shape, sigma, rng), 0.0, 1.0)
         out = np.zeros(lung.shape, dtype=np.float32)
         out[:, first:, :] = (
-            self.amplitude_hu * np.exp(-depth / self.depth_mm) * patches
-            * weight_y[None, :, None] * weight_z[:, None, None] * part
+            self.amplitude_hu
+            * np.exp(-depth / self.depth_mm)
+            * patches
+            * weight_y[None, :, None]
+            * weight_z[:, None, None]
+            * part
         )
         return out

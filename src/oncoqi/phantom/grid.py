@@ -33,7 +33,7 @@ class Grid:
     @classmethod
     def centred(
         cls, size: tuple[int, int, int], spacing: tuple[float, float, float], centre: tuple[float, float, float]
-    ) -> "Grid":
+    ) -> Grid:
         """The grid of ``size`` voxels whose centre lies at ``centre``."""
         origin = tuple(c - (n - 1) * s / 2.0 for n, s, c in zip(size, spacing, centre))
         return cls(tuple(int(n) for n in size), tuple(float(s) for s in spacing), origin)  # type: ignore[arg-type]
@@ -54,7 +54,7 @@ class Grid:
             o + s * np.arange(n, dtype=np.float64) for n, s, o in zip(self.size, self.spacing, self.origin)
         )
 
-    def refined(self, factor: int) -> "Grid":
+    def refined(self, factor: int) -> Grid:
         """The grid with every voxel split into ``factor**3`` sub-voxels covering the same space."""
         spacing = tuple(s / factor for s in self.spacing)
         origin = tuple(o - s / 2.0 + f / 2.0 for o, s, f in zip(self.origin, self.spacing, spacing))

@@ -52,9 +52,7 @@ class TumourSpec:
         if self.shape is not None and self.shape not in SHAPES:
             raise PhantomOptionError(f"unknown tumour shape {self.shape!r}; choose one of {', '.join(SHAPES)}")
         if self.location is not None and self.location not in LOCATIONS:
-            raise PhantomOptionError(
-                f"unknown tumour location {self.location!r}; choose one of {', '.join(LOCATIONS)}"
-            )
+            raise PhantomOptionError(f"unknown tumour location {self.location!r}; choose one of {', '.join(LOCATIONS)}")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import json
 import os
 from pathlib import Path
 
-
 from oncoqi.atomic import write_text, write_volume
 from oncoqi.dicom.write import write_series
 from oncoqi.errors import OncoQIError
@@ -101,5 +100,3 @@ def write_study(
         written["truth"].append(write_volume(image, truth / name))
     written["truth"].append(write_text(json.dumps(result.truth, indent=2) + "\n", truth / "truth.json"))
     return written
-
-

@@ -68,9 +68,7 @@ def render_ct(
     if dependent is not None:
         hu += dependent
     hu = np.where(lung, hu * (1 - vessel) + HU[Tissue.PULMONARY_VESSEL] * vessel, hu)
-    hu = np.where(
-        lung, hu * (1 - wall) + HU[Tissue.BRONCHUS_WALL] * (wall - lumen) + HU[Tissue.BRONCHUS] * lumen, hu
-    )
+    hu = np.where(lung, hu * (1 - wall) + HU[Tissue.BRONCHUS_WALL] * (wall - lumen) + HU[Tissue.BRONCHUS] * lumen, hu)
     tumour = tumour_label > 0
     hu[tumour] = HU[Tissue.TUMOUR] + TEXTURE_HU[Tissue.TUMOUR] * texture[tumour]
     if ground_glass is not None:

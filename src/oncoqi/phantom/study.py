@@ -119,7 +119,15 @@ def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
     tumours, suvs, tumour_label = _place_tumours(tissue, ct_grid, anatomy, options, tumour_rng)
     vessels, airways = _grow_trees(tissue, ct_grid, anatomy, tree_rng)
     hu, final = render_ct(
-        tissue, ct_grid, anatomy, tumour_label, vessels, airways, options.noise_hu, options.blur_mm, ct_rng,
+        tissue,
+        ct_grid,
+        anatomy,
+        tumour_label,
+        vessels,
+        airways,
+        options.noise_hu,
+        options.blur_mm,
+        ct_rng,
         _ground_glass(tumours, options.tumours, tumour_label, ct_grid),
     )
     x, _, _ = ct_grid.axes()
@@ -275,8 +283,10 @@ def _grow_trees(
     x, _, _ = grid.axes()
     lung = tissue == Tissue.LUNG
     vessels, airways = [], []
-    for hilum, vein_root, side in ((anatomy.hilum_right, anatomy.atrium[0], x < anatomy.x_mid),
-                                   (anatomy.hilum_left, anatomy.atrium[1], x > anatomy.x_mid)):
+    for hilum, vein_root, side in (
+        (anatomy.hilum_right, anatomy.atrium[0], x < anatomy.x_mid),
+        (anatomy.hilum_left, anatomy.atrium[1], x > anatomy.x_mid),
+    ):
         mask = lung & side[None, None, :]
         root = np.asarray(hilum)
         vessels.append(grow_tree(root, sample_points(mask, grid, 500, rng), 6.5, rng, 0.45))

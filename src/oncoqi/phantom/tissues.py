@@ -39,15 +39,11 @@ class Tissue(IntEnum):
 
 
 OUTSIDE = frozenset({Tissue.AIR, Tissue.COUCH_SHELL, Tissue.COUCH_CORE})
-CHEST_WALL = frozenset(
-    {Tissue.FAT, Tissue.MUSCLE, Tissue.BONE, Tissue.MARROW, Tissue.CARTILAGE, Tissue.SPINAL_CANAL}
-)
+CHEST_WALL = frozenset({Tissue.FAT, Tissue.MUSCLE, Tissue.BONE, Tissue.MARROW, Tissue.CARTILAGE, Tissue.SPINAL_CANAL})
 MEDIASTINUM = frozenset(
     {Tissue.MEDIASTINAL_FAT, Tissue.MEDIASTINAL_SOFT, Tissue.MYOCARDIUM, Tissue.BLOOD, Tissue.TRACHEA}
 )
-LUNG = frozenset(
-    {Tissue.LUNG, Tissue.PULMONARY_VESSEL, Tissue.BRONCHUS, Tissue.BRONCHUS_WALL, Tissue.TUMOUR}
-)
+LUNG = frozenset({Tissue.LUNG, Tissue.PULMONARY_VESSEL, Tissue.BRONCHUS, Tissue.BRONCHUS_WALL, Tissue.TUMOUR})
 ABDOMEN = frozenset({Tissue.LIVER, Tissue.SPLEEN, Tissue.STOMACH_GAS})
 
 #: Mean CT number (HU) of each class before texture, blur and noise.

@@ -81,7 +81,7 @@ class TumourShape:
     spike_base_mm: np.ndarray
 
     @classmethod
-    def draw(cls, kind: str, rng: np.random.Generator) -> "TumourShape":
+    def draw(cls, kind: str, rng: np.random.Generator) -> TumourShape:
         """Random shape parameters of ``kind`` with unit radius; every number is always drawn."""
         if kind not in SHAPES:
             raise OncoQIError(f"unknown tumour shape {kind!r}; choose one of {', '.join(SHAPES)}")
@@ -133,7 +133,7 @@ class TumourShape:
         """Analytic volume of the unclipped solid, ``(4 pi / 3) mean(R(u)^3)``, in ml."""
         return float(4.0 / 3.0 * np.pi * np.mean(self.surface(_DIRECTIONS) ** 3)) / 1000.0
 
-    def with_volume(self, volume_ml: float) -> "TumourShape":
+    def with_volume(self, volume_ml: float) -> TumourShape:
         """The same shape scaled so that its unclipped volume is ``volume_ml``."""
         shape = self
         for _ in range(6):  # spikes do not scale with the radius: iterate
@@ -255,9 +255,7 @@ class TumourPlacer:
         label = len(self.placed) + 1
         self.label[window][mask] = label
         side = "left" if shape.centre[0] > self.x_mid else "right"
-        placed = PlacedTumour(
-            label, shape, location, side, touches, volume_ml, float(mask.sum()) * self.grid.voxel_ml
-        )
+        placed = PlacedTumour(label, shape, location, side, touches, volume_ml, float(mask.sum()) * self.grid.voxel_ml)
         self.placed.append(placed)
         return placed
 

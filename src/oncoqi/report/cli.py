@@ -29,12 +29,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     write = rsub.add_parser("write", help="write seg.dcm and sr.dcm from label images on a CT/PET series")
     write.add_argument("--source", required=True, metavar="DIR", help="folder of the source CT or PET series")
     write.add_argument("--series-uid", help="SeriesInstanceUID of the source when DIR holds several image series")
-    write.add_argument("--labels", required=True, action="append", metavar="FILE",
-                       help="label image (NRRD/NIfTI) on the source grid; repeat for several (labels_file 0, 1...)")  # fmt: skip
-    write.add_argument("--meta", required=True, metavar="META.json",
-                       help="segment metadata: OncoQI JSON ('segments') or dcmqi JSON ('segmentAttributes')")  # fmt: skip
-    write.add_argument("--measurements", metavar="M.json",
-                       help="observer, flags and measurements: OncoQI JSON ('groups') or dcmqi TID 1500 JSON")  # fmt: skip
+    write.add_argument(
+        "--labels",
+        required=True,
+        action="append",
+        metavar="FILE",
+        help="label image (NRRD/NIfTI) on the source grid; repeat for several (labels_file 0, 1...)",
+    )
+    write.add_argument(
+        "--meta",
+        required=True,
+        metavar="META.json",
+        help="segment metadata: OncoQI JSON ('segments') or dcmqi JSON ('segmentAttributes')",
+    )
+    write.add_argument(
+        "--measurements",
+        metavar="M.json",
+        help="observer, flags and measurements: OncoQI JSON ('groups') or dcmqi TID 1500 JSON",
+    )
     write.add_argument("--out", required=True, metavar="DIR", help="output folder for seg.dcm and sr.dcm")
     write.add_argument("--keep-empty-frames", action="store_true", help="write frames without segment voxels too")
     write.add_argument("--force", action="store_true", help="overwrite seg.dcm and sr.dcm already in --out")

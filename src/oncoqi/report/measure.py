@@ -133,7 +133,7 @@ class SourceStatistics:
     algorithm: Algorithm = STATISTICS_ALGORITHM
 
     @classmethod
-    def of(cls, source: SourceSeries) -> "SourceStatistics":
+    def of(cls, source: SourceSeries) -> SourceStatistics:
         """Read the source's values once, for all its segments."""
         values, warnings = source_values(source)
         return cls(source.grid, values, warnings)

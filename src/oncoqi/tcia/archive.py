@@ -546,8 +546,9 @@ class StreamingExtractor:
             md5 = entry.digest.hexdigest()  # type: ignore[union-attr]  # set with out
             self.files[entry.name] = FileRecord(size=entry.produced, md5=md5)
         elif not entry.is_metadata:
-            self.files[entry.name] = _write_checked(self.dest / entry.name, b"".join(entry.pieces), self.opener,
-                                                    self.checks)  # fmt: skip
+            self.files[entry.name] = _write_checked(
+                self.dest / entry.name, b"".join(entry.pieces), self.opener, self.checks
+            )
 
     def close(self) -> None:
         """Close the file of an entry left unfinished (after an error); the caller removes ``dest``."""
@@ -574,8 +575,9 @@ class StreamingExtractor:
             self.close()
             for path in self.dest.iterdir():  # start from an empty folder, as a fresh extraction does
                 path.unlink()
-            return extract_series_zip(zip_path, self.dest, max_total_bytes=self.max_total_bytes, opener=self.opener,
-                                      cancel=self.cancel)  # fmt: skip
+            return extract_series_zip(
+                zip_path, self.dest, max_total_bytes=self.max_total_bytes, opener=self.opener, cancel=self.cancel
+            )
         try:
             with zipfile.ZipFile(zip_path) as zf:
                 infos = zf.infolist()

@@ -258,8 +258,14 @@ def _pydicom_header(data: bytes, check_pixels: bool) -> InstanceHeader:
             if pixels is not None:  # a compressed value holds its items: only "not empty" is checked
                 described = (bool(ds.file_meta.TransferSyntaxUID.is_compressed), 1, len(pixels.value or b""))
             samples = ds.get("SamplesPerPixel", 1) or 1
-            _check_pixels(described, ds.get("Rows"), ds.get("Columns"), samples, _frames(ds.get("NumberOfFrames")),
-                          ds.get("BitsAllocated"))  # fmt: skip
+            _check_pixels(
+                described,
+                ds.get("Rows"),
+                ds.get("Columns"),
+                samples,
+                _frames(ds.get("NumberOfFrames")),
+                ds.get("BitsAllocated"),
+            )
         return InstanceHeader(*(str(ds.get(_KEYWORDS[t], "")) for t in _IDENTITY))
     except InvalidDicomError as exc:
         raise DicomCheckError(f"not DICOM ({exc})") from exc
@@ -288,8 +294,9 @@ def inspect_instance(buf: bytes | mmap.mmap) -> InstanceHeader:
         raise DicomCheckError("sequences nested too deep") from None
     pixels = next((found[t] for t in sorted(_PIXEL_TAGS) if t in found), None)
     samples = _us(found, SAMPLES)
-    _check_pixels(pixels, _us(found, ROWS), _us(found, COLUMNS), samples or 1, _frames(found.get(FRAMES)),
-                  _us(found, BITS))  # type: ignore[arg-type]  # fmt: skip
+    _check_pixels(
+        pixels, _us(found, ROWS), _us(found, COLUMNS), samples or 1, _frames(found.get(FRAMES)), _us(found, BITS)
+    )  # type: ignore[arg-type]
     values = [found.get(t, b"") for t in _IDENTITY]
     stripped = [bytes(v).rstrip(b"\0 ") for v in values]  # type: ignore[arg-type]
     if not all(_PLAIN.fullmatch(v) for v in stripped):

@@ -59,11 +59,27 @@ AWS_ENDPOINT_URL = "https://s3.amazonaws.com"
 
 #: Columns of the bundled series index that the records need (the table has about 30).
 _SERIES_COLUMNS = (
-    "collection_id", "PatientID", "StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesDescription",
-    "BodyPartExamined", "SeriesNumber", "instanceCount", "series_size_MB", "Manufacturer",
-    "ManufacturerModelName", "license_short_name", "source_DOI", "SeriesDate", "StudyDate",
-    "StudyDescription", "PatientAge", "PatientSex", "series_aws_url",
-)  # fmt: skip
+    "collection_id",
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "Modality",
+    "SeriesDescription",
+    "BodyPartExamined",
+    "SeriesNumber",
+    "instanceCount",
+    "series_size_MB",
+    "Manufacturer",
+    "ManufacturerModelName",
+    "license_short_name",
+    "source_DOI",
+    "SeriesDate",
+    "StudyDate",
+    "StudyDescription",
+    "PatientAge",
+    "PatientSex",
+    "series_aws_url",
+)
 
 #: Seconds between two looks at the staging folder while s5cmd runs (progress and cancellation).
 _POLL_SECONDS = 0.25
@@ -415,9 +431,7 @@ class IDCSource(ImagingSource):
         oncoqi.errors.Cancelled
             When ``cancel`` is set.
         """
-        rows = self.index.query(
-            "SELECT series_aws_url FROM series WHERE SeriesInstanceUID = ?", [series.series_uid]
-        )
+        rows = self.index.query("SELECT series_aws_url FROM series WHERE SeriesInstanceUID = ?", [series.series_uid])
         if not rows or not rows[0]["series_aws_url"]:
             raise NetworkError(f"series {series.series_uid} is not in the IDC index")
         url = rows[0]["series_aws_url"]

@@ -59,9 +59,17 @@ DEFAULT_ALGORITHM_FAMILY: dict[str, Code] = {
 
 #: Recommended display colours (RGB) given in segment order when the metadata names none.
 DEFAULT_COLORS: tuple[tuple[int, int, int], ...] = (
-    (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
-    (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212),
-)  # fmt: skip
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+)
 
 _OUR_KEYS = ("value", "scheme", "meaning")
 _DCMQI_KEYS = ("CodeValue", "CodingSchemeDesignator", "CodeMeaning")
@@ -111,7 +119,7 @@ def code_from_json(value: Any, where: str) -> Code:
                     raise InputError(f"{where}: code {dict(value)} has an empty field")
                 return normalise_code(Code(*parts))
     raise InputError(
-        f"{where}: {value!r} is not a code; write {{\"value\", \"scheme\", \"meaning\"}} "
+        f'{where}: {value!r} is not a code; write {{"value", "scheme", "meaning"}} '
         f"(or dcmqi's CodeValue/CodingSchemeDesignator/CodeMeaning) or one of {sorted(NAMED_CODES)}"
     )
 

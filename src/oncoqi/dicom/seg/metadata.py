@@ -50,15 +50,32 @@ from oncoqi.jsonio import load_json_object
 
 _CODE_FIELDS = ("category", "type", "type_modifier", "anatomic_region", "anatomic_region_modifier")
 _SEGMENT_KEYS = {
-    "label", "description", "labels_file", "label_value", "segment_number", "algorithm", "color",
-    "tracking_id", "tracking_uid", *_CODE_FIELDS,
-}  # fmt: skip
+    "label",
+    "description",
+    "labels_file",
+    "label_value",
+    "segment_number",
+    "algorithm",
+    "color",
+    "tracking_id",
+    "tracking_uid",
+    *_CODE_FIELDS,
+}
 _ALGORITHM_KEYS = {"type", "name", "version", "family"}
 _DOCUMENT_KEYS = {
-    "segments", "series_description", "series_number", "instance_number", "content_label",
-    "content_description", "content_creator", "body_part_examined", "clinical_trial_series_id",
-    "clinical_trial_time_point_id", "clinical_trial_coordinating_center", "background",
-}  # fmt: skip
+    "segments",
+    "series_description",
+    "series_number",
+    "instance_number",
+    "content_label",
+    "content_description",
+    "content_creator",
+    "body_part_examined",
+    "clinical_trial_series_id",
+    "clinical_trial_time_point_id",
+    "clinical_trial_coordinating_center",
+    "background",
+}
 
 #: dcmqi segment keys and the field of ours each fills (codes handled apart).
 _DCMQI_CODE_KEYS = {
@@ -69,10 +86,18 @@ _DCMQI_CODE_KEYS = {
     "AnatomicRegionModifierSequence": "anatomic_region_modifier",
 }
 _DCMQI_SEGMENT_KEYS = {
-    "labelID", "SegmentLabel", "SegmentDescription", "SegmentAlgorithmType", "SegmentAlgorithmName",
-    "recommendedDisplayRGBValue", "RecommendedDisplayCIELabValue", "TrackingIdentifier",
-    "TrackingUniqueIdentifier", "segmentationFileName", *_DCMQI_CODE_KEYS,
-}  # fmt: skip
+    "labelID",
+    "SegmentLabel",
+    "SegmentDescription",
+    "SegmentAlgorithmType",
+    "SegmentAlgorithmName",
+    "recommendedDisplayRGBValue",
+    "RecommendedDisplayCIELabValue",
+    "TrackingIdentifier",
+    "TrackingUniqueIdentifier",
+    "segmentationFileName",
+    *_DCMQI_CODE_KEYS,
+}
 #: dcmqi document keys and the field of ours each fills.
 _DCMQI_DOCUMENT_KEYS = {
     "ContentCreatorName": "content_creator",
@@ -222,7 +247,7 @@ class SegmentDescription:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any], where: str) -> "SegmentDescription":
+    def from_json(cls, data: Mapping[str, Any], where: str) -> SegmentDescription:
         """Parse one segment of our JSON.
 
         Raises
@@ -287,7 +312,7 @@ class SegmentDescription:
         return out
 
     @classmethod
-    def from_dcmqi(cls, data: Mapping[str, Any], labels_file: int, where: str) -> "SegmentDescription":
+    def from_dcmqi(cls, data: Mapping[str, Any], labels_file: int, where: str) -> SegmentDescription:
         """Parse one item of dcmqi's ``segmentAttributes[labels_file]``.
 
         A missing ``SegmentLabel`` becomes the type's meaning, as DICOM needs a label.
@@ -326,7 +351,7 @@ class SegmentDescription:
 
     # -- DICOM --------------------------------------------------------------------------------
     @classmethod
-    def from_dataset(cls, item: Dataset, where: str) -> "SegmentDescription":
+    def from_dataset(cls, item: Dataset, where: str) -> SegmentDescription:
         """Read one item of a SEG's Segment Sequence (0062,0002).
 
         Tolerant of what other writers leave out: a missing label becomes ``"Segment N"``, a
@@ -350,9 +375,7 @@ class SegmentDescription:
         )
         region_item = item.get("AnatomicRegionSequence")
         region = first_code(item, "AnatomicRegionSequence", where)
-        region_modifier = (
-            first_code(region_item[0], "AnatomicRegionModifierSequence", where) if region_item else None
-        )
+        region_modifier = first_code(region_item[0], "AnatomicRegionModifierSequence", where) if region_item else None
         algorithm_type = str(item.get("SegmentAlgorithmType", "MANUAL") or "MANUAL")
         ident = item.get("SegmentationAlgorithmIdentificationSequence")
         version = family = None
@@ -426,8 +449,7 @@ class SegmentationMetadata:
             key = (seg.labels_file, seg.label_value)
             if key in seen:
                 raise InputError(
-                    f"segments {seen[key]!r} and {seg.label!r} both claim label value {key[1]} "
-                    f"of labels file {key[0]}"
+                    f"segments {seen[key]!r} and {seg.label!r} both claim label value {key[1]} of labels file {key[0]}"
                 )
             seen[key] = seg.label
         label = self.content_label.strip().upper().replace(" ", "_")
@@ -440,7 +462,7 @@ class SegmentationMetadata:
         """How many label images the segments refer to (highest ``labels_file`` + 1)."""
         return max(s.labels_file for s in self.segments) + 1
 
-    def with_defaults(self) -> "SegmentationMetadata":
+    def with_defaults(self) -> SegmentationMetadata:
         """A copy where every segment has a colour, a tracking id and a tracking UID.
 
         The tracking id defaults to the label and the UID is generated, so that the SEG and
@@ -466,15 +488,22 @@ class SegmentationMetadata:
             "instance_number": self.instance_number,
             "content_label": self.content_label,
         }
-        for name in ("content_description", "content_creator", "body_part_examined", "clinical_trial_series_id",
-                     "clinical_trial_time_point_id", "clinical_trial_coordinating_center", "background"):  # fmt: skip
+        for name in (
+            "content_description",
+            "content_creator",
+            "body_part_examined",
+            "clinical_trial_series_id",
+            "clinical_trial_time_point_id",
+            "clinical_trial_coordinating_center",
+            "background",
+        ):
             if getattr(self, name):
                 out[name] = getattr(self, name)
         out["segments"] = [s.to_json() for s in self.segments]
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "SegmentationMetadata":
+    def from_json(cls, data: Mapping[str, Any]) -> SegmentationMetadata:
         """Parse our JSON (``{"segments": [...], ...}``).
 
         Raises
@@ -509,7 +538,7 @@ class SegmentationMetadata:
         return out
 
     @classmethod
-    def from_dcmqi(cls, data: Mapping[str, Any]) -> "SegmentationMetadata":
+    def from_dcmqi(cls, data: Mapping[str, Any]) -> SegmentationMetadata:
         """Parse dcmqi's segmentation JSON (``segmentAttributes`` is a list per label file).
 
         Raises
@@ -534,7 +563,7 @@ class SegmentationMetadata:
 
     # -- DICOM --------------------------------------------------------------------------------
     @classmethod
-    def from_dataset(cls, ds: Dataset, where: str) -> "SegmentationMetadata":
+    def from_dataset(cls, ds: Dataset, where: str) -> SegmentationMetadata:
         """Read the segment descriptions and document attributes of a SEG dataset.
 
         Raises

@@ -38,8 +38,8 @@ from pydicom.errors import InvalidDicomError
 
 from oncoqi.dicom.scan import SeriesInfo
 from oncoqi.dicom.seg.grid import align_to_grid
-from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.dicom.seg.metadata import SegmentationMetadata, SegmentDescription
+from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.errors import InputError
 from oncoqi.image import Image
 

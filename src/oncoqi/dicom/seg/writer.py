@@ -32,8 +32,8 @@ from oncoqi import __version__
 from oncoqi.atomic import save_dataset
 from oncoqi.dicom.seg.codes import DEFAULT_ALGORITHM_FAMILY
 from oncoqi.dicom.seg.grid import align_to_grid
-from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.dicom.seg.metadata import SegmentationMetadata, SegmentDescription
+from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.errors import InputError
 from oncoqi.image import Image
 

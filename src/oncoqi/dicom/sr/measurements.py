@@ -41,6 +41,7 @@ from oncoqi.dicom.sr.codes import IMAGING_PROCEDURE, MEASUREMENT_METHOD, STANDAR
 from oncoqi.errors import InputError
 from oncoqi.jsonio import load_json_object
 
+
 @dataclass(frozen=True)
 class Algorithm:
     """Algorithm Identification (TID 4019): name, version, parameters."""
@@ -57,7 +58,7 @@ class Algorithm:
         return out
 
     @classmethod
-    def from_json(cls, data: Any, where: str, dcmqi: bool = False) -> "Algorithm":
+    def from_json(cls, data: Any, where: str, dcmqi: bool = False) -> Algorithm:
         """Parse ``{"name", "version", "parameters"}`` (dcmqi: ``AlgorithmName``, ...).
 
         Raises
@@ -65,7 +66,9 @@ class Algorithm:
         InputError
             When it is not an object, has unknown keys, or lacks name or version.
         """
-        keys = ("AlgorithmName", "AlgorithmVersion", "AlgorithmParameters") if dcmqi else ("name", "version", "parameters")
+        keys = (
+            ("AlgorithmName", "AlgorithmVersion", "AlgorithmParameters") if dcmqi else ("name", "version", "parameters")
+        )
         if not isinstance(data, Mapping):
             raise InputError(f"{where}: the algorithm must be an object with {list(keys)}")
         _unknown(data, set(keys), where)
@@ -105,7 +108,7 @@ class Measurement:
     name: str | None = None
 
     @classmethod
-    def named(cls, name: str, value: float, algorithm: Algorithm | None = None) -> "Measurement":
+    def named(cls, name: str, value: float, algorithm: Algorithm | None = None) -> Measurement:
         """A standard measurement by key (``"volume"``, ``"suvbw_peak"``, ``"recist_long_axis"``...).
 
         Raises
@@ -123,8 +126,12 @@ class Measurement:
         """What makes two measurements "the same" (quantity and derivation); a given
         measurement replaces a computed one with the same identity."""
         d = self.derivation
-        return (self.quantity.value, self.quantity.scheme_designator, d.value if d else None,
-                d.scheme_designator if d else None)  # fmt: skip
+        return (
+            self.quantity.value,
+            self.quantity.scheme_designator,
+            d.value if d else None,
+            d.scheme_designator if d else None,
+        )
 
     def to_json(self) -> dict[str, Any]:
         """Our JSON spelling: the standard name, or the explicit codes."""
@@ -143,7 +150,7 @@ class Measurement:
         return out
 
     @classmethod
-    def from_json(cls, data: Any, where: str) -> "Measurement":
+    def from_json(cls, data: Any, where: str) -> Measurement:
         """Parse ``{"name": key, "value": v}`` or ``{"quantity", "unit", "value", ...}``.
 
         Raises
@@ -178,7 +185,7 @@ class Measurement:
         )
 
     @classmethod
-    def from_dcmqi(cls, data: Any, where: str) -> "Measurement":
+    def from_dcmqi(cls, data: Any, where: str) -> Measurement:
         """Parse a dcmqi ``measurementItems`` entry.
 
         A ``measurementModifiers`` entry is accepted only for the Measurement Method; the
@@ -192,8 +199,14 @@ class Measurement:
         """
         if not isinstance(data, Mapping):
             raise InputError(f"{where}: a measurement item must be a JSON object")
-        supported = {"value", "quantity", "units", "derivationModifier", "measurementAlgorithmIdentification",
-                     "measurementModifiers"}  # fmt: skip
+        supported = {
+            "value",
+            "quantity",
+            "units",
+            "derivationModifier",
+            "measurementAlgorithmIdentification",
+            "measurementModifiers",
+        }
         unsupported = set(data) - supported
         if unsupported:
             raise InputError(f"{where}: dcmqi field(s) {sorted(unsupported)} are not supported by OncoQI's writer")
@@ -213,7 +226,8 @@ class Measurement:
             unit=code_from_json(data["units"], f"{where} units"),
             derivation=(
                 code_from_json(data["derivationModifier"], f"{where} derivationModifier")
-                if data.get("derivationModifier") else None
+                if data.get("derivationModifier")
+                else None
             ),
             method=method,
             algorithm=Algorithm.from_json(ident, f"{where} algorithm", dcmqi=True) if ident else None,
@@ -273,8 +287,9 @@ class MeasurementGroup:
         if self.algorithm is not None:
             out["algorithm"] = self.algorithm.to_json()
         if self.qualitative:
-            out["qualitative"] = [{"concept": code_to_json(q.concept), "value": code_to_json(q.value)}
-                                  for q in self.qualitative]  # fmt: skip
+            out["qualitative"] = [
+                {"concept": code_to_json(q.concept), "value": code_to_json(q.value)} for q in self.qualitative
+            ]
         out["measurements"] = [m.to_json() for m in self.measurements]
         return out
 
@@ -308,9 +323,12 @@ class Observer:
 
 #: The device observer of reports when the caller names no observer.
 ONCOQI_DEVICE = Observer(
-    "DEVICE", "OncoQI", uid=generate_uid(entropy_srcs=["OncoQI device observer"]), manufacturer="OncoQI",
+    "DEVICE",
+    "OncoQI",
+    uid=generate_uid(entropy_srcs=["OncoQI device observer"]),
+    manufacturer="OncoQI",
     model="oncoqi " + __version__,
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -370,8 +388,12 @@ class ReportInfo:
         }
         if self.verifying_observer:
             out.update(verifying_observer=self.verifying_observer, verifying_organization=self.verifying_organization)
-        out.update(series_description=self.series_description, series_number=self.series_number,
-                   instance_number=self.instance_number, compute_statistics=self.compute_statistics)  # fmt: skip
+        out.update(
+            series_description=self.series_description,
+            series_number=self.series_number,
+            instance_number=self.instance_number,
+            compute_statistics=self.compute_statistics,
+        )
         for name in ("session", "time_point"):
             if getattr(self, name):
                 out[name] = getattr(self, name)
@@ -421,8 +443,15 @@ def _observer(data: Any, where: str) -> Observer:
     uid = data.get("uid")
     if kind == "DEVICE" and not uid:
         uid = generate_uid(entropy_srcs=["device observer", str(data.get("name"))])
-    return Observer(kind, str(data.get("name", "")).strip(), data.get("organization"), uid,
-                    data.get("manufacturer"), data.get("model"), data.get("serial_number"))  # fmt: skip
+    return Observer(
+        kind,
+        str(data.get("name", "")).strip(),
+        data.get("organization"),
+        uid,
+        data.get("manufacturer"),
+        data.get("model"),
+        data.get("serial_number"),
+    )
 
 
 def _codes(value: Any, where: str) -> list[Code]:
@@ -433,8 +462,22 @@ def _codes(value: Any, where: str) -> list[Code]:
 def _group(data: Any, where: str) -> MeasurementGroup:
     if not isinstance(data, Mapping):
         raise InputError(f"{where}: a group must be a JSON object")
-    _unknown(data, {"segment", "measurements", "finding", "finding_site", "laterality", "method", "algorithm",
-                    "qualitative", "tracking_id", "tracking_uid"}, where)  # fmt: skip
+    _unknown(
+        data,
+        {
+            "segment",
+            "measurements",
+            "finding",
+            "finding_site",
+            "laterality",
+            "method",
+            "algorithm",
+            "qualitative",
+            "tracking_id",
+            "tracking_uid",
+        },
+        where,
+    )
     segment = data.get("segment")
     if not isinstance(segment, int | str) or isinstance(segment, bool) or segment == "":
         raise InputError(f"{where}: 'segment' must name the segment by number, label or tracking id")
@@ -446,13 +489,20 @@ def _group(data: Any, where: str) -> MeasurementGroup:
     for n, q in enumerate(data.get("qualitative", [])):
         if not isinstance(q, Mapping) or set(q) != {"concept", "value"}:
             raise InputError(f"{where} qualitative[{n}]: must be {{'concept': code, 'value': code}}")
-        qualitative.append(QualitativeEvaluation(code_from_json(q["concept"], f"{where} qualitative[{n}] concept"),
-                                                 code_from_json(q["value"], f"{where} qualitative[{n}] value")))  # fmt: skip
+        qualitative.append(
+            QualitativeEvaluation(
+                code_from_json(q["concept"], f"{where} qualitative[{n}] concept"),
+                code_from_json(q["value"], f"{where} qualitative[{n}] value"),
+            )
+        )
     return MeasurementGroup(
         segment=segment,
         measurements=[Measurement.from_json(m, f"{where} measurements[{n}]") for n, m in enumerate(measurements)],
-        **{name: code_from_json(data[name], f"{where} {name}")
-           for name in ("finding", "finding_site", "laterality", "method") if data.get(name)},  # fmt: skip
+        **{
+            name: code_from_json(data[name], f"{where} {name}")
+            for name in ("finding", "finding_site", "laterality", "method")
+            if data.get(name)
+        },
         algorithm=Algorithm.from_json(data["algorithm"], f"{where} algorithm") if "algorithm" in data else None,
         qualitative=qualitative,
         tracking_id=data.get("tracking_id"),
@@ -460,9 +510,21 @@ def _group(data: Any, where: str) -> MeasurementGroup:
     )
 
 
-_OUR_KEYS = {"observer", "procedure_reported", "complete", "verified", "verifying_observer", "verifying_organization",
-             "series_description", "series_number", "instance_number", "session", "time_point", "compute_statistics",
-             "groups"}  # fmt: skip
+_OUR_KEYS = {
+    "observer",
+    "procedure_reported",
+    "complete",
+    "verified",
+    "verifying_observer",
+    "verifying_organization",
+    "series_description",
+    "series_number",
+    "instance_number",
+    "session",
+    "time_point",
+    "compute_statistics",
+    "groups",
+}
 
 
 def measurements_from_json(data: Mapping[str, Any]) -> MeasurementInput:
@@ -479,7 +541,8 @@ def measurements_from_json(data: Mapping[str, Any]) -> MeasurementInput:
     info = ReportInfo(
         observers=[_observer(o, f"observer[{n}]") for n, o in enumerate(observers)],
         procedure_reported=_codes(data["procedure_reported"], "procedure_reported")
-        if "procedure_reported" in data else [IMAGING_PROCEDURE],
+        if "procedure_reported" in data
+        else [IMAGING_PROCEDURE],
         complete=_flag(data.get("complete", False), "complete"),
         verified=_flag(data.get("verified", False), "verified"),
         verifying_observer=data.get("verifying_observer"),
@@ -497,13 +560,38 @@ def measurements_from_json(data: Mapping[str, Any]) -> MeasurementInput:
     return MeasurementInput(info, [_group(g, f"groups[{n}]") for n, g in enumerate(groups)])
 
 
-_DCMQI_KEYS = {"@schema", "compositeContext", "imageLibrary", "observerContext", "activitySession", "timePoint",
-               "procedureReported", "VerificationFlag", "CompletionFlag", "SeriesDescription", "SeriesNumber",
-               "InstanceNumber", "Measurements"}  # fmt: skip
-_DCMQI_GROUP_KEYS = {"TrackingIdentifier", "TrackingUniqueIdentifier", "ReferencedSegment",
-                     "SourceSeriesForImageSegmentation", "segmentationSOPInstanceUID", "rwvmMapUsedForMeasurement",
-                     "MeasurementMethod", "Finding", "FindingSite", "Laterality", "measurementItems",
-                     "qualitativeEvaluations", "measurementAlgorithmIdentification", "activitySession", "timePoint"}  # fmt: skip
+_DCMQI_KEYS = {
+    "@schema",
+    "compositeContext",
+    "imageLibrary",
+    "observerContext",
+    "activitySession",
+    "timePoint",
+    "procedureReported",
+    "VerificationFlag",
+    "CompletionFlag",
+    "SeriesDescription",
+    "SeriesNumber",
+    "InstanceNumber",
+    "Measurements",
+}
+_DCMQI_GROUP_KEYS = {
+    "TrackingIdentifier",
+    "TrackingUniqueIdentifier",
+    "ReferencedSegment",
+    "SourceSeriesForImageSegmentation",
+    "segmentationSOPInstanceUID",
+    "rwvmMapUsedForMeasurement",
+    "MeasurementMethod",
+    "Finding",
+    "FindingSite",
+    "Laterality",
+    "measurementItems",
+    "qualitativeEvaluations",
+    "measurementAlgorithmIdentification",
+    "activitySession",
+    "timePoint",
+}
 
 
 def measurements_from_dcmqi(data: Mapping[str, Any]) -> MeasurementInput:
@@ -529,11 +617,16 @@ def measurements_from_dcmqi(data: Mapping[str, Any]) -> MeasurementInput:
             observers.append(Observer("PERSON", str(ctx.get("PersonObserverName", "")).strip()))
         else:
             name = str(ctx.get("DeviceObserverName", "")).strip()
-            observers.append(Observer("DEVICE", name, uid=ctx.get("DeviceObserverUID") or
-                                      generate_uid(entropy_srcs=["device observer", name]),
-                                      manufacturer=ctx.get("DeviceObserverManufacturer"),
-                                      model=ctx.get("DeviceObserverModelName"),
-                                      serial_number=ctx.get("DeviceObserverSerialNumber")))  # fmt: skip
+            observers.append(
+                Observer(
+                    "DEVICE",
+                    name,
+                    uid=ctx.get("DeviceObserverUID") or generate_uid(entropy_srcs=["device observer", name]),
+                    manufacturer=ctx.get("DeviceObserverManufacturer"),
+                    model=ctx.get("DeviceObserverModelName"),
+                    serial_number=ctx.get("DeviceObserverSerialNumber"),
+                )
+            )
     if str(data.get("VerificationFlag", "UNVERIFIED")).upper() == "VERIFIED":
         raise InputError(
             "VerificationFlag VERIFIED needs the verifying observer and organization, which dcmqi's JSON "
@@ -543,7 +636,8 @@ def measurements_from_dcmqi(data: Mapping[str, Any]) -> MeasurementInput:
     info = ReportInfo(
         observers=observers,
         procedure_reported=_codes(data["procedureReported"], "procedureReported")
-        if "procedureReported" in data else [IMAGING_PROCEDURE],
+        if "procedureReported" in data
+        else [IMAGING_PROCEDURE],
         complete=str(data.get("CompletionFlag", "PARTIAL")).upper() == "COMPLETE",
         series_description=str(data.get("SeriesDescription", "Measurements")),
         series_number=int(data.get("SeriesNumber", 400)),
@@ -561,23 +655,36 @@ def measurements_from_dcmqi(data: Mapping[str, Any]) -> MeasurementInput:
         if "ReferencedSegment" not in g:
             raise InputError(f"{where}: missing ReferencedSegment (the segment number in the SEG)")
         qualitative = [
-            QualitativeEvaluation(code_from_json(q.get("conceptCode"), f"{where} qualitativeEvaluations[{m}]"),
-                                  code_from_json(q.get("conceptValue"), f"{where} qualitativeEvaluations[{m}]"))
+            QualitativeEvaluation(
+                code_from_json(q.get("conceptCode"), f"{where} qualitativeEvaluations[{m}]"),
+                code_from_json(q.get("conceptValue"), f"{where} qualitativeEvaluations[{m}]"),
+            )
             for m, q in enumerate(g.get("qualitativeEvaluations", []))
-        ]  # fmt: skip
+        ]
         ident = g.get("measurementAlgorithmIdentification")
-        groups.append(MeasurementGroup(
-            segment=int(g["ReferencedSegment"]),
-            measurements=[Measurement.from_dcmqi(m, f"{where} measurementItems[{k}]")
-                          for k, m in enumerate(g.get("measurementItems", []))],
-            **{name: code_from_json(g[key], f"{where} {key}")
-               for key, name in (("Finding", "finding"), ("FindingSite", "finding_site"),
-                                 ("Laterality", "laterality"), ("MeasurementMethod", "method")) if g.get(key)},
-            algorithm=Algorithm.from_json(ident, f"{where} algorithm", dcmqi=True) if ident else None,
-            qualitative=qualitative,
-            tracking_id=g.get("TrackingIdentifier"),
-            tracking_uid=g.get("TrackingUniqueIdentifier"),
-        ))  # fmt: skip
+        groups.append(
+            MeasurementGroup(
+                segment=int(g["ReferencedSegment"]),
+                measurements=[
+                    Measurement.from_dcmqi(m, f"{where} measurementItems[{k}]")
+                    for k, m in enumerate(g.get("measurementItems", []))
+                ],
+                **{
+                    name: code_from_json(g[key], f"{where} {key}")
+                    for key, name in (
+                        ("Finding", "finding"),
+                        ("FindingSite", "finding_site"),
+                        ("Laterality", "laterality"),
+                        ("MeasurementMethod", "method"),
+                    )
+                    if g.get(key)
+                },
+                algorithm=Algorithm.from_json(ident, f"{where} algorithm", dcmqi=True) if ident else None,
+                qualitative=qualitative,
+                tracking_id=g.get("TrackingIdentifier"),
+                tracking_uid=g.get("TrackingUniqueIdentifier"),
+            )
+        )
     return MeasurementInput(info, groups)
 
 

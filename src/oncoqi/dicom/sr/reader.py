@@ -79,10 +79,10 @@ class Item:
     value_type: str
     concept: Code | None
     value: Any
-    children: list["Item"]
+    children: list[Item]
     relationship: str = ""
 
-    def find(self, concept: Code) -> "Item | None":
+    def find(self, concept: Code) -> Item | None:
         """First direct child with this concept name."""
         return next((c for c in self.children if _same(c.concept, concept)), None)
 
@@ -98,8 +98,11 @@ def _value(ds: Dataset, where: str) -> Any:
         seq = ds.get("MeasuredValueSequence")
         if not seq:
             qualifier = ds.get("NumericValueQualifierCodeSequence")
-            return {"value": None, "unit": None,
-                    "qualifier": code_from_item(qualifier[0], where) if qualifier else None}  # fmt: skip
+            return {
+                "value": None,
+                "unit": None,
+                "qualifier": code_from_item(qualifier[0], where) if qualifier else None,
+            }
         mv = seq[0]
         value = mv.get("FloatingPointValue")
         value = float(value) if value is not None else float(mv.NumericValue)
@@ -114,8 +117,10 @@ def _value(ds: Dataset, where: str) -> Any:
         if not seq:
             return None
         ref = seq[0]
-        out = {"sop_class_uid": str(ref.get("ReferencedSOPClassUID", "")),
-               "sop_instance_uid": str(ref.get("ReferencedSOPInstanceUID", ""))}  # fmt: skip
+        out = {
+            "sop_class_uid": str(ref.get("ReferencedSOPClassUID", "")),
+            "sop_instance_uid": str(ref.get("ReferencedSOPInstanceUID", "")),
+        }
         if "ReferencedSegmentNumber" in ref:
             numbers = ref.ReferencedSegmentNumber
             out["segment_number"] = int(numbers[0] if isinstance(numbers, MultiValue) else numbers)
@@ -185,8 +190,18 @@ class GroupRecord:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
         out: dict[str, Any] = {}
-        for name in ("tracking_id", "tracking_uid", "roi", "segmentation_uid", "segment_number", "source_series_uid",
-                     "rwvm_uid", "algorithm", "session", "time_point"):  # fmt: skip
+        for name in (
+            "tracking_id",
+            "tracking_uid",
+            "roi",
+            "segmentation_uid",
+            "segment_number",
+            "source_series_uid",
+            "rwvm_uid",
+            "algorithm",
+            "session",
+            "time_point",
+        ):
             if getattr(self, name) is not None:
                 out[name] = getattr(self, name)
         for name in ("finding", "finding_category", "method"):
@@ -205,10 +220,23 @@ class GroupRecord:
 
 #: Columns of :meth:`MeasurementReportData.rows`, in order.
 TABLE_COLUMNS = (
-    "tracking_id", "tracking_uid", "segment_number", "segmentation_uid", "source_series_uid", "finding",
-    "finding_site", "quantity", "quantity_code", "value", "unit", "derivation", "derivation_code", "method",
-    "method_code", "algorithm",
-)  # fmt: skip
+    "tracking_id",
+    "tracking_uid",
+    "segment_number",
+    "segmentation_uid",
+    "source_series_uid",
+    "finding",
+    "finding_site",
+    "quantity",
+    "quantity_code",
+    "value",
+    "unit",
+    "derivation",
+    "derivation_code",
+    "method",
+    "method_code",
+    "algorithm",
+)
 
 
 def _code_str(code: Code | None) -> str | None:
@@ -252,24 +280,26 @@ class MeasurementReportData:
         for g in self.groups:
             site = g.finding_sites[0][0] if g.finding_sites else None
             for m in g.measurements:
-                out.append({
-                    "tracking_id": g.tracking_id,
-                    "tracking_uid": g.tracking_uid,
-                    "segment_number": g.segment_number,
-                    "segmentation_uid": g.segmentation_uid,
-                    "source_series_uid": g.source_series_uid,
-                    "finding": g.finding.meaning if g.finding else None,
-                    "finding_site": (m.finding_site or site).meaning if (m.finding_site or site) else None,
-                    "quantity": m.concept.meaning,
-                    "quantity_code": _code_str(m.concept),
-                    "value": m.value,
-                    "unit": m.unit.value if m.unit else None,
-                    "derivation": m.derivation.meaning if m.derivation else None,
-                    "derivation_code": _code_str(m.derivation),
-                    "method": (m.method or g.method).meaning if (m.method or g.method) else None,
-                    "method_code": _code_str(m.method or g.method),
-                    "algorithm": m.algorithm or g.algorithm,
-                })  # fmt: skip
+                out.append(
+                    {
+                        "tracking_id": g.tracking_id,
+                        "tracking_uid": g.tracking_uid,
+                        "segment_number": g.segment_number,
+                        "segmentation_uid": g.segmentation_uid,
+                        "source_series_uid": g.source_series_uid,
+                        "finding": g.finding.meaning if g.finding else None,
+                        "finding_site": (m.finding_site or site).meaning if (m.finding_site or site) else None,
+                        "quantity": m.concept.meaning,
+                        "quantity_code": _code_str(m.concept),
+                        "value": m.value,
+                        "unit": m.unit.value if m.unit else None,
+                        "derivation": m.derivation.meaning if m.derivation else None,
+                        "derivation_code": _code_str(m.derivation),
+                        "method": (m.method or g.method).meaning if (m.method or g.method) else None,
+                        "method_code": _code_str(m.method or g.method),
+                        "algorithm": m.algorithm or g.algorithm,
+                    }
+                )
         return out
 
     def to_csv(self, delimiter: str = ",") -> str:

@@ -26,17 +26,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-import numpy as np
-
 import highdicom as hd
+import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 
 from oncoqi.atomic import save_dataset
-from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.dicom.seg.metadata import SegmentDescription
 from oncoqi.dicom.seg.reader import SegmentationData, read_dataset, read_segmentation
 from oncoqi.dicom.seg.writer import MANUFACTURER
+from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.dicom.sr.codes import DEVICE, MEASUREMENT_METHOD, PERSON, PROCEDURE_REPORTED, SOURCE_SERIES
 from oncoqi.dicom.sr.measurements import (
     ONCOQI_DEVICE,
@@ -184,7 +183,8 @@ def resolve_groups(
                 or (region_modifier if region_modifier and region_modifier.value in LATERALITY_VALUES else None),
                 algorithm=algorithm,
                 # a SEG without Tracking IDs (other tools') falls back to labels, made unique
-                tracking_id=group.tracking_id or seg.tracking_id
+                tracking_id=group.tracking_id
+                or seg.tracking_id
                 or (seg.label if labels.count(seg.label) == 1 else f"{seg.label} (segment {number})"),
                 tracking_uid=group.tracking_uid or seg.tracking_uid or hd.UID(),
             )
@@ -232,8 +232,9 @@ def image_library(source: SourceSeries) -> hd.sr.ContainerContentItem:
         name=codes.DCM.ImageLibraryGroup, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
     )
     group.ContentSequence = hd.sr.ContentSequence([*shared, *images])
-    library = hd.sr.ContainerContentItem(name=codes.DCM.ImageLibrary,
-                                         relationship_type=hd.sr.RelationshipTypeValues.CONTAINS)  # fmt: skip
+    library = hd.sr.ContainerContentItem(
+        name=codes.DCM.ImageLibrary, relationship_type=hd.sr.RelationshipTypeValues.CONTAINS
+    )
     library.ContentSequence = hd.sr.ContentSequence([group])
     return library
 
@@ -248,14 +249,18 @@ def _observation_context(info: ReportInfo) -> hd.sr.ObservationContext:
     person = device = None
     for observer in info.observers or [ONCOQI_DEVICE]:
         if observer.kind == "PERSON":
-            attrs = hd.sr.PersonObserverIdentifyingAttributes(name=observer.name,
-                                                              organization_name=observer.organization)  # fmt: skip
+            attrs = hd.sr.PersonObserverIdentifyingAttributes(
+                name=observer.name, organization_name=observer.organization
+            )
             person = hd.sr.ObserverContext(observer_type=PERSON, observer_identifying_attributes=attrs)
         else:
             attrs = hd.sr.DeviceObserverIdentifyingAttributes(
-                uid=str(observer.uid), name=observer.name, manufacturer_name=observer.manufacturer,
-                model_name=observer.model, serial_number=observer.serial_number,
-            )  # fmt: skip
+                uid=str(observer.uid),
+                name=observer.name,
+                manufacturer_name=observer.manufacturer,
+                model_name=observer.model,
+                serial_number=observer.serial_number,
+            )
             device = hd.sr.ObserverContext(observer_type=DEVICE, observer_identifying_attributes=attrs)
     return hd.sr.ObservationContext(observer_person_context=person, observer_device_context=device)
 
@@ -270,9 +275,13 @@ def _content_group(
         raise InputError(f"segment {group.segment}: a laterality needs a finding site")
     measurements = [
         hd.sr.Measurement(
-            name=m.quantity, value=m.value, unit=m.unit, derivation=m.derivation, method=m.method,
+            name=m.quantity,
+            value=m.value,
+            unit=m.unit,
+            derivation=m.derivation,
+            method=m.method,
             algorithm_id=_algorithm(m.algorithm or group.algorithm),
-        )  # fmt: skip
+        )
         for m in group.measurements
     ]
     content = hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations(
@@ -373,7 +382,9 @@ def build_measurement_report(
             imaging_measurements=[_content_group(g, seg_ds, source, info) for g in groups],
         )
         root = report[0].ContentSequence
-        procedures = [n for n, item in enumerate(root) if item.ConceptNameCodeSequence[0].CodeValue == PROCEDURE_REPORTED.value]
+        procedures = [
+            n for n, item in enumerate(root) if item.ConceptNameCodeSequence[0].CodeValue == PROCEDURE_REPORTED.value
+        ]
         root.insert(procedures[-1] + 1, image_library(source))
         sr = hd.sr.Comprehensive3DSR(
             evidence=[seg_ds, *source.datasets],
@@ -413,10 +424,12 @@ def write_measurement_report(
         As :func:`build_measurement_report`; nothing is written then.
     """
     built = build_measurement_report(
-        segmentation, source, measurements, statistics=statistics, series_instance_uid=series_instance_uid,
+        segmentation,
+        source,
+        measurements,
+        statistics=statistics,
+        series_instance_uid=series_instance_uid,
         sop_instance_uid=sop_instance_uid,
     )
     save_dataset(built.dataset, path)
     return built
-
-

@@ -115,8 +115,9 @@ class SliceOptions:
 
     def __post_init__(self) -> None:
         if self.negative_ratio < 0 or self.min_negatives < 0:
-            raise TrainingError(f"negative_ratio and min_negatives must be >= 0, got {self.negative_ratio} and "
-                                f"{self.min_negatives}")
+            raise TrainingError(
+                f"negative_ratio and min_negatives must be >= 0, got {self.negative_ratio} and {self.min_negatives}"
+            )
 
 
 @dataclass(frozen=True)
@@ -343,10 +344,13 @@ def phantom_case(
             options = replace(options, tumours=tuple(TumourSpec(solid_fraction=f) for f in solid))
         if large:  # drawn after the rest, likewise
             low, high = np.log(LARGE_TUMOUR_ML)
-            volumes = [float(np.exp(rng.uniform(low, high))) if rng.random() < large else None for _ in range(n_tumours)]
-            options = replace(options, tumours=tuple(
-                replace(spec, volume_ml=volume) for spec, volume in zip(options.tumours, volumes)
-            ))
+            volumes = [
+                float(np.exp(rng.uniform(low, high))) if rng.random() < large else None for _ in range(n_tumours)
+            ]
+            options = replace(
+                options,
+                tumours=tuple(replace(spec, volume_ml=volume) for spec, volume in zip(options.tumours, volumes)),
+            )
         try:
             result = make_ct(options)
         except TumourPlacementError:
@@ -364,8 +368,15 @@ def _phantom_slices(
     args: tuple[int, int, PhantomSetOptions, SliceOptions],
 ) -> tuple[str, SliceSet | None, str]:
     seed, index, phantoms, options = args
-    case = phantom_case(seed, index, phantoms.size, phantoms.z_mm, wide_geometry=phantoms.wide_geometry,
-                        subsolid=phantoms.subsolid, large=phantoms.large)  # fmt: skip
+    case = phantom_case(
+        seed,
+        index,
+        phantoms.size,
+        phantoms.z_mm,
+        wide_geometry=phantoms.wide_geometry,
+        subsolid=phantoms.subsolid,
+        large=phantoms.large,
+    )
     return _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
 
 
@@ -448,8 +459,15 @@ def augment_slice(
     centre = (shape - 1.0) / 2.0
     offset = centre - matrix @ (centre + shift)
     planes = image[..., None] if image.ndim == 2 else image
-    img = np.stack([ndimage.affine_transform(planes[..., c].astype(np.float32), matrix, offset, order=1,
-                                             mode="constant", cval=fill) for c in range(planes.shape[-1])], axis=-1)
+    img = np.stack(
+        [
+            ndimage.affine_transform(
+                planes[..., c].astype(np.float32), matrix, offset, order=1, mode="constant", cval=fill
+            )
+            for c in range(planes.shape[-1])
+        ],
+        axis=-1,
+    )
     img = img[..., 0] if image.ndim == 2 else img
     msk = ndimage.affine_transform(mask, matrix, offset, order=0, mode="constant", cval=0)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), msk.astype(np.uint8)
@@ -499,8 +517,9 @@ def sample_crop(
     rows, columns = slices.masks.shape[1:]
     ya, xa = max(0, y0 - margin), max(0, x0 - margin)
     yb, xb = min(rows, y0 + size + margin), min(columns, x0 + size + margin)
-    image, mask = augment_slice(slices.images[index, ya:yb, xa:xb], slices.masks[index, ya:yb, xa:xb], rng,
-                                augment, fill)  # fmt: skip
+    image, mask = augment_slice(
+        slices.images[index, ya:yb, xa:xb], slices.masks[index, ya:yb, xa:xb], rng, augment, fill
+    )
     if image.shape[-1] > 1 and rng.random() < augment.p_reverse_channels:
         image = image[..., ::-1]
     image = image[y0 - ya : y0 - ya + size, x0 - xa : x0 - xa + size]

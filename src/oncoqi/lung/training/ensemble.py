@@ -86,7 +86,9 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     metas = [{p.key: p.value for p in proto.metadata_props} for proto in protos]
     for p, meta, proto in zip(paths[1:], metas[1:], protos[1:]):
         if _preprocess(meta) != _preprocess(metas[0]):
-            raise ModelError(f"{p}: oncoqi.preprocess differs from {paths[0].name}'s; members must share grid and coding")
+            raise ModelError(
+                f"{p}: oncoqi.preprocess differs from {paths[0].name}'s; members must share grid and coding"
+            )
         if _channels(proto) != _channels(protos[0]):
             raise ModelError(f"{p}: {_channels(proto)} input channels, {paths[0].name} has {_channels(protos[0])}")
     shared_input = protos[0].graph.input[0]
@@ -118,15 +120,19 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     metadata = {key: metas[0][key] for key in CARRIED_KEYS if key in metas[0]}
     metadata["oncoqi.threshold"] = repr(DEFAULT_THRESHOLD)
     metadata["oncoqi.divisor"] = str(math.lcm(*(int(meta.get("oncoqi.divisor", 1)) for meta in metas)))
-    metadata["oncoqi.ensemble"] = json.dumps([
-        {"file": p.name, "sha256": sha256, "training": meta.get("oncoqi.training", ""), "mirror": mirror}
-        for p, meta, (_, sha256) in zip(paths, metas, loaded)
-    ])  # fmt: skip
+    metadata["oncoqi.ensemble"] = json.dumps(
+        [
+            {"file": p.name, "sha256": sha256, "training": meta.get("oncoqi.training", ""), "mirror": mirror}
+            for p, meta, (_, sha256) in zip(paths, metas, loaded)
+        ]
+    )
     what = f"{len(paths)} networks" if len(paths) > 1 else "1 network"
     if mirror:
         what += " and their mirror images" if len(paths) > 1 else " and its mirror image"
-    named = (f"{p.name} ({meta['oncoqi.training']})" if meta.get("oncoqi.training") else p.name
-             for p, meta in zip(paths, metas))  # fmt: skip
+    named = (
+        f"{p.name} ({meta['oncoqi.training']})" if meta.get("oncoqi.training") else p.name
+        for p, meta in zip(paths, metas)
+    )
     metadata["oncoqi.training"] = f"mean of {what}: " + ", ".join(named)
     return save_with_metadata(ensemble, path, metadata)
 
@@ -149,10 +155,13 @@ def _mirrored_pass(proto: onnx.ModelProto, prefix: str, source: str) -> list[onn
     weights = {init.name for init in proto.graph.initializer}
     for node in graph.node:
         for i, name in enumerate(node.input):
-            if name.startswith(mirrored) and name[len(mirrored):] in weights:
-                node.input[i] = prefix + name[len(mirrored):]
-    return [_mirror_node(source, graph.input[0].name, mirrored + "feed"), *graph.node,
-            _mirror_node(graph.output[0].name, mirrored + "unmirrored", mirrored + "unmirror")]  # fmt: skip
+            if name.startswith(mirrored) and name[len(mirrored) :] in weights:
+                node.input[i] = prefix + name[len(mirrored) :]
+    return [
+        _mirror_node(source, graph.input[0].name, mirrored + "feed"),
+        *graph.node,
+        _mirror_node(graph.output[0].name, mirrored + "unmirrored", mirrored + "unmirror"),
+    ]
 
 
 def _mirror_constants() -> list[onnx.TensorProto]:
@@ -166,8 +175,9 @@ def _mirror_constants() -> list[onnx.TensorProto]:
 def _mirror_node(source: str, target: str, name: str) -> onnx.NodeProto:
     from onnx import helper
 
-    return helper.make_node("Slice", [source, "mirror/start", "mirror/end", "mirror/axis", "mirror/step"], [target],
-                            name=name)  # fmt: skip
+    return helper.make_node(
+        "Slice", [source, "mirror/start", "mirror/end", "mirror/axis", "mirror/step"], [target], name=name
+    )
 
 
 def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
@@ -182,8 +192,10 @@ def read_model(path: Path) -> tuple[onnx.ModelProto, str]:
     except Exception as exc:  # onnx raises protobuf's untyped errors for a bad file
         raise ModelError(f"{path}: not a loadable ONNX model ({exc})") from exc
     if len(proto.graph.input) != 1 or len(proto.graph.output) != 1:
-        raise ModelError(f"{path}: expected one image input and one output, found "
-                         f"{len(proto.graph.input)} inputs and {len(proto.graph.output)} outputs")  # fmt: skip
+        raise ModelError(
+            f"{path}: expected one image input and one output, found "
+            f"{len(proto.graph.input)} inputs and {len(proto.graph.output)} outputs"
+        )
     return proto, hashlib.sha256(data).hexdigest()
 
 

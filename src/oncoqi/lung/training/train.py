@@ -279,8 +279,9 @@ def train(
 
     out = Path(out)
     keras.utils.set_random_seed(options.seed)
-    model = build_unet(options.unet, levels=options.preprocess.levels, seed=options.seed,
-                       channels=options.preprocess.channels)
+    model = build_unet(
+        options.unet, levels=options.preprocess.levels, seed=options.seed, channels=options.preprocess.channels
+    )
     started_from = ""
     if options.init_from:  # before the cases are prepared, so a wrong model fails in seconds, not minutes
         sha256 = load_onnx_weights(model, options.init_from)
@@ -305,8 +306,10 @@ def train(
         return loss, soft_dice
 
     def validation_dice() -> float:
-        parts = [model(val_set.images[s : s + 2].astype(np.float32), training=False).numpy()[..., 0]
-                 for s in range(0, len(val_set), 2)]  # fmt: skip
+        parts = [
+            model(val_set.images[s : s + 2].astype(np.float32), training=False).numpy()[..., 0]
+            for s in range(0, len(val_set), 2)
+        ]
         prob = np.concatenate(parts) * val_set.search
         return _hard_dice(prob, val_set.masks, options.threshold)
 
@@ -323,9 +326,11 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     history: list[dict[str, float]] = []
     best_dice, best_epoch, global_step = -1.0, 0, 0
-    log(f"{len(train_set)} training slices ({len(train_set.positives)} with tumour), {len(val_set)} validation "
+    log(
+        f"{len(train_set)} training slices ({len(train_set.positives)} with tumour), {len(val_set)} validation "
         f"slices; {model.count_params():,} parameters; {options.epochs} x {options.steps_per_epoch} steps of "
-        f"{options.batch_size} crops of {options.crop} px")
+        f"{options.batch_size} crops of {options.crop} px"
+    )
     for epoch in range(options.epochs):
         started = time.perf_counter()
         w = dice_weight(epoch, options.dice_start, options.dice_end, options.dice_epochs)
@@ -336,8 +341,10 @@ def train(
             lr = cosine_learning_rate(global_step, total_steps, options.learning_rate, options.min_learning_rate)
             optimizer.learning_rate.assign(lr)
             index = rng.integers(len(train_set), size=options.batch_size)
-            pairs = [sample_crop(train_set, int(i), rng, options.augment, fill, options.crop, options.tumour_fraction)
-                     for i in index]  # fmt: skip
+            pairs = [
+                sample_crop(train_set, int(i), rng, options.augment, fill, options.crop, options.tumour_fraction)
+                for i in index
+            ]
             x = np.stack([p[0] for p in pairs]).astype(np.float32)
             y = np.stack([p[1] for p in pairs])[..., None].astype(np.float32)
             loss, soft = step(tf.constant(x), tf.constant(y))
@@ -351,13 +358,22 @@ def train(
             with atomic_path(checkpoint) as tmp:
                 model.save_weights(str(tmp))
             export(f"best epoch {best_epoch} so far, validation Dice {best_dice:.4f}")
-        row = {"epoch": epoch + 1, "learning_rate": lr, "dice_weight": w, "loss": float(np.mean(losses)),
-               "train_dice": float(np.mean(dices)), "val_dice": val_dice, "best": int(improved),
-               "seconds": time.perf_counter() - started}
+        row = {
+            "epoch": epoch + 1,
+            "learning_rate": lr,
+            "dice_weight": w,
+            "loss": float(np.mean(losses)),
+            "train_dice": float(np.mean(dices)),
+            "val_dice": val_dice,
+            "best": int(improved),
+            "seconds": time.perf_counter() - started,
+        }
         history.append(row)
         _write_log(history, out / LOG_NAME)
-        log(f"epoch {epoch + 1}/{options.epochs}: loss {row['loss']:.4f}, train Dice {row['train_dice']:.3f}, "
-            f"validation Dice {val_dice:.3f}{' (best)' if improved else ''}, {row['seconds']:.0f} s")
+        log(
+            f"epoch {epoch + 1}/{options.epochs}: loss {row['loss']:.4f}, train Dice {row['train_dice']:.3f}, "
+            f"validation Dice {val_dice:.3f}{' (best)' if improved else ''}, {row['seconds']:.0f} s"
+        )
     write_learning_curves(history, out / PLOT_NAME)
     model.load_weights(str(checkpoint))
     model_path = export(f"best epoch {best_epoch} of {options.epochs}, validation Dice {best_dice:.4f}")

@@ -104,8 +104,7 @@ class Setting:
     @property
     def worst(self) -> float:
         """The figure furthest below its bar as a fraction of the bar, at most 1 (see the module doc)."""
-        return min(1.0, self.dice_median / DICE_BAR, self.sensitivity / DETECTION_BAR,
-                   self.specificity / DETECTION_BAR)  # fmt: skip
+        return min(1.0, self.dice_median / DICE_BAR, self.sensitivity / DETECTION_BAR, self.specificity / DETECTION_BAR)
 
     @property
     def hd95_term(self) -> float:
@@ -123,15 +122,19 @@ class Setting:
     def rules_text(self) -> str:
         """The setting's post-processing in words, for the tuning log."""
         r = self.rules
-        return (f"threshold {self.threshold:.2f}, min {r.min_volume_ml:.2f} ml, min {r.min_slices} slices, "
-                f"min confidence {r.min_confidence:.2f}, vessel test {r.through_fraction}, min lung fraction "
-                f"{r.min_lung_fraction:.2f}, dome test {r.dome_fraction}")  # fmt: skip
+        return (
+            f"threshold {self.threshold:.2f}, min {r.min_volume_ml:.2f} ml, min {r.min_slices} slices, "
+            f"min confidence {r.min_confidence:.2f}, vessel test {r.through_fraction}, min lung fraction "
+            f"{r.min_lung_fraction:.2f}, dome test {r.dome_fraction}"
+        )
 
     def note(self, cases: int, seed: int | None) -> str:
         where = f"synthetic set seed {seed}, " if seed is not None else ""
-        return (f"{where}{cases} cases: median Dice {self.dice_median:.3f}, lung-wise sensitivity "
-                f"{self.sensitivity:.3f}, specificity {self.specificity:.3f}, lesion precision {self.precision:.3f}, "
-                f"median HD95 {self.hd95_median:.2f} mm")  # fmt: skip
+        return (
+            f"{where}{cases} cases: median Dice {self.dice_median:.3f}, lung-wise sensitivity "
+            f"{self.sensitivity:.3f}, specificity {self.specificity:.3f}, lesion precision {self.precision:.3f}, "
+            f"median HD95 {self.hd95_median:.2f} mm"
+        )
 
 
 def case_probabilities(cases: Iterable[Case], model: Path, threads: int | None = None) -> list[CaseProbability]:
@@ -144,9 +147,17 @@ def case_probabilities(cases: Iterable[Case], model: Path, threads: int | None =
         # Every candidate setting relabels the case: keep only the rows and columns where a lesion
         # can be (any candidate threshold, or truth), with all slices for the vessel test.
         box = _box(result.probability.array >= min(THRESHOLDS), case.label.array != 0)
-        out.append(CaseProbability(case.name, case.ct.crop(box), result.probability.crop(box),
-                                   result.masks.search_region.crop(box), case.label.array[box] != 0,
-                                   case.lungs.crop(box), result.masks.lungs.crop(box)))  # fmt: skip
+        out.append(
+            CaseProbability(
+                case.name,
+                case.ct.crop(box),
+                result.probability.crop(box),
+                result.masks.search_region.crop(box),
+                case.label.array[box] != 0,
+                case.lungs.crop(box),
+                result.masks.lungs.crop(box),
+            )
+        )
     return out
 
 
@@ -156,8 +167,11 @@ def _box(*masks: np.ndarray, margin: int = 2) -> tuple[slice, slice, slice]:
     if not union.any():
         return (slice(None), slice(0, 1), slice(0, 1))
     rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
-    return (slice(None), slice(max(0, rows[0] - margin), rows[-1] + margin + 1),
-            slice(max(0, cols[0] - margin), cols[-1] + margin + 1))  # fmt: skip
+    return (
+        slice(None),
+        slice(max(0, rows[0] - margin), rows[-1] + margin + 1),
+        slice(max(0, cols[0] - margin), cols[-1] + margin + 1),
+    )
 
 
 @dataclass(frozen=True)
@@ -196,15 +210,24 @@ class _Judged:
                 dice = 2.0 * float((predicted & c.truth).sum()) / float(predicted.sum() + c.truth.sum())
                 hd95 = surface_distances(c.truth, predicted, c.probability.spacing[::-1]).robust_hausdorff(95.0)
             findings = lung_findings(c.name, labels, labels.with_array(c.truth.astype(np.uint8)), lungs=c.lungs)
-            self.outcomes[key] = _Outcome(dice, hd95, findings, int(labels.metadata["lesions"]),
-                                          int(np.count_nonzero(np.unique(labels.array[c.truth]))))  # fmt: skip
+            self.outcomes[key] = _Outcome(
+                dice,
+                hd95,
+                findings,
+                int(labels.metadata["lesions"]),
+                int(np.count_nonzero(np.unique(labels.array[c.truth]))),
+            )
         return self.outcomes[key]
 
 
 def _judge(cases: Sequence[CaseProbability], threshold: float) -> list[_Judged]:
-    return [_Judged(c, find_components(c.probability, threshold, c.search,
-                                       c.lungs if c.lung_mask is None else c.lung_mask, c.ct))
-            for c in cases]  # fmt: skip
+    return [
+        _Judged(
+            c,
+            find_components(c.probability, threshold, c.search, c.lungs if c.lung_mask is None else c.lung_mask, c.ct),
+        )
+        for c in cases
+    ]
 
 
 def _score(judged: Sequence[_Judged], threshold: float, rules: LesionRules) -> Setting:
@@ -220,8 +243,9 @@ def _score(judged: Sequence[_Judged], threshold: float, rules: LesionRules) -> S
     sensitivity = sum(f.predicted for f in positives) / len(positives)
     specificity = sum(not f.predicted for f in negatives) / len(negatives) if negatives else 1.0
     precision = true_lesions / lesions if lesions else 1.0
-    return Setting(threshold, rules, statistics.median(dices), sensitivity, specificity, precision,
-                   statistics.median(hd95s))  # fmt: skip
+    return Setting(
+        threshold, rules, statistics.median(dices), sensitivity, specificity, precision, statistics.median(hd95s)
+    )
 
 
 def score(
@@ -235,8 +259,9 @@ def score(
     dome_fraction: float | None = None,
 ) -> Setting:
     """Median Dice and HD95, lung-wise detection and lesion-wise precision of one setting over the tuning cases."""
-    rules = LesionRules(min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction,
-                        dome_fraction=dome_fraction)  # fmt: skip
+    rules = LesionRules(
+        min_volume_ml, min_slices, min_confidence, through_fraction, min_lung_fraction, dome_fraction=dome_fraction
+    )
     return _score(_judge(cases, threshold), threshold, rules)
 
 
@@ -254,8 +279,9 @@ def choose(
     scored = []
     for t in thresholds:
         judged = _judge(cases, t)
-        for v, n, f, q, g, d in itertools.product(min_volumes_ml, min_slices, through_fractions, min_confidences,
-                                                  min_lung_fractions, dome_fractions):  # fmt: skip
+        for v, n, f, q, g, d in itertools.product(
+            min_volumes_ml, min_slices, through_fractions, min_confidences, min_lung_fractions, dome_fractions
+        ):
             scored.append(_score(judged, t, LesionRules(v, n, q, f, g, dome_fraction=d)))
 
     def preference(x: Setting) -> tuple[float, ...]:
@@ -264,9 +290,17 @@ def choose(
         r = x.rules
         through = 2.0 if r.through_fraction is None else r.through_fraction
         dome = 2.0 if r.dome_fraction is None else r.dome_fraction
-        return (round(x.worst, 6), round(x.objective, 6), -r.min_volume_ml, -r.min_slices, -r.min_confidence,
-                -r.min_lung_fraction, through, dome,
-                -abs(x.threshold - 0.5))  # fmt: skip
+        return (
+            round(x.worst, 6),
+            round(x.objective, 6),
+            -r.min_volume_ml,
+            -r.min_slices,
+            -r.min_confidence,
+            -r.min_lung_fraction,
+            through,
+            dome,
+            -abs(x.threshold - 0.5),
+        )
 
     best = max(scored, key=preference)
     return best, scored
@@ -282,9 +316,14 @@ def write_setting(model: Path, setting: Setting, note: str) -> Path:
         return "" if fraction is None else repr(float(fraction))
 
     # min_compactness is not tuned: the model's own value is left as it is.
-    values = {"oncoqi.threshold": repr(float(setting.threshold)), "oncoqi.tuning": note,
-              "oncoqi.min_volume_ml": repr(float(r.min_volume_ml)), "oncoqi.min_slices": str(int(r.min_slices)),
-              "oncoqi.min_confidence": repr(float(r.min_confidence)),
-              "oncoqi.min_lung_fraction": repr(float(r.min_lung_fraction)),
-              "oncoqi.through_fraction": optional(r.through_fraction), "oncoqi.dome_fraction": optional(r.dome_fraction)}  # fmt: skip
+    values = {
+        "oncoqi.threshold": repr(float(setting.threshold)),
+        "oncoqi.tuning": note,
+        "oncoqi.min_volume_ml": repr(float(r.min_volume_ml)),
+        "oncoqi.min_slices": str(int(r.min_slices)),
+        "oncoqi.min_confidence": repr(float(r.min_confidence)),
+        "oncoqi.min_lung_fraction": repr(float(r.min_lung_fraction)),
+        "oncoqi.through_fraction": optional(r.through_fraction),
+        "oncoqi.dome_fraction": optional(r.dome_fraction),
+    }
     return save_with_metadata(onnx.load(str(model)), model, values)

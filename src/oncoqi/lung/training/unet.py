@@ -109,7 +109,9 @@ def import_keras() -> ModuleType:
             f"training and ONNX export need TensorFlow ({exc}); install the extra: pip install 'oncoqi[train]'"
         ) from exc
     if keras.backend.backend() != "tensorflow":
-        raise TensorFlowMissingError(f"Keras runs on the {keras.backend.backend()!r} backend; set KERAS_BACKEND=tensorflow")
+        raise TensorFlowMissingError(
+            f"Keras runs on the {keras.backend.backend()!r} backend; set KERAS_BACKEND=tensorflow"
+        )
     return keras
 
 
@@ -198,7 +200,9 @@ def export_onnx(model: keras.Model, path: str | os.PathLike, metadata: Mapping[s
         import tensorflow as tf
         import tf2onnx
     except ImportError as exc:
-        raise TensorFlowMissingError(f"ONNX export needs tf2onnx and onnx ({exc}): pip install 'oncoqi[train]'") from exc
+        raise TensorFlowMissingError(
+            f"ONNX export needs tf2onnx and onnx ({exc}): pip install 'oncoqi[train]'"
+        ) from exc
     spec = (tf.TensorSpec((None, None, None, model.input_shape[-1]), tf.float32, name=INPUT_NAME),)
     proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET)
     save_with_metadata(proto, path, metadata or {})

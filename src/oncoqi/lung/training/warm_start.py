@@ -71,8 +71,10 @@ def load_onnx_weights(model: keras.Model, path: str | os.PathLike) -> str:
     tensors = {t.name: t for t in proto.graph.initializer if t.data_type == TensorProto.FLOAT}
     members = sorted({m.group(1) for name in tensors if (m := _MEMBER.match(name))})
     if len(members) > 1:
-        raise ModelError(f"{path}: an ensemble of {len(members)} networks ({', '.join(members)}); "
-                         "training starts from one network: pass one member's ONNX file")  # fmt: skip
+        raise ModelError(
+            f"{path}: an ensemble of {len(members)} networks ({', '.join(members)}); "
+            "training starts from one network: pass one member's ONNX file"
+        )
     prefix = re.escape(members[0] + "/") if members else ""
     convolutions = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
     for layer in convolutions:
@@ -81,13 +83,17 @@ def load_onnx_weights(model: keras.Model, path: str | os.PathLike) -> str:
         kernels = [name for name in names if name.endswith("/convolution/ReadVariableOp:0")]
         biases = [name for name in names if name not in kernels and list(tensors[name].dims) == [layer.filters]]
         if len(kernels) != 1 or len(biases) > 1:
-            raise ModelError(f"{path}: no unique weights for layer {layer.name!r} (kernels {kernels}, biases {biases}); "
-                             "is it a network written by oncoqi lung train?")  # fmt: skip
+            raise ModelError(
+                f"{path}: no unique weights for layer {layer.name!r} (kernels {kernels}, biases {biases}); "
+                "is it a network written by oncoqi lung train?"
+            )
         kernel = numpy_helper.to_array(tensors[kernels[0]]).transpose(2, 3, 1, 0)
         if kernel.shape != tuple(layer.kernel.shape):
-            raise ModelError(f"{path}: layer {layer.name!r} has a {kernel.shape} kernel, the network being trained "
-                             f"needs {tuple(layer.kernel.shape)}: use the model's --base-filters, --depth and "
-                             f"--context-mm ({_recorded(path)})")  # fmt: skip
+            raise ModelError(
+                f"{path}: layer {layer.name!r} has a {kernel.shape} kernel, the network being trained "
+                f"needs {tuple(layer.kernel.shape)}: use the model's --base-filters, --depth and "
+                f"--context-mm ({_recorded(path)})"
+            )
         # tf2onnx drops an all-zero bias (an untrained layer); the check below catches any other absence
         bias = numpy_helper.to_array(tensors[biases[0]]) if biases else np.zeros(layer.filters, np.float32)
         layer.set_weights([kernel, bias])
@@ -119,5 +125,7 @@ def _check(model: keras.Model, path: Path) -> None:
         expected = (expected + np.flip(flipped, COLUMN_AXIS)) / 2.0
     worst = float(np.max(np.abs(got - expected[..., 0])))
     if not worst <= TOLERANCE:
-        raise ModelError(f"{path}: the weights read back differ from the model by up to {worst:.2g} on a check slice "
-                         f"(tolerance {TOLERANCE:g}); the graph is not laid out as oncoqi lung train writes it")
+        raise ModelError(
+            f"{path}: the weights read back differ from the model by up to {worst:.2g} on a check slice "
+            f"(tolerance {TOLERANCE:g}); the graph is not laid out as oncoqi lung train writes it"
+        )
