@@ -26,7 +26,8 @@ the CT grid by :mod:`oncoqi.phantom.vessels`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -123,187 +124,11 @@ class Anatomy:
         anatomy; the clutter of :mod:`oncoqi.phantom.clutter` is drawn last, so adding it kept
         every earlier parameter.
         """
-        u = rng.uniform
-        s = scale
-        body_a = 150.0 * s * u(0.95, 1.05)
-        body_b = 108.0 * s * u(0.93, 1.05)
-        body_yc = -12.0 + u(-4, 4)
-        fat = u(7.0, 20.0) * s
-        fat_ant = u(0.0, 10.0)
-        muscle = u(9.0, 14.0)
-        muscle_post = u(24.0, 34.0)
-        muscle_ant = u(5.0, 12.0)
-        rib_layer = u(10.0, 12.0)
-        vertebra_radius = 17.0 * s * u(0.93, 1.07)
-        cavity_back = body_yc + body_b - (fat + muscle + muscle_post + rib_layer)
-        vertebra_y = cavity_back + 0.15 * vertebra_radius
-        x_mid = u(4.0, 10.0)
-        apex_z = 100.0 + u(-8, 8)
-        dome_right = -120.0 + u(-10, 10)
-        heart_axes = (62.0 * s * u(0.9, 1.1), 47.0 * s * u(0.9, 1.1), 50.0 * s * u(0.9, 1.1))
-        heart_z = dome_right + u(15.0, 30.0)
-        heart_centre = (x_mid + 25.0 * s + u(-5, 5), body_yc - 22.0 * s + u(-5, 5), heart_z)
-        trachea_y = vertebra_y - vertebra_radius - 18.0
-        carina_z = u(-8.0, 8.0)
-        hilum_right = (x_mid - 42.0 * s, body_yc + u(-6, 6), carina_z - 25.0)
-        hilum_left = (x_mid + 44.0 * s, body_yc + u(-6, 6), carina_z - 40.0)
-        aorta_x = x_mid + vertebra_radius + 8.0
-        aorta_y = vertebra_y - 0.7 * vertebra_radius
-        arch_z = carina_z + 45.0 + u(-5, 5)
-        asc = (x_mid + 2.0, body_yc - 28.0 * s, heart_z + heart_axes[2] * 0.6)
-        trunk = (x_mid + 18.0 * s, body_yc - 30.0 * s, heart_z + heart_axes[2] * 0.55)
-        bifurcation = (x_mid + 12.0, body_yc - 12.0, carina_z - 12.0)
-        # the left atrium: behind the heart, in front of the oesophagus, below the carina; the
-        # pulmonary veins run from it across the lower hila (where real CT shows them joining
-        # the heart border)
-        atrium_y = vertebra_y - vertebra_radius - 28.0
-        atrium = ((x_mid - 22.0 * s, atrium_y, carina_z - 50.0), (x_mid + 26.0 * s, atrium_y, carina_z - 50.0))
-        tubes = (
-            # ascending aorta, arch, descending aorta
-            Tube(
-                (
-                    asc,
-                    (asc[0], asc[1], arch_z),
-                    (aorta_x, aorta_y - 25.0, arch_z + 8.0),
-                    (aorta_x, aorta_y, arch_z),
-                    (aorta_x, aorta_y, -400.0),
-                ),
-                13.0 * s,
-                T.BLOOD,
-                2.5,
-                T.MEDIASTINAL_FAT,
-            ),
-            # superior vena cava
-            Tube(
-                ((x_mid - 24.0 * s, body_yc - 28.0 * s, 400.0), (x_mid - 24.0 * s, body_yc - 26.0 * s, heart_z + 20.0)),
-                9.0 * s,
-                T.BLOOD,
-                2.5,
-                T.MEDIASTINAL_FAT,
-            ),
-            # pulmonary trunk and arteries to the hila
-            Tube((trunk, bifurcation, hilum_left), 11.0 * s, T.BLOOD),
-            Tube((bifurcation, hilum_right), 10.0 * s, T.BLOOD),
-            # oesophagus
-            Tube(
-                (
-                    (x_mid - 3.0, vertebra_y - vertebra_radius - 6.0, 400.0),
-                    (x_mid + 8.0, vertebra_y - vertebra_radius - 10.0, dome_right - 20.0),
-                ),
-                7.0,
-                T.MEDIASTINAL_SOFT,
-            ),
-            # trachea and main bronchi (air lumen, soft-tissue wall)
-            Tube(((0.0, trachea_y, 400.0), (0.0, trachea_y, carina_z)), 8.5 * s, T.TRACHEA, 2.0),
-            Tube(((0.0, trachea_y, carina_z), hilum_right), 6.5 * s, T.TRACHEA, 1.8),
-            Tube(((0.0, trachea_y, carina_z), hilum_left), 6.0 * s, T.TRACHEA, 1.8),
-            # branches of the arch: brachiocephalic trunk, left common carotid, left subclavian
-            Tube(
-                ((asc[0] + 2.0, asc[1] + 8.0, arch_z + 6.0), (x_mid - 14.0 * s, asc[1] + 12.0, 400.0)),
-                6.5 * s,
-                T.BLOOD,
-                1.5,
-                T.MEDIASTINAL_FAT,
-            ),
-            Tube(
-                ((x_mid + 10.0, asc[1] + 16.0, arch_z + 10.0), (x_mid + 14.0 * s, asc[1] + 18.0, 400.0)),
-                4.0 * s,
-                T.BLOOD,
-                1.5,
-                T.MEDIASTINAL_FAT,
-            ),
-            Tube(
-                ((aorta_x - 2.0, aorta_y - 18.0, arch_z + 10.0), (x_mid + 28.0 * s, aorta_y - 14.0, 400.0)),
-                5.0 * s,
-                T.BLOOD,
-                1.5,
-                T.MEDIASTINAL_FAT,
-            ),
-            # left brachiocephalic vein crossing in front of the branches to the superior vena cava
-            Tube(
-                ((x_mid + 45.0 * s, asc[1] - 6.0, arch_z + 40.0), (x_mid - 24.0 * s, asc[1] - 2.0, arch_z + 22.0)),
-                5.5 * s,
-                T.BLOOD,
-                1.5,
-                T.MEDIASTINAL_FAT,
-            ),
-            # azygos vein up the right side of the spine, arching over the right main bronchus
-            Tube(
-                (
-                    (x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, -400.0),
-                    (x_mid - 10.0, vertebra_y - vertebra_radius - 2.0, carina_z + 8.0),
-                    (x_mid - 24.0 * s, body_yc - 26.0 * s, carina_z + 14.0),
-                ),
-                4.0,
-                T.BLOOD,
-            ),
-            Tube(atrium, 13.0 * s, T.BLOOD),
-        )
-        fields = dict(
-            body_a=body_a,
-            body_b=body_b,
-            body_yc=body_yc,
-            fat=fat,
-            fat_ant=fat_ant,
-            muscle=muscle,
-            muscle_post=muscle_post,
-            muscle_ant=muscle_ant,
-            rib_layer=rib_layer,
-            rib_period=u(24.0, 28.0),
-            rib_height=u(10.0, 12.0),
-            rib_phase=u(0.0, 30.0),
-            rib_tilt=u(25.0, 35.0),
-            sternum_half_width=u(13.0, 17.0),
-            sternum_top=apex_z + 10.0,
-            sternum_bottom=heart_z - 35.0,
-            vertebra_radius=vertebra_radius,
-            vertebra_y=vertebra_y,
-            vertebra_period=u(26.0, 30.0),
-            vertebra_phase=u(0.0, 30.0),
-            x_mid=x_mid,
-            apex_z=apex_z,
-            apex_dx=u(45.0, 60.0) * s,
-            apex_y=body_yc + u(0.0, 20.0),
-            apex_radius=u(40.0, 55.0),
-            dome_right=dome_right,
-            dome_left=dome_right - u(8.0, 20.0),
-            dome_dx=u(55.0, 70.0) * s,
-            dome_y=body_yc - u(5.0, 20.0),
-            dome_radius=u(80.0, 100.0),
-            gastric_bubble=bool(u() < 0.6),
-            band_half_width=u(18.0, 24.0) * s,
-            heart_centre=heart_centre,
-            heart_axes=heart_axes,
-            heart_angle=np.deg2rad(u(25.0, 45.0)),
-            heart_wall=u(8.0, 12.0),
-            trachea_y=trachea_y,
-            carina_z=carina_z,
-            hilum_right=hilum_right,
-            hilum_left=hilum_left,
-            couch_gap=u(0.0, 4.0),
-            tubes=tubes,
-            atrium=atrium,
-        )
-        blobs = mediastinal_nodes(
-            rng,
-            x_mid,
-            fields["band_half_width"],
-            body_yc - 0.8 * body_b,
-            vertebra_y - vertebra_radius,
-            heart_z + 0.3 * heart_axes[2],
-            apex_z,
-        )
-        blobs += chest_wall_nodes(
-            rng, body_a, body_b, body_yc, _lung_bottom(dome_right, fields["dome_left"]), apex_z + 20.0
-        )
-        chest_wall = ChestWall.draw(rng, apex_z)
-        blobs += pericardial_fat_pads(rng, heart_centre, heart_axes)
-        anterior = AnteriorMediastinum.draw(
-            rng, heart_z, arch_z + 25.0, asc[1], fields["band_half_width"], body_yc - body_b
-        )
-        return cls(
-            **fields, blobs=blobs, chest_wall=chest_wall, anterior=anterior, dependent=DependentDensity.draw(rng)
-        )
+        layers = _Layers.draw(rng, scale)
+        marks = _Landmarks.draw(rng, scale, layers)
+        fields = {**asdict(layers), **marks.anatomy_fields(), **_draw_details(rng, scale, layers, marks)}
+        clutter = _draw_clutter(rng, layers, marks, fields["band_half_width"], fields["dome_left"])
+        return cls(**fields, tubes=marks.tubes(scale, layers.body_yc), **clutter)
 
     @property
     def lung_z_range(self) -> tuple[float, float]:
@@ -473,6 +298,263 @@ class Anatomy:
                 & (np.abs(X) < rc + 26.0)
                 & np.isin(lab, (T.MUSCLE, T.FAT))
             ] = T.BONE
+
+
+# -- drawing one anatomy (Anatomy.draw), in the order of its random numbers ------------------
+
+
+@dataclass(frozen=True)
+class _Layers:
+    """Body outline and layers: drawn first, as everything else is placed relative to them."""
+
+    body_a: float
+    body_b: float
+    body_yc: float
+    fat: float
+    fat_ant: float
+    muscle: float
+    muscle_post: float
+    muscle_ant: float
+    rib_layer: float
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, s: float) -> _Layers:
+        """The outline's semi-axes and centre, then the layer thicknesses (fat, muscle, ribs)."""
+        u = rng.uniform
+        return cls(
+            body_a=150.0 * s * u(0.95, 1.05),
+            body_b=108.0 * s * u(0.93, 1.05),
+            body_yc=-12.0 + u(-4, 4),
+            fat=u(7.0, 20.0) * s,
+            fat_ant=u(0.0, 10.0),
+            muscle=u(9.0, 14.0),
+            muscle_post=u(24.0, 34.0),
+            muscle_ant=u(5.0, 12.0),
+            rib_layer=u(10.0, 12.0),
+        )
+
+
+@dataclass(frozen=True)
+class _Landmarks:
+    """Spine, lung, heart, hilum and arch positions: what the tubes and the clutter are anchored to."""
+
+    vertebra_radius: float
+    vertebra_y: float
+    x_mid: float
+    apex_z: float
+    dome_right: float
+    heart_axes: tuple[float, float, float]
+    heart_z: float
+    heart_centre: tuple[float, float, float]
+    trachea_y: float
+    carina_z: float
+    hilum_right: tuple[float, float, float]
+    hilum_left: tuple[float, float, float]
+    aorta_x: float
+    aorta_y: float
+    arch_z: float
+    asc: tuple[float, float, float]
+    trunk: tuple[float, float, float]
+    bifurcation: tuple[float, float, float]
+    atrium: tuple[tuple[float, float, float], tuple[float, float, float]]
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, s: float, layers: _Layers) -> _Landmarks:
+        """Place the landmarks inside the layers; their random numbers come right after the layers'."""
+        u = rng.uniform
+        body_yc, body_b = layers.body_yc, layers.body_b
+        vertebra_radius = 17.0 * s * u(0.93, 1.07)
+        cavity_back = body_yc + body_b - (layers.fat + layers.muscle + layers.muscle_post + layers.rib_layer)
+        vertebra_y = cavity_back + 0.15 * vertebra_radius
+        x_mid = u(4.0, 10.0)
+        apex_z = 100.0 + u(-8, 8)
+        dome_right = -120.0 + u(-10, 10)
+        heart_axes = (62.0 * s * u(0.9, 1.1), 47.0 * s * u(0.9, 1.1), 50.0 * s * u(0.9, 1.1))
+        heart_z = dome_right + u(15.0, 30.0)
+        heart_centre = (x_mid + 25.0 * s + u(-5, 5), body_yc - 22.0 * s + u(-5, 5), heart_z)
+        carina_z = u(-8.0, 8.0)
+        # the left atrium: behind the heart, in front of the oesophagus, below the carina; the
+        # pulmonary veins run from it across the lower hila (where real CT shows them joining
+        # the heart border)
+        atrium_y = vertebra_y - vertebra_radius - 28.0
+        return cls(
+            vertebra_radius=vertebra_radius,
+            vertebra_y=vertebra_y,
+            x_mid=x_mid,
+            apex_z=apex_z,
+            dome_right=dome_right,
+            heart_axes=heart_axes,
+            heart_z=heart_z,
+            heart_centre=heart_centre,
+            trachea_y=vertebra_y - vertebra_radius - 18.0,
+            carina_z=carina_z,
+            hilum_right=(x_mid - 42.0 * s, body_yc + u(-6, 6), carina_z - 25.0),
+            hilum_left=(x_mid + 44.0 * s, body_yc + u(-6, 6), carina_z - 40.0),
+            aorta_x=x_mid + vertebra_radius + 8.0,
+            aorta_y=vertebra_y - 0.7 * vertebra_radius,
+            arch_z=carina_z + 45.0 + u(-5, 5),
+            asc=(x_mid + 2.0, body_yc - 28.0 * s, heart_z + heart_axes[2] * 0.6),
+            trunk=(x_mid + 18.0 * s, body_yc - 30.0 * s, heart_z + heart_axes[2] * 0.55),
+            bifurcation=(x_mid + 12.0, body_yc - 12.0, carina_z - 12.0),
+            atrium=((x_mid - 22.0 * s, atrium_y, carina_z - 50.0), (x_mid + 26.0 * s, atrium_y, carina_z - 50.0)),
+        )
+
+    def anatomy_fields(self) -> dict[str, Any]:
+        """The landmarks that :class:`Anatomy` keeps (the others only place tubes and clutter)."""
+        names = ("vertebra_radius", "vertebra_y", "x_mid", "apex_z", "dome_right", "heart_centre", "heart_axes")
+        names += ("trachea_y", "carina_z", "hilum_right", "hilum_left", "atrium")
+        return {name: getattr(self, name) for name in names}
+
+    def tubes(self, s: float, body_yc: float) -> tuple[Tube, ...]:
+        """All mediastinal tubes, in painting order (a later tube paints over an earlier one)."""
+        return self._central_tubes(s, body_yc) + self._branch_tubes(s, body_yc)
+
+    def _central_tubes(self, s: float, body_yc: float) -> tuple[Tube, ...]:
+        """Aorta, superior vena cava, pulmonary arteries, oesophagus, trachea and main bronchi."""
+        x_mid, asc, arch_z, aorta_x, aorta_y = self.x_mid, self.asc, self.arch_z, self.aorta_x, self.aorta_y
+        trachea_y, carina_z, hilum_right, hilum_left = self.trachea_y, self.carina_z, self.hilum_right, self.hilum_left
+        return (
+            # ascending aorta, arch, descending aorta
+            Tube(
+                (
+                    asc,
+                    (asc[0], asc[1], arch_z),
+                    (aorta_x, aorta_y - 25.0, arch_z + 8.0),
+                    (aorta_x, aorta_y, arch_z),
+                    (aorta_x, aorta_y, -400.0),
+                ),
+                13.0 * s,
+                T.BLOOD,
+                2.5,
+                T.MEDIASTINAL_FAT,
+            ),
+            # superior vena cava
+            Tube(
+                (
+                    (x_mid - 24.0 * s, body_yc - 28.0 * s, 400.0),
+                    (x_mid - 24.0 * s, body_yc - 26.0 * s, self.heart_z + 20.0),
+                ),
+                9.0 * s,
+                T.BLOOD,
+                2.5,
+                T.MEDIASTINAL_FAT,
+            ),
+            # pulmonary trunk and arteries to the hila
+            Tube((self.trunk, self.bifurcation, hilum_left), 11.0 * s, T.BLOOD),
+            Tube((self.bifurcation, hilum_right), 10.0 * s, T.BLOOD),
+            # oesophagus
+            Tube(
+                (
+                    (x_mid - 3.0, self.vertebra_y - self.vertebra_radius - 6.0, 400.0),
+                    (x_mid + 8.0, self.vertebra_y - self.vertebra_radius - 10.0, self.dome_right - 20.0),
+                ),
+                7.0,
+                T.MEDIASTINAL_SOFT,
+            ),
+            # trachea and main bronchi (air lumen, soft-tissue wall)
+            Tube(((0.0, trachea_y, 400.0), (0.0, trachea_y, carina_z)), 8.5 * s, T.TRACHEA, 2.0),
+            Tube(((0.0, trachea_y, carina_z), hilum_right), 6.5 * s, T.TRACHEA, 1.8),
+            Tube(((0.0, trachea_y, carina_z), hilum_left), 6.0 * s, T.TRACHEA, 1.8),
+        )
+
+    def _branch_tubes(self, s: float, body_yc: float) -> tuple[Tube, ...]:
+        """Branches of the aortic arch, the left brachiocephalic and azygos veins, the left atrium."""
+        x_mid, asc, arch_z, aorta_x, aorta_y = self.x_mid, self.asc, self.arch_z, self.aorta_x, self.aorta_y
+        return (
+            # branches of the arch: brachiocephalic trunk, left common carotid, left subclavian
+            Tube(
+                ((asc[0] + 2.0, asc[1] + 8.0, arch_z + 6.0), (x_mid - 14.0 * s, asc[1] + 12.0, 400.0)),
+                6.5 * s,
+                T.BLOOD,
+                1.5,
+                T.MEDIASTINAL_FAT,
+            ),
+            Tube(
+                ((x_mid + 10.0, asc[1] + 16.0, arch_z + 10.0), (x_mid + 14.0 * s, asc[1] + 18.0, 400.0)),
+                4.0 * s,
+                T.BLOOD,
+                1.5,
+                T.MEDIASTINAL_FAT,
+            ),
+            Tube(
+                ((aorta_x - 2.0, aorta_y - 18.0, arch_z + 10.0), (x_mid + 28.0 * s, aorta_y - 14.0, 400.0)),
+                5.0 * s,
+                T.BLOOD,
+                1.5,
+                T.MEDIASTINAL_FAT,
+            ),
+            # left brachiocephalic vein crossing in front of the branches to the superior vena cava
+            Tube(
+                ((x_mid + 45.0 * s, asc[1] - 6.0, arch_z + 40.0), (x_mid - 24.0 * s, asc[1] - 2.0, arch_z + 22.0)),
+                5.5 * s,
+                T.BLOOD,
+                1.5,
+                T.MEDIASTINAL_FAT,
+            ),
+            # azygos vein up the right side of the spine, arching over the right main bronchus
+            Tube(
+                (
+                    (x_mid - 10.0, self.vertebra_y - self.vertebra_radius - 2.0, -400.0),
+                    (x_mid - 10.0, self.vertebra_y - self.vertebra_radius - 2.0, self.carina_z + 8.0),
+                    (x_mid - 24.0 * s, body_yc - 26.0 * s, self.carina_z + 14.0),
+                ),
+                4.0,
+                T.BLOOD,
+            ),
+            Tube(self.atrium, 13.0 * s, T.BLOOD),
+        )
+
+
+def _draw_details(rng: np.random.Generator, s: float, layers: _Layers, marks: _Landmarks) -> dict[str, Any]:
+    """Ribs, sternum, vertebrae, lung apex and domes, mediastinal band and heart: drawn after the landmarks."""
+    u = rng.uniform
+    return dict(
+        rib_period=u(24.0, 28.0),
+        rib_height=u(10.0, 12.0),
+        rib_phase=u(0.0, 30.0),
+        rib_tilt=u(25.0, 35.0),
+        sternum_half_width=u(13.0, 17.0),
+        sternum_top=marks.apex_z + 10.0,
+        sternum_bottom=marks.heart_z - 35.0,
+        vertebra_period=u(26.0, 30.0),
+        vertebra_phase=u(0.0, 30.0),
+        apex_dx=u(45.0, 60.0) * s,
+        apex_y=layers.body_yc + u(0.0, 20.0),
+        apex_radius=u(40.0, 55.0),
+        dome_left=marks.dome_right - u(8.0, 20.0),
+        dome_dx=u(55.0, 70.0) * s,
+        dome_y=layers.body_yc - u(5.0, 20.0),
+        dome_radius=u(80.0, 100.0),
+        gastric_bubble=bool(u() < 0.6),
+        band_half_width=u(18.0, 24.0) * s,
+        heart_angle=np.deg2rad(u(25.0, 45.0)),
+        heart_wall=u(8.0, 12.0),
+        couch_gap=u(0.0, 4.0),
+    )
+
+
+def _draw_clutter(
+    rng: np.random.Generator, layers: _Layers, marks: _Landmarks, band_half_width: float, dome_left: float
+) -> dict[str, Any]:
+    """The clutter of :mod:`oncoqi.phantom.clutter`, drawn last so that it changed no earlier parameter."""
+    body_a, body_b, body_yc = layers.body_a, layers.body_b, layers.body_yc
+    heart_z, heart_axes, apex_z = marks.heart_z, marks.heart_axes, marks.apex_z
+    blobs = mediastinal_nodes(
+        rng,
+        marks.x_mid,
+        band_half_width,
+        body_yc - 0.8 * body_b,
+        marks.vertebra_y - marks.vertebra_radius,
+        heart_z + 0.3 * heart_axes[2],
+        apex_z,
+    )
+    blobs += chest_wall_nodes(rng, body_a, body_b, body_yc, _lung_bottom(marks.dome_right, dome_left), apex_z + 20.0)
+    chest_wall = ChestWall.draw(rng, apex_z)
+    blobs += pericardial_fat_pads(rng, marks.heart_centre, heart_axes)
+    anterior = AnteriorMediastinum.draw(
+        rng, heart_z, marks.arch_z + 25.0, marks.asc[1], band_half_width, body_yc - body_b
+    )
+    return dict(blobs=blobs, chest_wall=chest_wall, anterior=anterior, dependent=DependentDensity.draw(rng))
 
 
 def _lung_bottom(dome_right: float, dome_left: float) -> float:
