@@ -15,7 +15,7 @@ import SimpleITK as sitk
 
 from oncoqi.cli import main
 from oncoqi.dicom import check_series, load_series, read_image, scan_series
-from oncoqi.dicom.write import StudyInfo, uid_from, write_series
+from oncoqi.dicom.write import DatasetEdits, SeriesInfo, StudyInfo, uid_from, write_series
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 
@@ -38,7 +38,14 @@ def _volume(shape=(6, 20, 16), direction=None, spacing=(0.8, 0.7, 2.5), origin=(
 
 
 def _write(image: Image, folder: Path, name: str = "P1", **kw) -> list[Path]:
-    return write_series(image, folder, modality="CT", study=_study(name), series_description="test", **kw)
+    return write_series(
+        image,
+        folder,
+        modality="CT",
+        study=_study(name),
+        series=SeriesInfo(series_description="test"),
+        edits=DatasetEdits(**kw),
+    )
 
 
 def test_load_roundtrip_with_oblique_direction_and_shuffled_instance_numbers(tmp_path):

@@ -35,7 +35,7 @@ from oncoqi.dicom.seg import (
     write_segmentation,
 )
 from oncoqi.dicom.source import load_source
-from oncoqi.dicom.write import StudyInfo, uid_from, write_series
+from oncoqi.dicom.write import SeriesInfo, StudyInfo, uid_from, write_series
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 
@@ -50,7 +50,7 @@ def write_ct(folder: Path, shape=(16, 36, 40), direction=None, name: str = "P1",
         np.eye(3) if direction is None else direction,
     )
     study = StudyInfo(study_instance_uid=uid_from("study", name), frame_of_reference_uid=uid_from("for", name))
-    write_series(image, folder, modality="CT", study=study, series_description=f"CT {name}", **kw)
+    write_series(image, folder, modality="CT", study=study, series=SeriesInfo(series_description=f"CT {name}"), **kw)
     return image
 
 

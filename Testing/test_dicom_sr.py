@@ -33,7 +33,7 @@ from oncoqi.dicom.sr import (
     load_measurements,
     read_measurement_report,
 )
-from oncoqi.dicom.write import PetInfo, StudyInfo, uid_from, write_series
+from oncoqi.dicom.write import PetInfo, SeriesInfo, StudyInfo, uid_from, write_series
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 from oncoqi.pet import compute_indices
@@ -88,7 +88,7 @@ def ct_case(tmp_path_factory) -> dict:
         (-20.0, -30.0, 40.0),
         rotation(10, 0, -20),
     )
-    write_series(ct, root / "ct", modality="CT", study=_study(), series_description="CT")
+    write_series(ct, root / "ct", modality="CT", study=_study(), series=SeriesInfo(series_description="CT"))
     labels = _labels(ct.array.shape)
     seg = write_segmentation(root / "seg.dcm", ct.with_array(labels), root / "ct", load_metadata(SEGMENTS))
     built = write_sr(root / "sr.dcm", seg, root / "ct")
@@ -110,7 +110,7 @@ def pet_case(tmp_path_factory) -> dict:
         modality="PT",
         study=_study(patient_weight_kg=WEIGHT_KG, study_datetime=SCAN),
         pet=info,
-        series_description="PET",
+        series=SeriesInfo(series_description="PET"),
     )
     seg = write_segmentation(root / "seg.dcm", pet.with_array(labels), root / "pt", load_metadata(SEGMENTS))
     return {"root": root, "labels": labels, "seg": seg}
@@ -505,20 +505,24 @@ def test_not_a_measurement_report_is_refused(ct_case):
 
 def test_statistics_need_the_seg_on_the_source_grid(ct_case, tmp_path):
     other = Image(np.zeros((12, 26, 30), np.int16), (0.8, 0.8, 2.0), (-20.0, -30.0, 41.0), ct_case["ct"].direction)
-    write_series(other, tmp_path / "other", modality="CT", study=_study(), series_description="shifted")
+    write_series(
+        other, tmp_path / "other", modality="CT", study=_study(), series=SeriesInfo(series_description="shifted")
+    )
     with pytest.raises(GeometryError, match="does not match the source series"):
         build_sr(ct_case["seg"], tmp_path / "other", MeasurementInput())
 
 
 def test_seg_of_another_series_on_the_same_grid_is_refused(ct_case, tmp_path):
-    write_series(ct_case["ct"], tmp_path / "copy", modality="CT", study=_study(), series_description="a copy")
+    write_series(
+        ct_case["ct"], tmp_path / "copy", modality="CT", study=_study(), series=SeriesInfo(series_description="a copy")
+    )
     with pytest.raises(InputError, match="was drawn on series .* not on the source given"):
         build_sr(ct_case["seg"], tmp_path / "copy")
 
 
 def test_a_label_shared_by_segments_must_be_named_by_number(tmp_path):
     ct = Image(np.zeros((6, 12, 12), np.int16), (1.0, 1.0, 2.0), (0.0, 0.0, 0.0))
-    write_series(ct, tmp_path / "ct", modality="CT", study=_study(), series_description="CT")
+    write_series(ct, tmp_path / "ct", modality="CT", study=_study(), series=SeriesInfo(series_description="CT"))
     labels = np.zeros(ct.array.shape, np.uint8)
     labels[1, 2:4, 2:4], labels[4, 6:9, 6:9] = 1, 2
     twins = {

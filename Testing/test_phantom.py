@@ -16,7 +16,16 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from oncoqi.cli import main as cli_main
-from oncoqi.dicom.write import CT_IMAGE_STORAGE, PET_IMAGE_STORAGE, PetInfo, StudyInfo, uid_from, write_series
+from oncoqi.dicom.write import (
+    CT_IMAGE_STORAGE,
+    PET_IMAGE_STORAGE,
+    DatasetEdits,
+    PetInfo,
+    SeriesInfo,
+    StudyInfo,
+    uid_from,
+    write_series,
+)
 from oncoqi.errors import GeometryError, InputError, OncoQIError
 from oncoqi.image import Image
 from oncoqi.phantom import (
@@ -655,7 +664,7 @@ def test_writer_pet_values_are_exact_to_the_quantisation(tmp_path):
     image = Image(values, (2.0, 2.0, 3.0))
     pet = PetInfo(injected_dose_bq=3.5e8, injection_datetime=datetime(2020, 1, 1, 8, 0, 0))
     when = datetime(2020, 1, 1, 9, 0)
-    write_series(image, tmp_path, modality="PT", study=_study_info(), pet=pet, series_datetime=when)
+    write_series(image, tmp_path, modality="PT", study=_study_info(), pet=pet, series=SeriesInfo(series_datetime=when))
     for k, ds in enumerate(_sorted_datasets(tmp_path)):
         restored = ds.pixel_array * float(ds.RescaleSlope)
         assert np.all(np.abs(restored - values[k]) <= 0.5 * float(ds.RescaleSlope) * (1 + 1e-9))
@@ -669,9 +678,11 @@ def test_writer_overrides_and_edit_callback(tmp_path):
         tmp_path,
         modality="CT",
         study={"study_instance_uid": uid_from("x"), "frame_of_reference_uid": uid_from("y")},
-        extra_tags={"SeriesDescription": "broken on purpose"},
-        slice_overrides={1: {"ImagePositionPatient": None}, 2: {"SliceThickness": "7"}},
-        edit=lambda ds, k: seen.append(k),
+        edits=DatasetEdits(
+            extra_tags={"SeriesDescription": "broken on purpose"},
+            slice_overrides={1: {"ImagePositionPatient": None}, 2: {"SliceThickness": "7"}},
+            edit=lambda ds, k: seen.append(k),
+        ),
     )
     assert seen == [0, 1, 2]
     datasets = [pydicom.dcmread(p) for p in paths]
@@ -683,7 +694,9 @@ def test_writer_overrides_and_edit_callback(tmp_path):
 def test_writer_user_errors(tmp_path):
     image = Image(np.zeros((2, 4, 4)))
     with pytest.raises(InputError, match="NotAKeyword"):
-        write_series(image, tmp_path, modality="CT", study=_study_info(), extra_tags={"NotAKeyword": 1})
+        write_series(
+            image, tmp_path, modality="CT", study=_study_info(), edits=DatasetEdits(extra_tags={"NotAKeyword": 1})
+        )
     with pytest.raises(InputError, match="PET"):
         write_series(image, tmp_path, modality="PT", study=_study_info())
     with pytest.raises(InputError, match="unknown field"):

@@ -23,7 +23,7 @@ from scipy.spatial.transform import Rotation
 from oncoqi.dicom.seg import SegmentationData, SegmentationMetadata, SegmentDescription
 from oncoqi.dicom.seg.codes import NAMED_CODES
 from oncoqi.dicom.sr import MeasurementReportData, load_measurements
-from oncoqi.dicom.write import StudyInfo, uid_from, write_series
+from oncoqi.dicom.write import SeriesInfo, StudyInfo, uid_from, write_series
 from oncoqi.image import Image
 from oncoqi.report import read_report, write_report
 
@@ -77,7 +77,7 @@ def write_case(case: dict, work: Path) -> tuple[Image, list[Image], Segmentation
         case["direction"],
     )
     study = StudyInfo(study_instance_uid=uid_from("roundtrip study"), frame_of_reference_uid=uid_from("roundtrip for"))
-    write_series(ct, work / "ct", modality="CT", study=study, series_description="round trip")
+    write_series(ct, work / "ct", modality="CT", study=study, series=SeriesInfo(series_description="round trip"))
     arrays = [np.zeros(case["shape"], np.uint8) for _ in range(max(case["files"]) + 1)]
     segments = []
     for n, (mask, f) in enumerate(zip(case["masks"], case["files"], strict=True), start=1):

@@ -27,7 +27,7 @@ F18_HALF_LIFE_S = 6586.2
 @pytest.fixture(scope="module")
 def series(tmp_path_factory) -> dict:
     from oncoqi.dicom.seg import load_metadata, write_segmentation
-    from oncoqi.dicom.write import PetInfo, StudyInfo, uid_from, write_series
+    from oncoqi.dicom.write import PetInfo, SeriesInfo, StudyInfo, uid_from, write_series
     from oncoqi.image import Image
     from oncoqi.report import write_sr
 
@@ -48,8 +48,7 @@ def series(tmp_path_factory) -> dict:
         modality="PT",
         study=study("pt", patient_weight_kg=WEIGHT_KG),
         pet=info,
-        series_description="PET AC",
-        series_number=3,
+        series=SeriesInfo(series_description="PET AC", series_number=3),
     )
     no_weight = write_series(pet, root / "pt-no-weight", modality="PT", study=study("nw"), pet=info)
     ct = write_series(

@@ -31,7 +31,7 @@ def scene_with_ct(mrml_scene, tmp_path):
     from OncoQISlicer.mrml import segmentation_node_from_labels, volume_node_from_image
 
     from oncoqi.dicom import read_image
-    from oncoqi.dicom.write import StudyInfo, uid_from, write_series
+    from oncoqi.dicom.write import SeriesInfo, StudyInfo, uid_from, write_series
     from oncoqi.image import Image
 
     angle = np.deg2rad(15.0)
@@ -43,7 +43,7 @@ def scene_with_ct(mrml_scene, tmp_path):
         tmp_path / "ct",
         modality="CT",
         study=study,
-        series_description="QR CT",
+        series=SeriesInfo(series_description="QR CT"),
     )
     ct = read_image(tmp_path / "ct")
     volume = volume_node_from_image(mrml_scene, ct, "CT")

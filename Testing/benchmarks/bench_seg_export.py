@@ -44,7 +44,7 @@ import SimpleITK as sitk
 
 from oncoqi.atomic import write_text
 from oncoqi.dicom.seg import load_metadata, read_segmentation, write_segmentation
-from oncoqi.dicom.write import StudyInfo, uid_from, write_series
+from oncoqi.dicom.write import SeriesInfo, StudyInfo, uid_from, write_series
 from oncoqi.image import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -153,7 +153,7 @@ def make_inputs(work: Path) -> tuple[Path, Image, Path, Path]:
     z, y, x = k * SPACING[2], j * SPACING[1], i * SPACING[0]
     ct = Image(np.full(SHAPE, -800, np.int16), SPACING, ORIGIN)
     study = StudyInfo(study_instance_uid=uid_from("bench study"), frame_of_reference_uid=uid_from("bench for"))
-    write_series(ct, work / "ct", modality="CT", study=study, series_description="benchmark CT")
+    write_series(ct, work / "ct", modality="CT", study=study, series=SeriesInfo(series_description="benchmark CT"))
     labels = np.zeros(SHAPE, np.uint8)
     labels[((z - 250.0) / 150.0) ** 2 + ((y - 204.8) / 100.0) ** 2 + ((x - 204.8) / 150.0) ** 2 <= 1.0] = 3
     labels[(z - 250.0) ** 2 + (y - 204.8) ** 2 + (x - 204.8) ** 2 <= 40.0**2] = 1

@@ -190,6 +190,51 @@ class PetInfo:
 SliceEdit = Callable[[Dataset, int], None]
 
 
+@dataclass(frozen=True)
+class SeriesInfo:
+    """General Series attributes of one written series (and its slice thickness).
+
+    Parameters
+    ----------
+    series_number, series_description
+        General Series attributes.
+    series_uid
+        SeriesInstanceUID; by default derived from the study UID, modality, series number,
+        description, geometry and voxel values, so rewriting the same image gives the same UIDs.
+    series_datetime
+        SeriesDate/Time and (for PET, the decay-correction reference) AcquisitionDate/Time;
+        defaults to the study date and time.
+    slice_thickness
+        SliceThickness in mm; defaults to the slice spacing.
+    """
+
+    series_number: int = 1
+    series_description: str = ""
+    series_uid: str | None = None
+    series_datetime: datetime | None = None
+    slice_thickness: float | None = None
+
+
+@dataclass(frozen=True)
+class DatasetEdits:
+    """Changes made to every finished slice dataset (how tests write deliberately broken series).
+
+    Parameters
+    ----------
+    extra_tags
+        ``keyword: value`` set on every slice after the standard attributes.
+    slice_overrides
+        ``{slice index: {keyword: value}}`` applied after ``extra_tags``; a value of ``None``
+        deletes the attribute (to write deliberately broken series).
+    edit
+        Called as ``edit(dataset, slice_index)`` last, before saving.
+    """
+
+    extra_tags: Mapping[str, Any] | None = None
+    slice_overrides: Mapping[int, Mapping[str, Any]] | None = None
+    edit: SliceEdit | None = None
+
+
 def uid_from(*parts: object) -> str:
     """A deterministic DICOM UID derived from ``parts`` (same parts, same UID)."""
     return generate_uid(entropy_srcs=[str(p) for p in parts])
@@ -226,15 +271,9 @@ def write_series(
     *,
     modality: Literal["CT", "PT"],
     study: StudyInfo | Mapping[str, Any],
-    series_number: int = 1,
-    series_description: str = "",
-    series_uid: str | None = None,
-    series_datetime: datetime | None = None,
-    slice_thickness: float | None = None,
+    series: SeriesInfo | None = None,
     pet: PetInfo | None = None,
-    extra_tags: Mapping[str, Any] | None = None,
-    slice_overrides: Mapping[int, Mapping[str, Any]] | None = None,
-    edit: SliceEdit | None = None,
+    edits: DatasetEdits | None = None,
 ) -> list[Path]:
     """Write ``image`` as one single-frame DICOM file per slice.
 
@@ -249,25 +288,14 @@ def write_series(
         ``"CT"`` (CT Image Storage) or ``"PT"`` (PET Image Storage).
     study
         Patient/study attributes and UIDs, as :class:`StudyInfo` or a mapping of its fields.
-    series_number, series_description
-        General Series attributes.
-    series_uid
-        SeriesInstanceUID; by default derived from the study UID, modality, series number,
-        description, geometry and voxel values, so rewriting the same image gives the same UIDs.
-    series_datetime
-        SeriesDate/Time and (for PET, the decay-correction reference) AcquisitionDate/Time;
-        defaults to the study date and time.
-    slice_thickness
-        SliceThickness in mm; defaults to the slice spacing.
+    series
+        Series number, description, UID, date/time and slice thickness (:class:`SeriesInfo`;
+        by default its defaults).
     pet
         Required for ``"PT"``: radiopharmaceutical, dose and frame facts.
-    extra_tags
-        ``keyword: value`` set on every slice after the standard attributes.
-    slice_overrides
-        ``{slice index: {keyword: value}}`` applied after ``extra_tags``; a value of ``None``
-        deletes the attribute (to write deliberately broken series).
-    edit
-        Called as ``edit(dataset, slice_index)`` last, before saving.
+    edits
+        Extra tags, per-slice overrides and a last edit of each dataset (:class:`DatasetEdits`;
+        by default none).
 
     Returns
     -------
@@ -281,6 +309,33 @@ def write_series(
     GeometryError
         When the direction matrix is not orthonormal (DICOM cannot describe it).
     """
+    series = series or SeriesInfo()
+    info = _checked_request(image, modality, study, series, pet)
+    when = series.series_datetime or info.study_datetime
+    series_uid = series.series_uid
+    if series_uid is None:
+        series_uid = uid_from(
+            info.study_instance_uid,
+            modality,
+            series.series_number,
+            series.series_description,
+            _content_digest(image),
+        )
+    pixels, slopes = _encode_pixels(image.array, modality)
+    shared = _series_dataset(image, info, modality, series.series_number, series.series_description, series_uid, when)
+    shared.SliceThickness = ds_str(series.slice_thickness if series.slice_thickness is not None else image.spacing[2])
+    if modality == "PT":
+        assert pet is not None
+        _add_pet_series(shared, pet, n_slices=image.array.shape[0])
+    else:
+        _add_ct_image(shared)
+    return _write_slices(shared, image, series_uid, pixels, slopes, Path(out_dir), edits or DatasetEdits())
+
+
+def _checked_request(
+    image: Image, modality: str, study: StudyInfo | Mapping[str, Any], series: SeriesInfo, pet: PetInfo | None
+) -> StudyInfo:
+    """Refuse what DICOM or the writer cannot describe before anything is written; the study as a StudyInfo."""
     if modality not in SOP_CLASS:
         raise InputError(f"cannot write modality {modality!r}: only 'CT' and 'PT' are supported")
     if modality == "PT" and pet is None:
@@ -288,30 +343,29 @@ def write_series(
     info = StudyInfo.from_value(study)
     direction = np.asarray(image.direction, dtype=float)
     if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-6):
-        raise GeometryError(f"cannot write series {series_description!r}: direction matrix is not orthonormal")
-    when = series_datetime or info.study_datetime
-    if series_uid is None:
-        series_uid = uid_from(
-            info.study_instance_uid, modality, series_number, series_description, _content_digest(image)
-        )
-    pixels, slopes = _encode_pixels(image.array, modality)
-    shared = _series_dataset(image, info, modality, series_number, series_description, series_uid, when)
-    shared.SliceThickness = ds_str(slice_thickness if slice_thickness is not None else image.spacing[2])
-    if modality == "PT":
-        assert pet is not None
-        _add_pet_series(shared, pet, n_slices=image.array.shape[0])
-    else:
-        _add_ct_image(shared)
-    out = Path(out_dir)
+        raise GeometryError(f"cannot write series {series.series_description!r}: direction matrix is not orthonormal")
+    return info
+
+
+def _write_slices(
+    shared: Dataset,
+    image: Image,
+    series_uid: str,
+    pixels: np.ndarray,
+    slopes: list[float],
+    out: Path,
+    edits: DatasetEdits,
+) -> list[Path]:
+    """Save one file per slice, each edit applied in its documented order, so tests can break chosen slices."""
     out.mkdir(parents=True, exist_ok=True)
-    overrides = slice_overrides or {}
+    overrides = edits.slice_overrides or {}
     paths = []
     for k in range(image.array.shape[0]):
         ds = _slice_dataset(shared, image, k, series_uid, pixels[k], slopes[k])
-        _apply(ds, extra_tags or {}, where=f"extra_tags of slice {k}")
+        _apply(ds, edits.extra_tags or {}, where=f"extra_tags of slice {k}")
         _apply(ds, overrides.get(k, {}), where=f"slice_overrides[{k}]")
-        if edit is not None:
-            edit(ds, k)
+        if edits.edit is not None:
+            edits.edit(ds, k)
         paths.append(_save_with_file_meta(ds, out))
     return paths
 
@@ -520,7 +574,9 @@ __all__ = [
     "FLUORINE_18",
     "PET_IMAGE_STORAGE",
     "Code",
+    "DatasetEdits",
     "PetInfo",
+    "SeriesInfo",
     "StudyInfo",
     "da",
     "ds_str",

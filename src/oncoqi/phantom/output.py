@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from oncoqi.atomic import write_text, write_volume
-from oncoqi.dicom.write import write_series
+from oncoqi.dicom.write import SeriesInfo, write_series
 from oncoqi.errors import OncoQIError
 from oncoqi.phantom.study import PhantomResult
 
@@ -73,10 +73,12 @@ def write_study(
         folders["CT"],
         modality="CT",
         study=result.study,
-        series_number=CT_SERIES_NUMBER,
-        series_description="Thorax phantom CT",
-        series_uid=result.ct_series_uid,
-        series_datetime=result.ct_datetime,
+        series=SeriesInfo(
+            series_number=CT_SERIES_NUMBER,
+            series_description="Thorax phantom CT",
+            series_uid=result.ct_series_uid,
+            series_datetime=result.ct_datetime,
+        ),
     )
     if result.pet is not None:
         written["PET"] = write_series(
@@ -84,10 +86,12 @@ def write_study(
             folders["PET"],
             modality="PT",
             study=result.study,
-            series_number=PET_SERIES_NUMBER,
-            series_description="Thorax phantom PET FDG AC",
-            series_uid=result.pet_series_uid,
-            series_datetime=result.pet_datetime,
+            series=SeriesInfo(
+                series_number=PET_SERIES_NUMBER,
+                series_description="Thorax phantom PET FDG AC",
+                series_uid=result.pet_series_uid,
+                series_datetime=result.pet_datetime,
+            ),
             pet=result.pet_info,
         )
     truth = out / "truth"
