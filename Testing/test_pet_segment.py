@@ -19,6 +19,7 @@ from oncoqi.image import Image
 from oncoqi.pet import segment
 from oncoqi.pet.segment import (
     ThresholdMethod,
+    ThresholdOptions,
     coverage_fraction,
     threshold_segment,
     transfer_labels,
@@ -74,13 +75,13 @@ def test_percent_in_a_region_uses_the_region_max(two_blobs):
 
 def test_background_adapted_threshold_with_given_and_shell_background(two_blobs):
     seed = lps(two_blobs, 5, 5, 5)
-    r = threshold_segment(two_blobs, "background", 50, seed_lps=seed, background=2.0)
+    r = threshold_segment(two_blobs, "background", 50, seed_lps=seed, options=ThresholdOptions(background=2.0))
     assert r.background == 2.0 and r.threshold == pytest.approx(2.0 + 0.5 * (20.0 - 2.0))
     assert r.voxel_count == 1
     region = two_blobs.with_array(np.zeros(two_blobs.array.shape, np.uint8))
     region.array[4:7, 4:7, 4:7] = 1
     # the 3 mm shell around blob A holds background voxels only (SUV 1)
-    r = threshold_segment(two_blobs, "background", 50, region=region, shell_mm=3.0)
+    r = threshold_segment(two_blobs, "background", 50, region=region, options=ThresholdOptions(shell_mm=3.0))
     assert r.background == pytest.approx(1.0)
     assert r.threshold == pytest.approx(1.0 + 0.5 * 19.0)
     assert r.voxel_count == 1  # 10 < 10.5: only the 20
@@ -106,7 +107,7 @@ def test_background_shell_mean_is_the_shell_voxels_mean():
     img = Image(a)
     region = img.with_array(np.zeros(a.shape, np.uint8))
     region.array[4, 4, 4] = 1
-    r = threshold_segment(img, "background", 50, region=region, shell_mm=1.5)
+    r = threshold_segment(img, "background", 50, region=region, options=ThresholdOptions(shell_mm=1.5))
     # shell: the 18 neighbours within sqrt(2) mm (6 faces + 12 edges), one of them 4
     assert r.background == pytest.approx(4.0 / 18.0)
     assert r.threshold == pytest.approx(4.0 / 18.0 + 0.5 * (10.0 - 4.0 / 18.0))

@@ -50,7 +50,13 @@ from oncoqi.pet import (
     compute_suv_factors,
     load_pet_series,
 )
-from oncoqi.pet.segment import coverage_fraction, subsamples_per_axis, threshold_segment, transfer_labels
+from oncoqi.pet.segment import (
+    ThresholdOptions,
+    coverage_fraction,
+    subsamples_per_axis,
+    threshold_segment,
+    transfer_labels,
+)
 from oncoqi.phantom import make_petct, write_study
 from oncoqi.report import read_report
 
@@ -155,7 +161,7 @@ def test_mtv_of_the_background_adapted_threshold_within_the_partial_volume_toler
         50,
         region=suv.with_array(near.astype(np.uint8)),
         seed_lps=tuple(tumour["centre_lps_mm"]),
-        background=lung["suvbw"],
+        options=ThresholdOptions(background=lung["suvbw"]),
     )
     mtv = result.voxel_count * suv.voxel_volume_ml
     tolerance = volume_tolerance_ml(study)

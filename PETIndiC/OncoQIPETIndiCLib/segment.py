@@ -15,7 +15,7 @@ import numpy as np
 import slicer
 from OncoQISlicer.mrml import ALGORITHM_NAME_TAG, ALGORITHM_TYPE_TAG, LPS_TO_RAS, add_segment_from_mask
 
-from oncoqi.pet.segment import THRESHOLD_ALGORITHM_NAME, ThresholdResult, threshold_segment
+from oncoqi.pet.segment import THRESHOLD_ALGORITHM_NAME, ThresholdOptions, ThresholdResult, threshold_segment
 from OncoQIPETIndiCLib.indices import segment_masks_on_pet
 from OncoQIPETIndiCLib.suv import suv_image_from_node
 
@@ -71,7 +71,9 @@ def threshold_segment_from_nodes(
     if region_segment_id:
         ((_, _, region, _),) = segment_masks_on_pet(segmentation_node, pet_node, suv.image, [region_segment_id])
     seed_lps = None if seed_ras is None else tuple(float(c) for c in LPS_TO_RAS @ np.asarray(seed_ras, dtype=float))
-    result = threshold_segment(suv.image, method, value, region=region, seed_lps=seed_lps, background=background)
+    result = threshold_segment(
+        suv.image, method, value, region=region, seed_lps=seed_lps, options=ThresholdOptions(background=background)
+    )
     segmentation = segmentation_node.GetSegmentation()
     geometry = slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()
     if not segmentation.GetConversionParameter(geometry):

@@ -41,6 +41,7 @@ from oncoqi.pet.segment import (
     SEARCH_RADIUS_MM,
     SHELL_MM,
     ThresholdMethod,
+    ThresholdOptions,
     threshold_segment,
     transfer_labels,
 )
@@ -225,9 +226,7 @@ def _segment(args: argparse.Namespace) -> int:
         region=region,
         region_label=args.label,
         seed_lps=tuple(args.seed) if args.seed else None,
-        background=args.background,
-        search_radius_mm=args.search_radius,
-        shell_mm=args.shell,
+        options=ThresholdOptions(background=args.background, search_radius_mm=args.search_radius, shell_mm=args.shell),
     )
     write_volume(result.mask, args.out)
     out = {

@@ -168,6 +168,142 @@ def _grow(
     return components == components[seed], seed, moved_from
 
 
+@dataclass(frozen=True)
+class ThresholdOptions:
+    """The settings of :func:`threshold_segment` besides its method, value and place: the
+    background of the background method and the sizes of the search ball and background shell.
+
+    Attributes
+    ----------
+    background
+        ``bg`` of the background method; by default (None) the mean of the shell around the region
+        (or around the lesion grown at ``bg = 0`` from a seed).
+    search_radius_mm
+        Radius of the ball around the seed that is the local region when no region is given.
+    shell_mm
+        Thickness of the background shell.
+    """
+
+    background: float | None = None
+    search_radius_mm: float = SEARCH_RADIUS_MM
+    shell_mm: float = SHELL_MM
+
+
+@dataclass(frozen=True)
+class _LocalRegion:
+    """The local region ``L`` that the thresholds are taken from (module docs).
+
+    Attributes
+    ----------
+    restrict
+        The user's region (boolean, on the SUV grid), None without one.
+    seed
+        ``[k, j, i]`` of the seed voxel, None without a seed.
+    mask
+        ``L``: the user's region, else the ball around the seed.
+    local_max
+        SUVmax in ``L``.
+    """
+
+    restrict: np.ndarray | None
+    seed: tuple[int, int, int] | None
+    mask: np.ndarray
+    local_max: float
+
+
+def _check_value(method: ThresholdMethod, value: float) -> None:
+    """Reject a value that the method cannot turn into a threshold (a non-positive SUV, a percentage
+    outside (0, 100])."""
+    if method is ThresholdMethod.FIXED:
+        if not value > 0:
+            raise InputError(f"fixed threshold must be a positive SUV, got {value}")
+    elif not 0 < value <= 100:
+        raise InputError(f"{method.value} threshold must be a percentage in (0, 100], got {value}")
+
+
+def _region_mask(suv: Image, region: Image, region_label: int | None) -> np.ndarray:
+    """The user's region as a boolean mask, checked to lie on the SUV grid and to be non-empty."""
+    if not suv.same_grid(region):
+        raise GeometryError(
+            f"the region (size {region.size}, spacing {region.spacing}, origin {region.origin}) is not on the PET "
+            f"grid (size {suv.size}, spacing {suv.spacing}, origin {suv.origin}): transfer it first"
+        )
+    restrict = region.array == region_label if region_label is not None else region.array != 0
+    if not restrict.any():
+        which = f"label {region_label}" if region_label is not None else "any non-zero label"
+        raise InputError(f"the region is empty: no voxel has {which}")
+    return restrict
+
+
+def _local_region(
+    suv: Image,
+    region: Image | None,
+    region_label: int | None,
+    seed_lps: tuple[float, float, float] | None,
+    search_radius_mm: float,
+) -> _LocalRegion:
+    """The local region ``L`` and its SUVmax, which the percentage thresholds are relative to."""
+    restrict = _region_mask(suv, region, region_label) if region is not None else None
+    seed = _seed_index(suv, seed_lps) if seed_lps is not None else None
+    if restrict is not None:
+        local = restrict
+    else:
+        assert seed is not None
+        local = _ball_around(suv, seed, search_radius_mm)
+    return _LocalRegion(restrict, seed, local, float(suv.array[local].max()))
+
+
+def _shell_background(suv: Image, value: float, where: _LocalRegion, shell_mm: float) -> float:
+    """``bg`` of the background method when the user gave none: the mean SUV of the shell around
+    the region, or around the lesion grown at ``bg = 0`` from a seed, so that a lesion larger than
+    the search ball is not its own background."""
+    values = suv.array
+    around = where.mask
+    if where.restrict is None:  # seed only: the shell surrounds the lesion grown at bg = 0, not the ball
+        assert where.seed is not None
+        around, _, _ = _grow(values >= value / 100.0 * where.local_max, where.seed, where.mask, where.local_max, values)
+    shell = _shell(suv, around, shell_mm)
+    if not shell.any():
+        raise InputError(
+            "the background shell around the region is empty (region fills the image): give a background SUV"
+        )
+    return float(values[shell].astype(np.float64).mean())
+
+
+def _threshold(method: ThresholdMethod, value: float, local_max: float, bg: float | None) -> float:
+    """The SUV threshold ``T`` of the method (module docs); ``bg`` is used by the background method."""
+    if method is ThresholdMethod.FIXED:
+        return float(value)
+    if method is ThresholdMethod.PERCENT:
+        return value / 100.0 * local_max
+    assert bg is not None
+    return bg + value / 100.0 * (local_max - bg)
+
+
+def _segment_above(
+    values: np.ndarray, threshold: float, where: _LocalRegion
+) -> tuple[np.ndarray, tuple[int, int, int] | None, list[str]]:
+    """The segment: the voxels at or above ``threshold`` in the region and/or connected to the seed,
+    with the seed used and a warning when the seed had to be moved; an InputError when empty."""
+    warnings: list[str] = []
+    seed = where.seed
+    above = values >= threshold
+    if where.restrict is not None:
+        above &= where.restrict
+    if seed is not None:
+        above, seed, moved = _grow(above, seed, where.mask, where.local_max, values)
+        if moved:
+            warnings.append(
+                f"the seed voxel (SUV {moved:.4g}) is below the threshold {threshold:.4g}: "
+                f"grown from the hottest voxel nearby (SUV {where.local_max:.4g})"
+            )
+    if not above.any():
+        raise InputError(
+            f"no voxel of the region reaches the threshold SUV {threshold:.4g} (local SUVmax {where.local_max:.4g})"
+        )
+    return above, seed, warnings
+
+
 def threshold_segment(
     suv: Image,
     method: ThresholdMethod | str,
@@ -176,9 +312,7 @@ def threshold_segment(
     region: Image | None = None,
     region_label: int | None = None,
     seed_lps: tuple[float, float, float] | None = None,
-    background: float | None = None,
-    search_radius_mm: float = SEARCH_RADIUS_MM,
-    shell_mm: float = SHELL_MM,
+    options: ThresholdOptions = ThresholdOptions(),
 ) -> ThresholdResult:
     """Segment a lesion on an SUV volume by a threshold (definitions in the module docs).
 
@@ -193,13 +327,11 @@ def threshold_segment(
         ``region_label`` (any non-zero voxel when None) form the region.
     seed_lps
         Seed point (LPS mm): the segment is the connected component holding it.
-    background
-        ``bg`` of the background method; by default the mean of the shell around the region
-        (or around the lesion grown at ``bg = 0`` from a seed).
-    search_radius_mm
-        Radius of the ball around the seed that is the local region when no region is given.
-    shell_mm
-        Thickness of the background shell.
+    options
+        The background SUV of the background method (by default the mean of the shell around the
+        region, or around the lesion grown at ``bg = 0`` from a seed), the radius of the ball around
+        the seed that is the local region when no region is given, and the thickness of the
+        background shell (:class:`ThresholdOptions`).
 
     Returns
     -------
@@ -216,74 +348,22 @@ def threshold_segment(
     method = ThresholdMethod(method)
     if region is None and seed_lps is None:
         raise InputError("a threshold segmentation needs a region (label mask) or a seed point")
-    if method is ThresholdMethod.FIXED:
-        if not value > 0:
-            raise InputError(f"fixed threshold must be a positive SUV, got {value}")
-    elif not 0 < value <= 100:
-        raise InputError(f"{method.value} threshold must be a percentage in (0, 100], got {value}")
-    warnings: list[str] = []
-    values = suv.array
-    restrict: np.ndarray | None = None
-    if region is not None:
-        if not suv.same_grid(region):
-            raise GeometryError(
-                f"the region (size {region.size}, spacing {region.spacing}, origin {region.origin}) is not on the PET "
-                f"grid (size {suv.size}, spacing {suv.spacing}, origin {suv.origin}): transfer it first"
-            )
-        restrict = region.array == region_label if region_label is not None else region.array != 0
-        if not restrict.any():
-            which = f"label {region_label}" if region_label is not None else "any non-zero label"
-            raise InputError(f"the region is empty: no voxel has {which}")
-    seed = _seed_index(suv, seed_lps) if seed_lps is not None else None
-    if restrict is not None:
-        local = restrict
-    else:
-        assert seed is not None
-        local = _ball_around(suv, seed, search_radius_mm)
-    local_values = values[local]
-    local_max = float(local_values.max())
-
+    _check_value(method, value)
+    where = _local_region(suv, region, region_label, seed_lps, options.search_radius_mm)
     bg: float | None = None
-    if method is ThresholdMethod.FIXED:
-        threshold = float(value)
-    elif method is ThresholdMethod.PERCENT:
-        threshold = value / 100.0 * local_max
-    else:
-        if background is not None:
-            bg = float(background)
+    if method is ThresholdMethod.BACKGROUND:
+        if options.background is not None:
+            bg = float(options.background)
         else:
-            around = local
-            if restrict is None:  # seed only: the shell surrounds the lesion grown at bg = 0, not the ball
-                assert seed is not None
-                around, _, _ = _grow(values >= value / 100.0 * local_max, seed, local, local_max, values)
-            shell = _shell(suv, around, shell_mm)
-            if not shell.any():
-                raise InputError(
-                    "the background shell around the region is empty (region fills the image): give a background SUV"
-                )
-            bg = float(values[shell].astype(np.float64).mean())
-        threshold = bg + value / 100.0 * (local_max - bg)
-
-    above = values >= threshold
-    if restrict is not None:
-        above &= restrict
-    if seed is not None:
-        above, seed, moved = _grow(above, seed, local, local_max, values)
-        if moved:
-            warnings.append(
-                f"the seed voxel (SUV {moved:.4g}) is below the threshold {threshold:.4g}: "
-                f"grown from the hottest voxel nearby (SUV {local_max:.4g})"
-            )
-    if not above.any():
-        raise InputError(
-            f"no voxel of the region reaches the threshold SUV {threshold:.4g} (local SUVmax {local_max:.4g})"
-        )
+            bg = _shell_background(suv, value, where, options.shell_mm)
+    threshold = _threshold(method, value, where.local_max, bg)
+    above, seed, warnings = _segment_above(suv.array, threshold, where)
     return ThresholdResult(
         suv.with_array(above.astype(np.uint8)),
         method,
         float(value),
         float(threshold),
-        local_max,
+        where.local_max,
         bg,
         None if seed is None else (seed[2], seed[1], seed[0]),
         tuple(warnings),
