@@ -31,15 +31,45 @@ FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 TUMOUR_REGION = 100
 
 
+@dataclass(frozen=True)
+class LungTrees:
+    """The pulmonary trees that :func:`render_ct` blends into the lungs.
+
+    Attributes
+    ----------
+    vessels
+        Arterial and venous trees (pulmonary vessel density).
+    airways
+        Bronchial trees (air lumen inside a soft-tissue wall).
+    """
+
+    vessels: list[TubeTree]
+    airways: list[TubeTree]
+
+
+@dataclass(frozen=True)
+class CtScanOptions:
+    """How the CT scanner degrades the image (:func:`render_ct`).
+
+    Attributes
+    ----------
+    noise_hu
+        Standard deviation of the correlated noise (HU); 0 for none.
+    blur_mm
+        Scanner blur FWHM (mm), with voxel averaging (partial volume); 0 for neither.
+    """
+
+    noise_hu: float
+    blur_mm: float
+
+
 def render_ct(
     tissue: np.ndarray,
     grid: Grid,
     anatomy: Anatomy,
     tumour_label: np.ndarray,
-    vessels: list[TubeTree],
-    airways: list[TubeTree],
-    noise_hu: float,
-    blur_mm: float,
+    trees: LungTrees,
+    scan: CtScanOptions,
     rng: np.random.Generator,
     ground_glass: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -48,10 +78,11 @@ def render_ct(
     ``ground_glass`` (optional, boolean) marks the tumour voxels of ground-glass density (the
     hazy rim of a part-solid tumour); the other tumour voxels are solid.
     """
+    noise_hu, blur_mm = scan.noise_hu, scan.blur_mm
     lung = tissue == Tissue.LUNG
-    vessel = _union(vessels, grid)
-    wall = _union(airways, grid, scale=1.25, grow=0.4)
-    lumen = _union(airways, grid)
+    vessel = _union(trees.vessels, grid)
+    wall = _union(trees.airways, grid, scale=1.25, grow=0.4)
+    lumen = _union(trees.airways, grid)
     final = tissue.copy()
     final[lung & (vessel >= 0.5)] = Tissue.PULMONARY_VESSEL
     final[lung & (wall >= 0.5)] = Tissue.BRONCHUS_WALL

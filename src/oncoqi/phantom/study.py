@@ -21,7 +21,7 @@ from oncoqi.image import Image
 from oncoqi.phantom.anatomy import Anatomy
 from oncoqi.phantom.grid import Grid
 from oncoqi.phantom.options import PhantomOptions, TumourSpec
-from oncoqi.phantom.render import PET_SUPERSAMPLING, PetRegion, render_ct, render_pet
+from oncoqi.phantom.render import PET_SUPERSAMPLING, CtScanOptions, LungTrees, PetRegion, render_ct, render_pet
 from oncoqi.phantom.tissues import HU, LUNG, SUV, Tissue, members
 from oncoqi.phantom.tumours import (
     LOCATIONS,
@@ -123,10 +123,8 @@ def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
         ct_grid,
         anatomy,
         tumour_label,
-        vessels,
-        airways,
-        options.noise_hu,
-        options.blur_mm,
+        LungTrees(vessels, airways),
+        CtScanOptions(noise_hu=options.noise_hu, blur_mm=options.blur_mm),
         ct_rng,
         _ground_glass(tumours, options.tumours, tumour_label, ct_grid),
     )
