@@ -83,7 +83,8 @@ def resolve_model(model_path: str | os.PathLike | None) -> Path:
     if not shipped.is_file():
         raise NoModelError(
             f"no trained model: {shipped} is missing from this installation; reinstall oncoqi, or train one with "
-            "`oncoqi lung train` and pass --model"
+            "`oncoqi lung train` and give its path (model)",
+            setting="model",
         )
     return shipped
 
