@@ -104,17 +104,12 @@ def make_petct(options: PhantomOptions) -> PhantomResult:
 
 
 def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
+    """The study of :func:`make_ct` (``with_pet`` false) or :func:`make_petct` (true)."""
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(options.seed).spawn(6)]
     patient_rng, anatomy_rng, tumour_rng, tree_rng, ct_rng, pet_rng = streams
     patient = _draw_patient(patient_rng, options)
     anatomy = Anatomy.draw(anatomy_rng, patient.scale)
-    lung_lo, lung_hi = anatomy.lung_z_range
-    pixel = options.fov_mm / options.size
-    ct_grid = Grid.centred(
-        (options.size, options.size, options.slices),
-        (pixel, pixel, options.slice_thickness_mm),
-        (0.0, 0.0, round((lung_lo + lung_hi) / 2.0, 1)),
-    )
+    ct_grid = _ct_grid(options, anatomy)
     tissue = anatomy.labels(ct_grid)
     tumours, suvs, tumour_label = _place_tumours(tissue, ct_grid, anatomy, options, tumour_rng)
     vessels, airways = _grow_trees(tissue, ct_grid, anatomy, tree_rng)
@@ -128,48 +123,17 @@ def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
         ct_rng,
         _ground_glass(tumours, options.tumours, tumour_label, ct_grid),
     )
-    x, _, _ = ct_grid.axes()
-    in_lung = np.isin(final, members(LUNG))
-    lung_mask = np.where(in_lung, np.where(x[None, None, :] > anatomy.x_mid, 2, 1), 0).astype(np.uint8)
+    lung_mask = _lung_mask(final, ct_grid, anatomy)
 
     digest = hashlib.sha256(json.dumps([options.to_dict(), with_pet], sort_keys=True).encode()).hexdigest()
-    study = StudyInfo(
-        study_instance_uid=uid_from("oncoqi-phantom", digest, "study"),
-        frame_of_reference_uid=uid_from("oncoqi-phantom", digest, "frame-of-reference"),
-        study_datetime=patient.ct_time,
-        patient_name=f"PHANTOM^SEED{options.seed}",
-        patient_id=f"OQI-PHANTOM-{options.seed}",
-        patient_birth_date=f"{patient.ct_time.year - patient.age_years}0101",
-        patient_sex=patient.sex,
-        patient_age=f"{patient.age_years:03d}Y",
-        patient_weight_kg=patient.weight_kg,
-        patient_size_m=patient.height_m,
-        study_id=str(options.seed % 10**6),
-        accession_number=f"PH{options.seed % 10**10}",
-        study_description="Synthetic thorax " + ("PET/CT" if with_pet else "CT"),
-        manufacturer="OncoQI",
-        manufacturer_model_name="oncoqi phantom",
-    )
+    study = _study_info(options, patient, digest, with_pet)
     ct_image = ct_grid.image(hu, modality="CT", units="HU")
     pet_image = pet_info = pet_uid = None
     regions: list[PetRegion] = []
     factor = _suv_factor(patient)
     if with_pet:
         pet_info = PetInfo(injected_dose_bq=patient.dose_bq, injection_datetime=patient.injection)
-        pet_grid = _pet_grid(options, ct_grid)
-        class_activity = {t: SUV[t] / factor for t in Tissue}
-        class_activity[Tissue.MYOCARDIUM] = float(pet_rng.uniform(2.0, 8.0)) / factor
-        activity, regions = render_pet(
-            anatomy,
-            pet_grid,
-            tumours,
-            class_activity,
-            {t.label: suvs[t.label] / factor for t in tumours},
-            options.pet_blur_mm,
-            options.pet_noise,
-            pet_rng,
-        )
-        pet_image = pet_grid.image(activity, modality="PT", units="BQML")
+        pet_image, regions = _make_pet(options, anatomy, ct_grid, tumours, suvs, factor, pet_rng)
         pet_uid = uid_from("oncoqi-phantom", digest, "pet-series")
     ct_uid = uid_from("oncoqi-phantom", digest, "ct-series")
     result = PhantomResult(
@@ -189,6 +153,71 @@ def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
     )
     result.truth = _truth(result, patient, tumours, suvs, regions, factor)
     return result
+
+
+def _ct_grid(options: PhantomOptions, anatomy: Anatomy) -> Grid:
+    """The CT grid of the options, centred on the lungs so that the slices cover them first."""
+    lung_lo, lung_hi = anatomy.lung_z_range
+    pixel = options.fov_mm / options.size
+    return Grid.centred(
+        (options.size, options.size, options.slices),
+        (pixel, pixel, options.slice_thickness_mm),
+        (0.0, 0.0, round((lung_lo + lung_hi) / 2.0, 1)),
+    )
+
+
+def _lung_mask(final: np.ndarray, grid: Grid, anatomy: Anatomy) -> np.ndarray:
+    """The truth's lung mask: lung classes (trees and tumours included), 1 right and 2 left of the midline."""
+    x, _, _ = grid.axes()
+    in_lung = np.isin(final, members(LUNG))
+    return np.where(in_lung, np.where(x[None, None, :] > anatomy.x_mid, 2, 1), 0).astype(np.uint8)
+
+
+def _study_info(options: PhantomOptions, patient: Patient, digest: str, with_pet: bool) -> StudyInfo:
+    """Patient and study modules shared by the CT and PET series, with UIDs derived from the options."""
+    return StudyInfo(
+        study_instance_uid=uid_from("oncoqi-phantom", digest, "study"),
+        frame_of_reference_uid=uid_from("oncoqi-phantom", digest, "frame-of-reference"),
+        study_datetime=patient.ct_time,
+        patient_name=f"PHANTOM^SEED{options.seed}",
+        patient_id=f"OQI-PHANTOM-{options.seed}",
+        patient_birth_date=f"{patient.ct_time.year - patient.age_years}0101",
+        patient_sex=patient.sex,
+        patient_age=f"{patient.age_years:03d}Y",
+        patient_weight_kg=patient.weight_kg,
+        patient_size_m=patient.height_m,
+        study_id=str(options.seed % 10**6),
+        accession_number=f"PH{options.seed % 10**10}",
+        study_description="Synthetic thorax " + ("PET/CT" if with_pet else "CT"),
+        manufacturer="OncoQI",
+        manufacturer_model_name="oncoqi phantom",
+    )
+
+
+def _make_pet(
+    options: PhantomOptions,
+    anatomy: Anatomy,
+    ct_grid: Grid,
+    tumours: list[PlacedTumour],
+    suvs: dict[int, float],
+    factor: float,
+    rng: np.random.Generator,
+) -> tuple[Image, list[PetRegion]]:
+    """The PET image (Bq/ml) over the CT's z range and its regions, activities set from the true SUVs."""
+    pet_grid = _pet_grid(options, ct_grid)
+    class_activity = {t: SUV[t] / factor for t in Tissue}
+    class_activity[Tissue.MYOCARDIUM] = float(rng.uniform(2.0, 8.0)) / factor
+    activity, regions = render_pet(
+        anatomy,
+        pet_grid,
+        tumours,
+        class_activity,
+        {t.label: suvs[t.label] / factor for t in tumours},
+        options.pet_blur_mm,
+        options.pet_noise,
+        rng,
+    )
+    return pet_grid.image(activity, modality="PT", units="BQML"), regions
 
 
 def _draw_patient(rng: np.random.Generator, options: PhantomOptions) -> Patient:
