@@ -29,6 +29,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -176,63 +177,56 @@ def _ref(ds: Dataset) -> Dataset:
     return r
 
 
-def build_rwvm(
-    datasets: Sequence[Dataset],
-    factors: SUVFactors,
-    suv_types: Iterable[SUVType] | None = None,
-    *,
-    series_instance_uid: str | None = None,
-    sop_instance_uid: str | None = None,
-    series_number: int = 901,
-    series_description: str = "PET SUV factors",
-    content_creator: str = "",
-    now: datetime | None = None,
-) -> Dataset:
-    """Build the RWVM instance holding the SUV mappings of one PET series.
+@dataclass(frozen=True)
+class RWVMOptions:
+    """The identity and descriptive attributes of a new RWVM instance (:func:`build_rwvm`).
 
-    Parameters
+    Attributes
     ----------
-    datasets
-        The PET instances (headers), the same ones ``factors`` was computed from.
-    factors
-        The SUV factors (:func:`oncoqi.pet.suv.compute_suv_factors`).
-    suv_types
-        Flavours to include; default every flavour that ``factors`` could compute.
     series_instance_uid, sop_instance_uid
         UIDs of the new object (generated when not given).
     series_number, series_description, content_creator
         Descriptive attributes of the new series and instance.
     now
         Creation date-time (for reproducible output); default the current time.
-
-    Returns
-    -------
-    pydicom.Dataset
-        A complete instance with file meta information, ready for ``dcmwrite``.
-
-    Raises
-    ------
-    InputError
-        When no flavour can be written, or ``datasets`` are not the instances of ``factors``.
     """
+
+    series_instance_uid: str | None = None
+    sop_instance_uid: str | None = None
+    series_number: int = 901
+    series_description: str = "PET SUV factors"
+    content_creator: str = ""
+    now: datetime | None = None
+
+
+def _writable_types(factors: SUVFactors, suv_types: Iterable[SUVType] | None) -> list[SUVType]:
+    """The flavours asked for that ``factors`` could compute; an InputError when none, as an RWVM
+    without a mapping says nothing."""
     types = [t for t in (suv_types or list(SUVType)) if factors.frames(t) is not None]
     if not types:
         raise InputError(
             "no SUV factor could be computed for this series: nothing to write; " + "; ".join(factors.warnings)
         )
-    uids = [str(ds.SOPInstanceUID) for ds in datasets]
-    per_type = {t: factors.for_instances(uids, t) for t in types}
-    now = now or datetime.now()
-    ds0 = datasets[0]
-    lo, hi, vr = _stored_range(ds0)
+    return types
 
+
+def _frame_groups(
+    datasets: Sequence[Dataset], per_type: dict[SUVType, np.ndarray], types: list[SUVType]
+) -> dict[tuple[float, ...], list[int]]:
+    """The frames grouped by rescale slope, intercept and SUV factors (``per_type``: each flavour's
+    factor per instance), so that frames mapped alike share one item of the mapping sequence."""
     groups: dict[tuple[float, ...], list[int]] = {}
     for k, ds in enumerate(datasets):
         m = float(ds.get("RescaleSlope", 1) or 1)
         b = float(ds.get("RescaleIntercept", 0) or 0)
         key = (m, b) + tuple(float(per_type[t][k]) for t in types)
         groups.setdefault(key, []).append(k)
+    return groups
 
+
+def _patient_and_study(ds0: Dataset) -> Dataset:
+    """The Patient, General Study and Patient Study attributes copied from the PET (over-long values
+    cut), so that the RWVM files under the PET's patient and study."""
     out = Dataset()
     for kw in _COPIED:
         if kw in ds0:
@@ -250,26 +244,44 @@ def build_rwvm(
         out.Laterality = ""
     if "SpecificCharacterSet" not in out:
         out.SpecificCharacterSet = "ISO_IR 192"
-    sop_uid = sop_instance_uid or generate_uid()
+    return out
+
+
+def _identify(out: Dataset, types: list[SUVType], options: RWVMOptions, now: datetime) -> str:
+    """Set the SOP, series, equipment and content attributes the RWVM IOD requires; returns the
+    SOP Instance UID (also needed by the file meta information)."""
+    sop_uid = options.sop_instance_uid or generate_uid()
     out.SOPClassUID = RWVM_SOP_CLASS_UID
     out.SOPInstanceUID = sop_uid
     out.InstanceCreationDate = now.strftime("%Y%m%d")
     out.InstanceCreationTime = now.strftime("%H%M%S")
     out.Modality = "RWV"
-    out.SeriesInstanceUID = series_instance_uid or generate_uid()
-    out.SeriesNumber = series_number
+    out.SeriesInstanceUID = options.series_instance_uid or generate_uid()
+    out.SeriesNumber = options.series_number
     out.SeriesDate = now.strftime("%Y%m%d")
     out.SeriesTime = now.strftime("%H%M%S")
-    out.SeriesDescription = series_description
+    out.SeriesDescription = options.series_description
     out.Manufacturer = "OncoQI"
     out.SoftwareVersions = __version__
     out.InstanceNumber = 1
     out.ContentLabel = "SUV"
     out.ContentDescription = "SUV normalisation of a PET series: " + ", ".join(t.label for t in types)
-    out.ContentCreatorName = content_creator
+    out.ContentCreatorName = options.content_creator
     out.ContentDate = now.strftime("%Y%m%d")
     out.ContentTime = now.strftime("%H%M%S")
+    return sop_uid
 
+
+def _mapping_items(
+    datasets: Sequence[Dataset],
+    groups: dict[tuple[float, ...], list[int]],
+    types: list[SUVType],
+    stored_range: tuple[int, int, str],
+) -> list[Dataset]:
+    """One Referenced Image Real World Value Mapping item per frame group: its frames and one
+    mapping of stored values (``stored_range``: first, last, VR) per flavour, the rescale folded in
+    (module docs)."""
+    lo, hi, vr = stored_range
     items = []
     for key, frames in groups.items():
         m, b = key[0], key[1]
@@ -277,20 +289,71 @@ def build_rwvm(
         item.ReferencedImageSequence = [_ref(datasets[k]) for k in frames]
         item.RealWorldValueMappingSequence = [_mapping(t, m * f, b * f, (lo, hi), vr) for t, f in zip(types, key[2:])]
         items.append(item)
-    out.ReferencedImageRealWorldValueMappingSequence = items
+    return items
 
+
+def _referenced_series(datasets: Sequence[Dataset]) -> Dataset:
+    """The Common Instance Reference item naming the PET series and its instances."""
     series_ref = Dataset()
-    series_ref.SeriesInstanceUID = ds0.SeriesInstanceUID
+    series_ref.SeriesInstanceUID = datasets[0].SeriesInstanceUID
     series_ref.ReferencedInstanceSequence = [_ref(ds) for ds in datasets]
-    out.ReferencedSeriesSequence = [series_ref]
+    return series_ref
 
+
+def _file_meta(sop_uid: str) -> FileMetaDataset:
+    """The file meta information that makes the dataset ready for ``dcmwrite``."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = RWVM_SOP_CLASS_UID
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     meta.ImplementationVersionName = f"OncoQI {__version__}"[:16]
-    out.file_meta = meta
+    return meta
+
+
+def build_rwvm(
+    datasets: Sequence[Dataset],
+    factors: SUVFactors,
+    suv_types: Iterable[SUVType] | None = None,
+    *,
+    options: RWVMOptions = RWVMOptions(),
+) -> Dataset:
+    """Build the RWVM instance holding the SUV mappings of one PET series.
+
+    Parameters
+    ----------
+    datasets
+        The PET instances (headers), the same ones ``factors`` was computed from.
+    factors
+        The SUV factors (:func:`oncoqi.pet.suv.compute_suv_factors`).
+    suv_types
+        Flavours to include; default every flavour that ``factors`` could compute.
+    options
+        UIDs of the new object (generated when not given), descriptive attributes of the new
+        series and instance, and the creation date-time (for reproducible output; default the
+        current time): :class:`RWVMOptions`.
+
+    Returns
+    -------
+    pydicom.Dataset
+        A complete instance with file meta information, ready for ``dcmwrite``.
+
+    Raises
+    ------
+    InputError
+        When no flavour can be written, or ``datasets`` are not the instances of ``factors``.
+    """
+    types = _writable_types(factors, suv_types)
+    uids = [str(ds.SOPInstanceUID) for ds in datasets]
+    per_type = {t: factors.for_instances(uids, t) for t in types}
+    now = options.now or datetime.now()
+    stored_range = _stored_range(datasets[0])
+    groups = _frame_groups(datasets, per_type, types)
+    out = _patient_and_study(datasets[0])
+    sop_uid = _identify(out, types, options, now)
+    out.ReferencedImageRealWorldValueMappingSequence = _mapping_items(datasets, groups, types, stored_range)
+    out.ReferencedSeriesSequence = [_referenced_series(datasets)]
+    out.file_meta = _file_meta(sop_uid)
     return out
 
 
