@@ -332,31 +332,6 @@ def _truth(
 ) -> dict[str, Any]:
     """The ground-truth dictionary written as truth.json."""
     ct = result.ct
-    label = result.tumour_label.array
-    tumour_truth = []
-    region_by_name = {r.name: r for r in regions}
-    for t in tumours:
-        k, j, i = np.nonzero(label == t.label)
-        centroid = ct.index_to_lps(np.array([i.mean(), j.mean(), k.mean()])) if k.size else None
-        entry: dict[str, Any] = {
-            "label": t.label,
-            "location": t.location,
-            "shape": t.shape.kind,
-            "side": t.side,
-            "touches": list(t.touches),
-            "requested_volume_ml": t.requested_volume_ml,
-            "volume_ml": float(k.size) * ct.voxel_volume_ml,
-            "shape_volume_ml": t.shape.volume_ml,
-            "centre_lps_mm": [round(float(c), 4) for c in t.shape.centre],
-            "centroid_lps_mm": None if centroid is None else [round(float(c), 4) for c in centroid],
-            "max_radius_mm": round(t.shape.extent, 3),
-        }
-        if result.pet is not None:
-            region = region_by_name.get(f"tumour_{t.label}")
-            entry["suvbw"] = suvs[t.label]
-            entry["activity_bq_per_ml"] = suvs[t.label] / factor
-            entry["pet_volume_ml"] = region.pet_volume_ml if region else 0.0
-        tumour_truth.append(entry)
     truth: dict[str, Any] = {
         "generator": "oncoqi.phantom",
         "model_version": MODEL_VERSION,
@@ -388,39 +363,86 @@ def _truth(
             side: float((result.lung_mask.array == value).sum()) * ct.voxel_volume_ml
             for side, value in (("right", 1), ("left", 2))
         },
-        "tumours": tumour_truth,
+        "tumours": _tumour_truth(result, tumours, suvs, regions, factor),
     }
     if result.pet is not None:
-        assert result.pet_info is not None and result.pet_datetime is not None
-        truth["pet"] = {
-            "series_instance_uid": result.pet_series_uid,
-            "series_datetime": result.pet_datetime.isoformat(),
-            "injection_datetime": result.pet_info.injection_datetime.isoformat(),
-            "injected_dose_bq": result.pet_info.injected_dose_bq,
-            "half_life_s": result.pet_info.half_life_s,
-            "patient_weight_kg": patient.weight_kg,
-            "suvbw_factor": factor,
-            "supersampling": PET_SUPERSAMPLING,
-            "blur_fwhm_mm": result.options.pet_blur_mm,
-            "noise": result.options.pet_noise,
-            **_geometry(result.pet),
-        }
-        truth["pet_regions"] = [
-            {
-                "name": r.name,
-                "activity_bq_per_ml": r.activity_bq_per_ml,
-                "suvbw": r.activity_bq_per_ml * factor,
-                "suvbw_factor": factor,
-                "pet_volume_ml": r.pet_volume_ml,
-                "interior_index_ijk": None if r.interior_index is None else list(r.interior_index),
-                "interior_point_lps_mm": None
-                if r.interior_index is None
-                else [round(float(c), 4) for c in result.pet.index_to_lps(np.array(r.interior_index, dtype=float))],
-                "interior_depth_mm": r.interior_depth_mm,
-            }
-            for r in regions
-        ]
+        truth["pet"] = _pet_truth(result, patient, factor)
+        truth["pet_regions"] = _pet_region_truth(result.pet, regions, factor)
     return truth
+
+
+def _tumour_truth(
+    result: PhantomResult,
+    tumours: list[PlacedTumour],
+    suvs: dict[int, float],
+    regions: list[PetRegion],
+    factor: float,
+) -> list[dict[str, Any]]:
+    """One truth entry per tumour: as placed, as labelled on the CT grid and, in a PET/CT, its true SUV."""
+    ct = result.ct
+    label = result.tumour_label.array
+    tumour_truth = []
+    region_by_name = {r.name: r for r in regions}
+    for t in tumours:
+        k, j, i = np.nonzero(label == t.label)
+        centroid = ct.index_to_lps(np.array([i.mean(), j.mean(), k.mean()])) if k.size else None
+        entry: dict[str, Any] = {
+            "label": t.label,
+            "location": t.location,
+            "shape": t.shape.kind,
+            "side": t.side,
+            "touches": list(t.touches),
+            "requested_volume_ml": t.requested_volume_ml,
+            "volume_ml": float(k.size) * ct.voxel_volume_ml,
+            "shape_volume_ml": t.shape.volume_ml,
+            "centre_lps_mm": [round(float(c), 4) for c in t.shape.centre],
+            "centroid_lps_mm": None if centroid is None else [round(float(c), 4) for c in centroid],
+            "max_radius_mm": round(t.shape.extent, 3),
+        }
+        if result.pet is not None:
+            region = region_by_name.get(f"tumour_{t.label}")
+            entry["suvbw"] = suvs[t.label]
+            entry["activity_bq_per_ml"] = suvs[t.label] / factor
+            entry["pet_volume_ml"] = region.pet_volume_ml if region else 0.0
+        tumour_truth.append(entry)
+    return tumour_truth
+
+
+def _pet_truth(result: PhantomResult, patient: Patient, factor: float) -> dict[str, Any]:
+    """The PET series' facts: what its SUVs are computed from, and how the image was degraded."""
+    assert result.pet is not None and result.pet_info is not None and result.pet_datetime is not None
+    return {
+        "series_instance_uid": result.pet_series_uid,
+        "series_datetime": result.pet_datetime.isoformat(),
+        "injection_datetime": result.pet_info.injection_datetime.isoformat(),
+        "injected_dose_bq": result.pet_info.injected_dose_bq,
+        "half_life_s": result.pet_info.half_life_s,
+        "patient_weight_kg": patient.weight_kg,
+        "suvbw_factor": factor,
+        "supersampling": PET_SUPERSAMPLING,
+        "blur_fwhm_mm": result.options.pet_blur_mm,
+        "noise": result.options.pet_noise,
+        **_geometry(result.pet),
+    }
+
+
+def _pet_region_truth(pet: Image, regions: list[PetRegion], factor: float) -> list[dict[str, Any]]:
+    """Every region of uniform true activity, with the interior point where its true value can be read back."""
+    return [
+        {
+            "name": r.name,
+            "activity_bq_per_ml": r.activity_bq_per_ml,
+            "suvbw": r.activity_bq_per_ml * factor,
+            "suvbw_factor": factor,
+            "pet_volume_ml": r.pet_volume_ml,
+            "interior_index_ijk": None if r.interior_index is None else list(r.interior_index),
+            "interior_point_lps_mm": None
+            if r.interior_index is None
+            else [round(float(c), 4) for c in pet.index_to_lps(np.array(r.interior_index, dtype=float))],
+            "interior_depth_mm": r.interior_depth_mm,
+        }
+        for r in regions
+    ]
 
 
 def _geometry(image: Image) -> dict[str, Any]:
