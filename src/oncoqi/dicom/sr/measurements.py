@@ -609,8 +609,21 @@ def measurements_from_dcmqi(data: Mapping[str, Any]) -> MeasurementInput:
         without its name, or an unsupported measurement field.
     """
     _unknown(data, _DCMQI_KEYS, "dcmqi measurements")
+    observers = _dcmqi_observers(data.get("observerContext"))
+    if str(data.get("VerificationFlag", "UNVERIFIED")).upper() == "VERIFIED":
+        raise InputError(
+            "VerificationFlag VERIFIED needs the verifying observer and organization, which dcmqi's JSON "
+            "cannot give; write the measurements in OncoQI's JSON ('verified', 'verifying_observer', "
+            "'verifying_organization') or set UNVERIFIED"
+        )
+    info = _dcmqi_report_info(data, observers)
+    groups = [_dcmqi_group(g, f"Measurements[{n}]") for n, g in enumerate(data.get("Measurements", []))]
+    return MeasurementInput(info, groups)
+
+
+def _dcmqi_observers(ctx: Any) -> list[Observer]:
+    """The observer of dcmqi's ``observerContext`` (none without it): dcmqi names one person or one device."""
     observers = []
-    ctx = data.get("observerContext")
     if ctx:
         kind = str(ctx.get("ObserverType", "PERSON")).upper()
         if kind == "PERSON":
@@ -627,13 +640,12 @@ def measurements_from_dcmqi(data: Mapping[str, Any]) -> MeasurementInput:
                     serial_number=ctx.get("DeviceObserverSerialNumber"),
                 )
             )
-    if str(data.get("VerificationFlag", "UNVERIFIED")).upper() == "VERIFIED":
-        raise InputError(
-            "VerificationFlag VERIFIED needs the verifying observer and organization, which dcmqi's JSON "
-            "cannot give; write the measurements in OncoQI's JSON ('verified', 'verifying_observer', "
-            "'verifying_organization') or set UNVERIFIED"
-        )
-    info = ReportInfo(
+    return observers
+
+
+def _dcmqi_report_info(data: Mapping[str, Any], observers: list[Observer]) -> ReportInfo:
+    """The report's header from dcmqi's top-level keys, with dcmqi's defaults; its measurements are complete."""
+    return ReportInfo(
         observers=observers,
         procedure_reported=_codes(data["procedureReported"], "procedureReported")
         if "procedureReported" in data
@@ -646,46 +658,44 @@ def measurements_from_dcmqi(data: Mapping[str, Any]) -> MeasurementInput:
         time_point=data.get("timePoint"),
         compute_statistics=False,
     )
-    groups = []
-    for n, g in enumerate(data.get("Measurements", [])):
-        where = f"Measurements[{n}]"
-        if not isinstance(g, Mapping):
-            raise InputError(f"{where}: a measurement group must be a JSON object")
-        _unknown(g, _DCMQI_GROUP_KEYS, where)
-        if "ReferencedSegment" not in g:
-            raise InputError(f"{where}: missing ReferencedSegment (the segment number in the SEG)")
-        qualitative = [
-            QualitativeEvaluation(
-                code_from_json(q.get("conceptCode"), f"{where} qualitativeEvaluations[{m}]"),
-                code_from_json(q.get("conceptValue"), f"{where} qualitativeEvaluations[{m}]"),
-            )
-            for m, q in enumerate(g.get("qualitativeEvaluations", []))
-        ]
-        ident = g.get("measurementAlgorithmIdentification")
-        groups.append(
-            MeasurementGroup(
-                segment=int(g["ReferencedSegment"]),
-                measurements=[
-                    Measurement.from_dcmqi(m, f"{where} measurementItems[{k}]")
-                    for k, m in enumerate(g.get("measurementItems", []))
-                ],
-                **{
-                    name: code_from_json(g[key], f"{where} {key}")
-                    for key, name in (
-                        ("Finding", "finding"),
-                        ("FindingSite", "finding_site"),
-                        ("Laterality", "laterality"),
-                        ("MeasurementMethod", "method"),
-                    )
-                    if g.get(key)
-                },
-                algorithm=Algorithm.from_json(ident, f"{where} algorithm", dcmqi=True) if ident else None,
-                qualitative=qualitative,
-                tracking_id=g.get("TrackingIdentifier"),
-                tracking_uid=g.get("TrackingUniqueIdentifier"),
-            )
+
+
+def _dcmqi_group(g: Any, where: str) -> MeasurementGroup:
+    """One of dcmqi's ``Measurements``, matched to its segment by ``ReferencedSegment``."""
+    if not isinstance(g, Mapping):
+        raise InputError(f"{where}: a measurement group must be a JSON object")
+    _unknown(g, _DCMQI_GROUP_KEYS, where)
+    if "ReferencedSegment" not in g:
+        raise InputError(f"{where}: missing ReferencedSegment (the segment number in the SEG)")
+    qualitative = [
+        QualitativeEvaluation(
+            code_from_json(q.get("conceptCode"), f"{where} qualitativeEvaluations[{m}]"),
+            code_from_json(q.get("conceptValue"), f"{where} qualitativeEvaluations[{m}]"),
         )
-    return MeasurementInput(info, groups)
+        for m, q in enumerate(g.get("qualitativeEvaluations", []))
+    ]
+    ident = g.get("measurementAlgorithmIdentification")
+    return MeasurementGroup(
+        segment=int(g["ReferencedSegment"]),
+        measurements=[
+            Measurement.from_dcmqi(m, f"{where} measurementItems[{k}]")
+            for k, m in enumerate(g.get("measurementItems", []))
+        ],
+        **{
+            name: code_from_json(g[key], f"{where} {key}")
+            for key, name in (
+                ("Finding", "finding"),
+                ("FindingSite", "finding_site"),
+                ("Laterality", "laterality"),
+                ("MeasurementMethod", "method"),
+            )
+            if g.get(key)
+        },
+        algorithm=Algorithm.from_json(ident, f"{where} algorithm", dcmqi=True) if ident else None,
+        qualitative=qualitative,
+        tracking_id=g.get("TrackingIdentifier"),
+        tracking_uid=g.get("TrackingUniqueIdentifier"),
+    )
 
 
 def load_measurements(source: str | os.PathLike | Mapping[str, Any]) -> MeasurementInput:
