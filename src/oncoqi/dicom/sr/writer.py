@@ -145,12 +145,7 @@ def resolve_groups(
         When a given group names no segment, two groups name the same segment, or nothing at
         all would be reported.
     """
-    by_number: dict[int, MeasurementGroup] = {}
-    for group in given.groups:
-        seg = _match(group, segmentation.metadata.segments)
-        if seg.segment_number in by_number:
-            raise InputError(f"two measurement groups name segment {seg.segment_number} ({seg.label!r})")
-        by_number[int(seg.segment_number)] = group  # type: ignore[arg-type]
+    by_number = _given_by_segment(given.groups, segmentation.metadata.segments)
     compute = statistics is not None and given.info.compute_statistics
     warnings = list(statistics.warnings) if compute else []
     labels = [s.label for s in segmentation.metadata.segments]
@@ -158,40 +153,78 @@ def resolve_groups(
     for seg in segmentation.metadata.segments:
         number = int(seg.segment_number)  # type: ignore[arg-type]
         group = by_number.get(number, MeasurementGroup(segment=number))
-        measurements = list(group.measurements)
-        algorithm = group.algorithm
-        if compute:
-            computed, notes = statistics(segmentation.mask(number).array)
-            warnings += [f"segment {number} ({seg.label!r}): {n}" for n in notes]
-            if algorithm is None and not measurements:
-                algorithm = statistics.algorithm  # all measurements are computed: credit the group
-            else:
-                computed = with_algorithm(computed, statistics.algorithm)
-            measurements = merge_measurements(computed, measurements)
+        measurements, algorithm = _group_measurements(
+            group, seg, segmentation, statistics if compute else None, warnings
+        )
         if not measurements and not group.qualitative:
             warnings.append(f"segment {number} ({seg.label!r}) has nothing to report and is left out")
             continue
-        region_modifier = seg.anatomic_region_modifier
-        groups.append(
-            replace(
-                group,
-                segment=number,
-                measurements=measurements,
-                finding=group.finding or seg.type,
-                finding_site=group.finding_site or seg.anatomic_region,
-                laterality=group.laterality
-                or (region_modifier if region_modifier and region_modifier.value in LATERALITY_VALUES else None),
-                algorithm=algorithm,
-                # a SEG without Tracking IDs (other tools') falls back to labels, made unique
-                tracking_id=group.tracking_id
-                or seg.tracking_id
-                or (seg.label if labels.count(seg.label) == 1 else f"{seg.label} (segment {number})"),
-                tracking_uid=group.tracking_uid or seg.tracking_uid or hd.UID(),
-            )
-        )
+        groups.append(_with_seg_defaults(group, seg, measurements, algorithm, labels))
     if not groups:
         raise InputError("nothing to report: no segment has a measurement or a qualitative evaluation")
     return groups, warnings
+
+
+def _given_by_segment(
+    given: Sequence[MeasurementGroup], segments: Sequence[SegmentDescription]
+) -> dict[int, MeasurementGroup]:
+    """The given groups by the number of the segment each names, so that no segment is measured twice."""
+    by_number: dict[int, MeasurementGroup] = {}
+    for group in given:
+        seg = _match(group, segments)
+        if seg.segment_number in by_number:
+            raise InputError(f"two measurement groups name segment {seg.segment_number} ({seg.label!r})")
+        by_number[int(seg.segment_number)] = group  # type: ignore[arg-type]
+    return by_number
+
+
+def _group_measurements(
+    group: MeasurementGroup,
+    seg: SegmentDescription,
+    segmentation: SegmentationData,
+    statistics: SegmentStatistics | None,
+    warnings: list[str],
+) -> tuple[list[Measurement], Algorithm | None]:
+    """The given measurements merged with the computed ones (None: none computed), and the group's algorithm."""
+    measurements = list(group.measurements)
+    algorithm = group.algorithm
+    if statistics is not None:
+        number = int(seg.segment_number)  # type: ignore[arg-type]
+        computed, notes = statistics(segmentation.mask(number).array)
+        warnings += [f"segment {number} ({seg.label!r}): {n}" for n in notes]
+        if algorithm is None and not measurements:
+            algorithm = statistics.algorithm  # all measurements are computed: credit the group
+        else:
+            computed = with_algorithm(computed, statistics.algorithm)
+        measurements = merge_measurements(computed, measurements)
+    return measurements, algorithm
+
+
+def _with_seg_defaults(
+    group: MeasurementGroup,
+    seg: SegmentDescription,
+    measurements: list[Measurement],
+    algorithm: Algorithm | None,
+    labels: list[str],
+) -> MeasurementGroup:
+    """The complete group: what was not given comes from the SEG segment, so every group is tracked and located."""
+    number = int(seg.segment_number)  # type: ignore[arg-type]
+    region_modifier = seg.anatomic_region_modifier
+    return replace(
+        group,
+        segment=number,
+        measurements=measurements,
+        finding=group.finding or seg.type,
+        finding_site=group.finding_site or seg.anatomic_region,
+        laterality=group.laterality
+        or (region_modifier if region_modifier and region_modifier.value in LATERALITY_VALUES else None),
+        algorithm=algorithm,
+        # a SEG without Tracking IDs (other tools') falls back to labels, made unique
+        tracking_id=group.tracking_id
+        or seg.tracking_id
+        or (seg.label if labels.count(seg.label) == 1 else f"{seg.label} (segment {number})"),
+        tracking_uid=group.tracking_uid or seg.tracking_uid or hd.UID(),
+    )
 
 
 def image_library(source: SourceSeries) -> hd.sr.ContainerContentItem:
@@ -367,43 +400,69 @@ def build_measurement_report(
     seg_ds = read_dataset(segmentation, "segmentation") if isinstance(segmentation, str | os.PathLike) else segmentation
     source = load_source(source)
     given = measurements or MeasurementInput()
+    data = _segmentation_on(seg_ds, source)
+    groups, warnings = resolve_groups(data, given, statistics)
+    info = given.info
+    try:
+        report = _report_content(groups, seg_ds, source, info)
+        sr = _sr_document(report, seg_ds, source, info, series_instance_uid, sop_instance_uid)
+    except (ValueError, TypeError) as exc:  # highdicom's checks of the content and of the headers
+        raise InputError(f"cannot build the measurement report on {source.info.name} ({exc})") from exc
+    return BuiltReport(sr, groups, warnings)
+
+
+def _segmentation_on(seg_ds: Dataset, source: SourceSeries) -> SegmentationData:
+    """The SEG read on the source grid; one drawn on another series is refused, its measurements would be wrong."""
     data = read_segmentation(seg_ds, source)
     if data.referenced_series_uids and source.info.series_uid not in data.referenced_series_uids:
         raise InputError(
             f"SEG {data.sop_instance_uid} was drawn on series {', '.join(data.referenced_series_uids)}, "
             f"not on the source given ({source.info.name})"
         )
-    groups, warnings = resolve_groups(data, given, statistics)
-    info = given.info
-    try:
-        report = hd.sr.MeasurementReport(
-            observation_context=_observation_context(info),
-            procedure_reported=list(info.procedure_reported),
-            imaging_measurements=[_content_group(g, seg_ds, source, info) for g in groups],
-        )
-        root = report[0].ContentSequence
-        procedures = [
-            n for n, item in enumerate(root) if item.ConceptNameCodeSequence[0].CodeValue == PROCEDURE_REPORTED.value
-        ]
-        root.insert(procedures[-1] + 1, image_library(source))
-        sr = hd.sr.Comprehensive3DSR(
-            evidence=[seg_ds, *source.datasets],
-            content=report,
-            series_instance_uid=series_instance_uid or hd.UID(),
-            series_number=info.series_number,
-            sop_instance_uid=sop_instance_uid or hd.UID(),
-            instance_number=info.instance_number,
-            manufacturer=MANUFACTURER,
-            is_complete=info.complete,
-            is_verified=info.verified,
-            is_final=info.complete and info.verified,
-            verifying_observer_name=info.verifying_observer if info.verified else None,
-            verifying_organization=info.verifying_organization if info.verified else None,
-            series_description=info.series_description,
-        )
-    except (ValueError, TypeError) as exc:  # highdicom's checks of the content and of the headers
-        raise InputError(f"cannot build the measurement report on {source.info.name} ({exc})") from exc
-    return BuiltReport(sr, groups, warnings)
+    return data
+
+
+def _report_content(
+    groups: Sequence[MeasurementGroup], seg_ds: Dataset, source: SourceSeries, info: ReportInfo
+) -> hd.sr.MeasurementReport:
+    """The TID 1500 content tree, with the Image Library after Procedure Reported, where TID 1500 places it."""
+    report = hd.sr.MeasurementReport(
+        observation_context=_observation_context(info),
+        procedure_reported=list(info.procedure_reported),
+        imaging_measurements=[_content_group(g, seg_ds, source, info) for g in groups],
+    )
+    root = report[0].ContentSequence
+    procedures = [
+        n for n, item in enumerate(root) if item.ConceptNameCodeSequence[0].CodeValue == PROCEDURE_REPORTED.value
+    ]
+    root.insert(procedures[-1] + 1, image_library(source))
+    return report
+
+
+def _sr_document(
+    report: hd.sr.MeasurementReport,
+    seg_ds: Dataset,
+    source: SourceSeries,
+    info: ReportInfo,
+    series_instance_uid: str | None,
+    sop_instance_uid: str | None,
+) -> hd.sr.Comprehensive3DSR:
+    """The Comprehensive 3D SR instance around the content, with the SEG and source as evidence and the flags."""
+    return hd.sr.Comprehensive3DSR(
+        evidence=[seg_ds, *source.datasets],
+        content=report,
+        series_instance_uid=series_instance_uid or hd.UID(),
+        series_number=info.series_number,
+        sop_instance_uid=sop_instance_uid or hd.UID(),
+        instance_number=info.instance_number,
+        manufacturer=MANUFACTURER,
+        is_complete=info.complete,
+        is_verified=info.verified,
+        is_final=info.complete and info.verified,
+        verifying_observer_name=info.verifying_observer if info.verified else None,
+        verifying_organization=info.verifying_organization if info.verified else None,
+        series_description=info.series_description,
+    )
 
 
 def write_measurement_report(
