@@ -49,6 +49,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace a study already written in DIR")
 
     d = PhantomOptions()
+    _add_tumour_options(parser)
+    _add_ct_options(parser, d)
+    _add_pet_options(parser, d)
+    _add_patient_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _add_tumour_options(parser: argparse.ArgumentParser) -> None:
+    """The tumours' count and per-tumour lists, which options_from_args turns into TumourSpecs."""
     tumours = parser.add_argument_group("tumours")
     tumours.add_argument(
         "--tumours", type=int, metavar="N", help="number of tumours, 0 for none (default: length of the lists, or 1)"
@@ -87,6 +96,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "0 pure ground glass, between: part-solid",
     )
 
+
+def _add_ct_options(parser: argparse.ArgumentParser, d: PhantomOptions) -> None:
+    """The CT grid (matrix, field of view, slices or z extent) and image quality, with d's defaults."""
     ct = parser.add_argument_group("CT")
     ct.add_argument("--size", type=int, default=d.size, metavar="PX", help="CT pixels per side (default: %(default)s)")
     ct.add_argument(
@@ -115,6 +127,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="CT blur FWHM; 0 turns off blur and partial-volume averaging (default: %(default)s mm)",
     )
 
+
+def _add_pet_options(parser: argparse.ArgumentParser, d: PhantomOptions) -> None:
+    """The PET grid and image quality (used by petct only), with d's defaults."""
     pet = parser.add_argument_group("PET (petct)")
     pet.add_argument("--pet-size", type=int, metavar="PX", help="PET pixels per side (default: PET FOV / 4 mm)")
     pet.add_argument("--pet-fov", type=float, metavar="MM", help="PET field of view (default: the CT's)")
@@ -140,6 +155,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="PET relative noise at the mean body activity, 0 for none (default: %(default)s)",
     )
 
+
+def _add_patient_options(parser: argparse.ArgumentParser) -> None:
+    """Patient and injection facts that would otherwise be drawn from the seed."""
     patient = parser.add_argument_group("patient and injection")
     patient.add_argument("--weight", type=float, metavar="KG", help="patient weight (default: random 50-100 kg)")
     patient.add_argument("--height", type=float, metavar="M", help="patient height (default: random 1.55-1.92 m)")
@@ -148,7 +166,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     patient.add_argument(
         "--uptake", type=float, metavar="MIN", help="injection to PET start (default: random 55-70 min)"
     )
-    parser.set_defaults(func=run)
 
 
 def options_from_args(args: argparse.Namespace) -> PhantomOptions:
