@@ -151,6 +151,67 @@ def _check_grid(suv: Image, labels: Image) -> None:
         raise GeometryError("the SUV grid axes are not orthogonal: the SUVpeak sphere cannot be placed on it")
 
 
+def _intensity_indices(values: np.ndarray, v_ml: float) -> dict[str, float]:
+    """The indices of the segment's values alone (mean to distribution, module docs), as
+    :class:`PETIndices` fields."""
+    n = values.size
+    mean = float(values.mean())
+    vmin, vmax = float(values.min()), float(values.max())
+    s = np.sort(values)
+    q1, median, q3 = pet_indic_quartiles(s)
+    bins = intensity_bins(values, vmin, vmax)
+    return {
+        "suv_mean": mean,
+        "suv_std": float(math.sqrt(np.mean((values - mean) ** 2))),
+        "suv_min": vmin,
+        "suv_max": vmax,
+        "rms": float(math.sqrt(np.mean(values**2))),
+        "mtv_ml": n * v_ml,
+        "q1": q1,
+        "median": median,
+        "q3": q3,
+        "upper_adjacent": upper_adjacent_value(s, q1, q3),
+        "tlg": float(values.sum()) * v_ml,
+        "glycolysis_q1": float(values[bins[0]].sum()) * v_ml,
+        "glycolysis_q2": float(values[bins[1]].sum()) * v_ml,
+        "glycolysis_q3": float(values[bins[2]].sum()) * v_ml,
+        "glycolysis_q4": float(values[bins[3]].sum()) * v_ml,
+        "distribution_q1": 100.0 * int(bins[0].sum()) / n,
+        "distribution_q2": 100.0 * int(bins[1].sum()) / n,
+        "distribution_q3": 100.0 * int(bins[2].sum()) / n,
+        "distribution_q4": 100.0 * int(bins[3].sum()) / n,
+    }
+
+
+def _sam(suv: Image, mask: np.ndarray, mean: float, v_ml: float) -> tuple[float | None, float | None, list[str]]:
+    """SAM and its background, which need the SUVs around the segment (its 2-voxel shell); None
+    and a warning when the shell is empty."""
+    n = int(mask.sum())
+    idx = np.argwhere(mask)
+    r = SAM_SHELL_RADIUS_VOXELS
+    box = tuple(slice(max(int(a) - r, 0), int(b) + r + 1) for a, b in zip(idx.min(axis=0), idx.max(axis=0)))
+    crop = mask[box]
+    shell = ndimage.binary_dilation(crop, structure=sam_ball()) & ~crop
+    if not shell.any():
+        return None, None, ["SAM not computed: the segment's 2-voxel shell is empty (segment fills the image)"]
+    background = float(suv.array[box][shell].astype(np.float64).mean())
+    return (mean - background) * n * v_ml, background, []
+
+
+def _peak(
+    suv: Image, mask: np.ndarray, kernel_within_segment: bool
+) -> tuple[float | None, tuple[float, float, float] | None, list[str]]:
+    """SUVpeak and its centre in LPS mm, which need the SUVs around each segment voxel (a 1 ml
+    sphere); None and a warning when no voxel can centre the sphere."""
+    peak = suv_peak(suv.array, mask, suv.spacing, PEAK_RADIUS_MM, kernel_within_segment)
+    if peak is None:
+        where = "the whole sphere inside the segment" if kernel_within_segment else "the sphere inside the image"
+        return None, None, [f"SUVpeak not computed: no voxel of the segment can centre a 1 ml sphere with {where}"]
+    peak_value, (k, j, i) = peak
+    x, y, z = (float(c) for c in suv.index_to_lps(np.array([i, j, k])))
+    return peak_value, (x, y, z), []
+
+
 def compute_indices(
     suv: Image,
     labels: Image,
@@ -192,62 +253,18 @@ def compute_indices(
         present = np.unique(labels.array)
         raise InputError(f"label {label} is empty: no voxel has that value (values present: {present[:20].tolist()})")
     values = suv.array[mask].astype(np.float64)
-    warnings: list[str] = []
     v_ml = suv.voxel_volume_ml
-    mean = float(values.mean())
-    vmin, vmax = float(values.min()), float(values.max())
-    s = np.sort(values)
-    q1, median, q3 = pet_indic_quartiles(s)
-    bins = intensity_bins(values, vmin, vmax)
-
-    idx = np.argwhere(mask)
-    r = SAM_SHELL_RADIUS_VOXELS
-    box = tuple(slice(max(int(a) - r, 0), int(b) + r + 1) for a, b in zip(idx.min(axis=0), idx.max(axis=0)))
-    crop = mask[box]
-    shell = ndimage.binary_dilation(crop, structure=sam_ball()) & ~crop
-    if shell.any():
-        background: float | None = float(suv.array[box][shell].astype(np.float64).mean())
-        sam: float | None = (mean - background) * n * v_ml  # type: ignore[operator]
-    else:
-        background = sam = None
-        warnings.append("SAM not computed: the segment's 2-voxel shell is empty (segment fills the image)")
-
-    peak = suv_peak(suv.array, mask, suv.spacing, PEAK_RADIUS_MM, kernel_within_segment)
-    if peak is None:
-        peak_value = None
-        peak_lps = None
-        where = "the whole sphere inside the segment" if kernel_within_segment else "the sphere inside the image"
-        warnings.append(f"SUVpeak not computed: no voxel of the segment can centre a 1 ml sphere with {where}")
-    else:
-        peak_value, (k, j, i) = peak
-        peak_lps = tuple(float(x) for x in suv.index_to_lps(np.array([i, j, k])))
-
+    intensity = _intensity_indices(values, v_ml)
+    sam, background, sam_warnings = _sam(suv, mask, intensity["suv_mean"], v_ml)
+    peak_value, peak_lps, peak_warnings = _peak(suv, mask, kernel_within_segment)
     return PETIndices(
         label=int(label),
-        suv_mean=mean,
-        suv_std=float(math.sqrt(np.mean((values - mean) ** 2))),
-        suv_min=vmin,
-        suv_max=vmax,
-        rms=float(math.sqrt(np.mean(values**2))),
-        mtv_ml=n * v_ml,
-        q1=q1,
-        median=median,
-        q3=q3,
-        upper_adjacent=upper_adjacent_value(s, q1, q3),
-        tlg=float(values.sum()) * v_ml,
-        glycolysis_q1=float(values[bins[0]].sum()) * v_ml,
-        glycolysis_q2=float(values[bins[1]].sum()) * v_ml,
-        glycolysis_q3=float(values[bins[2]].sum()) * v_ml,
-        glycolysis_q4=float(values[bins[3]].sum()) * v_ml,
-        distribution_q1=100.0 * int(bins[0].sum()) / n,
-        distribution_q2=100.0 * int(bins[1].sum()) / n,
-        distribution_q3=100.0 * int(bins[2].sum()) / n,
-        distribution_q4=100.0 * int(bins[3].sum()) / n,
+        **intensity,
         sam=sam,
         sam_background=background,
         suv_peak=peak_value,
-        suv_peak_lps_mm=peak_lps,  # type: ignore[arg-type]
+        suv_peak_lps_mm=peak_lps,
         voxel_count=n,
         units=str(suv.metadata.get("units", "")),
-        warnings=tuple(warnings),
+        warnings=tuple(sam_warnings + peak_warnings),
     )
