@@ -238,6 +238,67 @@ def _single_frames(ds: Dataset, numbers: list[int], threshold: float, name: str)
     return out
 
 
+def _seg_dataset(path: str | os.PathLike | Dataset) -> tuple[Dataset, str]:
+    """The SEG's dataset and its name for messages; anything but a DICOM Segmentation is refused here."""
+    if isinstance(path, Dataset):
+        ds, name = path, f"SEG {path.get('SOPInstanceUID', '')}"
+    else:
+        ds, name = read_dataset(path, "segmentation"), str(path)
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class not in SEGMENTATION_SOP_CLASSES:
+        raise InputError(f"{name}: SOP class {sop_class or 'absent'} is not a DICOM Segmentation")
+    return ds, name
+
+
+def _decoded(ds: Dataset, name: str, copy: bool) -> hd.seg.Segmentation:
+    """highdicom's view of the SEG (``copy``: never alter a caller's dataset); what it cannot read is an InputError."""
+    try:
+        return hd.seg.Segmentation.from_dataset(ds, copy=copy)
+    except (ValueError, AttributeError, KeyError, TypeError) as exc:
+        raise InputError(f"{name}: highdicom cannot interpret this segmentation ({exc})") from exc
+
+
+def _masks_on_grid(
+    ds: Dataset,
+    seg: hd.seg.Segmentation,
+    coordinate_system: str | None,
+    numbers: list[int],
+    source: SourceSeries | Image | SeriesInfo | str | os.PathLike | None,
+    threshold: float,
+    name: str,
+) -> list[Image]:
+    """One mask per segment, on the source grid when one is given (frames without a coordinate system as they are)."""
+    if coordinate_system is None:
+        return _single_frames(ds, numbers, threshold, name)
+    masks = _segment_volumes(seg, numbers, threshold, name)
+    grid = _grid_of(source)
+    if grid is not None:
+        if coordinate_system != "PATIENT":
+            raise InputError(f"{name}: a {coordinate_system} segmentation cannot be put on a patient grid")
+        masks = [
+            grid.with_array(align_to_grid(m, grid, f"{name} segment {n}").astype(bool))
+            for m, n in zip(masks, numbers, strict=True)
+        ]
+    return masks
+
+
+def _label_images(
+    masks: list[Image],
+    numbers: list[int],
+    metadata: SegmentationMetadata,
+    coordinate_system: str | None,
+    sop_instance_uid: str,
+) -> list[Image]:
+    """The masks packed into label images, each segment description told which file and value hold it."""
+    labels, files = pack_labels(masks, numbers)
+    for desc, n in zip(metadata.segments, files, strict=True):
+        desc.labels_file = n
+        desc.label_value = int(desc.segment_number)  # type: ignore[arg-type]
+    for image in labels:
+        image.metadata.update(coordinate_system=coordinate_system, segmentation=sop_instance_uid)
+    return labels
+
+
 def pack_labels(masks: list[Image], numbers: list[int]) -> tuple[list[Image], list[int]]:
     """Pack boolean masks (one grid) into the fewest label images without overlap.
 
@@ -293,41 +354,17 @@ def read_segmentation(
         When ``source`` is given and a frame does not lie on its grid.
     """
     given = isinstance(path, Dataset)
-    if given:
-        ds, name = path, f"SEG {path.get('SOPInstanceUID', '')}"
-    else:
-        ds, name = read_dataset(path, "segmentation"), str(path)
+    ds, name = _seg_dataset(path)
     sop_class = str(ds.get("SOPClassUID", ""))
-    if sop_class not in SEGMENTATION_SOP_CLASSES:
-        raise InputError(f"{name}: SOP class {sop_class or 'absent'} is not a DICOM Segmentation")
     metadata = SegmentationMetadata.from_dataset(ds, name)
     numbers = [int(s.segment_number) for s in metadata.segments]  # type: ignore[arg-type]
-    try:
-        seg = hd.seg.Segmentation.from_dataset(ds, copy=given)  # never alter the caller's dataset
-    except (ValueError, AttributeError, KeyError, TypeError) as exc:
-        raise InputError(f"{name}: highdicom cannot interpret this segmentation ({exc})") from exc
+    seg = _decoded(ds, name, copy=given)
     coordinate_system = seg.coordinate_system.value if seg.coordinate_system is not None else None
     warnings = []
-    if coordinate_system is None:
-        masks = _single_frames(ds, numbers, fractional_threshold, name)
-    else:
-        masks = _segment_volumes(seg, numbers, fractional_threshold, name)
-        grid = _grid_of(source)
-        if grid is not None:
-            if coordinate_system != "PATIENT":
-                raise InputError(f"{name}: a {coordinate_system} segmentation cannot be put on a patient grid")
-            masks = [
-                grid.with_array(align_to_grid(m, grid, f"{name} segment {n}").astype(bool))
-                for m, n in zip(masks, numbers, strict=True)
-            ]
+    masks = _masks_on_grid(ds, seg, coordinate_system, numbers, source, fractional_threshold, name)
     if seg.segmentation_type == hd.seg.SegmentationTypeValues.FRACTIONAL:
         warnings.append(f"FRACTIONAL segments binarised at {fractional_threshold:g} of the maximum")
-    labels, files = pack_labels(masks, numbers)
-    for desc, n in zip(metadata.segments, files, strict=True):
-        desc.labels_file = n
-        desc.label_value = int(desc.segment_number)  # type: ignore[arg-type]
-    for image in labels:
-        image.metadata.update(coordinate_system=coordinate_system, segmentation=str(ds.SOPInstanceUID))
+    labels = _label_images(masks, numbers, metadata, coordinate_system, str(ds.SOPInstanceUID))
     referenced = [str(item.SeriesInstanceUID) for item in ds.get("ReferencedSeriesSequence", [])]
     return SegmentationData(
         metadata=metadata,
