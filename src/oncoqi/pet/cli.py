@@ -59,7 +59,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     psub = parser.add_subparsers(dest="pet_command", metavar="ACTION")
     psub.required = True
+    _add_suv_parser(psub)
+    _add_indices_parser(psub)
+    _add_segment_parser(psub)
+    _add_transfer_parser(psub)
 
+
+def _add_suv_parser(psub: argparse._SubParsersAction) -> None:
+    """``oncoqi pet suv``: the SUV factors of a PET series, optionally as an RWVM or an SUV volume."""
     suv = psub.add_parser("suv", help="SUV scale factors (SUVbw, SUL, SUVbsa) from the PET headers")
     suv.add_argument("path", metavar="DIR", help="folder holding the PET series")
     suv.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
@@ -69,6 +76,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     suv.add_argument("--suv", default="bw", choices=["bw", "sul", "bsa"], help="flavour of --suv-volume (default bw)")
     suv.set_defaults(func=_suv)
 
+
+def _add_indices_parser(psub: argparse._SubParsersAction) -> None:
+    """``oncoqi pet indices``: the PET-IndiC indices of each segment, optionally as a SEG + SR report."""
     ind = psub.add_parser("indices", help="PET-IndiC indices of each segment on the SUV volume")
     ind.add_argument("--pet", required=True, metavar="DIR", help="folder holding the PET series")
     ind.add_argument("--labels", required=True, metavar="FILE", help="label map (NRRD/NIfTI/MHA) or DICOM SEG")
@@ -84,6 +94,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ind.add_argument("--report", metavar="DIR", help="also write seg.dcm and sr.dcm (DICOM SEG + TID 1500 SR) into DIR")
     ind.set_defaults(func=_indices)
 
+
+def _add_segment_parser(psub: argparse._SubParsersAction) -> None:
+    """``oncoqi pet segment``: a threshold segmentation from a seed or in a region, with its settings."""
     seg = psub.add_parser("segment", help="threshold segmentation of a lesion on the SUV volume")
     seg.add_argument("--pet", required=True, metavar="DIR", help="folder holding the PET series")
     where = seg.add_mutually_exclusive_group(required=True)
@@ -118,6 +131,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     seg.add_argument("--json", action="store_true", help="print JSON instead of text")
     seg.set_defaults(func=_segment)
 
+
+def _add_transfer_parser(psub: argparse._SubParsersAction) -> None:
+    """``oncoqi pet transfer``: a label map brought onto the PET grid."""
     tr = psub.add_parser("transfer", help="bring a label map (e.g. a CT tumour label) onto the PET grid")
     tr.add_argument("--labels", required=True, metavar="CT_LABEL", help="label map (NRRD/NIfTI/MHA) on its own grid")
     tr.add_argument("--pet", required=True, metavar="DIR", help="folder holding the PET series")
