@@ -275,6 +275,61 @@ def _lesion_row(study: StudyInput, choice: SeriesChoice, lesion: Any) -> dict[st
     }
 
 
+@dataclass
+class _PetSegments:
+    """The segments of the PET SEG with what made each and its indices (three lists kept in step for the SR)."""
+
+    masks: list[tuple[str, Image, int]] = field(default_factory=list)
+    algorithms: list[dict[str, str]] = field(default_factory=list)  # the lung network, then the PET threshold
+    results: list[Any] = field(default_factory=list)
+
+    def add(self, name: str, mask: Image, algorithm_name: str, indices: Any) -> None:
+        """One segment: its name and mask, the algorithm that made it, its PET-IndiC indices."""
+        self.masks.append((name, mask, 1))
+        self.algorithms.append({"type": "AUTOMATIC", "name": algorithm_name, "version": __version__})
+        self.results.append(indices)
+
+
+def _suv_image(
+    choice: SeriesChoice, say: Callable[[str], None], study_warnings: list[str], info: dict[str, Any]
+) -> Image:
+    """SUVbw from the PET's headers, its factors and their notes recorded in the log, the warnings and ``done.json``."""
+    from oncoqi.pet import SUVType, apply_suv, compute_suv_factors, load_pet_series
+
+    assert choice.pet is not None
+    pet = load_pet_series(choice.pet)
+    factors = compute_suv_factors(pet.datasets)
+    suv = apply_suv(pet.image, factors, SUVType.BW)
+    say(f"PET: SUVbw factor {factors.suvbw if factors.suvbw is not None else 'per frame'}")
+    info["suv"] = {
+        "suvbw": factors.suvbw,
+        "sul": factors.sul,
+        "suvbsa": factors.suvbsa,
+        "warnings": list(factors.warnings),
+    }
+    for warning in factors.warnings:
+        say(f"  SUV note: {warning}")
+        study_warnings.append(f"SUV: {warning}")
+    return suv
+
+
+def _add_thresholded(row: dict[str, Any], name: str, primary: Any, segments: _PetSegments) -> None:
+    """GTV-1's PET-thresholded lesion, when found, as a segment of the PET SEG and as the ``thr_*`` columns of its row."""
+    from oncoqi.pet.segment import THRESHOLD_ALGORITHM_NAME
+
+    thr, t_idx = primary.threshold, primary.indices
+    if thr is not None and t_idx is not None:
+        segments.add(f"{name} PET {thr.method.value} {thr.value:g}", thr.mask, THRESHOLD_ALGORITHM_NAME, t_idx)
+        row.update(
+            thr_method=f"{thr.method.value} {thr.value:g}",
+            thr_suv=thr.threshold,
+            thr_suv_max=t_idx.suv_max,
+            thr_suv_peak=t_idx.suv_peak,
+            thr_mtv_ml=t_idx.mtv_ml,
+            thr_tlg=t_idx.tlg,
+        )
+
+
 def _pet_part(
     choice: SeriesChoice,
     seg: Any,
@@ -292,24 +347,11 @@ def _pet_part(
     """
     from oncoqi.lung.naming import ALGORITHM_NAME as LUNG_ALGORITHM_NAME
     from oncoqi.lung.naming import lesion_name
-    from oncoqi.pet import SUVType, apply_suv, compute_suv_factors, ct_lesions_on_pet, load_pet_series
-    from oncoqi.pet.segment import THRESHOLD_ALGORITHM_NAME
+    from oncoqi.pet import SUVType, ct_lesions_on_pet
     from oncoqi.report.pet import write_indices_report
 
     assert choice.pet is not None
-    pet = load_pet_series(choice.pet)
-    factors = compute_suv_factors(pet.datasets)
-    suv = apply_suv(pet.image, factors, SUVType.BW)
-    say(f"PET: SUVbw factor {factors.suvbw if factors.suvbw is not None else 'per frame'}")
-    info["suv"] = {
-        "suvbw": factors.suvbw,
-        "sul": factors.sul,
-        "suvbsa": factors.suvbsa,
-        "warnings": list(factors.warnings),
-    }
-    for warning in factors.warnings:
-        say(f"  SUV note: {warning}")
-        study_warnings.append(f"SUV: {warning}")
+    suv = _suv_image(choice, say, study_warnings, info)
     primary = next((lesion for lesion in seg.lesions if lesion.label == 1), None)
     found = ct_lesions_on_pet(
         suv,
@@ -321,17 +363,13 @@ def _pet_part(
         value=options.pet_value,
         margin_mm=options.pet_margin_mm,
     )
-    masks: list[tuple[str, Image, int]] = []
-    algorithms: list[dict[str, str]] = []  # what made each mask: the lung network, then the PET threshold
-    results = []
+    segments = _PetSegments()
     for row, lesion, on_pet in zip(rows, seg.lesions, found.lesions):
         name = lesion_name(lesion.label)
         notes = list(on_pet.notes)
         if on_pet.indices is not None:
             indices = on_pet.indices
-            masks.append((name, suv.with_array(on_pet.region.astype(np.uint8)), 1))
-            algorithms.append({"type": "AUTOMATIC", "name": LUNG_ALGORITHM_NAME, "version": __version__})
-            results.append(indices)
+            segments.add(name, suv.with_array(on_pet.region.astype(np.uint8)), LUNG_ALGORITHM_NAME, indices)
             row.update(
                 suv_max=indices.suv_max,
                 suv_peak=indices.suv_peak,
@@ -343,28 +381,23 @@ def _pet_part(
             _note(row, notes)
             say(f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml")
             continue
-        thr, t_idx = found.primary.threshold, found.primary.indices
-        if thr is not None and t_idx is not None:
-            masks.append((f"{name} PET {thr.method.value} {thr.value:g}", thr.mask, 1))
-            algorithms.append({"type": "AUTOMATIC", "name": THRESHOLD_ALGORITHM_NAME, "version": __version__})
-            results.append(t_idx)
-            row.update(
-                thr_method=f"{thr.method.value} {thr.value:g}",
-                thr_suv=thr.threshold,
-                thr_suv_max=t_idx.suv_max,
-                thr_suv_peak=t_idx.suv_peak,
-                thr_mtv_ml=t_idx.mtv_ml,
-                thr_tlg=t_idx.tlg,
-            )
+        _add_thresholded(row, name, found.primary, segments)
         notes.extend(found.primary.notes)
         _note(row, notes)
         say(
             f"  {name}: SUVmax {_num(row.get('suv_max'))}, MTV {_num(row.get('mtv_ml'))} ml; "
             f"PET-thresholded ({options.pet_method} {options.pet_value:g}) MTV {_num(row.get('thr_mtv_ml'))} ml"
         )
-    if masks:
-        write_indices_report(choice.pet, masks, results, folder / PET_REPORT_DIR, SUVType.BW, algorithms=algorithms)
-        say(f"PET SEG/SR written: {PET_REPORT_DIR}/seg.dcm, {PET_REPORT_DIR}/sr.dcm ({len(masks)} segments)")
+    if segments.masks:
+        write_indices_report(
+            choice.pet,
+            segments.masks,
+            segments.results,
+            folder / PET_REPORT_DIR,
+            SUVType.BW,
+            algorithms=segments.algorithms,
+        )
+        say(f"PET SEG/SR written: {PET_REPORT_DIR}/seg.dcm, {PET_REPORT_DIR}/sr.dcm ({len(segments.masks)} segments)")
     write_volume(found.pet_labels, folder / PET_LABELS_NAME)
     return suv, found.on_pet
 
@@ -446,17 +479,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         _clear_outputs(folder)
         say(f"oncoqi {__version__} batch: study {study.key} ({len(study.series)} series)")
         say(f"options: {json.dumps(asdict(options))}")
-        choice, ct = _choose_and_load_ct(study, options.series)
-        for line in choice.log:
-            say(line)
-        result.ct_series_uid = choice.ct.series_uid
-        result.pet_series_uid = choice.pet.series_uid if choice.pet is not None else ""
-        say(
-            f"CT loaded: {ct.size[0]}x{ct.size[1]}x{ct.size[2]} voxels of "
-            f"{ct.spacing[0]:.3g}x{ct.spacing[1]:.3g}x{ct.spacing[2]:.3g} mm"
-        )
-        for warning in ct.metadata.get("geometry_warnings", []):
-            say(f"  geometry note: {warning}")
+        choice, ct = _chosen_ct(study, options, result, say)
         seg, rows, study_warnings, info = _ct_part(study, choice, ct, folder, options, say)
         suv = None
         on_pet = None
@@ -469,56 +492,102 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
                 ct, seg.labels, folder / QC_NAME, lungs=seg.lungs, suv=suv, pet_labels=on_pet, title=study.key
             )
             say(f"QC picture: {QC_NAME}")
-        if not rows:
-            rows = [
-                {
-                    "patient_id": study.patient_id,
-                    "study_uid": study.study_uid,
-                    "ct_series_uid": choice.ct.series_uid,
-                    "pet_series_uid": result.pet_series_uid,
-                    "lesion": "none",
-                }
-            ]
-        for row in rows:
-            _note(row, study_warnings)
-        rows = [_clean(row) for row in rows]
+        rows = _table_rows(rows, study, choice, result, study_warnings)
         result.rows = rows
         result.seconds = time.perf_counter() - start
-        files = sorted(name for name in OUTPUT_FILES if (folder / name).is_file())  # not what others add later
         say(f"done in {result.seconds:.1f} s; writing {DONE_NAME}")
-        done = {
-            "format": DONE_FORMAT,
-            "version": DONE_VERSION,
-            "oncoqi": __version__,
-            "patient_id": study.patient_id,
-            "study_uid": study.study_uid,
-            "ct_series_uid": result.ct_series_uid,
-            "pet_series_uid": result.pet_series_uid,
-            "selection": choice.log,
-            "study": info,
-            "options": asdict(options),
-            "seconds": result.seconds,
-            "rows": rows,
-            "files": {name: sha256(folder / name) for name in files},
-        }
+        done = _done_record(study, result, choice, info, options, folder)
         result.status = DONE
         _write_log(capture, folder)
         write_text(json.dumps(done, indent=2, allow_nan=False, default=_json_default) + "\n", folder / DONE_NAME)
     except Exception as exc:  # noqa: BLE001 - one bad study never stops the cohort: the reason is reported, the run goes on
-        result.status = FAILED
-        result.rows = []
-        result.seconds = time.perf_counter() - start
-        reason = str(exc) if isinstance(exc, OncoQIError) else f"{type(exc).__name__}: {exc}"
-        result.error = " ".join(reason.split()) or type(exc).__name__
-        say(f"FAILED: {result.error}")
-        capture.buffer.write(traceback.format_exc())
-        try:
-            _write_log(capture, folder)
-        except OSError:
-            pass
+        _record_failure(result, exc, start, capture, folder)
     finally:
         root_logger.removeHandler(capture)
     return result
+
+
+def _chosen_ct(
+    study: StudyInput, options: StudyOptions, result: StudyResult, say: Callable[[str], None]
+) -> tuple[SeriesChoice, Image]:
+    """Step 1: the series choice and the loaded CT, logged and recorded in the result (a failure then names them)."""
+    choice, ct = _choose_and_load_ct(study, options.series)
+    for line in choice.log:
+        say(line)
+    result.ct_series_uid = choice.ct.series_uid
+    result.pet_series_uid = choice.pet.series_uid if choice.pet is not None else ""
+    say(
+        f"CT loaded: {ct.size[0]}x{ct.size[1]}x{ct.size[2]} voxels of "
+        f"{ct.spacing[0]:.3g}x{ct.spacing[1]:.3g}x{ct.spacing[2]:.3g} mm"
+    )
+    for warning in ct.metadata.get("geometry_warnings", []):
+        say(f"  geometry note: {warning}")
+    return choice, ct
+
+
+def _table_rows(
+    rows: list[dict[str, Any]],
+    study: StudyInput,
+    choice: SeriesChoice,
+    result: StudyResult,
+    study_warnings: list[str],
+) -> list[dict[str, Any]]:
+    """The study's rows of the cohort table: a ``none`` row without lesions (the study still shows), warnings noted."""
+    if not rows:
+        rows = [
+            {
+                "patient_id": study.patient_id,
+                "study_uid": study.study_uid,
+                "ct_series_uid": choice.ct.series_uid,
+                "pet_series_uid": result.pet_series_uid,
+                "lesion": "none",
+            }
+        ]
+    for row in rows:
+        _note(row, study_warnings)
+    return [_clean(row) for row in rows]
+
+
+def _done_record(
+    study: StudyInput,
+    result: StudyResult,
+    choice: SeriesChoice,
+    info: dict[str, Any],
+    options: StudyOptions,
+    folder: Path,
+) -> dict[str, Any]:
+    """Step 5: the ``done.json`` record, with the checksum of every output, by which the study counts as complete."""
+    files = sorted(name for name in OUTPUT_FILES if (folder / name).is_file())  # not what others add later
+    return {
+        "format": DONE_FORMAT,
+        "version": DONE_VERSION,
+        "oncoqi": __version__,
+        "patient_id": study.patient_id,
+        "study_uid": study.study_uid,
+        "ct_series_uid": result.ct_series_uid,
+        "pet_series_uid": result.pet_series_uid,
+        "selection": choice.log,
+        "study": info,
+        "options": asdict(options),
+        "seconds": result.seconds,
+        "rows": result.rows,
+        "files": {name: sha256(folder / name) for name in files},
+    }
+
+
+def _record_failure(result: StudyResult, exc: Exception, start: float, capture: _StudyLog, folder: Path) -> None:
+    """A failed study: the one-line reason in the result and the log, the traceback in ``log.txt`` (when writable)."""
+    result.status = FAILED
+    result.rows = []
+    result.seconds = time.perf_counter() - start
+    reason = str(exc) if isinstance(exc, OncoQIError) else f"{type(exc).__name__}: {exc}"
+    result.error = " ".join(reason.split()) or type(exc).__name__
+    capture.line(f"FAILED: {result.error}")
+    capture.buffer.write(traceback.format_exc())
+    try:
+        _write_log(capture, folder)
+    except OSError:
+        pass
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
