@@ -40,6 +40,52 @@ def _centre(labels: np.ndarray, lungs: np.ndarray | None) -> tuple[int, int, int
     return tuple(n // 2 for n in labels.shape)  # type: ignore[return-value]
 
 
+def _ct_panels(ct: Image, labels: Image, lungs: Image | None) -> tuple[list[PILImage.Image], np.ndarray]:
+    """Axial, coronal and sagittal CT panels through GTV-1 (or the lungs), radiological; and GTV-1 canonical."""
+    view = CanonicalView.of(ct.direction)
+    sk, sy, sx = view.spacing(ct.spacing)
+    order = slice(None) if superior_first(ct) else slice(None, None, -1)  # superior at the top
+    gray = lung_window(view.to_canonical(ct.array))[order]
+    lab = view.to_canonical(labels.array)[order]
+    lung = view.to_canonical(lungs.array)[order] if lungs is not None else None
+    k, y, x = _centre(lab, lung)
+    gtv, other = lab == 1, lab > 1
+    panels = [
+        panel(gray[k], [(other[k], OTHER_COLOUR), (gtv[k], GTV_COLOUR)], (sy, sx), PANEL_PX),
+        panel(gray[:, y, :], [(other[:, y, :], OTHER_COLOUR), (gtv[:, y, :], GTV_COLOUR)], (sk, sx), PANEL_PX),
+        panel(gray[:, :, x], [(other[:, :, x], OTHER_COLOUR), (gtv[:, :, x], GTV_COLOUR)], (sk, sy), PANEL_PX),
+    ]
+    return panels, gtv
+
+
+def _pet_mip_panel(suv: Image, pet_labels: Image | None) -> tuple[PILImage.Image, str]:
+    """The coronal SUV MIP panel (inverted grey, GTV-1's projection outlined) and its caption with the SUV range."""
+    pview = CanonicalView.of(suv.direction)
+    pk, _, px = pview.spacing(suv.spacing)
+    porder = slice(None) if superior_first(suv) else slice(None, None, -1)
+    values = pview.to_canonical(suv.array)[porder].astype(np.float32)
+    mip = values.max(axis=1)
+    top = max(float(np.percentile(mip, 99.9)), 5.0)
+    inverted = (255 - np.clip(mip / top, 0, 1) * 255).astype(np.uint8)
+    outlines = []
+    if pet_labels is not None:
+        outlines.append(((pview.to_canonical(pet_labels.array)[porder] == 1).any(axis=1), GTV_COLOUR))
+    return panel(inverted, outlines, (pk, px), PANEL_PX), f"PET MIP (SUVbw 0-{top:.1f})"
+
+
+def _sheet(panels: list[PILImage.Image], captions: list[str]) -> PILImage.Image:
+    """The panels side by side, each captioned, above a band left for the study's caption."""
+    width = sum(p.width for p in panels) + GAP_PX * (len(panels) + 1)
+    canvas = PILImage.new("RGB", (width, PANEL_PX + 2 * GAP_PX + CAPTION_PX), (0, 0, 0))
+    draw = ImageDraw.Draw(canvas)
+    cursor = GAP_PX
+    for picture, caption in zip(panels, captions):
+        canvas.paste(picture, (cursor, GAP_PX))
+        draw.text((cursor + 2, GAP_PX + 2), caption, fill=(0, 255, 0))
+        cursor += picture.width + GAP_PX
+    return canvas
+
+
 def write_study_qc(
     ct: Image,
     labels: Image,
@@ -83,42 +129,14 @@ def write_study_qc(
         raise ValueError("the lesion labels and the lung mask must be on the CT grid")
     if suv is not None and pet_labels is not None and not pet_labels.same_grid(suv):
         raise ValueError("the PET lesion labels must be on the SUV grid")
-    view = CanonicalView.of(ct.direction)
-    sk, sy, sx = view.spacing(ct.spacing)
-    order = slice(None) if superior_first(ct) else slice(None, None, -1)  # superior at the top
-    gray = lung_window(view.to_canonical(ct.array))[order]
-    lab = view.to_canonical(labels.array)[order]
-    lung = view.to_canonical(lungs.array)[order] if lungs is not None else None
-    k, y, x = _centre(lab, lung)
-    gtv, other = lab == 1, lab > 1
-    panels = [
-        panel(gray[k], [(other[k], OTHER_COLOUR), (gtv[k], GTV_COLOUR)], (sy, sx), PANEL_PX),
-        panel(gray[:, y, :], [(other[:, y, :], OTHER_COLOUR), (gtv[:, y, :], GTV_COLOUR)], (sk, sx), PANEL_PX),
-        panel(gray[:, :, x], [(other[:, :, x], OTHER_COLOUR), (gtv[:, :, x], GTV_COLOUR)], (sk, sy), PANEL_PX),
-    ]
+    panels, gtv = _ct_panels(ct, labels, lungs)
     captions = ["axial", "coronal", "sagittal"]
     if suv is not None:
-        pview = CanonicalView.of(suv.direction)
-        pk, _, px = pview.spacing(suv.spacing)
-        porder = slice(None) if superior_first(suv) else slice(None, None, -1)
-        values = pview.to_canonical(suv.array)[porder].astype(np.float32)
-        mip = values.max(axis=1)
-        top = max(float(np.percentile(mip, 99.9)), 5.0)
-        inverted = (255 - np.clip(mip / top, 0, 1) * 255).astype(np.uint8)
-        outlines = []
-        if pet_labels is not None:
-            outlines.append(((pview.to_canonical(pet_labels.array)[porder] == 1).any(axis=1), GTV_COLOUR))
-        panels.append(panel(inverted, outlines, (pk, px), PANEL_PX))
-        captions.append(f"PET MIP (SUVbw 0-{top:.1f})")
-
-    width = sum(p.width for p in panels) + GAP_PX * (len(panels) + 1)
-    canvas = PILImage.new("RGB", (width, PANEL_PX + 2 * GAP_PX + CAPTION_PX), (0, 0, 0))
+        mip, caption = _pet_mip_panel(suv, pet_labels)
+        panels.append(mip)
+        captions.append(caption)
+    canvas = _sheet(panels, captions)
     draw = ImageDraw.Draw(canvas)
-    cursor = GAP_PX
-    for picture, caption in zip(panels, captions):
-        canvas.paste(picture, (cursor, GAP_PX))
-        draw.text((cursor + 2, GAP_PX + 2), caption, fill=(0, 255, 0))
-        cursor += picture.width + GAP_PX
     n = int(labels.array.max()) if labels.array.size else 0
     what = "red: GTV-1, yellow: other lesions" if n else "no lesion found: slices through the lungs"
     draw.text((GAP_PX, PANEL_PX + 2 * GAP_PX), f"{title}  {what}", fill=(255, 255, 255))
