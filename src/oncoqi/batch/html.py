@@ -119,12 +119,25 @@ def write_html_report(
     """
     out = Path(out_dir)
     target = Path(path) if path is not None else out / "report.html"
+    lesions = [r for r in rows if r.get("lesion") not in (None, "", "none")]
+    parts = [
+        *_summary(studies, lesions),
+        *_distributions(lesions),
+        *_lesion_table(rows),
+        *_failure_table(failures),
+        *_qc_figures(studies),
+        "</body></html>\n",
+    ]
+    return write_text("\n".join(parts), target)
+
+
+def _summary(studies: Sequence[dict[str, Any]], lesions: Sequence[dict[str, Any]]) -> list[str]:
+    """The page head and the counts of studies by status and of lesions, so the run is judged at a glance."""
     esc = html.escape
     counts: dict[str, int] = {}
     for s in studies:
         counts[s["status"]] = counts.get(s["status"], 0) + 1
-    lesions = [r for r in rows if r.get("lesion") not in (None, "", "none")]
-    parts = [
+    return [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><title>OncoQI batch report</title>',
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:90%}"
@@ -134,12 +147,22 @@ def write_html_report(
         f"({counts.get('done', 0)} processed now, {counts.get('skipped', 0)} complete from an earlier run, "
         f"<span class='fail'>{counts.get('failed', 0)} failed</span>), {len(lesions)} lesions. "
         "The full table is <a href='results.csv'>results.csv</a>.</p>",
-        "<h2>Distributions</h2>",
     ]
+
+
+def _distributions(lesions: Sequence[dict[str, Any]]) -> list[str]:
+    """Histograms of lesion volume and SUVmax, embedded so the page stands alone, to spot outliers."""
+    parts = ["<h2>Distributions</h2>"]
     for key, label in (("volume_ml", "lesion volume (ml)"), ("suv_max", "SUVmax of the CT lesion")):
         png = base64.b64encode(histogram_png(_numbers(lesions, key), label)).decode("ascii")
-        parts.append(f"<figure><img alt='{esc(label)} histogram' src='data:image/png;base64,{png}'></figure>")
-    parts.append("<h2>Lesions</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in SHOWN) + "</tr>")
+        parts.append(f"<figure><img alt='{html.escape(label)} histogram' src='data:image/png;base64,{png}'></figure>")
+    return parts
+
+
+def _lesion_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The shown columns of the results table, row by row (long study UIDs shortened to their end)."""
+    esc = html.escape
+    parts = ["<h2>Lesions</h2><table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in SHOWN) + "</tr>"]
     for r in rows:
         cells = []
         for c in SHOWN:
@@ -150,7 +173,13 @@ def write_html_report(
             cells.append(f"<td{cls}>{text}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
-    parts.append(f"<h2>Failures ({len(failures)})</h2>")
+    return parts
+
+
+def _failure_table(failures: Sequence[dict[str, Any]]) -> list[str]:
+    """The failed studies with their reasons and a link to each log, so they can be fixed and rerun."""
+    esc = html.escape
+    parts = [f"<h2>Failures ({len(failures)})</h2>"]
     if failures:
         parts.append("<table><tr><th>patient</th><th>study</th><th>reason</th><th>log</th></tr>")
         for f in failures:
@@ -162,15 +191,20 @@ def write_html_report(
         parts.append("</table>")
     else:
         parts.append("<p>none</p>")
-    parts.append("<h2>Quality control</h2>")
+    return parts
+
+
+def _qc_figures(studies: Sequence[dict[str, Any]]) -> list[str]:
+    """Every study's QC picture, linked (lazily loaded) rather than embedded: a cohort has many."""
+    esc = html.escape
+    parts = ["<h2>Quality control</h2>"]
     for s in studies:
         if s.get("qc"):
             parts.append(
                 f"<figure><figcaption>{esc(s['key'])} ({esc(s['status'])})</figcaption>"
                 f"<img class='qc' loading='lazy' alt='QC {esc(s['key'])}' src='{esc(s['qc'])}'></figure>"
             )
-    parts.append("</body></html>\n")
-    return write_text("\n".join(parts), target)
+    return parts
 
 
 __all__ = ["histogram_png", "write_html_report"]
