@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,6 +54,10 @@ from oncoqi.lung.training.data import (
     sample_crop,
 )
 from oncoqi.lung.training.unet import UNetOptions
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import keras
+    import tensorflow as tf
 
 #: File names written to the output folder.
 MODEL_NAME = "lung_unet.onnx"
@@ -270,15 +275,34 @@ def train(
     oncoqi.lung.onnx_model.ModelError
         When ``options.init_from`` is not a network of the same U-Net and channels.
     """
-    from oncoqi.lung.onnx_model import model_metadata
-    from oncoqi.lung.training.unet import build_unet, export_onnx, import_keras
-    from oncoqi.lung.training.warm_start import load_onnx_weights
+    from oncoqi.lung.training.unet import import_keras
 
     keras = import_keras()
-    import tensorflow as tf
-
     out = Path(out)
     keras.utils.set_random_seed(options.seed)
+    model, started_from = _initial_model(options, log)
+    train_set, val_set = _split(prepared, options, log)
+    run = _Run(model, options, out, started_from, train_set, val_set)
+    out.mkdir(parents=True, exist_ok=True)
+    log(
+        f"{len(train_set)} training slices ({len(train_set.positives)} with tumour), {len(val_set)} validation "
+        f"slices; {model.count_params():,} parameters; {options.epochs} x {options.steps_per_epoch} steps of "
+        f"{options.batch_size} crops of {options.crop} px"
+    )
+    for epoch in range(options.epochs):
+        row = run.epoch(epoch)
+        log(
+            f"epoch {epoch + 1}/{options.epochs}: loss {row['loss']:.4f}, train Dice {row['train_dice']:.3f}, "
+            f"validation Dice {row['val_dice']:.3f}{' (best)' if row['best'] else ''}, {row['seconds']:.0f} s"
+        )
+    return run.finish()
+
+
+def _initial_model(options: TrainOptions, log: Callable[[str], None]) -> tuple[keras.Model, str]:
+    """The U-Net with random or ``init_from`` weights, and the note's fine-tuning clause (what the run starts from)."""
+    from oncoqi.lung.training.unet import build_unet
+    from oncoqi.lung.training.warm_start import load_onnx_weights
+
     model = build_unet(
         options.unet, levels=options.preprocess.levels, seed=options.seed, channels=options.preprocess.channels
     )
@@ -287,12 +311,15 @@ def train(
         sha256 = load_onnx_weights(model, options.init_from)
         started_from = f", fine-tuned from {Path(options.init_from).name} (SHA-256 {sha256[:12]})"
         log(f"initial weights from {options.init_from}")
+    return model, started_from
 
-    train_set, val_set = _split(prepared, options, log)
-    rng = np.random.default_rng([options.seed, 3])
-    fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
-    optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate, global_clipnorm=options.clip_norm)
-    w_dice = tf.Variable(1.0, trainable=False, dtype=tf.float32)
+
+def _step_function(
+    model: keras.Model, optimizer: keras.optimizers.Optimizer, w_dice: tf.Variable
+) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """The compiled optimiser step: the Dice + BCE loss of a batch (weighted by ``w_dice``) and its gradients applied."""
+    import keras
+    import tensorflow as tf
 
     @tf.function
     def step(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -305,59 +332,49 @@ def train(
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
         return loss, soft_dice
 
-    def validation_dice() -> float:
-        parts = [
-            model(val_set.images[s : s + 2].astype(np.float32), training=False).numpy()[..., 0]
-            for s in range(0, len(val_set), 2)
-        ]
-        prob = np.concatenate(parts) * val_set.search
-        return _hard_dice(prob, val_set.masks, options.threshold)
+    return step
 
-    def export(note: str) -> Path:
-        # Exported at every improvement too, so that an interrupted run leaves its best model.
-        metadata = model_metadata(options.preprocess, options.threshold, options.unet, options.unet.divisor)
-        flips = f", crops mirrored left to right with p={options.augment.p_flip:g}" if options.augment.p_flip else ""
-        trained_on = f"; trained on {options.data}" if options.data else ""
-        metadata["oncoqi.training"] = note + flips + started_from + trained_on
-        return export_onnx(model, out / MODEL_NAME, metadata)
 
-    total_steps = options.epochs * options.steps_per_epoch
-    checkpoint = out / CHECKPOINT_NAME
-    out.mkdir(parents=True, exist_ok=True)
-    history: list[dict[str, float]] = []
-    best_dice, best_epoch, global_step = -1.0, 0, 0
-    log(
-        f"{len(train_set)} training slices ({len(train_set.positives)} with tumour), {len(val_set)} validation "
-        f"slices; {model.count_params():,} parameters; {options.epochs} x {options.steps_per_epoch} steps of "
-        f"{options.batch_size} crops of {options.crop} px"
-    )
-    for epoch in range(options.epochs):
+class _Run:
+    """What one training run carries from epoch to epoch: the network, its data and optimiser, the best epoch so far."""
+
+    def __init__(
+        self,
+        model: keras.Model,
+        options: TrainOptions,
+        out: Path,
+        started_from: str,
+        train_set: SliceSet,
+        val_set: SliceSet,
+    ) -> None:
+        import keras
+        import tensorflow as tf
+
+        self.model, self.options, self.out, self.started_from = model, options, out, started_from
+        self.train_set, self.val_set = train_set, val_set
+        self.rng = np.random.default_rng([options.seed, 3])
+        self.fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
+        self.optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate, global_clipnorm=options.clip_norm)
+        self.w_dice = tf.Variable(1.0, trainable=False, dtype=tf.float32)
+        self.step = _step_function(model, self.optimizer, self.w_dice)
+        self.checkpoint = out / CHECKPOINT_NAME
+        self.history: list[dict[str, float]] = []
+        self.best_dice, self.best_epoch = -1.0, 0
+
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """Train epoch ``epoch`` (0-based), keep it if its validation Dice is the best so far; its log row."""
         started = time.perf_counter()
+        options = self.options
         w = dice_weight(epoch, options.dice_start, options.dice_end, options.dice_epochs)
-        w_dice.assign(w)
-        losses, dices = [], []
-        lr = options.learning_rate
-        for _ in range(options.steps_per_epoch):
-            lr = cosine_learning_rate(global_step, total_steps, options.learning_rate, options.min_learning_rate)
-            optimizer.learning_rate.assign(lr)
-            index = rng.integers(len(train_set), size=options.batch_size)
-            pairs = [
-                sample_crop(train_set, int(i), rng, options.augment, fill, options.crop, options.tumour_fraction)
-                for i in index
-            ]
-            x = np.stack([p[0] for p in pairs]).astype(np.float32)
-            y = np.stack([p[1] for p in pairs])[..., None].astype(np.float32)
-            loss, soft = step(tf.constant(x), tf.constant(y))
-            losses.append(float(loss))
-            dices.append(float(soft))
-            global_step += 1
-        val_dice = validation_dice()
-        improved = val_dice > best_dice
+        self.w_dice.assign(w)
+        lr, losses, dices = self._steps(epoch)
+        val_dice = self._validation_dice()
+        improved = val_dice > self.best_dice
         if improved:
-            best_dice, best_epoch = val_dice, epoch + 1
-            with atomic_path(checkpoint) as tmp:
-                model.save_weights(str(tmp))
-            export(f"best epoch {best_epoch} so far, validation Dice {best_dice:.4f}")
+            self.best_dice, self.best_epoch = val_dice, epoch + 1
+            with atomic_path(self.checkpoint) as tmp:
+                self.model.save_weights(str(tmp))
+            self._export(f"best epoch {self.best_epoch} so far, validation Dice {self.best_dice:.4f}")
         row = {
             "epoch": epoch + 1,
             "learning_rate": lr,
@@ -368,16 +385,72 @@ def train(
             "best": int(improved),
             "seconds": time.perf_counter() - started,
         }
-        history.append(row)
-        _write_log(history, out / LOG_NAME)
-        log(
-            f"epoch {epoch + 1}/{options.epochs}: loss {row['loss']:.4f}, train Dice {row['train_dice']:.3f}, "
-            f"validation Dice {val_dice:.3f}{' (best)' if improved else ''}, {row['seconds']:.0f} s"
-        )
-    write_learning_curves(history, out / PLOT_NAME)
-    model.load_weights(str(checkpoint))
-    model_path = export(f"best epoch {best_epoch} of {options.epochs}, validation Dice {best_dice:.4f}")
-    return TrainResult(model_path, out / LOG_NAME, out / PLOT_NAME, checkpoint, best_epoch, best_dice)
+        self.history.append(row)
+        _write_log(self.history, self.out / LOG_NAME)
+        return row
+
+    def finish(self) -> TrainResult:
+        """Plot the curves and export the best epoch's weights: the model the run leaves."""
+        write_learning_curves(self.history, self.out / PLOT_NAME)
+        self.model.load_weights(str(self.checkpoint))
+        note = f"best epoch {self.best_epoch} of {self.options.epochs}, validation Dice {self.best_dice:.4f}"
+        model_path = self._export(note)
+        log_path, plot_path = self.out / LOG_NAME, self.out / PLOT_NAME
+        return TrainResult(model_path, log_path, plot_path, self.checkpoint, self.best_epoch, self.best_dice)
+
+    def _steps(self, epoch: int) -> tuple[float, list[float], list[float]]:
+        """The epoch's optimiser steps on the annealed learning rate; the last rate, and each step's loss and soft Dice."""
+        import tensorflow as tf
+
+        options = self.options
+        total_steps = options.epochs * options.steps_per_epoch
+        losses, dices = [], []
+        lr = options.learning_rate
+        for i in range(options.steps_per_epoch):
+            global_step = epoch * options.steps_per_epoch + i
+            lr = cosine_learning_rate(global_step, total_steps, options.learning_rate, options.min_learning_rate)
+            self.optimizer.learning_rate.assign(lr)
+            x, y = self._batch()
+            loss, soft = self.step(tf.constant(x), tf.constant(y))
+            losses.append(float(loss))
+            dices.append(float(soft))
+        return lr, losses, dices
+
+    def _batch(self) -> tuple[np.ndarray, np.ndarray]:
+        """One augmented crop of each of ``batch_size`` random training slices, and their masks, as float32."""
+        options = self.options
+        index = self.rng.integers(len(self.train_set), size=options.batch_size)
+        pairs = [
+            sample_crop(
+                self.train_set, int(i), self.rng, options.augment, self.fill, options.crop, options.tumour_fraction
+            )
+            for i in index
+        ]
+        x = np.stack([p[0] for p in pairs]).astype(np.float32)
+        y = np.stack([p[1] for p in pairs])[..., None].astype(np.float32)
+        return x, y
+
+    def _validation_dice(self) -> float:
+        """The thresholded Dice over the whole validation slices inside the search region, as inference sees them."""
+        val_set = self.val_set
+        parts = [
+            self.model(val_set.images[s : s + 2].astype(np.float32), training=False).numpy()[..., 0]
+            for s in range(0, len(val_set), 2)
+        ]
+        prob = np.concatenate(parts) * val_set.search
+        return _hard_dice(prob, val_set.masks, self.options.threshold)
+
+    def _export(self, note: str) -> Path:
+        """Write the ONNX model with its metadata and training note (at every improvement, so a stopped run leaves one)."""
+        from oncoqi.lung.onnx_model import model_metadata
+        from oncoqi.lung.training.unet import export_onnx
+
+        options = self.options
+        metadata = model_metadata(options.preprocess, options.threshold, options.unet, options.unet.divisor)
+        flips = f", crops mirrored left to right with p={options.augment.p_flip:g}" if options.augment.p_flip else ""
+        trained_on = f"; trained on {options.data}" if options.data else ""
+        metadata["oncoqi.training"] = note + flips + self.started_from + trained_on
+        return export_onnx(self.model, self.out / MODEL_NAME, metadata)
 
 
 def _write_log(history: list[dict[str, float]], path: Path) -> None:
