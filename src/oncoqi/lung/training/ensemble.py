@@ -73,7 +73,6 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     """
     try:
         import onnx
-        from onnx import compose, helper
     except ImportError as exc:
         raise TensorFlowMissingError(f"building an ensemble needs onnx ({exc}): pip install 'oncoqi[train]'") from exc
     paths = [Path(m) for m in members]
@@ -84,6 +83,15 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
     loaded = [read_model(p) for p in paths]
     protos = [proto for proto, _ in loaded]
     metas = [{p.key: p.value for p in proto.metadata_props} for proto in protos]
+    _check_members(paths, protos, metas)
+    ensemble = _mean_model(protos, mirror)
+    onnx.checker.check_model(ensemble)
+    metadata = _ensemble_metadata(paths, metas, [sha256 for _, sha256 in loaded], mirror)
+    return save_with_metadata(ensemble, path, metadata)
+
+
+def _check_members(paths: list[Path], protos: list[onnx.ModelProto], metas: list[dict[str, str]]) -> None:
+    """Refuse members whose probabilities cannot be averaged: another grid, coding or number of channels."""
     for p, meta, proto in zip(paths[1:], metas[1:], protos[1:]):
         if _preprocess(meta) != _preprocess(metas[0]):
             raise ModelError(
@@ -91,6 +99,12 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
             )
         if _channels(proto) != _channels(protos[0]):
             raise ModelError(f"{p}: {_channels(proto)} input channels, {paths[0].name} has {_channels(protos[0])}")
+
+
+def _mean_model(protos: list[onnx.ModelProto], mirror: bool) -> onnx.ModelProto:
+    """One model that feeds the shared input to every member (and its mirrored pass) and outputs their ``Mean``."""
+    from onnx import compose, helper
+
     shared_input = protos[0].graph.input[0]
     output = protos[0].graph.output[0]
     nodes, initializers, outputs = [], _mirror_constants() if mirror else [], []
@@ -116,14 +130,20 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
         producer_name="oncoqi lung ensemble",
     )
     ensemble.ir_version = max(proto.ir_version for proto in protos)
-    onnx.checker.check_model(ensemble)
+    return ensemble
+
+
+def _ensemble_metadata(
+    paths: list[Path], metas: list[dict[str, str]], sha256s: list[str], mirror: bool
+) -> dict[str, str]:
+    """The first member's grid and coding, the default threshold, and what the ensemble is made of (re-tune it)."""
     metadata = {key: metas[0][key] for key in CARRIED_KEYS if key in metas[0]}
     metadata["oncoqi.threshold"] = repr(DEFAULT_THRESHOLD)
     metadata["oncoqi.divisor"] = str(math.lcm(*(int(meta.get("oncoqi.divisor", 1)) for meta in metas)))
     metadata["oncoqi.ensemble"] = json.dumps(
         [
             {"file": p.name, "sha256": sha256, "training": meta.get("oncoqi.training", ""), "mirror": mirror}
-            for p, meta, (_, sha256) in zip(paths, metas, loaded)
+            for p, meta, sha256 in zip(paths, metas, sha256s)
         ]
     )
     what = f"{len(paths)} networks" if len(paths) > 1 else "1 network"
@@ -134,7 +154,7 @@ def ensemble_onnx(members: Sequence[str | os.PathLike], path: str | os.PathLike,
         for p, meta in zip(paths, metas)
     )
     metadata["oncoqi.training"] = f"mean of {what}: " + ", ".join(named)
-    return save_with_metadata(ensemble, path, metadata)
+    return metadata
 
 
 def passes(members: int, mirror: bool) -> int:
