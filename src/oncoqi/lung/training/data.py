@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import ndimage
@@ -45,6 +46,9 @@ from oncoqi.errors import InputError, OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung.isolation import LungNotFoundError, isolate_lungs
 from oncoqi.lung.preprocess import GridGeometry, PreprocessOptions, preprocess
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from oncoqi.phantom import PhantomOptions
 
 #: Name prefixes of a case's tumour label file and of its CT volume file.
 LABEL_PREFIXES = ("tumor_label", "tumour_label", "label", "gtv")
@@ -319,43 +323,61 @@ def phantom_case(
         size of a typical primary NSCLC; 0 (the default) keeps the generator's volumes and the
         random stream unchanged.
     """
-    from oncoqi.phantom import PhantomOptions, TumourPlacementError, TumourSpec, make_ct
+    from oncoqi.phantom import TumourPlacementError, make_ct
 
     rng = np.random.default_rng([seed, index])
-    thicknesses = SLICE_THICKNESSES + THICK_SLICES if wide_geometry else SLICE_THICKNESSES
     while True:
-        thickness = float(rng.choice(thicknesses))
-        n_tumours = int(rng.choice([0, 1, 1, 1, 2]))
-        matrix = size
-        if wide_geometry and rng.random() < COARSE_MATRIX_SHARE:
-            matrix = 2 * round(size * COARSE_MATRIX_FACTOR / 2)
-        options = PhantomOptions(
-            seed=int(rng.integers(0, 2**31 - 1)),
-            tumours=tuple(TumourSpec() for _ in range(n_tumours)),
-            size=matrix,
-            fov_mm=float(rng.uniform(330.0, 480.0)),
-            slice_thickness_mm=thickness,
-            slices=max(4, round(float(rng.uniform(0.6, 1.0)) * z_mm / thickness)),
-            noise_hu=float(rng.uniform(4.0, 40.0)),
-            blur_mm=float(rng.uniform(0.3, 2.5)),
-        )
+        options = _random_phantom_options(rng, size, z_mm, wide_geometry)
         if subsolid:  # drawn last, so the case is the same as without, bar the tumours' density
-            solid = [float(rng.uniform(0.0, 0.8)) if rng.random() < subsolid else 1.0 for _ in range(n_tumours)]
-            options = replace(options, tumours=tuple(TumourSpec(solid_fraction=f) for f in solid))
+            options = _subsolid_tumours(options, rng, subsolid)
         if large:  # drawn after the rest, likewise
-            low, high = np.log(LARGE_TUMOUR_ML)
-            volumes = [
-                float(np.exp(rng.uniform(low, high))) if rng.random() < large else None for _ in range(n_tumours)
-            ]
-            options = replace(
-                options,
-                tumours=tuple(replace(spec, volume_ml=volume) for spec, volume in zip(options.tumours, volumes)),
-            )
+            options = _large_tumours(options, rng, large)
         try:
             result = make_ct(options)
         except TumourPlacementError:
             continue
         return Case(f"phantom-{seed}-{index}", result.ct, result.tumour_label, result.lung_mask)
+
+
+def _random_phantom_options(rng: np.random.Generator, size: int, z_mm: float, wide_geometry: bool) -> PhantomOptions:
+    """One draw of the acquisition, coverage and tumour count of a phantom (see :func:`phantom_case`)."""
+    from oncoqi.phantom import PhantomOptions, TumourSpec
+
+    thicknesses = SLICE_THICKNESSES + THICK_SLICES if wide_geometry else SLICE_THICKNESSES
+    thickness = float(rng.choice(thicknesses))
+    n_tumours = int(rng.choice([0, 1, 1, 1, 2]))
+    matrix = size
+    if wide_geometry and rng.random() < COARSE_MATRIX_SHARE:
+        matrix = 2 * round(size * COARSE_MATRIX_FACTOR / 2)
+    return PhantomOptions(
+        seed=int(rng.integers(0, 2**31 - 1)),
+        tumours=tuple(TumourSpec() for _ in range(n_tumours)),
+        size=matrix,
+        fov_mm=float(rng.uniform(330.0, 480.0)),
+        slice_thickness_mm=thickness,
+        slices=max(4, round(float(rng.uniform(0.6, 1.0)) * z_mm / thickness)),
+        noise_hu=float(rng.uniform(4.0, 40.0)),
+        blur_mm=float(rng.uniform(0.3, 2.5)),
+    )
+
+
+def _subsolid_tumours(options: PhantomOptions, rng: np.random.Generator, share: float) -> PhantomOptions:
+    """``options`` with about ``share`` of the tumours part-solid or ground glass, as adenocarcinomas often are."""
+    from oncoqi.phantom import TumourSpec
+
+    solid = [float(rng.uniform(0.0, 0.8)) if rng.random() < share else 1.0 for _ in range(len(options.tumours))]
+    return replace(options, tumours=tuple(TumourSpec(solid_fraction=f) for f in solid))
+
+
+def _large_tumours(options: PhantomOptions, rng: np.random.Generator, share: float) -> PhantomOptions:
+    """``options`` with about ``share`` of the tumours the size of a typical primary NSCLC (:data:`LARGE_TUMOUR_ML`)."""
+    low, high = np.log(LARGE_TUMOUR_ML)
+    volumes = [
+        float(np.exp(rng.uniform(low, high))) if rng.random() < share else None for _ in range(len(options.tumours))
+    ]
+    return replace(
+        options, tumours=tuple(replace(spec, volume_ml=volume) for spec, volume in zip(options.tumours, volumes))
+    )
 
 
 def phantom_cases(count: int, seed: int, size: int = 256, z_mm: float = 300.0) -> Iterator[Case]:
