@@ -229,6 +229,16 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         description=train.__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_case_options(p)
+    _add_sampling_options(p)
+    _add_optimiser_options(p)
+    _add_network_options(p)
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.set_defaults(func=_train)
+
+
+def _add_case_options(p: argparse.ArgumentParser) -> None:
+    """``oncoqi lung train``: where the cases come from (a folder, or phantoms and how they are drawn), and the seed."""
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--cases", help="folder with one sub-folder per case (CT + tumour label)")
     source.add_argument("--phantoms", type=int, metavar="N", help="generate N synthetic cases with random options")
@@ -263,6 +273,10 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         default=default_workers(),
         help="processes preparing phantom cases (default: one per CPU)",
     )
+
+
+def _add_sampling_options(p: argparse.ArgumentParser) -> None:
+    """``oncoqi lung train``: how many crops the network sees, where they are centred and how they are augmented."""
     p.add_argument("--epochs", type=int, default=TrainOptions.epochs)
     p.add_argument("--steps-per-epoch", type=int, default=TrainOptions.steps_per_epoch)
     p.add_argument("--batch-size", type=int, default=TrainOptions.batch_size)
@@ -294,6 +308,10 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help="probability of mirroring a training crop left to right (default 0: not published; "
         "meant for a network run with its mirrored pass, see the model card)",
     )
+
+
+def _add_optimiser_options(p: argparse.ArgumentParser) -> None:
+    """``oncoqi lung train``: the weights the run starts from and the schedule of the learning rate and loss."""
     p.add_argument(
         "--init-from",
         metavar="MODEL",
@@ -310,6 +328,10 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--dice-start", type=float, default=TrainOptions.dice_start)
     p.add_argument("--dice-end", type=float, default=TrainOptions.dice_end)
+
+
+def _add_network_options(p: argparse.ArgumentParser) -> None:
+    """``oncoqi lung train``: the U-Net's shape and its input grid, which the model carries and inference must match."""
     p.add_argument("--base-filters", type=int, default=UNetOptions.base_filters)
     p.add_argument("--depth", type=int, default=UNetOptions.depth)
     p.add_argument(
@@ -325,8 +347,6 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
         help=f"distance of the neighbouring slices given as extra channels, mm (default {CONTEXT_MM:g}; "
         "0: the slice alone)",
     )
-    p.add_argument("--out", required=True, help="output folder (created)")
-    p.set_defaults(func=_train)
 
 
 def _data_note(args: argparse.Namespace) -> str:
