@@ -16,10 +16,11 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from oncoqi.batch import CohortOptions, StudyOptions, run_cohort
+from oncoqi.batch import CohortOptions, CohortResult, StudyOptions, StudyResult, run_cohort
 from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LUNGS_NAME
 from oncoqi.dicom import read_image
 from oncoqi.lung.naming import lesion_name
@@ -95,13 +96,28 @@ def run_demo(args: argparse.Namespace) -> int:
     if study.status == "failed":
         print(f"  failed: {study.error} (log: {study.folder / 'log.txt'})")
         return 1
+    info = _show_choice(study)
+    _show_lungs(study, sample, truth, info)
+    _show_suv(info, truth)
+    _show_tumours(study, sample, truth, info)
+    _show_table(result, study)
+    print(f"done in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def _show_choice(study: StudyResult) -> dict[str, Any]:
+    """Step 1's outcome: whether the study was processed now and which series were chosen; its ``done.json`` record."""
     done = json.loads((study.folder / DONE_NAME).read_text())
     info = done.get("study", {})
     state = "processed" if study.status == "done" else "complete from an earlier run (--force redoes it)"
     print(f"  {study.key}: {state}")
     for line in done["selection"][1:]:
         print(f"  {line}")
+    return info
 
+
+def _show_lungs(study: StudyResult, sample: Path, truth: dict[str, Any], info: dict[str, Any]) -> None:
+    """Step 2: the lung volumes found and their Dice against the sample's true lung mask."""
     print("2. lung isolation on the CT")
     lungs = read_image(study.folder / LUNGS_NAME).array
     reference = read_image(sample / "truth" / "lung_mask.nrrd").array
@@ -112,6 +128,9 @@ def run_demo(args: argparse.Namespace) -> int:
         f"Dice {_dice(lungs > 0, reference > 0):.3f} against the true lung mask"
     )
 
+
+def _show_suv(info: dict[str, Any], truth: dict[str, Any]) -> None:
+    """Step 3: the SUV factors read from the PET headers against the true SUVbw factor."""
     print("3. PET SUV normalisation from the DICOM headers")
     suv = info.get("suv")
     expected = truth["pet"]["suvbw_factor"]
@@ -125,6 +144,9 @@ def run_demo(args: argparse.Namespace) -> int:
         for warning in suv.get("warnings", []):
             print(f"  note: {warning}")
 
+
+def _show_tumours(study: StudyResult, sample: Path, truth: dict[str, Any], info: dict[str, Any]) -> None:
+    """Step 4: GTV-1 against the true tumour it overlaps most, then each true tumour and the lesion that found it."""
     print("4. lung tumours: GTV-1 against the truth")
     labels = read_image(study.folder / LABELS_NAME).array
     true_labels = read_image(sample / "truth" / "tumor_label.nrrd").array
@@ -149,6 +171,9 @@ def run_demo(args: argparse.Namespace) -> int:
             f"  true tumour {t['label']}: {t['volume_ml']:.1f} ml, {t['shape']}, {t['location']}, {t['side']} lung; {match}"
         )
 
+
+def _show_table(result: CohortResult, study: StudyResult) -> None:
+    """Step 5: the first rows of the lesion table and where every output of the run lies."""
     print("5. lesion table (results.csv)")
     print("  " + "  ".join(f"{h:>11}" for h, _, _ in TABLE))
     for row in result.rows[:MAX_ROWS]:
@@ -158,5 +183,3 @@ def run_demo(args: argparse.Namespace) -> int:
     for name, path in result.files.items():
         print(f"  {name}: {path}")
     print(f"  QC picture: {study.folder / 'qc.png'}; SEG/SR: {study.folder / 'ct'}, {study.folder / 'pet'}")
-    print(f"done in {time.perf_counter() - start:.1f} s")
-    return 0
