@@ -58,6 +58,7 @@ from oncoqi.pet.segment import (
     transfer_labels,
 )
 from oncoqi.phantom import make_petct, write_study
+from oncoqi.phantom.render import FWHM_TO_SIGMA
 from oncoqi.report import read_report
 
 BLURS = (0.0, 6.0)
@@ -80,6 +81,7 @@ def studies(tmp_path_factory) -> dict[float, dict]:
             "factors": factors,
             "suv": apply_suv(series.image, factors, SUVType.BW),
             "ct_label": read_volume_file(root / "truth" / "tumor_label.nrrd"),
+            "tumour_fraction": result.pet_tumour_fraction,
         }
     return out
 
@@ -167,6 +169,42 @@ def test_mtv_of_the_background_adapted_threshold_within_the_partial_volume_toler
     tolerance = volume_tolerance_ml(study)
     assert abs(mtv - region["pet_volume_ml"]) <= tolerance
     assert tolerance < 0.5 * region["pet_volume_ml"]  # the bound still says something
+
+
+def test_background_adapted_threshold_keeps_exactly_the_voxels_at_half_the_tumours_contrast(study):
+    """The 50 % background-adapted threshold, checked voxel by voxel against the phantom's exact
+    partial volume ``f`` of the tumour in each PET voxel (its sub-samples, before blur).
+
+    Noise-free, a PET voxel holds ``SUV_bg + g (SUV_t - SUV_bg)`` with ``g = f`` (sharp) or ``g =
+    G * f`` (blurred with the phantom's Gaussian), so the threshold ``SUV_bg + 50 % (SUVmax - SUV_bg)``
+    keeps exactly the voxels with ``g >= g_max / 2``. Voxels within 0.1 % of that level (ties, DICOM
+    rounding) may go either way. In the blurred study a threshold 5 points off (45 % or 55 %) changes
+    the segment by more than 10 voxels, so the check tells them apart; in the sharp one ``f`` moves
+    in eighths and a 12.5-point error is the smallest it sees."""
+    suv = study["suv"]
+    tumour, _, lung = tumour_truth(study)
+    near = ndimage.distance_transform_edt(pet_tumour_label(study).array == 0, sampling=suv.spacing[::-1]) <= 8.0
+    result = threshold_segment(
+        suv,
+        "background",
+        50,
+        region=suv.with_array(near.astype(np.uint8)),
+        seed_lps=tuple(tumour["centre_lps_mm"]),
+        options=ThresholdOptions(background=lung["suvbw"]),
+    )
+    fraction = study["tumour_fraction"]
+    assert fraction.same_grid(suv)
+    g = fraction.array.astype(np.float64)
+    if study["blur"] > 0:
+        g = ndimage.gaussian_filter(g, [study["blur"] * FWHM_TO_SIGMA / s for s in suv.spacing[::-1]])
+    level = g / g.max()
+    kept = result.mask.array > 0
+    surely_in, maybe_in = level > 0.5 + 1e-3, level >= 0.5 - 1e-3
+    assert np.array_equal(kept & surely_in, surely_in)  # nothing above half the contrast missed
+    assert not (kept & ~maybe_in).any()  # nothing below it kept
+    if study["blur"] > 0:
+        assert (level >= 0.45 - 1e-3).sum() > kept.sum() + 10
+        assert (level > 0.55 + 1e-3).sum() < kept.sum() - 10
 
 
 def test_ct_label_transferred_to_pet_keeps_its_volume(sharp):

@@ -9,7 +9,8 @@ PET
     class activity evaluated on a grid ``PET_SUPERSAMPLING`` times finer and averaged into the
     PET voxels (exact partial volume), then optional resolution blur and count-dependent noise.
     For every region the voxel deepest inside it (all sub-samples of one class) is reported, so
-    that the true value can be read back from the images.
+    that the true value can be read back from the images, and the share of each PET voxel's
+    sub-samples that lie in a tumour, so that what a PET segmentation should find is known.
 """
 
 from __future__ import annotations
@@ -29,6 +30,26 @@ PET_SUPERSAMPLING = 2
 FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 #: Region ids of tumours in the PET sampling map are ``TUMOUR_REGION + label``.
 TUMOUR_REGION = 100
+
+
+@dataclass(frozen=True)
+class PetRendering:
+    """What :func:`render_pet` makes.
+
+    Attributes
+    ----------
+    activity
+        Activity concentration (float32, Bq/ml) after resolution blur and noise.
+    regions
+        The regions of known uniform activity.
+    tumour_fraction
+        Share (float32, 0-1) of each PET voxel's sub-samples inside a tumour (any label), before
+        blur: the exact partial volume of the tumours in the PET voxels.
+    """
+
+    activity: np.ndarray
+    regions: list[PetRegion]
+    tumour_fraction: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -140,8 +161,9 @@ def render_pet(
     blur_mm: float,
     noise: float,
     rng: np.random.Generator,
-) -> tuple[np.ndarray, list[PetRegion]]:
-    """PET activity (float32, Bq/ml) on ``grid`` and the regions of known uniform activity.
+) -> PetRendering:
+    """PET activity (float32, Bq/ml) on ``grid``, the regions of known uniform activity and the
+    tumour coverage of each voxel.
 
     Parameters
     ----------
@@ -169,6 +191,7 @@ def render_pet(
     activity = lut[blocks].mean(axis=(1, 3, 5))
     low, high = blocks.min(axis=(1, 3, 5)), blocks.max(axis=(1, 3, 5))
     pure = np.where(low == high, low, np.iinfo(np.uint16).max)
+    tumour_fraction = (blocks >= TUMOUR_REGION).mean(axis=(1, 3, 5)).astype(np.float32)
     names = {int(t): t.name.lower() for t in Tissue}
     sampling = grid.spacing[::-1]
     regions = []
@@ -194,4 +217,4 @@ def render_pet(
         reference = float(activity[activity > 0].mean()) if (activity > 0).any() else 0.0
         sigma = noise * np.sqrt(np.clip(activity, 0, None) * reference)
         activity = np.clip(activity + sigma * smooth_noise(grid.shape, (0.7, 0.7, 0.7), rng), 0.0, None)
-    return activity.astype(np.float32), regions
+    return PetRendering(activity.astype(np.float32), regions, tumour_fraction)

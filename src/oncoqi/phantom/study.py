@@ -70,6 +70,9 @@ class PhantomResult:
         Activity concentration (Bq/ml, float32) on the PET grid, or ``None`` for a CT study.
     truth
         The content of ``truth.json``.
+    pet_tumour_fraction
+        Share (0-1) of each PET voxel inside a tumour, before blur (exact partial volume; not
+        written to disk), or ``None`` for a CT study.
     """
 
     options: PhantomOptions
@@ -85,6 +88,7 @@ class PhantomResult:
     ct_datetime: datetime
     pet_datetime: datetime | None
     truth: dict[str, Any]
+    pet_tumour_fraction: Image | None = None
 
 
 def make_ct(options: PhantomOptions) -> PhantomResult:
@@ -128,12 +132,12 @@ def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
     digest = hashlib.sha256(json.dumps([options.to_dict(), with_pet], sort_keys=True).encode()).hexdigest()
     study = _study_info(options, patient, digest, with_pet)
     ct_image = ct_grid.image(hu, modality="CT", units="HU")
-    pet_image = pet_info = pet_uid = None
+    pet_image = pet_info = pet_uid = pet_fraction = None
     regions: list[PetRegion] = []
     factor = _suv_factor(patient)
     if with_pet:
         pet_info = PetInfo(injected_dose_bq=patient.dose_bq, injection_datetime=patient.injection)
-        pet_image, regions = _make_pet(options, anatomy, ct_grid, tumours, suvs, factor, pet_rng)
+        pet_image, regions, pet_fraction = _make_pet(options, anatomy, ct_grid, tumours, suvs, factor, pet_rng)
         pet_uid = uid_from("oncoqi-phantom", digest, "pet-series")
     ct_uid = uid_from("oncoqi-phantom", digest, "ct-series")
     result = PhantomResult(
@@ -150,6 +154,7 @@ def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
         ct_datetime=patient.ct_time,
         pet_datetime=patient.pet_time if with_pet else None,
         truth={},
+        pet_tumour_fraction=pet_fraction,
     )
     result.truth = _truth(result, patient, tumours, suvs, regions, factor)
     return result
@@ -202,12 +207,13 @@ def _make_pet(
     suvs: dict[int, float],
     factor: float,
     rng: np.random.Generator,
-) -> tuple[Image, list[PetRegion]]:
-    """The PET image (Bq/ml) over the CT's z range and its regions, activities set from the true SUVs."""
+) -> tuple[Image, list[PetRegion], Image]:
+    """The PET image (Bq/ml) over the CT's z range, its regions (activities set from the true SUVs)
+    and the tumours' share of each PET voxel."""
     pet_grid = _pet_grid(options, ct_grid)
     class_activity = {t: SUV[t] / factor for t in Tissue}
     class_activity[Tissue.MYOCARDIUM] = float(rng.uniform(2.0, 8.0)) / factor
-    activity, regions = render_pet(
+    rendering = render_pet(
         anatomy,
         pet_grid,
         tumours,
@@ -217,7 +223,11 @@ def _make_pet(
         options.pet_noise,
         rng,
     )
-    return pet_grid.image(activity, modality="PT", units="BQML"), regions
+    return (
+        pet_grid.image(rendering.activity, modality="PT", units="BQML"),
+        rendering.regions,
+        pet_grid.image(rendering.tumour_fraction),
+    )
 
 
 def _draw_patient(rng: np.random.Generator, options: PhantomOptions) -> Patient:
