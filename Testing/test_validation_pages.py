@@ -9,11 +9,13 @@ new page may join them.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-PAGES = sorted((Path(__file__).resolve().parents[1] / "Docs" / "validation").glob("*.md"))
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PAGES = sorted((REPO_ROOT / "Docs" / "validation").glob("*.md"))
 #: Pages written before 2026-12-07 without provenance (closed list).
 HISTORICAL = {
     "lung-segmentation.md",
@@ -52,6 +54,10 @@ def test_page_says_how_it_was_made(page: Path) -> None:
     text = page.read_text(encoding="utf-8")
     if page.name in HISTORICAL:
         assert text.startswith("_Historical page:"), f"{page.name}: a page without provenance must say so first"
+        commit = re.search(r"in commit `([0-9a-f]{7,})`", text)
+        assert commit, f"{page.name}: a historical page names the commit its figures entered the repository in"
+        found = subprocess.run(["git", "cat-file", "-e", f"{commit[1]}^{{commit}}"], cwd=REPO_ROOT, capture_output=True)
+        assert found.returncode == 0, f"{page.name}: commit {commit[1]} is not in this repository's history"
     else:
         assert PROVENANCE.search(text), f"{page.name}: no provenance block (date, machine, commit, command)"
 
