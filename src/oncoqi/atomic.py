@@ -4,11 +4,19 @@ Every output of OncoQI (DICOM objects, label volumes, JSON) goes through these h
 written under a hidden temporary name in the destination folder, then renamed into place with
 ``os.replace`` (atomic on one file system). If writing fails or is interrupted, the temporary file
 is removed and whatever was at the destination before is untouched.
+
+:func:`check_output_folder` and :func:`check_output_file` look at an output path before any work: a
+file where a folder is wanted (or the reverse), a folder that cannot be written (no permission, a
+read-only file system) and a disk with less free space than the output needs are refused in one
+line naming the path, so that a long computation never ends in a failed write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +24,11 @@ from pathlib import Path
 import SimpleITK as sitk
 from pydicom import Dataset
 
+from oncoqi.errors import OutputError
 from oncoqi.image import Image
+
+#: Free space asked of an output's disk when the caller does not know the output's size.
+DEFAULT_NEEDED_BYTES = 16 * 1024 * 1024
 
 
 @contextmanager
@@ -33,7 +45,72 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        # a failed cleanup (read-only or vanished folder) must not hide the error that got us here
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """The nearest folder above (or at) ``path`` that exists: where the output would be created."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path.cwd()
+
+
+def _check_writable_folder(folder: Path, shown: Path, needed_bytes: int) -> None:
+    """Try to create a file in ``folder`` (the only sure test: permissions, ACLs, read-only mounts,
+    root on a read-only file system) and compare its disk's free space with ``needed_bytes``."""
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".oncoqi-write-check.", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"{shown}: cannot write there ({exc.strerror or exc})") from exc
+    os.close(handle)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes:
+        raise OutputError(
+            f"{shown}: only {free / 1e6:.0f} MB free on its disk, the output needs about {needed_bytes / 1e6:.0f} MB"
+        )
+
+
+def check_output_folder(path: str | os.PathLike, needed_bytes: int = DEFAULT_NEEDED_BYTES) -> Path:
+    """Refuse an output folder that cannot be created and written, before any work is done.
+
+    Returns the folder; nothing is created.
+
+    Raises
+    ------
+    OutputError
+        When ``path`` or a parent is a file, when its nearest existing folder cannot be written,
+        or when its disk has less than ``needed_bytes`` free.
+    """
+    path = Path(path)
+    existing = _existing_ancestor(path)
+    if not existing.is_dir():
+        where = "is a file" if existing == path else f"cannot be created: {existing} is a file"
+        raise OutputError(f"{path}: {where}, not a folder")
+    _check_writable_folder(existing, path, needed_bytes)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, needed_bytes: int = DEFAULT_NEEDED_BYTES) -> Path:
+    """Refuse an output file that cannot be written, before any work is done.
+
+    Returns the file's path; nothing is created.
+
+    Raises
+    ------
+    OutputError
+        When ``path`` is a folder, when its folder cannot be created or written, or when the disk
+        has less than ``needed_bytes`` free.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder, not a file")
+    check_output_folder(path.parent, needed_bytes)
+    return path
 
 
 def save_dataset(ds: Dataset, path: str | os.PathLike) -> Path:

@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
+        check_outputs(args)
         return int(args.func(args) or 0)
     except OncoQIError as exc:
         print(f"error: {error_text(exc)}", file=sys.stderr)
@@ -68,6 +69,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+    except OSError as exc:  # the environment (disk, permissions), not a bug: one line naming the file
+        if args.verbose:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if args.verbose:
+            raise
+        print("error: out of memory (the input is too large for this machine's memory)", file=sys.stderr)
+        return 2
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse unusable output paths before the command reads its input.
+
+    A sub-command names its output options in ``set_defaults(output_folders=(...), output_files=(...))``
+    (argparse destinations); each one given is checked with :func:`oncoqi.atomic.check_output_folder`
+    or :func:`~oncoqi.atomic.check_output_file`.
+
+    Raises
+    ------
+    oncoqi.errors.OutputError
+        For the first output path that cannot be written.
+    """
+    from oncoqi.atomic import check_output_file, check_output_folder  # not for --help: it loads SimpleITK
+
+    for name in getattr(args, "output_folders", ()):
+        if getattr(args, name, None):
+            check_output_folder(getattr(args, name))
+    for name in getattr(args, "output_files", ()):
+        if getattr(args, name, None):
+            check_output_file(getattr(args, name))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,7 +55,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", metavar="M.onnx", help="tumour model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="redo the study even when it is complete")
-    parser.set_defaults(func=run_demo)
+    parser.set_defaults(func=run_demo, output_folders=("out",))
 
 
 def _dice(a: np.ndarray, b: np.ndarray) -> float:

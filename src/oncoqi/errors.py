@@ -41,6 +41,11 @@ class InputError(OncoQIError):
     """An input file or folder cannot be used (missing, unreadable, not an image)."""
 
 
+class OutputError(OncoQIError):
+    """An output path cannot be written (a file where a folder is wanted, no permission, a read-only
+    or full disk): found before any work is done, so nothing is computed for nothing."""
+
+
 class GeometryError(OncoQIError):
     """A series cannot be turned into one regular 3D grid.
 

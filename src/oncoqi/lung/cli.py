@@ -87,7 +87,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     iso.add_argument("--out", required=True, help="output folder (created)")
     iso.add_argument("--series-uid", help="SeriesInstanceUID when INPUT holds several image series")
     iso.add_argument("--no-qc", action="store_true", help="do not write the QC picture lung_qc.png")
-    iso.set_defaults(func=_isolate)
+    iso.set_defaults(func=_isolate, output_folders=("out",))
 
     add_evaluate_parser(lsub)
 
@@ -105,7 +105,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     seg.add_argument("--dicom-seg", action="store_true", help="write the DICOM SEG + SR into --out (as --report OUT)")
     seg.add_argument("--force", action="store_true", help="with --report, replace an existing seg.dcm/sr.dcm")
-    seg.set_defaults(func=_segment)
+    seg.set_defaults(func=_segment, output_folders=("out", "report"))
 
     _add_train_parser(lsub)
     _add_tune_parser(lsub)
@@ -234,7 +234,7 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     _add_optimiser_options(p)
     _add_network_options(p)
     p.add_argument("--out", required=True, help="output folder (created)")
-    p.set_defaults(func=_train)
+    p.set_defaults(func=_train, output_folders=("out",))
 
 
 def _add_case_options(p: argparse.ArgumentParser) -> None:
@@ -463,7 +463,7 @@ def _add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run each network on the left-right mirrored slice (one network is then enough)",
     )
-    p.set_defaults(func=_ensemble)
+    p.set_defaults(func=_ensemble, output_files=("out",))
 
 
 def _ensemble(args: argparse.Namespace) -> int:

@@ -74,7 +74,7 @@ def _add_suv_parser(psub: argparse._SubParsersAction) -> None:
     suv.add_argument("--rwvm", metavar="FILE", help="write the factors as a DICOM Real World Value Mapping object")
     suv.add_argument("--suv-volume", metavar="FILE", help="write the SUV volume (NRRD/NIfTI/MHA by extension)")
     suv.add_argument("--suv", default="bw", choices=["bw", "sul", "bsa"], help="flavour of --suv-volume (default bw)")
-    suv.set_defaults(func=_suv)
+    suv.set_defaults(func=_suv, output_files=("suv_volume",))
 
 
 def _add_indices_parser(psub: argparse._SubParsersAction) -> None:
@@ -92,7 +92,7 @@ def _add_indices_parser(psub: argparse._SubParsersAction) -> None:
     )
     ind.add_argument("--json", action="store_true", help="print JSON instead of text")
     ind.add_argument("--report", metavar="DIR", help="also write seg.dcm and sr.dcm (DICOM SEG + TID 1500 SR) into DIR")
-    ind.set_defaults(func=_indices)
+    ind.set_defaults(func=_indices, output_folders=("report",))
 
 
 def _add_segment_parser(psub: argparse._SubParsersAction) -> None:
@@ -129,7 +129,7 @@ def _add_segment_parser(psub: argparse._SubParsersAction) -> None:
     seg.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
     seg.add_argument("--out", required=True, metavar="FILE", help="label map to write (NRRD/NIfTI/MHA)")
     seg.add_argument("--json", action="store_true", help="print JSON instead of text")
-    seg.set_defaults(func=_segment)
+    seg.set_defaults(func=_segment, output_files=("out",))
 
 
 def _add_transfer_parser(psub: argparse._SubParsersAction) -> None:
@@ -145,7 +145,7 @@ def _add_transfer_parser(psub: argparse._SubParsersAction) -> None:
     )
     tr.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
     tr.add_argument("--out", required=True, metavar="FILE", help="label map on the PET grid to write")
-    tr.set_defaults(func=_transfer)
+    tr.set_defaults(func=_transfer, output_files=("out",))
 
 
 def _suv(args: argparse.Namespace) -> int:

@@ -53,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_ct_options(parser, d)
     _add_pet_options(parser, d)
     _add_patient_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, output_folders=("out",))
 
 
 def _add_tumour_options(parser: argparse.ArgumentParser) -> None:

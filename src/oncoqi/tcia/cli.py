@@ -114,7 +114,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument(
         "--with-references", action="store_true", help="also download the image series SEG/RTSTRUCT series refer to"
     )
-    d.set_defaults(func=_download)
+    d.set_defaults(func=_download, output_folders=("out",))
 
 
 def _client(args: argparse.Namespace) -> ImagingSource:

@@ -1,0 +1,134 @@
+"""Every writing command refuses an unusable output path at once, in one line, and changes nothing.
+
+An output that cannot be written is found before the input is read (a lung segmentation takes a
+minute, a cohort hours), so each command below is given an input that does not exist: the error
+must still be about the output. Two cases per command: the output path is an existing file (or a
+folder where a file is wanted), and it lies in a folder that cannot be written (``/sys``, which
+even root cannot write, stands for a read-only file system).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from oncoqi.cli import main
+
+#: Each writing command, with ``{out}`` where its output goes and ``{kind}`` the kind it must be.
+COMMANDS: dict[str, tuple[list[str], str]] = {
+    "lung segment --out": (["lung", "segment", "{missing}", "--out", "{out}"], "folder"),
+    "lung segment --report": (["lung", "segment", "{missing}", "--out", "{good}", "--report", "{out}"], "folder"),
+    "lung isolate": (["lung", "isolate", "{missing}", "--out", "{out}"], "folder"),
+    "lung train": (["lung", "train", "--phantoms", "2", "--out", "{out}"], "folder"),
+    "lung ensemble": (["lung", "ensemble", "{missing}", "{missing}", "--out", "{out}"], "file"),
+    "batch": (["batch", "{missing}", "--out", "{out}"], "folder"),
+    "report write": (
+        ["report", "write", "--source", "{missing}", "--labels", "{missing}", "--meta", "{missing}", "--out", "{out}"],
+        "folder",
+    ),
+    "phantom": (["phantom", "ct", "--out", "{out}"], "folder"),
+    "demo": (["demo", "--out", "{out}"], "folder"),
+    "pet suv --suv-volume": (["pet", "suv", "{missing}", "--suv-volume", "{out}"], "file"),
+    "pet indices --report": (
+        ["pet", "indices", "--pet", "{missing}", "--labels", "{missing}", "--report", "{out}"],
+        "folder",
+    ),
+    "pet segment": (
+        ["pet", "segment", "--pet", "{missing}", "--seed", "0", "0", "0", "--method", "fixed", "--value", "2.5"]
+        + ["--out", "{out}"],
+        "file",
+    ),
+    "pet transfer": (["pet", "transfer", "--labels", "{missing}", "--pet", "{missing}", "--out", "{out}"], "file"),
+    "tcia download": (["tcia", "download", "--series", "1.2.3", "--out", "{out}"], "folder"),
+}
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``folder`` with its size and modification time."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def run(command: str, out: Path, tmp_path: Path, capsys) -> tuple[int, str, float]:
+    argv, _ = COMMANDS[command]
+    values = {"out": str(out), "missing": str(tmp_path / "no-such-input"), "good": str(tmp_path / "good")}
+    start = time.perf_counter()
+    code = main([a.format(**values) for a in argv])
+    seconds = time.perf_counter() - start
+    return code, capsys.readouterr().err, seconds
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_output_of_the_wrong_kind_is_refused_before_any_work(command: str, tmp_path: Path, capsys) -> None:
+    kind = COMMANDS[command][1]
+    out = tmp_path / "existing"
+    if kind == "folder":
+        out.write_text("a file that is not a folder\n")
+    else:
+        out.mkdir()
+    before = snapshot(tmp_path)
+    code, err, seconds = run(command, out, tmp_path, capsys)
+    assert code == 2
+    assert err.splitlines()[0] == f"error: {out}: is a {'file' if kind == 'folder' else 'folder'}, not a {kind}"
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert seconds < 2.0
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux's /sys, which not even root can write")
+@pytest.mark.parametrize("command", COMMANDS)
+def test_output_that_cannot_be_written_is_refused_before_any_work(command: str, tmp_path: Path, capsys) -> None:
+    out = Path("/sys") / "oncoqi-output" / ("result.nrrd" if COMMANDS[command][1] == "file" else "results")
+    before = snapshot(tmp_path)
+    code, err, seconds = run(command, out, tmp_path, capsys)
+    assert code == 2
+    first = err.splitlines()[0]
+    shown = out.parent if COMMANDS[command][1] == "file" else out
+    assert first.startswith(f"error: {shown}: cannot write there (")
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert seconds < 2.0
+    assert snapshot(tmp_path) == before
+
+
+def test_a_folder_below_a_file_is_refused_naming_the_file(tmp_path: Path, capsys) -> None:
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("x")
+    out = blocker / "results"
+    code = main(["lung", "isolate", str(tmp_path / "missing"), "--out", str(out)])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == f"error: {out}: cannot be created: {blocker} is a file, not a folder"
+
+
+def test_a_full_disk_is_refused_before_any_work(tmp_path: Path) -> None:
+    from oncoqi.atomic import check_output_folder
+    from oncoqi.errors import OutputError
+
+    with pytest.raises(OutputError, match=r"only \d+ MB free on its disk, the output needs about \d+ MB"):
+        check_output_folder(tmp_path / "out", needed_bytes=1 << 62)
+
+
+def test_an_os_error_during_work_is_one_line_naming_the_file(tmp_path: Path, capsys, monkeypatch) -> None:
+    import oncoqi.cli
+
+    def fail(args) -> None:
+        raise PermissionError(13, "Permission denied", "/data/study/seg.dcm")
+
+    monkeypatch.setattr(oncoqi.cli, "check_outputs", fail)
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == "error: /data/study/seg.dcm: Permission denied\n"
+    with pytest.raises(PermissionError):  # -v: the traceback, for a report
+        main(["-v", "demo", "--out", str(tmp_path)])
+
+
+def test_the_temporary_file_cleanup_never_hides_the_write_error(tmp_path: Path, monkeypatch) -> None:
+    """A write that fails where the temporary file cannot be removed either (a read-only or vanished
+    folder) raises the write's own error, not the cleanup's."""
+    from oncoqi.atomic import atomic_path
+
+    def cannot_unlink(self, missing_ok=False) -> None:
+        raise OSError(30, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "unlink", cannot_unlink)
+    with pytest.raises(ValueError, match="the write failed"), atomic_path(tmp_path / "out.nrrd"):
+        raise ValueError("the write failed")
