@@ -9,7 +9,7 @@ import sys
 from tqdm import tqdm
 
 from oncoqi.dicom.check import check_series
-from oncoqi.dicom.scan import scan_series
+from oncoqi.dicom.scan import ScanResult, scan_series
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,15 @@ def _progress() -> bool:
     return sys.stderr.isatty()
 
 
+def _warn_damaged(scan: ScanResult) -> None:
+    """Name every DICOM file that was left out because its header cannot be read."""
+    for path, why in scan.damaged:
+        print(f"warning: {path}: {why}; left out", file=sys.stderr)
+
+
 def _ls(args: argparse.Namespace) -> int:
     scan = scan_series(args.path, progress=_progress())
+    _warn_damaged(scan)
     if args.json:
         rows = []
         for s in scan.series:
@@ -61,6 +68,7 @@ def _ls(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     scan = scan_series(args.path, progress=_progress())
+    _warn_damaged(scan)
     if not scan.series:
         print(f"{args.path}: no DICOM series found ({len(scan.skipped)} files skipped)", file=sys.stderr)
         return 1

@@ -21,12 +21,33 @@ from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import UID
 
 from oncoqi.dicom.geometry import SeriesGeometry, SliceHeader, analyse_slices
-from oncoqi.dicom.scan import SeriesInfo, read_header, scan_series, series_from_files
+from oncoqi.dicom.scan import ScanResult, SeriesInfo, read_header, scan_series, series_from_files
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 
 #: File endings read through SimpleITK rather than as DICOM.
 VOLUME_SUFFIXES = (".nrrd", ".nhdr", ".nii", ".nii.gz", ".mha", ".mhd")
+#: Largest volume (bytes in memory) a file may declare; larger ones are refused before they are read,
+#: so that a small compressed file cannot fill the memory. ``ONCOQI_MAX_VOLUME_BYTES`` overrides it.
+MAX_VOLUME_BYTES = 2 * 1024**3
+
+
+def max_volume_bytes() -> int:
+    """The limit in force: ``ONCOQI_MAX_VOLUME_BYTES`` when set (bytes), else :data:`MAX_VOLUME_BYTES`."""
+    value = os.environ.get("ONCOQI_MAX_VOLUME_BYTES", "")
+    return int(value) if value.strip().isdigit() else MAX_VOLUME_BYTES
+
+
+def _check_declared_size(reader: sitk.ImageFileReader, path: Path) -> None:
+    """Refuse a file whose header declares more voxels than the limit, before its data is inflated."""
+    size = reader.GetSize()
+    itemsize = np.dtype(sitk.GetArrayViewFromImage(sitk.Image([1] * len(size), reader.GetPixelID())).dtype).itemsize
+    declared = int(np.prod(size, dtype=np.float64)) * itemsize * reader.GetNumberOfComponents()
+    if declared > max_volume_bytes():
+        raise InputError(
+            f"{path}: declares a {' x '.join(map(str, size))} volume ({declared / 1e9:.1f} GB in memory), more "
+            f"than the {max_volume_bytes() / 1e9:.1f} GB allowed (ONCOQI_MAX_VOLUME_BYTES); not read"
+        )
 
 
 def _floats(value: object, n: int, attr: str, path: Path) -> tuple[float, ...]:
@@ -203,13 +224,18 @@ def read_volume_file(path: str | os.PathLike) -> Image:
     Raises
     ------
     InputError
-        When the file is missing, unreadable or not a 3D image.
+        When the file is missing, unreadable or not a 3D image, or declares a volume larger than
+        :func:`max_volume_bytes` (checked on its header, before the data is read).
     """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
-        img = sitk.ReadImage(str(path))
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        _check_declared_size(reader, path)
+        img = reader.Execute()
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown reason"
         raise InputError(f"{path}: cannot be read as an image ({first})") from exc
@@ -222,6 +248,31 @@ def read_volume_file(path: str | os.PathLike) -> Image:
     if img.GetDimension() != 3:
         raise InputError(f"{path}: is {img.GetDimension()}D; expected a 3D volume")
     return Image.from_sitk(img, source="file", path=str(path))
+
+
+def read_label_file(path: str | os.PathLike) -> Image:
+    """Read a label map (NRRD, NIfTI, MetaImage) and refuse values that are not labels.
+
+    A label is a whole number: NaN, infinities and fractions (a probability map or a resampled
+    label given by mistake) would otherwise be counted as lesion voxels.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_volume_file`, and when any voxel is NaN, infinite or not a whole number
+        (the message gives how many).
+    """
+    image = read_volume_file(path)
+    values = image.array
+    if np.issubdtype(values.dtype, np.floating):
+        bad = ~np.isfinite(values)
+        fractional = np.isfinite(values) & (np.mod(np.where(np.isfinite(values), values, 0), 1) != 0)
+        if bad.any() or fractional.any():
+            raise InputError(
+                f"{path}: is not a label map: {int(bad.sum())} NaN or infinite and {int(fractional.sum())} "
+                "non-integer voxel values (labels are whole numbers)"
+            )
+    return image
 
 
 def read_image(path: str | os.PathLike, series_uid: str | None = None, *, allow_irregular: bool = False) -> Image:
@@ -256,7 +307,7 @@ def read_image(path: str | os.PathLike, series_uid: str | None = None, *, allow_
         header = read_header(path)
         series_uid = series_uid or str(header.get("SeriesInstanceUID", ""))
     if series_uid:
-        return load_series(scan.find(series_uid), allow_irregular=allow_irregular)
+        return _load_naming_damaged(scan, scan.find(series_uid), allow_irregular)
     candidates = scan.image_series
     if not candidates:
         reasons = (
@@ -268,4 +319,15 @@ def read_image(path: str | os.PathLike, series_uid: str | None = None, *, allow_
     if len(candidates) > 1:
         listing = "; ".join(f"{s.name}, {s.number_of_instances} instances" for s in candidates)
         raise InputError(f"{root}: {len(candidates)} image series found, choose one by SeriesInstanceUID: {listing}")
-    return load_series(candidates[0], allow_irregular=allow_irregular)
+    return _load_naming_damaged(scan, candidates[0], allow_irregular)
+
+
+def _load_naming_damaged(scan: ScanResult, series: SeriesInfo, allow_irregular: bool) -> Image:
+    """:func:`load_series`; a series that does not form a grid also names the damaged DICOM files
+    found beside it, the likely missing slices."""
+    try:
+        return load_series(series, allow_irregular=allow_irregular)
+    except GeometryError as exc:
+        if not scan.damaged:
+            raise
+        raise GeometryError(f"{exc}{scan.damaged_note()}", exc.problems) from exc

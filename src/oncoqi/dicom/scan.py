@@ -46,6 +46,10 @@ SCAN_TAGS = [
 ]
 
 
+#: Why a DICOM file whose header cannot be read is skipped (see :attr:`ScanResult.damaged`).
+DAMAGED_REASON = "unreadable DICOM header"
+
+
 @dataclass(frozen=True)
 class SeriesInfo:
     """One series found on disk.
@@ -127,6 +131,20 @@ class ScanResult:
         """The series that can be loaded as volumes."""
         return [s for s in self.series if s.is_image]
 
+    @property
+    def damaged(self) -> list[tuple[Path, str]]:
+        """Skipped files that are DICOM but whose header cannot be read (a slice cut short, a bad
+        element): likely slices of a series, which then looks incomplete, so they are named."""
+        return [(path, why) for path, why in self.skipped if why.startswith(DAMAGED_REASON)]
+
+    def damaged_note(self) -> str:
+        """``"; damaged DICOM file(s) here, maybe the missing slice(s): a.dcm (why), ..."``, or ``""``."""
+        if not self.damaged:
+            return ""
+        listing = ", ".join(f"{path} ({why})" for path, why in self.damaged[:5])
+        more = f" and {len(self.damaged) - 5} more" if len(self.damaged) > 5 else ""
+        return f"; damaged DICOM file(s) here, maybe the missing slice(s): {listing}{more}"
+
 
 def _iter_files(root: Path) -> Iterator[Path]:
     if root.is_file():
@@ -161,7 +179,18 @@ def read_header(path: Path) -> pydicom.Dataset:
     except InvalidDicomError as exc:
         raise InputError(f"{path}: not a DICOM file ({exc})") from exc
     except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{path}: unreadable DICOM header ({exc})") from exc
+        raise InputError(f"{path}: {DAMAGED_REASON} ({exc})") from exc
+
+
+def _without_series_uid(ds: pydicom.Dataset) -> str:
+    """Why a DICOM file without SeriesInstanceUID is skipped. An image whose header stops before the
+    attributes every image has (pydicom reads a file cut short without complaint) is damaged, not
+    merely foreign: it is likely a slice of a series beside it."""
+    sop_class = str(getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", ""))
+    is_image = "Image Storage" in getattr(pydicom.uid.UID(sop_class), "name", "") if sop_class else False
+    if is_image and not ds.get("SOPInstanceUID"):
+        return f"{DAMAGED_REASON} (it ends before SOPInstanceUID and SeriesInstanceUID: a file cut short?)"
+    return "DICOM file without SeriesInstanceUID"
 
 
 def _series_info(uid: str, members: list[tuple[Path, pydicom.Dataset]]) -> SeriesInfo:
@@ -240,7 +269,7 @@ def scan_series(path: str | os.PathLike, progress: bool = False) -> ScanResult:
             continue
         uid = _str(ds, "SeriesInstanceUID")
         if not uid:
-            result.skipped.append((f, "DICOM file without SeriesInstanceUID"))
+            result.skipped.append((f, _without_series_uid(ds)))
             continue
         groups[uid].append((f, ds))
     result.series.extend(_series_info(uid, members) for uid, members in groups.items())

@@ -27,7 +27,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from oncoqi.atomic import write_text, write_volume
-from oncoqi.dicom import read_image
+from oncoqi.dicom import read_image, read_label_file
 from oncoqi.errors import InputError
 from oncoqi.image import Image
 from oncoqi.jsonio import strict
@@ -206,7 +206,10 @@ def add_evaluate_parser(lung_subparsers: argparse._SubParsersAction) -> None:
 
 def _load(cases: list[tuple[str, dict[str, Path]]]) -> Iterator[EvaluationCase]:
     for name, paths in cases:
-        images: dict[str, Image] = {role: read_image(path) for role, path in paths.items()}
+        # the probabilities are a map of fractions; every other role holds labels
+        images: dict[str, Image] = {
+            role: read_image(path) if role == "probabilities" else read_label_file(path) for role, path in paths.items()
+        }
         yield EvaluationCase(name, images["pred"], images["gt"], images.get("probabilities"), images.get("lungs"))
 
 

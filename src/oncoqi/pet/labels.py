@@ -18,7 +18,7 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 
-from oncoqi.dicom import read_volume_file
+from oncoqi.dicom import read_label_file
 from oncoqi.errors import GeometryError, InputError
 from oncoqi.image import Image
 
@@ -150,9 +150,7 @@ def read_segments(path: str | os.PathLike, reference: Image, label: int | None =
     if _is_dicom(path) and str(pydicom.dcmread(path, stop_before_pixels=True).get("Modality", "")) == "SEG":
         segments = _seg_segments(path, reference, label)
     else:
-        img = read_volume_file(path)
-        if not np.all(np.mod(img.array, 1) == 0):
-            raise InputError(f"{path}: the label map holds non-integer values")
+        img = read_label_file(path)
         as_int = Image(img.array.astype(np.int32), img.spacing, img.origin, img.direction)
         labels, warnings = _on_grid(as_int, reference, path.name)
         values = [int(v) for v in np.unique(labels.array) if v != 0]

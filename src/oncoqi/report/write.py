@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from oncoqi.atomic import save_dataset
-from oncoqi.dicom.load import read_image
+from oncoqi.dicom.load import read_label_file
 from oncoqi.dicom.seg import (
     SegmentationData,
     SegmentationMetadata,
@@ -120,7 +120,7 @@ def write_report(
             )
     series = load_source(source, series_uid)
     label_list = [labels] if isinstance(labels, Image | str | os.PathLike) else list(labels)
-    images = [item if isinstance(item, Image) else read_image(item) for item in label_list]
+    images = [item if isinstance(item, Image) else read_label_file(item) for item in label_list]
     meta = metadata if isinstance(metadata, SegmentationMetadata) else load_metadata(metadata)
     given = measurements if isinstance(measurements, MeasurementInput | None) else load_measurements(measurements)
     seg = build_segmentation(images, series, meta, omit_empty_frames=omit_empty_frames)
