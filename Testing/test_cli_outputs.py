@@ -45,9 +45,13 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
 }
 
 
-def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
-    """Every file and folder under ``folder`` with its size and modification time."""
-    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+def snapshot(folder: Path) -> dict[str, tuple[int, int] | None]:
+    """Every file under ``folder`` with its size and modification time, and every folder (by name: the
+    write check creates and removes a probe file in the output folder, which touches its time)."""
+    return {
+        str(p.relative_to(folder)): None if p.is_dir() else (p.stat().st_size, p.stat().st_mtime_ns)
+        for p in folder.rglob("*")
+    }
 
 
 def run(command: str, out: Path, tmp_path: Path, capsys) -> tuple[int, str, float]:
@@ -132,3 +136,98 @@ def test_the_temporary_file_cleanup_never_hides_the_write_error(tmp_path: Path, 
     monkeypatch.setattr(Path, "unlink", cannot_unlink)
     with pytest.raises(ValueError, match="the write failed"), atomic_path(tmp_path / "out.nrrd"):
         raise ValueError("the write failed")
+
+
+#: Each writing command with the result it finds already there: ``(argv, folder or file planted, name)``.
+EXISTING: dict[str, tuple[list[str], str]] = {
+    "lung segment --out": (["lung", "segment", "{missing}", "--out", "{out}"], "tumor_label.nrrd"),
+    "lung segment --report": (["lung", "segment", "{missing}", "--out", "{good}", "--report", "{out}"], "sr.dcm"),
+    "lung isolate": (["lung", "isolate", "{missing}", "--out", "{out}"], "lung_mask.nrrd"),
+    "pet indices --report": (
+        ["pet", "indices", "--pet", "{missing}", "--labels", "{missing}", "--report", "{out}"],
+        "seg.dcm",
+    ),
+    "phantom": (["phantom", "ct", "--out", "{out}"], "CT"),
+    "pet suv --suv-volume": (["pet", "suv", "{missing}", "--suv-volume", "{out}/suv.nrrd"], "suv.nrrd"),
+    "pet segment": (
+        ["pet", "segment", "--pet", "{missing}", "--seed", "0", "0", "0", "--method", "fixed", "--value", "2.5"]
+        + ["--out", "{out}/lesion.nrrd"],
+        "lesion.nrrd",
+    ),
+    "pet transfer": (
+        ["pet", "transfer", "--labels", "{missing}", "--pet", "{missing}", "--out", "{out}/l.nrrd"],
+        "l.nrrd",
+    ),
+    "lung ensemble": (["lung", "ensemble", "{missing}", "{missing}", "--out", "{out}/e.onnx"], "e.onnx"),
+}
+
+
+@pytest.mark.parametrize("command", EXISTING)
+def test_an_existing_result_is_not_replaced_without_force(command: str, tmp_path: Path, capsys) -> None:
+    argv, name = EXISTING[command]
+    out = tmp_path / "results"
+    out.mkdir()
+    planted = out / name
+    if name == "CT":
+        planted.mkdir()
+        (planted / "1.dcm").write_bytes(b"a study written earlier")
+    else:
+        planted.write_bytes(b"a result written earlier")
+    before = snapshot(tmp_path)
+    values = {"out": str(out), "missing": str(tmp_path / "no-such-input"), "good": str(tmp_path / "good")}
+    start = time.perf_counter()
+    code = main([a.format(**values) for a in argv])
+    seconds = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith(f"error: {planted}: already exists" if "." in name and "/" in argv[-1] else f"error: {out}: ")
+    assert "not replaced" in err and err.rstrip().endswith("on the command line: --force")
+    assert seconds < 2.0
+    assert snapshot(tmp_path) == before
+
+
+def test_a_folder_with_another_cases_results_is_refused_naming_them(tmp_path: Path, capsys) -> None:
+    from oncoqi.atomic import write_run_record
+
+    out = tmp_path / "case-A"
+    out.mkdir()
+    write_run_record(out, "lung segment", str(tmp_path / "case-A-ct"))
+    before = snapshot(tmp_path)
+    code = main(["lung", "isolate", str(tmp_path / "case-B-ct"), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith(f"error: {out}: holds the results of `oncoqi lung segment` on {tmp_path / 'case-A-ct'} (")
+    assert "another input; not replaced" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_force_replaces_the_old_results_as_a_whole(tmp_path: Path) -> None:
+    """With --force the old result files go before the work starts: none of them can survive beside
+    the new ones, even where the new run writes fewer files."""
+    from oncoqi.atomic import check_existing_results, remove_results
+
+    out = tmp_path / "results"
+    out.mkdir()
+    for name in ("lung_mask.nrrd", "lung_qc.png"):
+        (out / name).write_bytes(b"old")
+    (out / "notes.txt").write_text("the user's own file")
+    replaced = check_existing_results(out, ("lung_mask.nrrd", "lung_qc.png", "lungs.json"), force=True)
+    assert sorted(p.name for p in replaced) == ["lung_mask.nrrd", "lung_qc.png"]
+    remove_results(replaced)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_batch_into_another_cohorts_folder_is_refused(tmp_path: Path, capsys) -> None:
+    from oncoqi.atomic import write_run_record
+
+    out = tmp_path / "cohort-A-results"
+    out.mkdir()
+    (out / "results.csv").write_text("patient_id,lesion\nA-001,GTV-1\n")
+    write_run_record(out, "batch", str(tmp_path / "cohort-A"))
+    (tmp_path / "cohort-B").mkdir()
+    before = snapshot(tmp_path)
+    assert main(["batch", str(tmp_path / "cohort-B"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: holds the results of `oncoqi batch` on {tmp_path / 'cohort-A'} (")
+    assert snapshot(tmp_path) == before

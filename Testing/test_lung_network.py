@@ -266,9 +266,9 @@ def test_segment_cli_report_writes_seg_and_sr_and_refuses_volume_input(tmp_path,
     assert [s.label for s in seg.metadata.segments][:1] == ["GTV-1"] and len(seg.metadata.segments) == n_lesions
     errors, warnings = pixelmed_findings(report / "sr.dcm")
     assert (errors, warnings) == ([], [])
-    assert main(args) == 2 and "seg.dcm" in capsys.readouterr().err  # never overwritten without --force
+    assert main(args) == 2 and "already holds tumor_label.nrrd" in capsys.readouterr().err  # not without --force
     assert main([*args, "--force"]) == 0
-    assert main([*args[:-2], "--dicom-seg"]) == 0 and (tmp_path / "out" / "seg.dcm").is_file()
+    assert main([*args[:-2], "--dicom-seg", "--force"]) == 0 and (tmp_path / "out" / "seg.dcm").is_file()
     volume_input = [
         "lung",
         "segment",

@@ -583,7 +583,8 @@ def test_cli_writes_a_petct_study(tmp_path, capsys):
     assert truth["options"]["tumours"][0]["solid_fraction"] == 0.3
     assert "chest_wall" in capsys.readouterr().out
     assert cli_main(argv) == 2  # the study exists: a user error, not a traceback
-    assert "--overwrite" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "already holds CT, PET, truth" in err and err.rstrip().endswith("on the command line: --force")
 
 
 def test_cli_rejects_mismatched_lists(tmp_path, capsys):

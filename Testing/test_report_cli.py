@@ -18,6 +18,7 @@ import SimpleITK as sitk
 
 from helpers.sr_validator import pixelmed_findings
 from oncoqi import cli
+from oncoqi.atomic import RUN_RECORD, read_run_record
 from oncoqi.dicom import read_image
 from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct, write_study
 from oncoqi.report import read_report
@@ -223,5 +224,6 @@ def test_existing_output_is_kept_without_force_and_replaced_with_it(study, monke
 
     code, _, err = run(monkeypatch, *argv, "--force")
     assert code == 0, err
-    assert files_under(out) == {out / "seg.dcm", out / "sr.dcm"}
+    assert files_under(out) == {out / "seg.dcm", out / "sr.dcm", out / RUN_RECORD}  # the record names the run
+    assert read_run_record(out)["command"] == "report write"
     assert read_report(out / "seg.dcm").voxel_counts() == {1: int((study["label"].array == 1).sum())}

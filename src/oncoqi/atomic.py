@@ -9,16 +9,23 @@ is removed and whatever was at the destination before is untouched.
 file where a folder is wanted (or the reverse), a folder that cannot be written (no permission, a
 read-only file system) and a disk with less free space than the output needs are refused in one
 line naming the path, so that a long computation never ends in a failed write.
+
+The overwrite rule, the same for every command (:func:`check_existing_results`): an existing result
+is never replaced unless the caller asks (``force``); a folder whose run record (:data:`RUN_RECORD`,
+left by :func:`write_run_record`) names another input holds another case's or cohort's results and
+is refused, naming them; replaced results are removed first, so old and new never mix.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import SimpleITK as sitk
@@ -132,3 +139,87 @@ def write_text(text: str, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+#: The record each command leaves in the folders it wrote: which command, on which input, when.
+RUN_RECORD = ".oncoqi-run.json"
+
+
+def read_run_record(folder: str | os.PathLike) -> dict[str, str] | None:
+    """The run record of ``folder``, or None when there is none (or it cannot be read)."""
+    try:
+        record = json.loads((Path(folder) / RUN_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _describe(record: dict[str, str]) -> str:
+    return f"`oncoqi {record.get('command', '?')}` on {record.get('input', '?')} ({record.get('finished', '?')})"
+
+
+def check_existing_results(
+    folder: str | os.PathLike, names: Sequence[str], *, force: bool, input_id: str | None = None
+) -> list[Path]:
+    """The overwrite rule: an existing result is never replaced without ``force``.
+
+    Parameters
+    ----------
+    folder
+        The output folder.
+    names
+        The files the command writes there.
+    force
+        Replace them.
+    input_id
+        What the command runs on (resolved path); a folder whose run record names another input holds
+        another case's or cohort's results and is refused without ``force``, whatever files it holds.
+
+    Returns
+    -------
+    list of Path
+        The existing result files, which the caller removes (:func:`remove_results`) before writing,
+        so that old and new results never mix.
+
+    Raises
+    ------
+    OutputError
+        Without ``force``, when the folder holds another input's results or any of ``names``.
+    """
+    folder = Path(folder)
+    record = read_run_record(folder)
+    if record is not None and input_id is not None and record.get("input") not in (None, input_id) and not force:
+        raise OutputError(
+            f"{folder}: holds the results of {_describe(record)}, another input; not replaced "
+            "(choose another folder, or ask to replace them: force)",
+            setting="force",
+        )
+    existing = [folder / name for name in names if (folder / name).exists()]
+    if existing and not force:
+        origin = f", from {_describe(record)}" if record is not None else ""
+        raise OutputError(
+            f"{folder}: already holds {', '.join(p.name for p in existing)}{origin}; not replaced "
+            "(choose another folder, or ask to replace them: force)",
+            setting="force",
+        )
+    return existing
+
+
+def remove_results(paths: Sequence[Path]) -> None:
+    """Remove replaced results before the new ones are written (a result is replaced as a whole; a
+    result that is a folder, such as a phantom's ``CT/`` series, goes with everything in it)."""
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def write_run_record(folder: str | os.PathLike, command: str, input_id: str | None) -> Path:
+    """Leave the record that :func:`check_existing_results` reads in ``folder``."""
+    record = {
+        "command": command,
+        "input": input_id,
+        "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    return write_text(json.dumps(record, indent=2) + "\n", Path(folder) / RUN_RECORD)

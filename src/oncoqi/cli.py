@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from oncoqi import __version__
 from oncoqi.errors import OncoQIError
@@ -61,8 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        check_outputs(args)
-        return int(args.func(args) or 0)
+        folders = check_outputs(args)
+        code = int(args.func(args) or 0)
+        if code == 0:
+            record_outputs(args, folders)
+        return code
     except OncoQIError as exc:
         print(f"error: {error_text(exc)}", file=sys.stderr)
         return 2
@@ -82,26 +86,77 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-def check_outputs(args: argparse.Namespace) -> None:
-    """Refuse unusable output paths before the command reads its input.
+def check_outputs(args: argparse.Namespace) -> list[Path]:
+    """Refuse unusable output paths and existing results before the command reads its input.
 
-    A sub-command names its output options in ``set_defaults(output_folders=(...), output_files=(...))``
-    (argparse destinations); each one given is checked with :func:`oncoqi.atomic.check_output_folder`
-    or :func:`~oncoqi.atomic.check_output_file`.
+    A sub-command describes its outputs with ``set_defaults``: ``output_folders`` and ``output_files``
+    (argparse destinations), ``results`` (destination -> the files it writes in that folder),
+    ``command`` (its name) and ``input_arg`` (the destination of what it runs on). Each path is
+    checked (:func:`oncoqi.atomic.check_output_folder`, :func:`~oncoqi.atomic.check_output_file`),
+    then the overwrite rule (:func:`oncoqi.atomic.check_existing_results`) is applied: without
+    ``--force`` nothing that exists is replaced and a folder holding another input's results is
+    refused; with it, the old results are removed before the work starts.
+
+    Returns
+    -------
+    list of Path
+        The output folders, for :func:`record_outputs`.
 
     Raises
     ------
     oncoqi.errors.OutputError
-        For the first output path that cannot be written.
+        For the first output path that cannot be written or holds results not to be replaced.
     """
-    from oncoqi.atomic import check_output_file, check_output_folder  # not for --help: it loads SimpleITK
+    from oncoqi.atomic import (  # not for --help: it loads SimpleITK
+        check_existing_results,
+        check_output_file,
+        check_output_folder,
+        remove_results,
+    )
+    from oncoqi.errors import OutputError
 
+    force = bool(getattr(args, "force", False) or getattr(args, "overwrite", False))
+    input_id = _input_id(args)
+    folders = [Path(getattr(args, n)) for n in getattr(args, "output_folders", ()) if getattr(args, n, None)]
+    files = [Path(getattr(args, n)) for n in getattr(args, "output_files", ()) if getattr(args, n, None)]
+    for folder in folders:
+        check_output_folder(folder)
+    for file in files:
+        check_output_file(file)
+    replaced: list[Path] = []
+    results = getattr(args, "results", {})
     for name in getattr(args, "output_folders", ()):
         if getattr(args, name, None):
-            check_output_folder(getattr(args, name))
-    for name in getattr(args, "output_files", ()):
-        if getattr(args, name, None):
-            check_output_file(getattr(args, name))
+            folder = Path(getattr(args, name))
+            replaced += check_existing_results(folder, results.get(name, ()), force=force, input_id=input_id)
+    for file in files:
+        if file.exists() and not force:
+            raise OutputError(
+                f"{file}: already exists; not replaced (choose another file, or ask to replace it: force)",
+                setting="force",
+            )
+        if file.exists():
+            replaced.append(file)
+    remove_results(replaced)
+    return folders
+
+
+def _input_id(args: argparse.Namespace) -> str | None:
+    """The resolved path of what the command runs on (``input_arg``), for the run record."""
+    value = getattr(args, getattr(args, "input_arg", "") or "-", None)
+    return str(Path(value).resolve()) if value else None
+
+
+def record_outputs(args: argparse.Namespace, folders: list[Path]) -> None:
+    """Leave the run record (:func:`oncoqi.atomic.write_run_record`) in every output folder written."""
+    from oncoqi.atomic import write_run_record
+
+    command = getattr(args, "command", None)
+    if command is None:
+        return
+    for folder in folders:
+        if folder.is_dir():
+            write_run_record(folder, command, _input_id(args))
 
 
 if __name__ == "__main__":  # pragma: no cover

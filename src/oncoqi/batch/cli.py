@@ -81,14 +81,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also drop CT lesions smaller than this (default: %(default)s: only the minimum stored "
         "in the model applies)",
     )
-    p.add_argument("--force", action="store_true", help="redo studies that are already complete")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="redo studies that are already complete, also in a folder holding another cohort's results",
+    )
     p.add_argument("--no-qc", action="store_true", help="do not write the QC pictures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or per-study lines")
     g = p.add_argument_group("manifest input")
     g.add_argument("--api-url", help="NBIA v4 API base URL (default: TCIA's)")
     g.add_argument("--source", choices=("nbia", "idc"), default="nbia", help="archive of the manifest's series")
     g.add_argument("--download-dir", metavar="DIR", help="where the series are downloaded (default: OUT/downloads)")
-    p.set_defaults(func=run, output_folders=("out", "download_dir"))
+    p.set_defaults(func=run, output_folders=("out", "download_dir"), command="batch", input_arg="input")
 
 
 def options_from_args(args: argparse.Namespace) -> StudyOptions:

@@ -76,6 +76,12 @@ mean}}, "detection": {...}, "lungs": [...]}``; infinite and undefined values are
 """
 
 
+#: What each writing sub-command leaves in its folders (the overwrite rule replaces them as a whole).
+ISOLATE_FILES = ("lung_mask.nrrd", "search_region.nrrd", "body_mask.nrrd", "lungs.json", "lung_qc.png")
+REPORT_FILES = ("seg.dcm", "sr.dcm")
+SEGMENT_FILES = (TUMOUR_LABEL_FILE, "lung_mask.nrrd", "lesions.json", *REPORT_FILES)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi lung`` and its sub-commands."""
     parser = sub.add_parser("lung", help="lung isolation and lung tumour segmentation evaluation", description=__doc__)
@@ -87,7 +93,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     iso.add_argument("--out", required=True, help="output folder (created)")
     iso.add_argument("--series-uid", help="SeriesInstanceUID when INPUT holds several image series")
     iso.add_argument("--no-qc", action="store_true", help="do not write the QC picture lung_qc.png")
-    iso.set_defaults(func=_isolate, output_folders=("out",))
+    iso.add_argument("--force", action="store_true", help="replace the results already in --out")
+    iso.set_defaults(
+        func=_isolate,
+        output_folders=("out",),
+        results={"out": ISOLATE_FILES},
+        command="lung isolate",
+        input_arg="input",
+    )
 
     add_evaluate_parser(lsub)
 
@@ -105,7 +118,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     seg.add_argument("--dicom-seg", action="store_true", help="write the DICOM SEG + SR into --out (as --report OUT)")
     seg.add_argument("--force", action="store_true", help="with --report, replace an existing seg.dcm/sr.dcm")
-    seg.set_defaults(func=_segment, output_folders=("out", "report"))
+    seg.set_defaults(
+        func=_segment,
+        output_folders=("out", "report"),
+        results={"out": SEGMENT_FILES, "report": REPORT_FILES},
+        command="lung segment",
+        input_arg="input",
+    )
 
     _add_train_parser(lsub)
     _add_tune_parser(lsub)
@@ -466,6 +485,7 @@ def _add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run each network on the left-right mirrored slice (one network is then enough)",
     )
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_ensemble, output_files=("out",))
 
 

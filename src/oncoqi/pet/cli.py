@@ -74,6 +74,7 @@ def _add_suv_parser(psub: argparse._SubParsersAction) -> None:
     suv.add_argument("--rwvm", metavar="FILE", help="write the factors as a DICOM Real World Value Mapping object")
     suv.add_argument("--suv-volume", metavar="FILE", help="write the SUV volume (NRRD/NIfTI/MHA by extension)")
     suv.add_argument("--suv", default="bw", choices=["bw", "sul", "bsa"], help="flavour of --suv-volume (default bw)")
+    suv.add_argument("--force", action="store_true", help="replace an existing --suv-volume file")
     suv.set_defaults(func=_suv, output_files=("suv_volume",))
 
 
@@ -92,7 +93,14 @@ def _add_indices_parser(psub: argparse._SubParsersAction) -> None:
     )
     ind.add_argument("--json", action="store_true", help="print JSON instead of text")
     ind.add_argument("--report", metavar="DIR", help="also write seg.dcm and sr.dcm (DICOM SEG + TID 1500 SR) into DIR")
-    ind.set_defaults(func=_indices, output_folders=("report",))
+    ind.add_argument("--force", action="store_true", help="replace seg.dcm and sr.dcm already in --report")
+    ind.set_defaults(
+        func=_indices,
+        output_folders=("report",),
+        results={"report": ("seg.dcm", "sr.dcm")},
+        command="pet indices",
+        input_arg="pet",
+    )
 
 
 def _add_segment_parser(psub: argparse._SubParsersAction) -> None:
@@ -129,6 +137,7 @@ def _add_segment_parser(psub: argparse._SubParsersAction) -> None:
     seg.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
     seg.add_argument("--out", required=True, metavar="FILE", help="label map to write (NRRD/NIfTI/MHA)")
     seg.add_argument("--json", action="store_true", help="print JSON instead of text")
+    seg.add_argument("--force", action="store_true", help="replace an existing --out file")
     seg.set_defaults(func=_segment, output_files=("out",))
 
 
@@ -145,6 +154,7 @@ def _add_transfer_parser(psub: argparse._SubParsersAction) -> None:
     )
     tr.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
     tr.add_argument("--out", required=True, metavar="FILE", help="label map on the PET grid to write")
+    tr.add_argument("--force", action="store_true", help="replace an existing --out file")
     tr.set_defaults(func=_transfer, output_files=("out",))
 
 

@@ -46,14 +46,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("kind", choices=("ct", "petct"), help="ct: CT series only; petct: CT and PET series")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (created)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace a study already written in DIR")
+    parser.add_argument(
+        "--force", "--overwrite", dest="overwrite", action="store_true", help="replace a study already written in DIR"
+    )
 
     d = PhantomOptions()
     _add_tumour_options(parser)
     _add_ct_options(parser, d)
     _add_pet_options(parser, d)
     _add_patient_options(parser)
-    parser.set_defaults(func=run, output_folders=("out",))
+    parser.set_defaults(func=run, output_folders=("out",), results={"out": ("CT", "PET", "truth")}, command="phantom")
 
 
 def _add_tumour_options(parser: argparse.ArgumentParser) -> None:
