@@ -454,3 +454,30 @@ def test_slicer_script_loads_and_measures_each_study_through_the_logics(
     assert on_pet <= {r["lesion"] for r in rows} and "GTV-1" in on_pet
     assert all(float(r["perpendicular_mm"]) < pet_pixel for r in rows if r["lesion"] not in on_pet)
     assert "slicer  OQI-PHANTOM-" in capsys.readouterr().out
+
+
+def test_a_bad_pet_keeps_the_ct_results_and_is_listed_as_a_pet_failure(one_study, model, tmp_path):
+    """A PET whose SUV cannot be computed (no Radiopharmaceutical Information Sequence) fails only the
+    PET part: the CT lesions stay in results.csv, the CT SEG and SR are written, failures.csv names the
+    part and the reason, the exit code counts it, and a rerun takes the study up again."""
+    study = tmp_path / "in" / "case"
+    shutil.copytree(one_study, study, ignore=shutil.ignore_patterns("truth"))
+    for f in (study / "PET").glob("*.dcm"):
+        ds = pydicom.dcmread(f)
+        del ds.RadiopharmaceuticalInformationSequence
+        ds.save_as(f)
+    out = tmp_path / "out"
+    assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model)) == 1
+    (failure,) = failures_of(out)
+    assert failure["part"] == "pet" and "Radiopharmaceutical" in failure["reason"]
+    folder = out / failure["folder"]
+    assert (folder / "ct" / "seg.dcm").is_file() and (folder / "ct" / "sr.dcm").is_file()
+    assert not (folder / "pet").exists() or not any((folder / "pet").iterdir())
+    rows = read_results_csv(out / "results.csv")
+    assert rows and rows[0]["lesion"] == "GTV-1" and float(rows[0]["volume_ml"]) > 0 and not rows[0]["suv_max"]
+    assert "PET part failed" in rows[0]["warnings"]
+    done = load_done(folder)
+    assert done is not None and done["failed_part"] == "pet"
+    stamp = (folder / DONE_NAME).stat().st_mtime_ns
+    assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model)) == 1
+    assert (folder / DONE_NAME).stat().st_mtime_ns != stamp  # taken up again, not skipped as complete

@@ -188,7 +188,7 @@ def check_existing_results(
     """
     folder = Path(folder)
     record = read_run_record(folder)
-    if record is not None and input_id is not None and record.get("input") not in (None, input_id) and not force:
+    if record is not None and not _same_input(record.get("input"), input_id) and not force:
         raise OutputError(
             f"{folder}: holds the results of {_describe(record)}, another input; not replaced "
             "(choose another folder, or ask to replace them: force)",
@@ -203,6 +203,15 @@ def check_existing_results(
             setting="force",
         )
     return existing
+
+
+def _same_input(recorded: str | None, given: str | None) -> bool:
+    """Whether a folder's results come from this input: the same path, or one inside the other (one
+    study of the cohort whose results the folder holds, say)."""
+    if recorded is None or given is None:
+        return True
+    a, b = Path(recorded), Path(given)
+    return a == b or a in b.parents or b in a.parents
 
 
 def remove_results(paths: Sequence[Path]) -> None:

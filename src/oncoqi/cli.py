@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         folders = check_outputs(args)
         code = int(args.func(args) or 0)
-        if code == 0:
+        if code != 2:  # the work ran (batch's exit code counts its failed studies); 2 is a refusal
             record_outputs(args, folders)
         return code
     except OncoQIError as exc:

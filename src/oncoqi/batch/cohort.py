@@ -199,6 +199,7 @@ def download_manifest(
             "patient_id": "",
             "study_uid": "",
             "folder": "",
+            "part": "download",
             "reason": f"download of series {o.series_uid} failed: {o.message}",
         }
         for o in report.outcomes
@@ -384,12 +385,13 @@ def _cohort_studies(src: Path, out: Path, scan_inputs: list[Path]) -> tuple[list
 
 
 def _resume(studies: list[StudyInput], out: Path, force: bool) -> tuple[dict[str, StudyResult], list[StudyInput]]:
-    """Step 2: the results of the studies already complete (skipped, rows reused), and the studies to run."""
+    """Step 2: the results of the studies already complete (skipped, rows reused), and the studies to run
+    (new, failed, or done with a failed part, such as a PET that could not be read)."""
     results: dict[str, StudyResult] = {}
     todo: list[StudyInput] = []
     for study in studies:
         done = None if force else load_done(study_folder(out, study))
-        if done is not None:
+        if done is not None and not done.get("failed_part"):
             results[study.key] = skipped_result(study, study_folder(out, study), done)
         else:
             todo.append(study)
@@ -414,6 +416,8 @@ def _run_and_follow(
             on_study(r)
         lesions = sum(1 for row in r.rows if row.get("lesion") not in (None, "", "none"))
         detail = r.error if r.status == FAILED else f"{lesions} lesion(s), {r.seconds:.1f} s"
+        if r.failed_part:
+            detail += f"; {r.failed_part.upper()} part failed: {r.error}"
         if cohort.progress:
             bar.write(f"{r.status:<7} {r.key}: {detail}", file=sys.stderr)
         bar.update(1)
@@ -438,10 +442,11 @@ def _write_outputs(result: CohortResult, download_failures: list[dict[str, Any]]
             "patient_id": r.patient_id,
             "study_uid": r.study_uid,
             "folder": r.folder.relative_to(out).as_posix(),
+            "part": r.failed_part or "study",
             "reason": r.error,
         }
         for r in result.studies
-        if r.status == FAILED
+        if r.status == FAILED or r.failed_part
     ]
     result.files["results.csv"] = write_results_csv(result.rows, out / RESULTS_CSV)
     if parquet_available():

@@ -132,6 +132,9 @@ class StudyResult:
         Processing time (0 for a skipped study).
     ct_series_uid, pet_series_uid
         The series used (empty when not chosen).
+    failed_part
+        ``pet`` for a study whose PET part failed (``error`` says why) while its CT results (rows,
+        label maps, CT SEG and SR) were kept; empty otherwise.
     """
 
     key: str
@@ -144,6 +147,7 @@ class StudyResult:
     seconds: float = 0.0
     ct_series_uid: str = ""
     pet_series_uid: str = ""
+    failed_part: str = ""
 
 
 def study_folder(out_root: str | os.PathLike, study: StudyInput) -> Path:
@@ -484,7 +488,10 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         suv = None
         on_pet = None
         if choice.pet is not None and seg.lesions:
-            suv, on_pet = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
+            try:
+                suv, on_pet = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
+            except OncoQIError as exc:  # a bad PET must not throw away the CT's results
+                _record_pet_failure(result, exc, folder, say, study_warnings)
         if options.qc:
             from oncoqi.batch.qc import write_study_qc
 
@@ -571,8 +578,23 @@ def _done_record(
         "options": asdict(options),
         "seconds": result.seconds,
         "rows": result.rows,
+        "failed_part": result.failed_part,
+        "error": result.error,
         "files": {name: sha256(folder / name) for name in files},
     }
+
+
+def _record_pet_failure(
+    result: StudyResult, exc: OncoQIError, folder: Path, say: Callable[[str], None], study_warnings: list[str]
+) -> None:
+    """The PET part failed: its reason in the result (listed in ``failures.csv`` as part ``pet``) and on
+    every row; whatever it wrote is removed, the CT's results stay."""
+    result.failed_part = "pet"
+    result.error = " ".join(str(exc).split()) or type(exc).__name__
+    say(f"PET part FAILED: {result.error}; the CT results are kept")
+    study_warnings.append(f"PET part failed: {result.error}")
+    for name in (PET_LABELS_NAME, f"{PET_REPORT_DIR}/seg.dcm", f"{PET_REPORT_DIR}/sr.dcm"):
+        (folder / name).unlink(missing_ok=True)
 
 
 def _record_failure(result: StudyResult, exc: Exception, start: float, capture: _StudyLog, folder: Path) -> None:

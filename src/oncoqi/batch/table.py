@@ -88,7 +88,8 @@ NUMBER_COLUMNS = frozenset(
     }
 )
 #: Columns of ``failures.csv``.
-FAILURE_COLUMNS = ("patient_id", "study_uid", "folder", "reason")
+#: ``part``: ``study`` (nothing of it could be used), ``pet`` (its CT results are in results.csv) or ``download``.
+FAILURE_COLUMNS = ("patient_id", "study_uid", "folder", "part", "reason")
 
 
 def sort_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
