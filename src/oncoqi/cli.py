@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         folders = check_outputs(args)
         code = int(args.func(args) or 0)
-        if code != 2:  # the work ran (batch's exit code counts its failed studies); 2 is a refusal
+        if code not in (2, 130):  # the work ran (batch's exit code counts failed studies); not refused or cancelled
             record_outputs(args, folders)
         return code
     except OncoQIError as exc:
@@ -91,7 +91,7 @@ def check_outputs(args: argparse.Namespace) -> list[Path]:
 
     A sub-command describes its outputs with ``set_defaults``: ``output_folders`` and ``output_files``
     (argparse destinations), ``results`` (destination -> the files it writes in that folder),
-    ``command`` (its name) and ``input_arg`` (the destination of what it runs on). Each path is
+    ``run_command`` (its name) and ``input_arg`` (the destination of what it runs on). Each path is
     checked (:func:`oncoqi.atomic.check_output_folder`, :func:`~oncoqi.atomic.check_output_file`),
     then the overwrite rule (:func:`oncoqi.atomic.check_existing_results`) is applied: without
     ``--force`` nothing that exists is replaced and a folder holding another input's results is
@@ -151,7 +151,7 @@ def record_outputs(args: argparse.Namespace, folders: list[Path]) -> None:
     """Leave the run record (:func:`oncoqi.atomic.write_run_record`) in every output folder written."""
     from oncoqi.atomic import write_run_record
 
-    command = getattr(args, "command", None)
+    command = getattr(args, "run_command", None)  # not ``command``: the top-level sub-command's destination
     if command is None:
         return
     for folder in folders:

@@ -92,7 +92,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--api-url", help="NBIA v4 API base URL (default: TCIA's)")
     g.add_argument("--source", choices=("nbia", "idc"), default="nbia", help="archive of the manifest's series")
     g.add_argument("--download-dir", metavar="DIR", help="where the series are downloaded (default: OUT/downloads)")
-    p.set_defaults(func=run, output_folders=("out", "download_dir"), command="batch", input_arg="input")
+    p.set_defaults(func=run, output_folders=("out", "download_dir"), run_command="batch", input_arg="input")
 
 
 def options_from_args(args: argparse.Namespace) -> StudyOptions:

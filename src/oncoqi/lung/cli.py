@@ -98,7 +98,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         func=_isolate,
         output_folders=("out",),
         results={"out": ISOLATE_FILES},
-        command="lung isolate",
+        run_command="lung isolate",
         input_arg="input",
     )
 
@@ -122,7 +122,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         func=_segment,
         output_folders=("out", "report"),
         results={"out": SEGMENT_FILES, "report": REPORT_FILES},
-        command="lung segment",
+        run_command="lung segment",
         input_arg="input",
     )
 

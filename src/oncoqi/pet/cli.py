@@ -98,7 +98,7 @@ def _add_indices_parser(psub: argparse._SubParsersAction) -> None:
         func=_indices,
         output_folders=("report",),
         results={"report": ("seg.dcm", "sr.dcm")},
-        command="pet indices",
+        run_command="pet indices",
         input_arg="pet",
     )
 

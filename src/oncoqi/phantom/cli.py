@@ -55,7 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_ct_options(parser, d)
     _add_pet_options(parser, d)
     _add_patient_options(parser)
-    parser.set_defaults(func=run, output_folders=("out",), results={"out": ("CT", "PET", "truth")}, command="phantom")
+    parser.set_defaults(
+        func=run, output_folders=("out",), results={"out": ("CT", "PET", "truth")}, run_command="phantom"
+    )
 
 
 def _add_tumour_options(parser: argparse.ArgumentParser) -> None:

@@ -50,7 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     write.add_argument("--out", required=True, metavar="DIR", help="output folder for seg.dcm and sr.dcm")
     write.add_argument("--keep-empty-frames", action="store_true", help="write frames without segment voxels too")
     write.add_argument("--force", action="store_true", help="overwrite seg.dcm and sr.dcm already in --out")
-    write.set_defaults(func=_write, output_folders=("out",), command="report write", input_arg="source")
+    write.set_defaults(func=_write, output_folders=("out",), run_command="report write", input_arg="source")
 
     read = rsub.add_parser("read", help="print what a DICOM SEG or SR TID 1500 holds")
     read.add_argument("path", metavar="FILE", help="a SEG or SR file")
