@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
+from oncoqi.metrics.lesions import centroid_lps
 from oncoqi.pet.indices import PETIndices, compute_indices
-from oncoqi.pet.segment import ThresholdResult, threshold_segment, transfer_labels
+from oncoqi.pet.segment import ThresholdResult, ball_around, grow_mm, threshold_segment, transfer_labels
 
 
 @dataclass
@@ -89,36 +89,20 @@ class CTLesionsOnPET:
     pet_labels: Image
 
 
-def grow_mm(mask: np.ndarray, spacing_kji: tuple[float, float, float], margin_mm: float) -> np.ndarray:
-    """``mask`` grown by ``margin_mm`` (Euclidean, in mm), computed in its bounding box plus the margin."""
-    idx = np.argwhere(mask)
-    pad = [int(np.ceil(margin_mm / s)) + 1 for s in spacing_kji]
-    lo = [max(0, int(a) - p) for a, p in zip(idx.min(axis=0), pad)]
-    hi = [min(n, int(b) + p + 1) for b, p, n in zip(idx.max(axis=0), pad, mask.shape)]
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    out = np.zeros_like(mask, dtype=bool)
-    out[box] = ndimage.distance_transform_edt(~mask[box], sampling=spacing_kji) <= margin_mm
-    return out
-
-
-def ball_around(image: Image, centre_lps: Sequence[float], margin_mm: float) -> np.ndarray:
-    """The voxels of ``image`` within ``margin_mm`` of the voxel holding ``centre_lps`` (empty outside it)."""
-    mask = np.zeros(image.array.shape, bool)
-    i, j, k = (int(round(float(c))) for c in image.lps_to_index(np.asarray(centre_lps, float)))
-    if all(0 <= a < n for a, n in zip((k, j, i), mask.shape)):
-        mask[k, j, i] = True
-        return grow_mm(mask, _spacing_kji(image), margin_mm)
-    return mask
-
-
-def _spacing_kji(image: Image) -> tuple[float, float, float]:
-    return (image.spacing[2], image.spacing[1], image.spacing[0])
-
-
-def _centroid_lps(labels: Image, label: int) -> np.ndarray | None:
-    """Centre of the voxels holding ``label`` (LPS mm), None when there are none."""
-    idx = np.argwhere(labels.array == label)
-    return None if idx.size == 0 else labels.index_to_lps(idx.mean(axis=0)[::-1])
+def _around_centre(
+    suv: Image, ct_labels: Image, label: int, centre_lps: Sequence[float] | None, margin_mm: float
+) -> np.ndarray:
+    """The PET voxels within ``margin_mm`` of a lesion too small for the PET grid: around ``centre_lps``,
+    by default the centre of its CT voxels; empty when that lies outside the PET (or the lesion is empty)."""
+    if centre_lps is None:
+        mask = ct_labels.array == label
+        if not mask.any():
+            return np.zeros(suv.array.shape, bool)
+        centre_lps = centroid_lps(ct_labels, mask, (0, 0, 0))
+    i, j, k = (int(round(float(c))) for c in suv.lps_to_index(np.asarray(centre_lps, float)))
+    if not all(0 <= a < n for a, n in zip((k, j, i), suv.array.shape)):
+        return np.zeros(suv.array.shape, bool)
+    return ball_around(suv, (k, j, i), margin_mm)
 
 
 def _threshold_primary(
@@ -185,10 +169,9 @@ def ct_lesions_on_pet(
         if label != primary_label:
             continue
         if region.any():
-            area = grow_mm(region, _spacing_kji(suv), margin_mm)
+            area = grow_mm(suv, region, margin_mm)
         else:
-            centre = primary_centroid_lps if primary_centroid_lps is not None else _centroid_lps(ct_labels, label)
-            area = ball_around(suv, centre, margin_mm) if centre is not None else region
+            area = _around_centre(suv, ct_labels, label, primary_centroid_lps, margin_mm)
         primary, mask = _threshold_primary(suv, area, label, method, value)
         if mask is not None:
             pet_labels[mask & (pet_labels == 0)] = label

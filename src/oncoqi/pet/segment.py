@@ -123,7 +123,7 @@ def _seed_index(suv: Image, seed_lps: tuple[float, float, float]) -> tuple[int, 
     return int(ijk[2]), int(ijk[1]), int(ijk[0])
 
 
-def _ball_around(suv: Image, centre_kji: tuple[int, int, int], radius_mm: float) -> np.ndarray:
+def ball_around(suv: Image, centre_kji: tuple[int, int, int], radius_mm: float) -> np.ndarray:
     """Boolean mask of the voxels whose centres lie within ``radius_mm`` of a voxel centre."""
     k, j, i = np.indices(suv.array.shape, sparse=True)
     offsets = [i - centre_kji[2], j - centre_kji[1], k - centre_kji[0]]
@@ -132,18 +132,23 @@ def _ball_around(suv: Image, centre_kji: tuple[int, int, int], radius_mm: float)
     return d2 <= radius_mm * radius_mm
 
 
+def grow_mm(image: Image, mask: np.ndarray, margin_mm: float) -> np.ndarray:
+    """``mask`` (on ``image``'s grid) grown by ``margin_mm`` (Euclidean, in mm), computed in its bounding
+    box plus the margin so that a small lesion in a whole-body PET costs little."""
+    sampling = image.spacing[::-1]
+    pad = [math.ceil(margin_mm / s) + 1 for s in sampling]
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(axis=0) - pad, 0)
+    hi = np.minimum(idx.max(axis=0) + np.array(pad) + 1, mask.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi))
+    grown = np.zeros(mask.shape, dtype=bool)
+    grown[box] = ndimage.distance_transform_edt(~mask[box], sampling=sampling) <= margin_mm
+    return grown
+
+
 def _shell(suv: Image, local: np.ndarray, shell_mm: float) -> np.ndarray:
     """Voxels outside ``local`` whose centres are within ``shell_mm`` of a voxel of it."""
-    sampling = suv.spacing[::-1]
-    pad = [math.ceil(shell_mm / s) + 1 for s in sampling]
-    idx = np.argwhere(local)
-    lo = np.maximum(idx.min(axis=0) - pad, 0)
-    hi = np.minimum(idx.max(axis=0) + np.array(pad) + 1, local.shape)
-    box = tuple(slice(a, b) for a, b in zip(lo, hi))
-    distance = ndimage.distance_transform_edt(~local[box], sampling=sampling)
-    shell = np.zeros_like(local)
-    shell[box] = (distance > 0) & (distance <= shell_mm)
-    return shell
+    return grow_mm(suv, local, shell_mm) & ~local
 
 
 def _grow(
@@ -249,7 +254,7 @@ def _local_region(
         local = restrict
     else:
         assert seed is not None
-        local = _ball_around(suv, seed, search_radius_mm)
+        local = ball_around(suv, seed, search_radius_mm)
     return _LocalRegion(restrict, seed, local, float(suv.array[local].max()))
 
 
