@@ -255,13 +255,28 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     _add_sampling_options(p)
     _add_optimiser_options(p)
     _add_network_options(p)
-    p.add_argument("--out", required=True, help="output folder (created)")
-    p.set_defaults(func=_train, output_folders=("out",))
+    # The recipe: every setting above that decides what is learnt, stored in resume.npz.
+    recipe = {action.dest: action.default for action in p._actions if action.dest not in ("help", "workers")}
+    p.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        help="go on with a stopped run from its resume.npz, exactly where it stopped; the cases and options "
+        "are the checkpoint's (give none of them), the output folder is the checkpoint's",
+    )
+    p.add_argument(
+        "--stop-after",
+        type=float,
+        metavar="MINUTES",
+        help="end this piece of the run after the epoch that finishes this many minutes after the start; "
+        "resume.npz lets the next piece go on",
+    )
+    p.add_argument("--out", help="output folder (created; with --resume: the checkpoint's folder)")
+    p.set_defaults(func=_train, output_folders=("out",), recipe_defaults=recipe)
 
 
 def _add_case_options(p: argparse.ArgumentParser) -> None:
     """``oncoqi lung train``: where the cases come from (a folder, or phantoms and how they are drawn), and the seed."""
-    source = p.add_mutually_exclusive_group(required=True)
+    source = p.add_mutually_exclusive_group()  # one of them, or --resume
     source.add_argument("--cases", help="folder with one sub-folder per case (CT + tumour label)")
     source.add_argument("--phantoms", type=int, metavar="N", help="generate N synthetic cases with random options")
     p.add_argument("--seed", type=int, default=0, help="seed of phantoms, split, sampling and weights (default 0)")
@@ -387,7 +402,34 @@ def _data_note(args: argparse.Namespace) -> str:
     return f"{args.phantoms} synthetic phantoms of set seed {args.seed}" + (f" ({', '.join(extras)})" if extras else "")
 
 
+def _resumed_args(args: argparse.Namespace) -> tuple[argparse.Namespace, train.ResumeState | None]:
+    """The settings to train with: the command line's, or with ``--resume`` the checkpoint's recipe.
+
+    Raises
+    ------
+    TrainingError
+        Without cases and without --resume; with --resume and settings of its own, or another --out.
+    """
+    if args.resume is None:
+        if args.cases is None and args.phantoms is None or args.out is None:
+            raise TrainingError("give the cases (--cases DIR or --phantoms N) and --out, or --resume CHECKPOINT")
+        return args, None
+    given = [
+        f"--{key.replace('_', '-')}" for key, default in args.recipe_defaults.items() if getattr(args, key) != default
+    ]
+    if given:
+        raise TrainingError(f"--resume takes the cases and options from the checkpoint; leave out {', '.join(given)}")
+    folder = Path(args.resume).resolve().parent
+    if args.out is not None and Path(args.out).resolve() != folder:
+        raise TrainingError(f"--resume goes on in the checkpoint's folder {folder}, not {args.out}")
+    state = train.ResumeState.load(args.resume)
+    recipe = {key: state.recipe[key] for key in args.recipe_defaults if key in state.recipe}
+    resumed = argparse.Namespace(**{**vars(args), **recipe, "out": str(folder)})
+    return resumed, state
+
+
 def _train(args: argparse.Namespace) -> int:
+    args, state = _resumed_args(args)
     options = TrainOptions(
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
@@ -430,10 +472,13 @@ def _train(args: argparse.Namespace) -> int:
         phantoms=phantoms,
         workers=args.workers,
     )
-    result = train.train(prepared, args.out, options)
+    recipe = {key: getattr(args, key) for key in args.recipe_defaults}
+    stop_after_s = None if args.stop_after is None else 60.0 * args.stop_after
+    result = train.train(prepared, args.out, options, recipe=recipe, resume=state, stop_after_s=stop_after_s)
+    done = "" if result.epochs_done == options.epochs else f", {result.epochs_done} of {options.epochs} epochs done"
     print(
         f"{result.model_path}: best validation Dice {result.best_val_dice:.3f} at epoch {result.best_epoch} "
-        f"({(time.perf_counter() - started) / 60:.1f} min)"
+        f"({(time.perf_counter() - started) / 60:.1f} min{done})"
     )
     return 0
 

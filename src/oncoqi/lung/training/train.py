@@ -24,7 +24,17 @@ Outputs (in ``--out``)
     ``best.weights.h5`` (checkpoint of the best validation Dice), ``training_log.csv``,
     ``learning_curves.png`` and ``lung_unet.onnx`` (the best weights, with the preprocessing,
     threshold and U-Net options in its metadata; rewritten at every improvement, so an
-    interrupted run leaves its best model).
+    interrupted run leaves its best model), and ``resume.npz``.
+Training in pieces
+    A 2-core session holds about 2 hours of training; a run of 6-10 hours is done in pieces.
+    After every epoch ``resume.npz`` is replaced (:class:`ResumeState`): all the network's
+    variables (weights and dropout seeds), the optimiser's state (step, moments), the crop
+    sampler's random state, the log so far and the *recipe*, the command line's training settings
+    (which cases, how they are drawn, every option). ``oncoqi lung train --resume resume.npz``
+    rebuilds the same cases and options from the recipe, restores that state and goes on with the
+    next epoch, exactly as if the run had not stopped; ``--stop-after MINUTES`` ends a piece
+    cleanly after the epoch that crosses the limit. The log's ``piece`` column says which piece
+    trained each epoch.
 
 TensorFlow is imported only when training runs, so ``oncoqi lung --help`` and the core work
 without it.
@@ -34,12 +44,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -64,12 +75,15 @@ MODEL_NAME = "lung_unet.onnx"
 LOG_NAME = "training_log.csv"
 PLOT_NAME = "learning_curves.png"
 CHECKPOINT_NAME = "best.weights.h5"
+RESUME_NAME = "resume.npz"
+#: Version of :class:`ResumeState`'s file layout.
+RESUME_FORMAT = 1
 #: Neighbouring-slice distance (mm) of ``oncoqi lung train`` (``PreprocessOptions.context_mm``): 0,
 #: the single-slice network the shipped model is. With 4 mm, on the same phantoms, the median Dice and
 #: the sensitivity rose but so did the false lesions (``Docs/model-card.md``, *Neighbouring slices*).
 CONTEXT_MM = 0.0
 #: Columns of the training log.
-LOG_COLUMNS = ("epoch", "learning_rate", "dice_weight", "loss", "train_dice", "val_dice", "best", "seconds")
+LOG_COLUMNS = ("epoch", "learning_rate", "dice_weight", "loss", "train_dice", "val_dice", "best", "seconds", "piece")
 
 
 @dataclass(frozen=True)
@@ -152,7 +166,7 @@ class TrainOptions:
 
 @dataclass
 class TrainResult:
-    """What :func:`train` wrote and how the best epoch did."""
+    """What :func:`train` wrote and how the best epoch did; ``epochs_done < epochs`` when a piece stopped early."""
 
     model_path: Path
     log_path: Path
@@ -160,6 +174,87 @@ class TrainResult:
     checkpoint_path: Path
     best_epoch: int
     best_val_dice: float
+    epochs_done: int
+    resume_path: Path
+
+
+@dataclass
+class ResumeState:
+    """Everything a stopped run needs to go on exactly where it stopped (``resume.npz``).
+
+    Attributes
+    ----------
+    recipe
+        The command line's training settings (argparse destination -> value): the cases and
+        every option, from which the resumed run rebuilds its data and :class:`TrainOptions`.
+    epoch
+        Epochs done.
+    history
+        The training log's rows so far.
+    best_dice, best_epoch
+        The best validation Dice so far and its epoch (1-based; 0 before any).
+    rng
+        The crop sampler's NumPy bit-generator state.
+    started_from
+        The model note's fine-tuning clause (the ONNX model the first piece started from).
+    variables, optimizer
+        The values of ``model.variables`` (weights and dropout seed states) and of
+        ``optimizer.variables`` (step count, learning rate, Adam moments), in their order.
+    """
+
+    recipe: dict[str, Any]
+    epoch: int
+    history: list[dict[str, float]]
+    best_dice: float
+    best_epoch: int
+    rng: dict[str, Any]
+    started_from: str
+    variables: list[np.ndarray]
+    optimizer: list[np.ndarray]
+
+    def save(self, path: Path) -> Path:
+        """Write the state to ``path`` atomically (the previous checkpoint is replaced, never kept)."""
+        state = {
+            "format": RESUME_FORMAT,
+            "recipe": self.recipe,
+            "epoch": self.epoch,
+            "history": self.history,
+            "best_dice": self.best_dice,
+            "best_epoch": self.best_epoch,
+            "rng": self.rng,
+            "started_from": self.started_from,
+        }
+        arrays = {f"variable_{i}": a for i, a in enumerate(self.variables)}
+        arrays.update({f"optimizer_{i}": a for i, a in enumerate(self.optimizer)})
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, state=np.array(json.dumps(state)), **arrays)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> ResumeState:
+        """Read a checkpoint written by :meth:`save`.
+
+        Raises
+        ------
+        TrainingError
+            When ``path`` is missing, not such a checkpoint, or of another format version.
+        """
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                state = json.loads(str(data["state"]))
+                variables = [data[f"variable_{i}"] for i in range(_count(data.files, "variable_"))]
+                optimizer = [data[f"optimizer_{i}"] for i in range(_count(data.files, "optimizer_"))]
+        except (OSError, ValueError, KeyError) as exc:
+            raise TrainingError(f"{path}: not a training checkpoint written by 'oncoqi lung train' ({exc})") from exc
+        if state.get("format") != RESUME_FORMAT:
+            raise TrainingError(f"{path}: checkpoint format {state.get('format')}, this version reads {RESUME_FORMAT}")
+        fields = ("recipe", "epoch", "history", "best_dice", "best_epoch", "rng", "started_from")
+        return cls(**{name: state[name] for name in fields}, variables=variables, optimizer=optimizer)
+
+
+def _count(names: list[str], prefix: str) -> int:
+    return sum(name.startswith(prefix) for name in names)
 
 
 def dice_weight(epoch: int, start: float, end: float, epochs: int) -> float:
@@ -246,8 +341,12 @@ def train(
     out: str | Path,
     options: TrainOptions = TrainOptions(),
     log: Callable[[str], None] = print,
+    *,
+    recipe: dict[str, Any] | None = None,
+    resume: ResumeState | None = None,
+    stop_after_s: float | None = None,
 ) -> TrainResult:
-    """Train the U-Net and write the checkpoint, log, plot and ONNX model to ``out``.
+    """Train the U-Net and write the checkpoints, log, plot and ONNX model to ``out``.
 
     Parameters
     ----------
@@ -260,6 +359,14 @@ def train(
         The run's options.
     log
         Called with one line per case prepared and per epoch.
+    recipe
+        The settings ``options`` and ``prepared`` were built from, stored in ``resume.npz`` so that
+        a resumed run can rebuild them (:class:`ResumeState`).
+    resume
+        The state of a stopped run of the same recipe: training goes on from its next epoch.
+    stop_after_s
+        End this piece after the first epoch that finishes this many seconds after the start
+        (None: train to the last epoch).
 
     Returns
     -------
@@ -269,7 +376,8 @@ def train(
     Raises
     ------
     TrainingError
-        With fewer than two usable cases, or when no training slice holds tumour.
+        With fewer than two usable cases, when no training slice holds tumour, or when ``resume``
+        does not fit the network.
     oncoqi.lung.training.unet.TensorFlowMissingError
         When TensorFlow is not installed.
     oncoqi.lung.onnx_model.ModelError
@@ -279,22 +387,35 @@ def train(
 
     keras = import_keras()
     out = Path(out)
+    started = time.perf_counter()
     keras.utils.set_random_seed(options.seed)
-    model, started_from = _initial_model(options, log)
+    if resume is None:
+        model, started_from = _initial_model(options, log)
+    else:  # the weights come from the checkpoint: the ONNX model it started from is not read again
+        model, started_from = _initial_model(replace(options, init_from=None), log)[0], resume.started_from
     train_set, val_set = _split(prepared, options, log)
-    run = _Run(model, options, out, started_from, train_set, val_set)
+    run = _Run(model, options, out, started_from, (train_set, val_set), recipe or {})
+    if resume is not None:
+        run.restore(resume)
+        log(f"resumed after epoch {resume.epoch} of {options.epochs} (piece {run.piece})")
     out.mkdir(parents=True, exist_ok=True)
     log(
         f"{len(train_set)} training slices ({len(train_set.positives)} with tumour), {len(val_set)} validation "
         f"slices; {model.count_params():,} parameters; {options.epochs} x {options.steps_per_epoch} steps of "
         f"{options.batch_size} crops of {options.crop} px"
     )
-    for epoch in range(options.epochs):
+    for epoch in range(run.epochs_done, options.epochs):
         row = run.epoch(epoch)
         log(
             f"epoch {epoch + 1}/{options.epochs}: loss {row['loss']:.4f}, train Dice {row['train_dice']:.3f}, "
             f"validation Dice {row['val_dice']:.3f}{' (best)' if row['best'] else ''}, {row['seconds']:.0f} s"
         )
+        if stop_after_s is not None and time.perf_counter() - started >= stop_after_s and epoch + 1 < options.epochs:
+            log(
+                f"stopped after epoch {epoch + 1} of {options.epochs} (--stop-after); go on with: "
+                f"oncoqi lung train --resume {out / RESUME_NAME}"
+            )
+            return run.result()
     return run.finish()
 
 
@@ -344,14 +465,15 @@ class _Run:
         options: TrainOptions,
         out: Path,
         started_from: str,
-        train_set: SliceSet,
-        val_set: SliceSet,
+        data: tuple[SliceSet, SliceSet],
+        recipe: dict[str, Any],
     ) -> None:
         import keras
         import tensorflow as tf
 
         self.model, self.options, self.out, self.started_from = model, options, out, started_from
-        self.train_set, self.val_set = train_set, val_set
+        self.train_set, self.val_set = data
+        self.recipe = recipe
         self.rng = np.random.default_rng([options.seed, 3])
         self.fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
         self.optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate, global_clipnorm=options.clip_norm)
@@ -360,6 +482,51 @@ class _Run:
         self.checkpoint = out / CHECKPOINT_NAME
         self.history: list[dict[str, float]] = []
         self.best_dice, self.best_epoch = -1.0, 0
+        self.piece = 1
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    def restore(self, state: ResumeState) -> None:
+        """Take up a stopped run: its network and optimiser variables, sampler state, log and best epoch.
+
+        Raises
+        ------
+        TrainingError
+            When the checkpoint's variables do not fit this network and optimiser.
+        """
+        self.optimizer.build(self.model.trainable_variables)
+        for what, variables, values in (
+            ("network", self.model.variables, state.variables),
+            ("optimiser", self.optimizer.variables, state.optimizer),
+        ):
+            shapes = [tuple(v.shape) for v in variables]
+            if shapes != [a.shape for a in values]:
+                raise TrainingError(
+                    f"the checkpoint's {what} state ({len(values)} variables) does not fit this {what} "
+                    f"({len(variables)} variables): it was written by another version or recipe"
+                )
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+        self.rng.bit_generator.state = state.rng
+        self.history = [dict(row) for row in state.history]
+        self.best_dice, self.best_epoch = state.best_dice, state.best_epoch
+        self.piece = 1 + max((int(row.get("piece", 1)) for row in self.history), default=0)
+
+    def _save_resume(self) -> None:
+        """Replace ``resume.npz`` with the state after the epoch just done."""
+        ResumeState(
+            recipe=self.recipe,
+            epoch=self.epochs_done,
+            history=self.history,
+            best_dice=self.best_dice,
+            best_epoch=self.best_epoch,
+            rng=self.rng.bit_generator.state,
+            started_from=self.started_from,
+            variables=[np.asarray(v.numpy()) for v in self.model.variables],
+            optimizer=[np.asarray(v.numpy()) for v in self.optimizer.variables],
+        ).save(self.out / RESUME_NAME)
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """Train epoch ``epoch`` (0-based), keep it if its validation Dice is the best so far; its log row."""
@@ -384,19 +551,33 @@ class _Run:
             "val_dice": val_dice,
             "best": int(improved),
             "seconds": time.perf_counter() - started,
+            "piece": self.piece,
         }
         self.history.append(row)
         _write_log(self.history, self.out / LOG_NAME)
+        self._save_resume()
         return row
 
     def finish(self) -> TrainResult:
         """Plot the curves and export the best epoch's weights: the model the run leaves."""
-        write_learning_curves(self.history, self.out / PLOT_NAME)
         self.model.load_weights(str(self.checkpoint))
         note = f"best epoch {self.best_epoch} of {self.options.epochs}, validation Dice {self.best_dice:.4f}"
-        model_path = self._export(note)
-        log_path, plot_path = self.out / LOG_NAME, self.out / PLOT_NAME
-        return TrainResult(model_path, log_path, plot_path, self.checkpoint, self.best_epoch, self.best_dice)
+        self._export(note)
+        return self.result()
+
+    def result(self) -> TrainResult:
+        """Plot the curves so far; what the run (or this piece of it) leaves."""
+        write_learning_curves(self.history, self.out / PLOT_NAME)
+        return TrainResult(
+            self.out / MODEL_NAME,
+            self.out / LOG_NAME,
+            self.out / PLOT_NAME,
+            self.checkpoint,
+            self.best_epoch,
+            self.best_dice,
+            self.epochs_done,
+            self.out / RESUME_NAME,
+        )
 
     def _steps(self, epoch: int) -> tuple[float, list[float], list[float]]:
         """The epoch's optimiser steps on the annealed learning rate; the last rate, and each step's loss and soft Dice."""
