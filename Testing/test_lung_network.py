@@ -18,6 +18,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import SimpleITK as sitk
+from scipy import ndimage
 
 from helpers.lung import IDENTITY_THRESHOLD, SMALL_GRID, small_identity_model
 from helpers.sr_validator import pixelmed_findings
@@ -476,6 +477,43 @@ def test_large_share_draws_training_tumours_the_size_of_primary_nsclc():
     assert all(0.9 * low <= v <= 1.05 * high for v in large), large
 
 
+def test_hard_share_places_training_tumours_against_the_mediastinum_or_chest_wall():
+    from oncoqi.lung.training.data import HARD_LOCATIONS, _hard_tumours, phantom_case
+    from oncoqi.phantom import PhantomOptions, TumourSpec
+
+    options = PhantomOptions(tumours=tuple(TumourSpec() for _ in range(200)))
+    placed = [t.location for t in _hard_tumours(options, np.random.default_rng(0), 0.5).tumours]
+    assert set(placed) == {None, *HARD_LOCATIONS}
+    assert 80 <= placed.count(None) <= 120 and abs(placed.count("mediastinum") - placed.count("chest_wall")) <= 30
+    # So placed, the tumours touch more soft tissue (CT number above -400 HU around them) than tumours anywhere.
+    touching = {}
+    for share in (0.0, 1.0):
+        shells = []
+        for index in range(6):
+            case = phantom_case(11, index, size=64, z_mm=200.0, hard=share)
+            for value in np.unique(case.label.array)[1:]:
+                tumour = case.label.array == value
+                shell = ndimage.binary_dilation(tumour) & (case.label.array == 0)
+                shells.append(float((case.ct.array[shell] > -400).mean()))
+        touching[share] = np.mean(shells)
+    assert touching[1.0] > touching[0.0] + 0.05, touching
+
+
+def test_hard_negatives_centre_tumour_free_crops_on_dense_tissue():
+    from oncoqi.lung.training.data import HardNegatives, crop_centre
+
+    image = np.full((128, 128), 40, np.uint8)  # aerated lung everywhere ...
+    image[60:68, 90:98] = 200  # ... but one dense spot
+    search, mask = np.ones_like(image), np.zeros_like(image)
+    rng = np.random.default_rng(0)
+    hard = HardNegatives(1.0, dense_code=150)
+    centres = {crop_centre(mask, search, rng, 0.5, 32, hard=hard, image=image) for _ in range(50)}
+    # the crop (top-left corner) always holds the dense spot at its centre
+    assert all(60 - 16 <= y <= 67 - 16 and 90 - 16 <= x <= 97 - 16 for y, x in centres), centres
+    anywhere = {crop_centre(mask, search, rng, 0.5, 32) for _ in range(50)}
+    assert len(anywhere) > 40
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
@@ -483,6 +521,8 @@ def test_large_share_draws_training_tumours_the_size_of_primary_nsclc():
         (["--phantoms", "4", "--subsolid", "1.5"], "--subsolid must be between 0 and 1"),
         (["--phantoms", "4", "--large-tumours", "-0.1"], "--large-tumours must be between 0 and 1"),
         (["--phantoms", "4", "--flip", "2"], "--flip must be between 0 and 1"),
+        (["--phantoms", "4", "--hard-cases", "2"], "--hard-cases must be between 0 and 1"),
+        (["--phantoms", "4", "--hard-negatives", "-1"], "--hard-negatives must be between 0 and 1"),
         (["--phantoms", "4", "--init-from", "missing.onnx"], "missing.onnx: no such model file"),
     ],
 )

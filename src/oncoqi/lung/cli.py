@@ -305,6 +305,14 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
         "primary NSCLC (default 0: the generator's 1-60 ml)",
     )
     p.add_argument(
+        "--hard-cases",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of phantom tumours placed against the mediastinum or the chest wall, the tumours that look "
+        "like the soft tissue they abut (default 0: anywhere)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=default_workers(),
@@ -324,6 +332,14 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
         default=TrainOptions.tumour_fraction,
         help="share of crops centred near a tumour pixel; the rest are centred anywhere in the search "
         f"region, the hard negatives (default {TrainOptions.tumour_fraction:g})",
+    )
+    p.add_argument(
+        "--hard-negatives",
+        type=float,
+        default=TrainOptions.hard_negatives,
+        metavar="SHARE",
+        help="share of the other crops centred on dense tissue at the lungs' edge (hila, vessels, borders, "
+        "domes) instead of anywhere in the search region (default 0)",
     )
     p.add_argument(
         "--negative-ratio",
@@ -396,6 +412,7 @@ def _data_note(args: argparse.Namespace) -> str:
             ("wide geometry", args.wide_geometry),
             (f"subsolid {args.subsolid:g}", args.subsolid),
             (f"large tumours {args.large_tumours:g}", args.large_tumours),
+            (f"hard cases {args.hard_cases:g}", args.hard_cases),
         )
         if on
     ]
@@ -430,12 +447,19 @@ def _resumed_args(args: argparse.Namespace) -> tuple[argparse.Namespace, train.R
 
 def _train(args: argparse.Namespace) -> int:
     args, state = _resumed_args(args)
+    if args.phantoms is not None and args.phantoms < 2:
+        raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
+    shares = {"--subsolid": args.subsolid, "--large-tumours": args.large_tumours, "--hard-cases": args.hard_cases}
+    for flag, share in (*shares.items(), ("--flip", args.flip), ("--hard-negatives", args.hard_negatives)):
+        if not 0.0 <= share <= 1.0:
+            raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
     options = TrainOptions(
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
         batch_size=args.batch_size,
         crop=args.crop,
         tumour_fraction=args.tumour_fraction,
+        hard_negatives=args.hard_negatives,
         learning_rate=args.learning_rate,
         dice_start=args.dice_start,
         dice_end=args.dice_end,
@@ -451,11 +475,6 @@ def _train(args: argparse.Namespace) -> int:
             min_negatives=args.min_negatives,
         ),
     )
-    if args.phantoms is not None and args.phantoms < 2:
-        raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
-    for flag, share in (("--subsolid", args.subsolid), ("--large-tumours", args.large_tumours), ("--flip", args.flip)):
-        if not 0.0 <= share <= 1.0:
-            raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
     started = time.perf_counter()
     phantoms = PhantomSetOptions(
         count=args.phantoms or 0,
@@ -464,6 +483,7 @@ def _train(args: argparse.Namespace) -> int:
         wide_geometry=args.wide_geometry,
         subsolid=args.subsolid,
         large=args.large_tumours,
+        hard=args.hard_cases,
     )
     prepared = prepare_slices(
         load_cases(args.cases) if args.cases else None,

@@ -65,6 +65,8 @@ THICK_SLICES = (7.5, 10.0)
 #: low-dose series).
 COARSE_MATRIX_SHARE = 0.3
 COARSE_MATRIX_FACTOR = 0.6
+#: Where ``hard`` training tumours are placed (:func:`phantom_case`): against the soft tissue they look like.
+HARD_LOCATIONS = ("mediastinum", "chest_wall")
 #: Volume range (ml, log-uniform) of the share of training tumours drawn large with ``large``.
 #: The phantom's own draw stops at 60 ml, but primary NSCLC is often bigger: in the external set of
 #: Primakov et al. (2022) 66 of 236 GTVs exceed 150 ml. 300 ml is the generator's ceiling.
@@ -132,9 +134,9 @@ class PhantomSetOptions:
     ----------
     count
         How many cases (0: none).
-    size, z_mm, wide_geometry, subsolid, large
+    size, z_mm, wide_geometry, subsolid, large, hard
         As :func:`phantom_case` takes them (CT matrix, longest thorax length in mm, the wide
-        acquisition range, and the shares of part-solid and of large tumours).
+        acquisition range, and the shares of part-solid, of large and of hard-placed tumours).
     """
 
     count: int = 0
@@ -143,6 +145,7 @@ class PhantomSetOptions:
     wide_geometry: bool = False
     subsolid: float = 0.0
     large: float = 0.0
+    hard: float = 0.0
 
 
 @dataclass
@@ -288,6 +291,7 @@ def phantom_case(
     wide_geometry: bool = False,
     subsolid: float = 0.0,
     large: float = 0.0,
+    hard: float = 0.0,
 ) -> Case:
     """Synthetic case ``index`` of the set drawn with ``seed``, with hard-randomised options.
 
@@ -322,6 +326,11 @@ def phantom_case(
         (training, and the benchmark's large-tumour test set), so the network sees masses the
         size of a typical primary NSCLC; 0 (the default) keeps the generator's volumes and the
         random stream unchanged.
+    hard
+        The share of tumours placed against the mediastinum (hilum included) or the chest wall
+        (:data:`HARD_LOCATIONS`, half each) instead of anywhere: the tumours the networks missed,
+        whose CT number is that of the soft tissue they abut, so only their bulge into the lung
+        shows them. 0 (the default) keeps the random stream unchanged.
     """
     from oncoqi.phantom import TumourPlacementError, make_ct
 
@@ -332,6 +341,8 @@ def phantom_case(
             options = _subsolid_tumours(options, rng, subsolid)
         if large:  # drawn after the rest, likewise
             options = _large_tumours(options, rng, large)
+        if hard:  # likewise
+            options = _hard_tumours(options, rng, hard)
         try:
             result = make_ct(options)
         except TumourPlacementError:
@@ -380,6 +391,15 @@ def _large_tumours(options: PhantomOptions, rng: np.random.Generator, share: flo
     )
 
 
+def _hard_tumours(options: PhantomOptions, rng: np.random.Generator, share: float) -> PhantomOptions:
+    """``options`` with about ``share`` of the tumours placed at one of :data:`HARD_LOCATIONS`."""
+    locations = [str(rng.choice(HARD_LOCATIONS)) if rng.random() < share else None for _ in options.tumours]
+    return replace(
+        options,
+        tumours=tuple(replace(spec, location=where) for spec, where in zip(options.tumours, locations)),
+    )
+
+
 def phantom_cases(count: int, seed: int, size: int = 256, z_mm: float = 300.0) -> Iterator[Case]:
     """Cases ``0 .. count - 1`` of :func:`phantom_case` with ``seed``, one at a time."""
     for index in range(count):
@@ -398,6 +418,7 @@ def _phantom_slices(
         wide_geometry=phantoms.wide_geometry,
         subsolid=phantoms.subsolid,
         large=phantoms.large,
+        hard=phantoms.hard,
     )
     return _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
 
@@ -495,18 +516,49 @@ def augment_slice(
     return np.clip(np.rint(img), 0, 255).astype(np.uint8), msk.astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class HardNegatives:
+    """Negative crops centred on dense tissue at the edge of the lungs, oversampled.
+
+    The tumours a network misses and the normal anatomy it calls tumour are both where soft tissue
+    meets the lung: the hila, the mediastinal and pleural borders, vessels, the diaphragm domes. A
+    negative crop centred anywhere in the search region mostly shows aerated lung; with
+    probability ``fraction`` a negative crop is instead centred on a random tumour-free pixel of
+    the search region whose code is at least ``dense_code`` (the lung-window code of
+    :data:`oncoqi.lung.postprocess.DENSE_HU`, dense tissue).
+    """
+
+    fraction: float
+    dense_code: int
+
+
 def crop_centre(
-    mask: np.ndarray, search: np.ndarray, rng: np.random.Generator, tumour_fraction: float, size: int
+    mask: np.ndarray,
+    search: np.ndarray,
+    rng: np.random.Generator,
+    tumour_fraction: float,
+    size: int,
+    *,
+    hard: HardNegatives | None = None,
+    image: np.ndarray | None = None,
 ) -> tuple[int, int]:
     """Top-left corner of a ``size`` crop: near a tumour pixel with probability ``tumour_fraction``
     (jittered by up to a third of the crop, so the tumour is not always central), else centred
-    on a random search-region pixel (or anywhere when the slice has none)."""
+    on a random search-region pixel (or anywhere when the slice has none); with ``hard`` (and the
+    slice's middle channel ``image``) some of those on dense tissue (:class:`HardNegatives`)."""
     rows, columns = mask.shape
+    dense = None
+    if hard is not None and image is not None and hard.fraction and rng.random() < hard.fraction:
+        dense = search.astype(bool) & (image >= hard.dense_code) & ~mask.astype(bool)
     if mask.any() and rng.random() < tumour_fraction:
         ys, xs = np.nonzero(mask)
         k = int(rng.integers(len(ys)))
         jitter = rng.integers(-(size // 3), size // 3 + 1, 2)
         cy, cx = int(ys[k] + jitter[0]), int(xs[k] + jitter[1])
+    elif dense is not None and dense.any():
+        ys, xs = np.nonzero(dense)
+        k = int(rng.integers(len(ys)))
+        cy, cx = int(ys[k]), int(xs[k])
     elif search.any():
         ys, xs = np.nonzero(search)
         k = int(rng.integers(len(ys)))
@@ -524,15 +576,18 @@ def sample_crop(
     fill: int,
     size: int,
     tumour_fraction: float,
+    *,
+    hard: HardNegatives | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One augmented training crop of slice ``index`` (see the module doc).
+    """One augmented training crop of slice ``index`` (see the module doc; ``hard``: :class:`HardNegatives`).
 
     Returns
     -------
     tuple of numpy.ndarray
         uint8 codes ``(size, size, channels)`` and the 0/1 mask ``(size, size)``.
     """
-    y0, x0 = crop_centre(slices.masks[index], slices.search[index], rng, tumour_fraction, size)
+    middle = slices.images[index, ..., slices.images.shape[-1] // 2]
+    y0, x0 = crop_centre(slices.masks[index], slices.search[index], rng, tumour_fraction, size, hard=hard, image=middle)
     # Augment a margin around the crop, not the whole slice: rotation about the crop's centre
     # brings in real neighbouring anatomy rather than padding.
     margin = size // 2

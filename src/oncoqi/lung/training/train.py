@@ -55,10 +55,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from oncoqi.atomic import atomic_path, write_text
-from oncoqi.lung.postprocess import DEFAULT_THRESHOLD
+from oncoqi.lung.postprocess import DEFAULT_THRESHOLD, DENSE_HU
 from oncoqi.lung.preprocess import AIR_HU, PreprocessOptions, lung_window
 from oncoqi.lung.training.data import (
     AugmentOptions,
+    HardNegatives,
     SliceOptions,
     SliceSet,
     TrainingError,
@@ -99,6 +100,9 @@ class TrainOptions:
         the grid).
     tumour_fraction
         Share of crops centred near a tumour pixel (on slices that have one).
+    hard_negatives
+        Share of the other crops centred on dense tissue of the search region (hila, vessels,
+        borders, domes: :class:`~oncoqi.lung.training.data.HardNegatives`); 0 keeps the random stream.
     learning_rate, min_learning_rate, clip_norm
         Start and end of the cosine-annealed Adam learning rate; global gradient-norm clip.
     dice_start, dice_end, dice_epochs
@@ -126,6 +130,7 @@ class TrainOptions:
     batch_size: int = 8
     crop: int = 160
     tumour_fraction: float = 0.5
+    hard_negatives: float = 0.0
     learning_rate: float = 2e-4
     min_learning_rate: float = 1e-5
     clip_norm: float = 1.0
@@ -149,8 +154,9 @@ class TrainOptions:
             raise TrainingError("dice_start and dice_end must be in [0, 1] and dice_epochs >= 0")
         if not 0.0 < self.validation_fraction < 1.0:
             raise TrainingError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        if not 0.0 <= self.tumour_fraction <= 1.0:
-            raise TrainingError(f"tumour_fraction must be in [0, 1], got {self.tumour_fraction}")
+        for name in ("tumour_fraction", "hard_negatives"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise TrainingError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         divisor = self.unet.divisor
         grid = (self.preprocess.rows, self.preprocess.columns)
         if grid[0] % divisor or grid[1] % divisor:
@@ -476,6 +482,8 @@ class _Run:
         self.recipe = recipe
         self.rng = np.random.default_rng([options.seed, 3])
         self.fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
+        dense = int(lung_window(np.array([DENSE_HU]), options.preprocess)[0])
+        self.hard = HardNegatives(options.hard_negatives, dense) if options.hard_negatives else None
         self.optimizer = keras.optimizers.Adam(learning_rate=options.learning_rate, global_clipnorm=options.clip_norm)
         self.w_dice = tf.Variable(1.0, trainable=False, dtype=tf.float32)
         self.step = _step_function(model, self.optimizer, self.w_dice)
@@ -603,7 +611,14 @@ class _Run:
         index = self.rng.integers(len(self.train_set), size=options.batch_size)
         pairs = [
             sample_crop(
-                self.train_set, int(i), self.rng, options.augment, self.fill, options.crop, options.tumour_fraction
+                self.train_set,
+                int(i),
+                self.rng,
+                options.augment,
+                self.fill,
+                options.crop,
+                options.tumour_fraction,
+                hard=self.hard,
             )
             for i in index
         ]
