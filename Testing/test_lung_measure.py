@@ -200,7 +200,18 @@ def test_confidence_is_the_mean_probability_and_mean_hu_the_mean_ct():
 def test_measurement_serialises_to_the_lesions_json_keys():
     (m, _) = measure_lesions(two_lesions())
     d = json.loads(json.dumps(m.to_dict()))
-    required = {"label", "volume_ml", "recist_mm", "perpendicular_mm", "centroid_lps_mm", "side", "confidence"}
+    required = {
+        "label",
+        "volume_ml",
+        "recist_mm",
+        "perpendicular_mm",
+        "centroid_lps_mm",
+        "side",
+        "confidence",
+        "doubtful",
+        "doubts",
+        "source",
+    }
     extras = {"n_slices", "mean_hu", "recist_slice", "recist_endpoints_lps_mm", "perpendicular_endpoints_lps_mm"}
     assert set(d) == required | extras
     assert d["label"] == 1 and d["volume_ml"] == pytest.approx(2 * 6 * 6 * 2 / 1000) and len(d["centroid_lps_mm"]) == 3

@@ -28,6 +28,11 @@ confidence                 mean network probability over ``M`` (needs the probab
                            expected fraction of the lesion's voxels that the model believes to be
                            tumour, so 1 for a certain lesion and near the threshold for a doubtful
                            one; unlike the maximum it is not driven by one voxel
+doubts                     why the lesion may not be a tumour, one reason each (empty: none);
+                           :mod:`oncoqi.lung.primary` fills it and numbers the lesions by it;
+                           ``doubtful`` in ``lesions.json`` is true when there is any
+source                     ``network`` for a lesion the automatic pass found, ``point`` for one a
+                           reader added by placing a point in it (:mod:`oncoqi.lung.click`)
 =========================  ==========================================================================
 
 Why the contour and not the pixel centres or the enclosing circle: the published calculator
@@ -63,9 +68,9 @@ class LesionMeasurement:
     """Measurements of one lesion (definitions in the module documentation).
 
     ``to_dict`` gives the keys of ``lesions.json``: ``label``, ``volume_ml``, ``recist_mm``,
-    ``perpendicular_mm``, ``centroid_lps_mm``, ``side``, ``confidence`` and the extras
-    ``n_slices``, ``mean_hu``, ``recist_slice``, ``recist_endpoints_lps_mm`` and
-    ``perpendicular_endpoints_lps_mm``.
+    ``perpendicular_mm``, ``centroid_lps_mm``, ``side``, ``confidence``, ``doubtful``,
+    ``doubts`` and ``source``, and the extras ``n_slices``, ``mean_hu``, ``recist_slice``,
+    ``recist_endpoints_lps_mm`` and ``perpendicular_endpoints_lps_mm``.
     """
 
     label: int
@@ -80,11 +85,15 @@ class LesionMeasurement:
     recist_slice: int
     recist_endpoints_lps_mm: tuple[Point3, Point3]
     perpendicular_endpoints_lps_mm: tuple[Point3, Point3]
+    doubts: tuple[str, ...] = ()
+    source: str = "network"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; tuples become lists."""
         out = asdict(self)
         out["centroid_lps_mm"] = list(self.centroid_lps_mm)
+        out["doubtful"] = bool(self.doubts)
+        out["doubts"] = list(self.doubts)
         for key in ("recist_endpoints_lps_mm", "perpendicular_endpoints_lps_mm"):
             out[key] = [list(p) for p in getattr(self, key)]
         return out

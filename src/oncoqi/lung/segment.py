@@ -16,11 +16,14 @@
 4. the probability comes back onto the CT's exact grid (:meth:`Preprocessed.to_input_grid`,
    linear), so that thresholding and lesion labelling happen at the CT's own resolution;
 5. :func:`oncoqi.lung.postprocess.label_lesions` restricted to the search region (every 3D
-   component kept: 1 = GTV-1, the largest, 2..n the others, except those below the minimum
+   component kept, by decreasing volume, except those below the minimum
    volume or slice count, or that a vessel runs through, as the model's metadata sets, see
    :mod:`oncoqi.lung.training.tune`, and thin sheets when it sets ``oncoqi.min_compactness``, see
    :func:`oncoqi.lung.postprocess.compactness`);
-6. :func:`oncoqi.lung.measure.measure_lesions` with the CT, probability and lung masks.
+6. :func:`oncoqi.lung.measure.measure_lesions` with the CT, probability and lung masks;
+7. :func:`oncoqi.lung.primary.order_by_evidence`: each lesion's doubts (a thin sheet, at the
+   scan's edge, low confidence), and the lesions numbered so that GTV-1 is the largest undoubted
+   one (with a PET, :mod:`oncoqi.batch` orders them again with SUVmax as evidence).
 
 The shipped model is ``oncoqi/data/lung_unet.onnx`` (:func:`default_model_path`; its model
 card is ``Docs/model-card.md``); :func:`resolve_model` says so clearly when it is absent.
@@ -41,6 +44,7 @@ from oncoqi.lung.measure import LesionMeasurement, measure_lesions
 from oncoqi.lung.onnx_model import OnnxSegmenter, Progress
 from oncoqi.lung.postprocess import LesionRules, label_lesions
 from oncoqi.lung.preprocess import preprocess
+from oncoqi.lung.primary import order_by_evidence
 from oncoqi.metrics.surface import bounding_box
 
 #: File name of the shipped model inside the package's ``data`` folder.
@@ -96,7 +100,8 @@ class TumourSegmentation:
     Attributes
     ----------
     labels
-        Lesion labels: 0 background, 1 GTV-1 (the largest lesion), 2..n the others by volume.
+        Lesion labels: 0 background, 1 GTV-1 (the largest undoubted lesion), 2..n the others
+        (:func:`oncoqi.lung.primary.order_by_evidence`).
     lungs
         Tight lung mask: 0 outside, 1 right lung, 2 left lung.
     probability
@@ -269,6 +274,7 @@ def segment_ct(
         found.probability, cut, found.rules, search_mask=found.masks.search_region, ct=ct, lungs=found.masks.lungs
     )
     lesions = measure_lesions(labels, ct, found.probability, found.masks.lungs)
+    labels, lesions = order_by_evidence(labels, lesions)
     return TumourSegmentation(
         labels=labels,
         lungs=found.masks.lungs,
