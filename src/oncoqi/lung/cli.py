@@ -31,6 +31,7 @@ from oncoqi.dicom import read_image, read_label_file
 from oncoqi.errors import InputError
 from oncoqi.image import Image
 from oncoqi.jsonio import strict
+from oncoqi.lung.click import add_lesions_at_points, point_index
 from oncoqi.lung.isolation import isolate_lungs
 from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.qc import write_lung_qc
@@ -109,6 +110,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     seg.add_argument("--out", required=True, help="output folder (created)")
     seg.add_argument("--model", help="ONNX tumour model (default: the model shipped in the package)")
     seg.add_argument("--threads", type=int, help="onnxruntime threads (default: one per physical core)")
+    seg.add_argument(
+        "--point",
+        action="append",
+        nargs=3,
+        type=float,
+        metavar=("X", "Y", "Z"),
+        help="a point (LPS mm, as Slicer shows it with RAS x and y negated) inside a tumour the automatic pass "
+        "missed: the tumour around it is outlined and added as a lesion (repeatable)",
+    )
     seg.add_argument("--series-uid", help="SeriesInstanceUID when INPUT holds several image series")
     seg.add_argument(
         "--report",
@@ -161,6 +171,8 @@ def _segment(args: argparse.Namespace) -> int:
     ct = read_image(args.input, args.series_uid)
     if args.report and ct.metadata.get("source") != "dicom":
         raise InputError(f"{args.input}: --report needs the CT as a DICOM series (the SEG references its instances)")
+    for point in args.point or ():  # before the network's minutes, not after
+        point_index(ct, point, f"the CT {args.input}")
     with tqdm(desc="segmenting", unit=" slices", leave=False, disable=not sys.stderr.isatty()) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -169,6 +181,9 @@ def _segment(args: argparse.Namespace) -> int:
             bar.refresh()
 
         result = segment_ct(ct, model, threads=args.threads, progress=progress, name=str(args.input))
+    if args.point:
+        result, notes = add_lesions_at_points(ct, result, args.point)
+        print("\n".join(notes))
     out = Path(args.out)
     records = [lesion.to_dict() for lesion in result.lesions]
     write_volume(result.labels, out / TUMOUR_LABEL_FILE)
@@ -178,7 +193,7 @@ def _segment(args: argparse.Namespace) -> int:
     for r in records:
         print(
             f"  {r['label']}: {r['volume_ml']:.1f} ml, RECIST {r['recist_mm']:.1f} mm, {r['side']}, "
-            f"confidence {r['confidence']:.2f}"
+            f"confidence {r['confidence']:.2f}" + (f"; doubtful: {'; '.join(r['doubts'])}" if r["doubts"] else "")
         )
     if args.report:
         if not result.lesions:
