@@ -31,11 +31,35 @@ COMMAND_MODULES = (
 )
 
 
+#: ``oncoqi --help``: plain text, shown as written.
+DESCRIPTION = """\
+OncoQI: quantitative oncologic imaging of lung tumours on CT and PET/CT.
+
+Segments and measures lung tumours on chest CT, computes PET SUV and
+PET-IndiC indices, writes and reads DICOM SEG + SR TID 1500 reports, and
+browses and downloads TCIA and IDC collections. An expected problem (a bad
+file, a missing series, an existing result) ends with one error line naming
+it, and exit code 2.
+"""
+EPILOG = """\
+Examples:
+  oncoqi demo --out oncoqi-demo
+  oncoqi dicom ls /data/cohort
+  oncoqi lung segment CT_DIR --out lesions --dicom-seg
+  oncoqi -v batch /data/cohort --out results --workers 2
+
+Each command has its own help, with examples: add --help after it, e.g.
+"oncoqi lung --help", then "oncoqi lung segment --help".
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Create the top-level parser with every family's sub-commands."""
     parser = argparse.ArgumentParser(
         prog="oncoqi",
-        description="OncoQI: quantitative oncologic imaging (CT lung tumours, PET, DICOM SEG/SR, TCIA).",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"oncoqi {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details to stderr")

@@ -20,13 +20,37 @@ from oncoqi.batch.cohort import CohortOptions, run_cohort
 from oncoqi.batch.study import StudyOptions
 from oncoqi.pet.segment import ThresholdMethod
 
+#: ``oncoqi batch --help``: plain text, shown as written.
+DESCRIPTION = """\
+Run the whole pipeline on every study of a folder or a TCIA/IDC manifest.
+
+For each study the chest CT and its PET are chosen (the rule is logged), the
+lung tumours are segmented and measured, the PET indices of each lesion and
+of its PET-thresholded counterpart are computed, and DICOM SEG + SR TID
+1500, a QC picture and a log are written into
+DIR/<PatientID>/<StudyInstanceUID>/. Then DIR/results.csv (and
+results.parquet), DIR/failures.csv and DIR/report.html cover the cohort.
+
+A rerun skips complete studies and redoes failed ones; --force redoes
+everything. Exit code: the number of failed studies (and failed downloads),
+at most 125; 2 for a usage problem (no input, no model, bad option). More:
+Docs/batch.md.
+"""
+EPILOG = """\
+Examples:
+  oncoqi batch /data/cohort --out results --workers 2
+  oncoqi batch manifest.tcia --out results --download-dir downloads
+  oncoqi batch /data/cohort --out results --scheduler tcp://host:8786
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi batch``."""
     p = sub.add_parser(
         "batch",
         help="run segmentation, PET indices, SEG/SR and QC on every study of a folder or manifest",
-        description=__doc__,
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", metavar="INPUT", help="folder of DICOM studies (any nesting), or a TCIA .tcia manifest")

@@ -11,14 +11,69 @@ from tqdm import tqdm
 from oncoqi.dicom.check import check_series
 from oncoqi.dicom.scan import ScanResult, scan_series
 
+#: ``oncoqi dicom --help``: plain text, shown as written.
+DESCRIPTION = """\
+List and check the DICOM series under a folder before computing on them.
+
+Any nesting, several patients and modalities mixed; files that are not DICOM
+are skipped and counted.
+"""
+EPILOG = """\
+Examples:
+  oncoqi dicom ls /data/cohort
+  oncoqi dicom check /data/cohort --headers-only
+"""
+
+#: ``oncoqi dicom ls --help``.
+LS_DESCRIPTION = """\
+List every DICOM series under a folder, one line per series.
+
+Columns: PatientID, StudyInstanceUID, SeriesInstanceUID, Modality, number of
+instances, SeriesDescription. Only headers are read, so listing is fast.
+Exit code 1 when no series is found.
+"""
+LS_EPILOG = """\
+Examples:
+  oncoqi dicom ls /data/cohort
+  oncoqi dicom ls /data/cohort --json --files
+"""
+
+#: ``oncoqi dicom check --help``.
+CHECK_DESCRIPTION = """\
+Check that every image series under a folder loads as a correct volume.
+
+Reports each defect that would make a volume wrong: missing or duplicate
+slices, uneven spacing, gantry tilt, mixed orientations or sizes, truncated
+pixel data, and compressed transfer syntaxes this installation cannot decode.
+Exit code 0 only when every series is sound; SEG, SR, RTSTRUCT and other
+non-image objects are listed as skipped.
+"""
+CHECK_EPILOG = """\
+Examples:
+  oncoqi dicom check /data/cohort
+  oncoqi dicom check /data/cohort/LUNG1-001 --headers-only
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi dicom`` and its sub-commands."""
-    parser = sub.add_parser("dicom", help="list and check DICOM series", description=__doc__)
+    parser = sub.add_parser(
+        "dicom",
+        help="list and check DICOM series",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     dsub = parser.add_subparsers(dest="dicom_command", metavar="ACTION")
     dsub.required = True
 
-    ls = dsub.add_parser("ls", help="one line per series found under DIR")
+    ls = dsub.add_parser(
+        "ls",
+        help="one line per series found under DIR",
+        description=LS_DESCRIPTION,
+        epilog=LS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ls.add_argument("path", metavar="DIR", help="folder tree (or one file) to scan")
     ls.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     ls.add_argument("--files", action="store_true", help="with --json, include every file path")
@@ -27,6 +82,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     check = dsub.add_parser(
         "check",
         help="validate every series' geometry and pixel data (exit 0 only when all are sound)",
+        description=CHECK_DESCRIPTION,
+        epilog=CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("path", metavar="DIR", help="folder tree (or one file) to check")
     check.add_argument("--headers-only", action="store_true", help="check geometry only, do not read pixel data")

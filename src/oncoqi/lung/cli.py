@@ -55,25 +55,147 @@ from oncoqi.metrics.matching import match_cases
 from oncoqi.metrics.report import print_report, report_dict
 from oncoqi.report.lung import write_lesion_report
 
+#: ``oncoqi lung --help``: plain text, shown as written.
+DESCRIPTION = """\
+Find the lungs and the lung tumours on a chest CT, and score segmentations.
+
+A CT is a DICOM folder or file, or an NRRD, NIfTI or MetaImage volume. The
+tumour network ships in the package; train, tune and ensemble make and adjust
+other models.
+"""
+EPILOG = """\
+Examples:
+  oncoqi lung isolate CT_DIR --out lungs
+  oncoqi lung segment CT_DIR --out lesions --dicom-seg
+  oncoqi lung evaluate lesions/tumor_label.nrrd truth/tumor_label.nrrd
+"""
+
+#: ``oncoqi lung isolate --help``.
+ISOLATE_DESCRIPTION = """\
+Isolate the lungs of a chest CT and the region where tumours are searched.
+
+Writes, on the CT's own grid:
+  DIR/lung_mask.nrrd      0 outside, 1 right lung, 2 left lung
+  DIR/search_region.nrrd  where tumours are searched: the lungs and their
+                          mirror image about the spine, dilated by 5 mm
+  DIR/body_mask.nrrd      the body
+  DIR/lungs.json          lung volumes (ml), lung slices, spine detection
+  DIR/lung_qc.png         a QC picture (not with --no-qc)
+"""
+ISOLATE_EPILOG = """\
+Examples:
+  oncoqi lung isolate CT_DIR --out lungs
+  oncoqi lung isolate ct.nrrd --out lungs --no-qc --force
+"""
+
 #: ``oncoqi lung evaluate --help``.
-EVALUATE_DESCRIPTION = """``oncoqi lung evaluate PRED GT``: segmentation metrics per case, their summary, lung-wise detection.
+EVALUATE_DESCRIPTION = """\
+Score predicted tumour label maps against reference ones, case by case.
 
-PRED and GT are both label-map files (one case) or both folders. In folders, every label file
-(``.nrrd .nhdr .nii .nii.gz .mha .mhd``) or sub-folder (a DICOM series) of GT is a case, named by
-its file name without the extension; PRED must hold an entry of the same name (a missing one is
-an error, not a silent skip). Any non-zero voxel is lesion.
+PRED and GT are both label-map files (one case) or both folders. In folders,
+every label file (.nrrd .nhdr .nii .nii.gz .mha .mhd) or sub-folder (a DICOM
+series) of GT is a case, named by its file name without the extension; PRED
+must hold an entry of the same name (a missing one is an error, not a silent
+skip). Any non-zero voxel is lesion.
 
-Per case: DSC, Jaccard, HD95 (mm), surface Dice and added path length at ``--tolerance-mm``
-(default 1.18 mm), and the volume difference, as defined in :mod:`oncoqi.metrics`. The summary
-gives the median [Q1, Q3] over the cases; an empty prediction counts as DSC 0 and HD95 inf.
-Lung-wise detection (sensitivity, specificity, AUC) splits each case into its right and left
-lung, with ``--lungs`` (lung label maps, 1 right, 2 left, named like the cases) or at
-``--midline-x-mm``; its score is the per-lung maximum of ``--probabilities`` when given, else
-the predicted volume.
+Per case: DSC, Jaccard, HD95 (mm), surface Dice and added path length at
+--tolerance-mm, and the volume difference. The summary gives the median
+[Q1, Q3] over the cases; an empty prediction counts as DSC 0 and HD95 inf.
+Lung-wise detection (sensitivity, specificity, AUC) splits each case into its
+right and left lung, with --lungs (lung label maps, 1 right, 2 left, named
+like the cases) or at --midline-x-mm; its score is the per-lung maximum of
+--probabilities when given, else the predicted volume.
 
-``--json`` prints ``{"tolerance_mm", "cases": [...], "summary": {metric: {n, median, q1, q3,
-mean}}, "detection": {...}, "lungs": [...]}``; infinite and undefined values are null there
-(``empty_prediction`` tells a failed case).
+--json prints an object with tolerance_mm, cases (one object per case),
+summary (per metric: n, median, q1, q3, mean), detection and lungs; infinite
+and undefined values are null there (empty_prediction tells a failed case).
+"""
+EVALUATE_EPILOG = """\
+Examples:
+  oncoqi lung evaluate lesions/tumor_label.nrrd truth/tumor_label.nrrd
+  oncoqi lung evaluate predictions/ references/ --lungs lungs/ --json
+"""
+
+#: ``oncoqi lung segment --help``.
+SEGMENT_DESCRIPTION = """\
+Segment and measure the lung tumours of a chest CT (GTV-1 and other lesions).
+
+Writes, on the CT's grid and only once everything has been computed:
+  DIR/tumor_label.nrrd  0 background, 1 GTV-1 (the largest lesion), 2..n the
+                        others by decreasing volume
+  DIR/lung_mask.nrrd    0 outside, 1 right lung, 2 left lung
+  DIR/lesions.json      per lesion: volume (ml), RECIST and perpendicular
+                        diameters (mm), centre (LPS mm), side, confidence
+With --report DIR2 also the lesions as DICOM SEG + SR TID 1500 (seg.dcm,
+sr.dcm) in DIR2; --dicom-seg writes them into DIR. Both need the CT as DICOM.
+"""
+SEGMENT_EPILOG = """\
+Examples:
+  oncoqi lung segment CT_DIR --out lesions
+  oncoqi lung segment CT_DIR --out lesions --report report --threads 4
+  oncoqi lung segment ct.nrrd --out lesions --model my_model.onnx
+"""
+
+#: ``oncoqi lung train --help``.
+TRAIN_DESCRIPTION = """\
+Train the lung tumour network on CT cases or phantoms; export it to ONNX.
+
+Needs the train extra (pip install 'oncoqi[train]', TensorFlow). Whole cases
+are held out for validation. --cases takes a folder with one sub-folder per
+case, holding a tumour label volume (name starting with tumor_label,
+tumour_label, label or gtv) and the CT (a volume named image*, ct* or
+volume*, else a CT sub-folder of DICOM, else the DICOM in the case folder).
+
+Writes into --out: best.weights.h5 (the best validation Dice so far),
+training_log.csv, learning_curves.png and lung_unet.onnx (the best weights,
+with the preprocessing and network options in its metadata; rewritten at
+every improvement, so an interrupted run leaves its best model). Tune the
+model after (oncoqi lung tune). What each option does and the runs behind
+the shipped model: Docs/model-card.md.
+"""
+TRAIN_EPILOG = """\
+Examples:
+  oncoqi lung train --phantoms 120 --seed 0 --epochs 30 --out runs/lung_unet
+  oncoqi lung train --cases my_cases --init-from lung_unet.onnx --epochs 5 \\
+      --out runs/fine_tuned
+"""
+
+#: ``oncoqi lung tune --help``.
+TUNE_DESCRIPTION = """\
+Choose a model's threshold and lesion filters on held-out synthetic cases.
+
+A slice-wise network leaves small specks and vessel cross-sections that would
+be false lesions. The probability threshold and what a lesion must have to
+count (its volume, slices, confidence, share inside the lungs, and the vessel
+and diaphragm-dome tests) depend on the model, so they are chosen per model
+on a tuning set that is neither the training nor the test set (phantom seed
+500 for the shipped model) and stored in the model's metadata, where
+oncoqi lung segment reads them. A setting is scored first by the figure
+furthest below its bar (median Dice 0.85, lung-wise sensitivity and
+specificity 0.95), then by the mean of Dice, sensitivity, specificity,
+lesion-wise precision and an HD95 term. Details: Docs/model-card.md.
+"""
+TUNE_EPILOG = """\
+Examples:
+  oncoqi lung tune --model runs/ensemble.onnx --phantoms 20 --seed 500
+  oncoqi lung tune --model lung_unet.onnx --dry-run
+"""
+
+#: ``oncoqi lung ensemble --help``.
+ENSEMBLE_DESCRIPTION = """\
+Combine trained tumour networks into one ONNX model that averages them.
+
+Networks trained from different seeds agree on true tumours but each has false
+lesions of its own; their mean keeps what they agree on. With --mirror each
+network also sees the slice mirrored left to right (one network is then enough;
+it doubles the time). The members must share the preprocessing. The ensemble is
+a new model: tune it after (oncoqi lung tune).
+"""
+ENSEMBLE_EPILOG = """\
+Examples:
+  oncoqi lung ensemble runs/a/lung_unet.onnx runs/b/lung_unet.onnx \\
+      --out runs/ensemble.onnx
+  oncoqi lung ensemble runs/a/lung_unet.onnx --mirror --out runs/mirror.onnx
 """
 
 
@@ -85,11 +207,23 @@ SEGMENT_FILES = (TUMOUR_LABEL_FILE, "lung_mask.nrrd", "lesions.json", *REPORT_FI
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi lung`` and its sub-commands."""
-    parser = sub.add_parser("lung", help="lung isolation and lung tumour segmentation evaluation", description=__doc__)
+    parser = sub.add_parser(
+        "lung",
+        help="lung isolation, lung tumour segmentation and its evaluation, model training",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     lsub = parser.add_subparsers(dest="lung_command", metavar="ACTION")
     lsub.required = True
 
-    iso = lsub.add_parser("isolate", help="isolate the lungs of a chest CT (DICOM folder or volume file)")
+    iso = lsub.add_parser(
+        "isolate",
+        help="isolate the lungs of a chest CT (DICOM folder or volume file)",
+        description=ISOLATE_DESCRIPTION,
+        epilog=ISOLATE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     iso.add_argument("input", metavar="INPUT", help="CT as a DICOM folder/file or an NRRD/NIfTI/MetaImage file")
     iso.add_argument("--out", required=True, help="output folder (created)")
     iso.add_argument("--series-uid", help="SeriesInstanceUID when INPUT holds several image series")
@@ -105,7 +239,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     add_evaluate_parser(lsub)
 
-    seg = lsub.add_parser("segment", help="segment lung tumours (GTV-1 and other lesions) with the tumour network")
+    seg = lsub.add_parser(
+        "segment",
+        help="segment lung tumours (GTV-1 and other lesions) with the tumour network",
+        description=SEGMENT_DESCRIPTION,
+        epilog=SEGMENT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     seg.add_argument("input", metavar="INPUT", help="CT as a DICOM folder/file or an NRRD/NIfTI/MetaImage file")
     seg.add_argument("--out", required=True, help="output folder (created)")
     seg.add_argument("--model", help="ONNX tumour model (default: the model shipped in the package)")
@@ -212,6 +352,7 @@ def add_evaluate_parser(lung_subparsers: argparse._SubParsersAction) -> None:
         "evaluate",
         help="DSC, HD95, surface Dice, APL, volume difference and lung-wise detection of predictions",
         description=EVALUATE_DESCRIPTION,
+        epilog=EVALUATE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("pred", metavar="PRED", help="predicted label map, or folder of them")
@@ -263,7 +404,8 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train the lung tumour network and export it to ONNX (needs the 'train' extra)",
-        description=train.__doc__,
+        description=TRAIN_DESCRIPTION,
+        epilog=TRAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_case_options(p)
@@ -523,7 +665,8 @@ def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "tune",
         help="choose a model's threshold and minimum lesion size on held-out phantoms",
-        description=tune.__doc__,
+        description=TUNE_DESCRIPTION,
+        epilog=TUNE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", required=True, help="ONNX model to tune (its metadata is updated in place)")
@@ -553,7 +696,8 @@ def _add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ensemble",
         help="average several trained networks into one ONNX model (tune it after)",
-        description=ensemble.__doc__,
+        description=ENSEMBLE_DESCRIPTION,
+        epilog=ENSEMBLE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(

@@ -48,13 +48,108 @@ from oncoqi.pet.segment import (
 from oncoqi.pet.series import PETSeries, load_pet_series
 from oncoqi.pet.suv import apply_suv, compute_suv_factors
 
+#: ``oncoqi pet --help``: plain text, shown as written.
+DESCRIPTION = """\
+Measure PET: SUV, PET-IndiC indices, threshold lesions, CT labels on PET.
+
+The commands compute the SUV factors of a PET series, the PET-IndiC indices of
+segments, a lesion segmented by an SUV threshold, and bring CT labels onto the
+PET grid. The PET is a DICOM series (SUV comes from its headers); every
+assumption made in computing the SUV is reported as a warning.
+"""
+EPILOG = """\
+Examples:
+  oncoqi pet suv PET_DIR
+  oncoqi pet indices --pet PET_DIR --labels pet_label.nrrd --json
+  oncoqi pet segment --pet PET_DIR --seed -40 25 -180 --method percent \\
+      --value 41 --out lesion.nrrd
+  oncoqi pet transfer --labels lesions/tumor_label.nrrd --pet PET_DIR \\
+      --out pet_label.nrrd
+"""
+
+#: ``oncoqi pet suv --help``.
+SUV_DESCRIPTION = """\
+Compute the SUV factors (SUVbw, SUL, SUVbsa) of a PET series from its headers.
+
+Each factor converts rescaled pixel values to that SUV; it is missing (null
+in --json) when it cannot be computed or differs per frame, with the reason
+as a warning. --json prints suvbw, sul, suvbsa, units, decay_correction and
+warnings. --rwvm also writes the factors as a DICOM Real World Value Mapping
+object, --suv-volume the SUV volume itself.
+"""
+SUV_EPILOG = """\
+Examples:
+  oncoqi pet suv PET_DIR
+  oncoqi pet suv PET_DIR --json --suv-volume suv.nrrd --suv sul
+"""
+
+#: ``oncoqi pet indices --help``.
+INDICES_DESCRIPTION = """\
+Compute the PET-IndiC indices of each segment on the PET's SUV volume.
+
+SUVmax, SUVmean, SUVpeak, MTV, TLG, quartiles, SAM and more. One result per
+label value (label map) or segment (DICOM SEG), computed on the SUVbw volume
+unless --suv sul or bsa. --json keys: label, suv_mean, suv_std, suv_min,
+suv_max, rms, mtv_ml, q1, median, q3, upper_adjacent, tlg, glycolysis_q1..q4,
+distribution_q1..q4, sam, sam_background, suv_peak, suv_peak_lps_mm,
+voxel_count, units, warnings. --report DIR also writes them as DIR/seg.dcm and
+DIR/sr.dcm (DICOM SEG + SR TID 1500).
+"""
+INDICES_EPILOG = """\
+Examples:
+  oncoqi pet indices --pet PET_DIR --labels pet_label.nrrd
+  oncoqi pet indices --pet PET_DIR --labels seg.dcm --label 1 --json \\
+      --report pet_report
+"""
+
+#: ``oncoqi pet segment --help``.
+SEGMENT_DESCRIPTION = """\
+Segment a PET lesion by an SUV threshold, from a seed point or in a region.
+
+The lesion is written as a label map (value 1) on the PET grid.
+
+Methods (voxels with SUV >= T are kept):
+  fixed       T = V (an SUV, e.g. 2.5)
+  percent     T = V/100 x the local SUVmax (e.g. 41 or 50)
+  background  T = bg + V/100 x (local SUVmax - bg); bg is --background, else
+              the mean SUV of a shell of --shell mm around the lesion
+The local region is --region (all non-zero voxels, or --label N) or the ball
+of --search-radius mm around the seed (LPS mm). With a seed, the connected
+component holding the seed is kept; a seed below T moves to the hottest
+voxel of the ball, with a warning.
+"""
+SEGMENT_EPILOG = """\
+Examples:
+  oncoqi pet segment --pet PET_DIR --seed -40 25 -180 --method percent \\
+      --value 41 --out lesion.nrrd
+  oncoqi pet segment --pet PET_DIR --region pet_label.nrrd --label 1 \\
+      --method background --value 50 --out lesion.nrrd --json
+"""
+
+#: ``oncoqi pet transfer --help``.
+TRANSFER_DESCRIPTION = """\
+Bring a label map on another grid (e.g. a CT tumour label) onto the PET grid.
+
+fraction (default) keeps each label where it covers at least half of a PET
+voxel, so that volumes are preserved; nearest is plain nearest neighbour.
+Prints each label's volume before and after.
+"""
+TRANSFER_EPILOG = """\
+Examples:
+  oncoqi pet transfer --labels lesions/tumor_label.nrrd --pet PET_DIR \\
+      --out pet_label.nrrd
+  oncoqi pet transfer --labels ct_label.nii.gz --pet PET_DIR --method nearest \\
+      --out pet_label.nii.gz
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi pet`` and its sub-commands."""
     parser = sub.add_parser(
         "pet",
-        help="PET SUV normalisation and PET-IndiC indices",
-        description=__doc__,
+        help="PET SUV normalisation, PET-IndiC indices and threshold segmentation",
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     psub = parser.add_subparsers(dest="pet_command", metavar="ACTION")
@@ -67,7 +162,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _add_suv_parser(psub: argparse._SubParsersAction) -> None:
     """``oncoqi pet suv``: the SUV factors of a PET series, optionally as an RWVM or an SUV volume."""
-    suv = psub.add_parser("suv", help="SUV scale factors (SUVbw, SUL, SUVbsa) from the PET headers")
+    suv = psub.add_parser(
+        "suv",
+        help="SUV scale factors (SUVbw, SUL, SUVbsa) from the PET headers",
+        description=SUV_DESCRIPTION,
+        epilog=SUV_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     suv.add_argument("path", metavar="DIR", help="folder holding the PET series")
     suv.add_argument("--series-uid", help="SeriesInstanceUID, when DIR holds several PET series")
     suv.add_argument("--json", action="store_true", help="print JSON instead of text")
@@ -80,7 +181,13 @@ def _add_suv_parser(psub: argparse._SubParsersAction) -> None:
 
 def _add_indices_parser(psub: argparse._SubParsersAction) -> None:
     """``oncoqi pet indices``: the PET-IndiC indices of each segment, optionally as a SEG + SR report."""
-    ind = psub.add_parser("indices", help="PET-IndiC indices of each segment on the SUV volume")
+    ind = psub.add_parser(
+        "indices",
+        help="PET-IndiC indices of each segment on the SUV volume",
+        description=INDICES_DESCRIPTION,
+        epilog=INDICES_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ind.add_argument("--pet", required=True, metavar="DIR", help="folder holding the PET series")
     ind.add_argument("--labels", required=True, metavar="FILE", help="label map (NRRD/NIfTI/MHA) or DICOM SEG")
     ind.add_argument("--label", type=int, metavar="N", help="only this label value / SEG segment number")
@@ -105,7 +212,13 @@ def _add_indices_parser(psub: argparse._SubParsersAction) -> None:
 
 def _add_segment_parser(psub: argparse._SubParsersAction) -> None:
     """``oncoqi pet segment``: a threshold segmentation from a seed or in a region, with its settings."""
-    seg = psub.add_parser("segment", help="threshold segmentation of a lesion on the SUV volume")
+    seg = psub.add_parser(
+        "segment",
+        help="threshold segmentation of a lesion on the SUV volume",
+        description=SEGMENT_DESCRIPTION,
+        epilog=SEGMENT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     seg.add_argument("--pet", required=True, metavar="DIR", help="folder holding the PET series")
     where = seg.add_mutually_exclusive_group(required=True)
     where.add_argument("--seed", nargs=3, type=float, metavar=("X", "Y", "Z"), help="seed point, LPS mm")
@@ -143,7 +256,13 @@ def _add_segment_parser(psub: argparse._SubParsersAction) -> None:
 
 def _add_transfer_parser(psub: argparse._SubParsersAction) -> None:
     """``oncoqi pet transfer``: a label map brought onto the PET grid."""
-    tr = psub.add_parser("transfer", help="bring a label map (e.g. a CT tumour label) onto the PET grid")
+    tr = psub.add_parser(
+        "transfer",
+        help="bring a label map (e.g. a CT tumour label) onto the PET grid",
+        description=TRANSFER_DESCRIPTION,
+        epilog=TRANSFER_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     tr.add_argument("--labels", required=True, metavar="CT_LABEL", help="label map (NRRD/NIfTI/MHA) on its own grid")
     tr.add_argument("--pet", required=True, metavar="DIR", help="folder holding the PET series")
     tr.add_argument(

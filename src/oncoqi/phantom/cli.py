@@ -14,22 +14,34 @@ from oncoqi.phantom.tumours import LOCATIONS, SHAPES
 
 _T = TypeVar("_T")
 
+#: ``oncoqi phantom --help``: plain text, shown as written.
+DESCRIPTION = """\
+Write a synthetic thorax CT or PET/CT study with exact ground truth.
+
+ct writes a CT series, petct a CT and a PET series, as real DICOM, with the
+true tumour labels, lung mask and true SUVs beside them: test data on which
+every other command's right answer is known.
+"""
 EPILOG = """\
-output:
-  DIR/CT/*.dcm                CT Image Storage series (one file per slice)
-  DIR/PET/*.dcm               PET Image Storage series in Bq/ml with every SUV tag (petct only)
-  DIR/truth/tumor_label.nrrd  0 background, 1..n tumours, on the CT grid
-  DIR/truth/lung_mask.nrrd    0 outside, 1 right lung, 2 left lung, on the CT grid
-  DIR/truth/tissue_label.nrrd tissue classes, on the CT grid
-  DIR/truth/truth.json        seed, options, per tumour volume/centre/location/shape/side,
-                              per PET region activity (Bq/ml) and true SUVbw
+Output:
+  DIR/CT/*.dcm                 CT series, one file per slice
+  DIR/PET/*.dcm                PET series in Bq/ml with every SUV tag (petct)
+  DIR/truth/tumor_label.nrrd   0 background, 1..n tumours, on the CT grid
+  DIR/truth/lung_mask.nrrd     0 outside, 1 right lung, 2 left lung (CT grid)
+  DIR/truth/tissue_label.nrrd  tissue classes, on the CT grid
+  DIR/truth/truth.json         seed, options; per tumour its volume, centre,
+                               location, shape and side; per PET region its
+                               activity (Bq/ml) and true SUVbw
 
-Lists (--volumes, --shapes, --locations, --tumour-suv, --solid-fractions) give one value per tumour, or one
-value for all. Anything not given is drawn from the seed; the same options and seed always
-give the same study, UIDs included.
+The lists (--volumes, --shapes, --locations, --tumour-suv, --solid-fractions)
+give one value per tumour, or one value for all. Anything not given is drawn
+from the seed; the same options and seed always give the same study, UIDs
+included.
 
-example:
-  oncoqi phantom petct --out phantom7 --seed 7 --tumours 2 --volumes 20 5 --locations chest_wall parenchyma
+Examples:
+  oncoqi phantom petct --out phantom7 --seed 7
+  oncoqi phantom ct --out ct3 --seed 3 --tumours 2 --volumes 20 5 \\
+      --locations chest_wall parenchyma
 """
 
 
@@ -38,8 +50,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "phantom",
         help="write a synthetic thorax CT or PET/CT study with exact ground truth",
-        description="Write a synthetic thorax CT (ct) or PET/CT (petct) study as DICOM series, with "
-        "ground-truth tumour labels, lung mask and true SUVs beside it.",
+        description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -19,14 +19,108 @@ from oncoqi.dicom.seg import SegmentationData
 from oncoqi.errors import InputError
 from oncoqi.report import read_report, write_report
 
+#: ``oncoqi report --help``: plain text, shown as written.
+DESCRIPTION = """\
+Write segmentations and measurements as DICOM SEG + SR reports; read them.
+
+The SR is a TID 1500 measurement report; the pair is what
+QuantitativeReporting, dcmqi, OHIF and 3D Slicer exchange; read also takes
+reports written by dcmqi, highdicom or other tools.
+"""
+EPILOG = """\
+Examples:
+  oncoqi report write --source CT_DIR --labels lesions.nrrd --meta meta.json \\
+      --out report
+  oncoqi report read report/sr.dcm
+  oncoqi report read report/seg.dcm --source CT_DIR --export edited
+"""
+
+#: ``oncoqi report write --help``: the --meta format, so that no other page is needed.
+WRITE_DESCRIPTION = """\
+Write label images on a CT or PET series as a DICOM SEG + SR TID 1500 report.
+
+The SEG (seg.dcm) and the measurement report (sr.dcm) go into --out.
+Without --measurements the SR gets, per segment, the volume and the mean,
+minimum, maximum and SD in HU (CT) or SUVbw (PET, plus SUVpeak). Both files
+are built before either is written, and an existing seg.dcm or sr.dcm is
+replaced only with --force.
+"""
+WRITE_EPILOG = """\
+The --meta file (JSON) lists the segments. Minimal example, one segment
+with voxel value 1 in the first --labels file:
+
+  {"segments": [{"label": "GTV", "label_value": 1,
+                 "category": "morphologically_abnormal_structure",
+                 "type": "neoplasm"}]}
+
+Segment keys:
+  label, category, type  required; category and type are codes
+  labels_file            0-based index of its --labels file (default 0)
+  label_value            its voxel value in that file (default 1)
+  algorithm              {"type": "AUTOMATIC", "name": "OncoQI lung",
+                         "version": "0.1"}; type AUTOMATIC, SEMIAUTOMATIC or
+                         MANUAL (the default); name required unless MANUAL
+  anatomic_region, anatomic_region_modifier, type_modifier
+                         optional codes, e.g. "lung" and "left"
+  description, tracking_id, tracking_uid, color ([r, g, b], 0-255)
+                         optional
+A code is {"value": "59441001", "scheme": "SCT", "meaning": "Lymph node"}
+or one of these names: tissue, anatomical_structure,
+morphologically_abnormal_structure, neoplasm, primary_neoplasm,
+secondary_neoplasm, mass, nodule, lymph_node, lung, liver, thorax,
+mediastinum, left, right, bilateral.
+Optional document keys: series_description, series_number, instance_number,
+content_label, content_description, content_creator, body_part_examined,
+clinical_trial_series_id, clinical_trial_time_point_id,
+clinical_trial_coordinating_center.
+Unknown keys are errors, so that a typo cannot drop a code. dcmqi's
+itkimage2segimage JSON (segmentAttributes) is accepted as it is. Full
+reference, and the --measurements format: Docs/reporting.md.
+
+Examples:
+  oncoqi report write --source CT_DIR --labels lesions.nrrd --meta meta.json \\
+      --out report
+  oncoqi report write --source PET_DIR --labels gtv.nrrd --labels nodes.nrrd \\
+      --meta meta.json --measurements measurements.json --out report --force
+"""
+
+#: ``oncoqi report read --help``.
+READ_DESCRIPTION = """\
+Print what a DICOM SEG or SR TID 1500 holds: segments or measurements.
+
+For a SEG: one line per segment (number, label, type, voxels, volume);
+--export DIR also writes its label images (labels-0.nrrd, ...) and a
+meta.json that report write accepts back, so a SEG can be edited and written
+again. For an SR: the measurement table as tab-separated text. --json prints
+everything as JSON.
+"""
+READ_EPILOG = """\
+Examples:
+  oncoqi report read report/sr.dcm
+  oncoqi report read report/sr.dcm --json
+  oncoqi report read report/seg.dcm --source CT_DIR --export edited
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi report`` and its sub-commands."""
-    parser = sub.add_parser("report", help="write and read DICOM SEG + SR TID 1500 reports", description=__doc__)
+    parser = sub.add_parser(
+        "report",
+        help="write and read DICOM SEG + SR TID 1500 reports",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     rsub = parser.add_subparsers(dest="report_command", metavar="ACTION")
     rsub.required = True
 
-    write = rsub.add_parser("write", help="write seg.dcm and sr.dcm from label images on a CT/PET series")
+    write = rsub.add_parser(
+        "write",
+        help="write seg.dcm and sr.dcm from label images on a CT/PET series",
+        description=WRITE_DESCRIPTION,
+        epilog=WRITE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     write.add_argument("--source", required=True, metavar="DIR", help="folder of the source CT or PET series")
     write.add_argument("--series-uid", help="SeriesInstanceUID of the source when DIR holds several image series")
     write.add_argument(
@@ -40,7 +134,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--meta",
         required=True,
         metavar="META.json",
-        help="segment metadata: OncoQI JSON ('segments') or dcmqi JSON ('segmentAttributes')",
+        help="segment metadata: OncoQI JSON ('segments', see below) or dcmqi JSON ('segmentAttributes')",
     )
     write.add_argument(
         "--measurements",
@@ -52,7 +146,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     write.add_argument("--force", action="store_true", help="overwrite seg.dcm and sr.dcm already in --out")
     write.set_defaults(func=_write, output_folders=("out",), run_command="report write", input_arg="source")
 
-    read = rsub.add_parser("read", help="print what a DICOM SEG or SR TID 1500 holds")
+    read = rsub.add_parser(
+        "read",
+        help="print what a DICOM SEG or SR TID 1500 holds",
+        description=READ_DESCRIPTION,
+        epilog=READ_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     read.add_argument("path", metavar="FILE", help="a SEG or SR file")
     read.add_argument("--json", action="store_true", help="print JSON instead of a table")
     read.add_argument("--source", metavar="DIR", help="SEG: put the labels on this series' grid")

@@ -31,6 +31,72 @@ from oncoqi.tcia.source import ImagingSource, Listing, with_referenced_series
 EXIT_CANCELLED = 130
 
 
+#: ``oncoqi tcia --help``: plain text, shown as written.
+DESCRIPTION = """\
+Browse TCIA or the Imaging Data Commons (IDC) and download DICOM series.
+
+TCIA is The Cancer Imaging Archive, IDC the NCI Imaging Data Commons.
+Listings print a table (JSON with --json) and come from the metadata cache
+when it is fresh; when the server cannot be reached, a cached answer is shown
+with a note. With --source idc they come from the index bundled with
+idc-index (offline) and downloads use s5cmd. Downloads land in
+OUT/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/ with the manifest
+OUT/oncoqi-tcia-manifest.json; a rerun skips complete series.
+"""
+EPILOG = """\
+Examples:
+  oncoqi tcia collections
+  oncoqi tcia series --collection NSCLC-Radiomics --modality CT
+  oncoqi tcia download --manifest manifest.tcia --out tcia
+"""
+
+#: ``oncoqi tcia <listing> --help``: (description, epilog) of each listing.
+LISTING_HELP = {
+    "collections": (
+        "List the collections of the archive (TCIA, or IDC with --source idc).\n\n"
+        "A listing that finds nothing says so and exits with code 1.\n",
+        "Examples:\n  oncoqi tcia collections\n  oncoqi tcia collections --source idc --json\n",
+    ),
+    "patients": (
+        "List the patients of a collection.\n",
+        "Examples:\n  oncoqi tcia patients --collection NSCLC-Radiomics\n"
+        "  oncoqi tcia patients --collection NSCLC-Radiomics --json --refresh\n",
+    ),
+    "studies": (
+        "List the studies of a collection, or of one patient in it.\n",
+        "Examples:\n  oncoqi tcia studies --collection NSCLC-Radiomics\n"
+        "  oncoqi tcia studies --collection NSCLC-Radiomics --patient LUNG1-001\n",
+    ),
+    "series": (
+        "List the series that match every filter given (at least one).\n\n"
+        "--json adds body part, image count, size, manufacturer and model,\n"
+        "licence and the collection's DOI.\n",
+        "Examples:\n  oncoqi tcia series --collection NSCLC-Radiomics --modality RTSTRUCT --json\n"
+        "  oncoqi tcia series --source idc --collection NSCLC-Radiomics --modality CT\n",
+    ),
+}
+
+#: ``oncoqi tcia download --help``.
+DOWNLOAD_DESCRIPTION = """\
+Download series, with parallel workers, verification and a manifest.
+
+Series land in OUT/<PatientID>/<StudyInstanceUID>/<SeriesInstanceUID>/ and
+what was downloaded in OUT/oncoqi-tcia-manifest.json; a rerun skips complete
+series. --manifest takes a .tcia cart exported by the TCIA web portal, or a
+text file with one SeriesInstanceUID per line. Exit code 0 when every series
+is there, 1 when some failed, 130 when cancelled (Ctrl-C removes the partial
+downloads).
+"""
+DOWNLOAD_EPILOG = """\
+Examples:
+  oncoqi tcia download --manifest manifest.tcia --out tcia --workers 4
+  oncoqi tcia download --with-references --out tcia \\
+      --series 1.3.6.1.4.1.32722.99.99.298991776521342375010861296712563382046
+  oncoqi tcia download --source idc --out idc \\
+      --series 1.3.6.1.4.1.32722.99.99.298991776521342375010861296712563382046
+"""
+
+
 def _common_options() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("archive")
@@ -66,13 +132,27 @@ def _common_options() -> argparse.ArgumentParser:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``oncoqi tcia`` and its sub-commands."""
-    parser = sub.add_parser("tcia", help="browse TCIA and download series", description=__doc__)
+    parser = sub.add_parser(
+        "tcia",
+        help="browse TCIA or IDC and download series",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     tsub = parser.add_subparsers(dest="tcia_command", metavar="ACTION")
     tsub.required = True
     common = _common_options()
 
     def listing(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = tsub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        description, epilog = LISTING_HELP[name]
+        p = tsub.add_parser(
+            name,
+            parents=[common],
+            help=help_text,
+            description=description,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         return p
 
@@ -96,8 +176,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "download",
         parents=[common],
         help="download series into OUT/<PatientID>/<StudyUID>/<SeriesUID>/",
-        description="Download series with parallel workers, verification and a manifest; reruns skip "
-        "complete series. Exit code 0 when every series is there, 1 when some failed, 130 when cancelled.",
+        description=DOWNLOAD_DESCRIPTION,
+        epilog=DOWNLOAD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = d.add_mutually_exclusive_group(required=True)
     what.add_argument("--series", nargs="+", metavar="UID", help="SeriesInstanceUIDs")
