@@ -167,8 +167,10 @@ SHOWN = (
     "thr_tlg",
     "warnings",
 )
-#: Shown columns holding text (left-aligned); numbers are right-aligned. All but the warnings are kept on one line.
+#: Shown columns holding text (left-aligned); numbers are right-aligned.
 TEXT_COLUMNS = frozenset({"patient_id", "study_uid", "lesion", "side", "thr_method", "warnings"})
+#: Short identifiers kept on one line (a PatientID or "Lesion 2" broken in two reads as two values).
+NO_WRAP = frozenset({"patient_id", "lesion"})
 #: Plural of each counted word that does not just take an s.
 PLURALS = {"study": "studies"}
 #: How the report words each study status.
@@ -277,7 +279,7 @@ def write_html_report(
 
 #: The page's style: compact tables, numbers right-aligned, red only for what failed.
 STYLE = (
-    "body{font-family:sans-serif;margin:1.5em;max-width:110em}table{border-collapse:collapse;font-size:90%}"
+    "body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse;font-size:90%}"
     "td,th{border:1px solid #bbb;padding:2px 6px;text-align:right}td.t,th{text-align:left}td.n{white-space:nowrap}"
     "th{background:#eef;vertical-align:bottom}th a{color:inherit}table.glossary td{text-align:left;vertical-align:top}"
     ".fail{color:#a00;font-weight:bold}figure{display:inline-block;margin:6px}img.qc{max-width:100%}"
@@ -324,8 +326,8 @@ def _cell(row: dict[str, Any], column: str, by_uid: dict[str, dict[str, str]]) -
     """One table cell; the study is named (its UID in the tooltip)."""
     if column == "study_uid":
         uid = str(row.get(column) or "")
-        return f"<td class='t n' title='{html.escape(uid)}'>{html.escape(_study_text(uid, by_uid.get(uid, {})))}</td>"
-    cls = (" class='t'" if column == "warnings" else " class='t n'") if column in TEXT_COLUMNS else ""
+        return f"<td class='t' title='{html.escape(uid)}'>{html.escape(_study_text(uid, by_uid.get(uid, {})))}</td>"
+    cls = (" class='t n'" if column in NO_WRAP else " class='t'") if column in TEXT_COLUMNS else ""
     return f"<td{cls}>{html.escape(_fmt(row.get(column)))}</td>"
 
 
