@@ -121,19 +121,25 @@ SEGMENT_DESCRIPTION = """\
 Segment and measure the lung tumours of a chest CT (GTV-1 and other lesions).
 
 Writes, on the CT's grid and only once everything has been computed:
-  DIR/tumor_label.nrrd  0 background, 1 GTV-1 (the largest lesion), 2..n the
-                        others by decreasing volume
+  DIR/tumor_label.nrrd  0 background, 1 GTV-1 (the largest lesion with no
+                        doubt), 2..n the others: undoubted ones first, each
+                        group by decreasing volume
   DIR/lung_mask.nrrd    0 outside, 1 right lung, 2 left lung
   DIR/lesions.json      per lesion: volume (ml), RECIST and perpendicular
-                        diameters (mm), centre (LPS mm), side, confidence
+                        diameters (mm), centre (LPS mm), side, confidence,
+                        doubts (why it may not be a tumour: a thin sheet, at
+                        the scan's edge, low confidence), source
 With --report DIR2 also the lesions as DICOM SEG + SR TID 1500 (seg.dcm,
 sr.dcm) in DIR2; --dicom-seg writes them into DIR. Both need the CT as DICOM.
+--point X Y Z (LPS mm; Slicer shows RAS, so negate its x and y) adds the
+tumour around a point placed inside a tumour the automatic pass missed.
 """
 SEGMENT_EPILOG = """\
 Examples:
   oncoqi lung segment CT_DIR --out lesions
   oncoqi lung segment CT_DIR --out lesions --report report --threads 4
   oncoqi lung segment ct.nrrd --out lesions --model my_model.onnx
+  oncoqi lung segment CT_DIR --out lesions --point -28.7 -22.8 -40.8
 """
 
 #: ``oncoqi lung train --help``.
@@ -149,8 +155,11 @@ volume*, else a CT sub-folder of DICOM, else the DICOM in the case folder).
 Writes into --out: best.weights.h5 (the best validation Dice so far),
 training_log.csv, learning_curves.png and lung_unet.onnx (the best weights,
 with the preprocessing and network options in its metadata; rewritten at
-every improvement, so an interrupted run leaves its best model). Tune the
-model after (oncoqi lung tune). What each option does and the runs behind
+every improvement, so an interrupted run leaves its best model), and
+resume.npz, replaced after every epoch: --resume resume.npz goes on exactly
+where a run stopped, with the cases and options it stored, so a long run is
+trained in pieces (--stop-after MINUTES ends a piece). Tune the model after
+(oncoqi lung tune). What each option does and the runs behind
 the shipped model: Docs/model-card.md.
 """
 TRAIN_EPILOG = """\
@@ -158,6 +167,9 @@ Examples:
   oncoqi lung train --phantoms 120 --seed 0 --epochs 30 --out runs/lung_unet
   oncoqi lung train --cases my_cases --init-from lung_unet.onnx --epochs 5 \\
       --out runs/fine_tuned
+  oncoqi lung train --phantoms 160 --epochs 60 --hard-cases 0.5 \\
+      --hard-negatives 0.5 --stop-after 120 --out runs/long
+  oncoqi lung train --resume runs/long/resume.npz --stop-after 120
 """
 
 #: ``oncoqi lung tune --help``.
