@@ -71,6 +71,10 @@ RESULTS_PARQUET = "results.parquet"
 FAILURES_CSV = "failures.csv"
 REPORT_HTML = "report.html"
 DOWNLOADS_DIR = "downloads"
+#: The note of a run without pyarrow. Logged at INFO, not WARNING: results.csv holds the same table, the
+#: Parquet copy is an optional extra, and a WARNING line was the first thing ``oncoqi demo`` showed on a
+#: plain install (``oncoqi batch`` still prints it among its notes).
+NO_PARQUET_NOTE = "results.parquet not written: pyarrow is not installed (pip install 'oncoqi[batch]')"
 #: Environment variables that make numerical libraries single-threaded in worker processes.
 SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -453,7 +457,7 @@ def _write_outputs(result: CohortResult, download_failures: list[dict[str, Any]]
         result.files["results.parquet"] = write_results_parquet(result.rows, out / RESULTS_PARQUET)
     else:
         (out / RESULTS_PARQUET).unlink(missing_ok=True)
-        result.notes.append("results.parquet not written: pyarrow is not installed (pip install 'oncoqi[batch]')")
+        result.notes.append(NO_PARQUET_NOTE)
     result.files["failures.csv"] = write_failures_csv(result.failures, out / FAILURES_CSV)
     studies_html = [
         {
@@ -528,7 +532,7 @@ def run_cohort(
     result.studies = sorted(results.values(), key=lambda r: (r.patient_id, r.study_uid))
     _write_outputs(result, download_failures)
     for note in result.notes:
-        log.warning("%s", note)
+        log.log(logging.INFO if note == NO_PARQUET_NOTE else logging.WARNING, "%s", note)
     return result
 
 
