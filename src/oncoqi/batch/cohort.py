@@ -535,11 +535,17 @@ def run_cohort(
     src = Path(input_path)
     if not src.exists():
         raise InputError(f"{src}: no such folder or manifest file")
+    new = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     result = CohortResult(out_dir=out)
-    scan_inputs, download_failures = _scan_inputs(src, out, cohort)
+    try:
+        scan_inputs, download_failures = _scan_inputs(src, out, cohort)
+        studies, scan = _cohort_studies(src, out, scan_inputs)
+    except OncoQIError:
+        if new and not any(out.iterdir()):
+            out.rmdir()  # an input without a study leaves no empty output folder behind
+        raise
     result.notes.extend(f["reason"] for f in download_failures)
-    studies, scan = _cohort_studies(src, out, scan_inputs)
     result.series = {s.series_uid: s for s in scan.series}
     unknown = find_override_problems(studies, options.series)
     if unknown:
