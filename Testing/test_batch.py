@@ -34,7 +34,7 @@ from oncoqi.batch import (
 )
 from oncoqi.batch.cohort import MAX_EXIT_CODE, is_manifest
 from oncoqi.batch.selection import lung_slice_count
-from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LOG_NAME, QC_NAME, study_folder
+from oncoqi.batch.study import CT_OUTPUTS, DONE_NAME, LABELS_NAME, LOG_NAME, QC_NAME, study_folder
 from oncoqi.batch.table import RESULT_COLUMNS, read_results_csv
 from oncoqi.dicom import read_volume_file, scan_series
 from oncoqi.lung.preprocess import PreprocessOptions
@@ -456,16 +456,41 @@ def test_slicer_script_loads_and_measures_each_study_through_the_logics(
     assert "slicer  OQI-PHANTOM-" in capsys.readouterr().out
 
 
-def test_a_bad_pet_keeps_the_ct_results_and_is_listed_as_a_pet_failure(one_study, model, tmp_path):
-    """A PET whose SUV cannot be computed (no Radiopharmaceutical Information Sequence) fails only the
-    PET part: the CT lesions stay in results.csv, the CT SEG and SR are written, failures.csv names the
-    part and the reason, the exit code counts it, and a rerun takes the study up again."""
-    study = tmp_path / "in" / "case"
-    shutil.copytree(one_study, study, ignore=shutil.ignore_patterns("truth"))
+def _break_pet(study: Path) -> None:
+    """Take the Radiopharmaceutical Information Sequence out of every PET file: no SUV can be computed."""
     for f in (study / "PET").glob("*.dcm"):
         ds = pydicom.dcmread(f)
         del ds.RadiopharmaceuticalInformationSequence
         ds.save_as(f)
+
+
+def _ct_outputs(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """The CT part's outputs of a study folder with their modification times and contents."""
+    return {name: ((folder / name).stat().st_mtime_ns, (folder / name).read_bytes()) for name in CT_OUTPUTS}
+
+
+def test_a_bad_pet_keeps_the_ct_results_and_is_listed_as_a_pet_failure(
+    one_study, model, first_run, tmp_path, monkeypatch
+):
+    """A PET whose SUV cannot be computed (no Radiopharmaceutical Information Sequence) fails only the
+    PET part: the CT lesions stay in results.csv, the CT SEG and SR are written, failures.csv names the
+    part and the reason, the exit code counts it. A rerun redoes only the PET part: the CT is not
+    segmented again and its outputs are left as they are, whether the PET is still bad (the study is
+    listed again) or fixed (the PET columns are filled, as a run on the good PET fills them); --force
+    redoes the whole study."""
+    import oncoqi.lung.segment
+
+    segmented: list[str] = []
+    segment_ct = oncoqi.lung.segment.segment_ct
+
+    def counted(ct, *args, **kwargs):
+        segmented.append(kwargs.get("name", ""))
+        return segment_ct(ct, *args, **kwargs)
+
+    monkeypatch.setattr(oncoqi.lung.segment, "segment_ct", counted)
+    study = tmp_path / "in" / "case"
+    shutil.copytree(one_study, study, ignore=shutil.ignore_patterns("truth"))
+    _break_pet(study)
     out = tmp_path / "out"
     assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model)) == 1
     (failure,) = failures_of(out)
@@ -477,7 +502,35 @@ def test_a_bad_pet_keeps_the_ct_results_and_is_listed_as_a_pet_failure(one_study
     assert rows and rows[0]["lesion"] == "GTV-1" and float(rows[0]["volume_ml"]) > 0 and not rows[0]["suv_max"]
     assert "PET part failed" in rows[0]["warnings"]
     done = load_done(folder)
-    assert done is not None and done["failed_part"] == "pet"
+    assert done is not None and done["failed_part"] == "pet" and len(segmented) == 1
+    ct_before, csv_before = _ct_outputs(folder), rows_of(out)
+
+    # rerun with the PET still bad: taken up again, the CT part reused, the study listed again
     stamp = (folder / DONE_NAME).stat().st_mtime_ns
     assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model)) == 1
     assert (folder / DONE_NAME).stat().st_mtime_ns != stamp  # taken up again, not skipped as complete
+    assert len(segmented) == 1 and _ct_outputs(folder) == ct_before
+    assert [f["part"] for f in failures_of(out)] == ["pet"] and rows_of(out) == csv_before
+    assert "CT part of the earlier run reused" in (folder / LOG_NAME).read_text()
+
+    # --force redoes the whole study, the CT segmentation too
+    assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model), "--force") == 1
+    assert len(segmented) == 2 and [f["part"] for f in failures_of(out)] == ["pet"]
+    ct_forced = _ct_outputs(folder)
+    assert all(ct_forced[name][0] != ct_before[name][0] for name in CT_OUTPUTS)  # written again
+    ct_before = ct_forced
+
+    # the PET fixed: only the PET part runs, and the results are those of a run on the good PET
+    shutil.rmtree(study / "PET")
+    shutil.copytree(one_study / "PET", study / "PET")
+    assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model)) == 0
+    assert len(segmented) == 2 and _ct_outputs(folder) == ct_before
+    assert failures_of(out) == [] and load_done(folder)["failed_part"] == ""
+    assert (folder / "pet" / "seg.dcm").is_file() and (folder / "pet" / "sr.dcm").is_file()
+    rows = read_results_csv(out / "results.csv")
+    assert float(rows[0]["suv_max"]) > 0 and rows[0]["thr_method"] == "background 50"
+    assert all("PET part failed" not in r["warnings"] for r in rows)
+    whole, _ = first_run  # the same study, with its good PET, run whole in the cohort
+    assert rows_of(out) == [r for r in rows_of(whole) if r[1] == rows[0]["study_uid"]]
+    assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model)) == 0  # now complete: skipped
+    assert len(segmented) == 2

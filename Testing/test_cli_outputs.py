@@ -125,6 +125,42 @@ def test_an_os_error_during_work_is_one_line_naming_the_file(tmp_path: Path, cap
         main(["-v", "demo", "--out", str(tmp_path)])
 
 
+def test_a_bug_is_one_line_saying_where_to_report_it_and_its_traceback_only_with_v(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """An unexpected exception is our bug, not the user's input: one line (no traceback) with its type and
+    message, how to get the details and where to report it; exit code 1. With -v, the traceback too."""
+    import oncoqi.cli
+
+    def bug(args) -> None:
+        raise KeyError("a key the code forgot")
+
+    monkeypatch.setattr(oncoqi.cli, "check_outputs", bug)
+    assert main(["demo", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "internal error: KeyError: 'a key the code forgot'; rerun with -v for the details and report it at "
+        f"{oncoqi.cli.ISSUES_URL}\n"
+    )
+    assert main(["-v", "demo", "--out", str(tmp_path)]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "Traceback (most recent call last):" and lines[-2] == "KeyError: 'a key the code forgot'"
+    assert any("in bug" in line for line in lines)  # the frame that raised
+    assert lines[-1].startswith("internal error: KeyError: 'a key the code forgot'; see the details above and report")
+
+
+def test_the_issue_address_is_the_projects() -> None:
+    """The address a bug report goes to is pyproject.toml's Issues URL (the package metadata is not
+    there inside Slicer, so the command line holds a copy)."""
+    import tomllib
+
+    import oncoqi.cli
+    from conftest import REPO_ROOT
+
+    urls = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["urls"]
+    assert oncoqi.cli.ISSUES_URL == urls["Issues"] == urls["Homepage"] + "/issues"
+
+
 def test_the_temporary_file_cleanup_never_hides_the_write_error(tmp_path: Path, monkeypatch) -> None:
     """A write that fails where the temporary file cannot be removed either (a read-only or vanished
     folder) raises the write's own error, not the cleanup's."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -37,6 +39,15 @@ def test_demo_plumbing_with_a_known_output_model(tmp_path, capsys):
     assert ": processed" in out
     assert main(["demo", "--out", str(tmp_path), "--model", str(model)]) == 0
     assert "complete from an earlier run" in capsys.readouterr().out
+    # a plain install has no pyarrow (the batch extra): the first thing the demo showed was then a line
+    # "WARNING oncoqi.batch.cohort: results.parquet not written"; now its stderr is empty (its own process,
+    # where the command line sets up logging as for a user)
+    script = "import sys\nsys.modules['pyarrow'] = None\nfrom oncoqi.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    argv = ["demo", "--out", str(tmp_path), "--model", str(model)]
+    done = subprocess.run([sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert done.stdout.startswith("sample study unpacked in ") and "complete from an earlier run" in done.stdout
+    assert not (tmp_path / "batch" / "results.parquet").exists()  # the run without pyarrow it was
 
 
 @pytest.mark.skipif(not default_model_path().is_file(), reason=f"no trained model at {default_model_path()} yet")

@@ -247,9 +247,13 @@ def test_label_on_another_grid_is_refused(tmp_path, change, message):
 def test_labelled_voxels_outside_the_source_grid_are_refused(tmp_path):
     ct = write_ct(tmp_path / "ct")
     bigger = np.zeros((ct.array.shape[0] + 2, *ct.array.shape[1:]), np.uint8)
+    bigger[2, 3, 3] = 1
     bigger[-1, 3, 3] = 1  # one voxel beyond the last slice
     label = Image(bigger, ct.spacing, ct.origin, ct.direction)
     with pytest.raises(GeometryError, match="1 labelled voxels lie outside"):
+        build_segmentation(label, tmp_path / "ct", load_metadata({"segments": META["segments"][:1]}))
+    bigger[2, 3, 3] = 0  # none inside: the label does not overlap the series at all, and is told so
+    with pytest.raises(GeometryError, match=r"does not overlap the source series: its labelled voxels lie at .* z "):
         build_segmentation(label, tmp_path / "ct", load_metadata({"segments": META["segments"][:1]}))
 
 

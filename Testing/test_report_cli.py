@@ -162,7 +162,10 @@ def test_user_errors_exit_2_with_one_message_and_write_nothing(study, monkeypatc
     # a group naming no segment: the SEG builds, the SR does not, and the SEG must not be left behind
     (tmp_path / "bad-groups.json").write_text(json.dumps({"groups": [{"segment": "no such lesion"}]}))
     cases = [
-        (["--labels", str(tmp_path / "empty.nrrd"), "--meta", str(root / "meta.json")], "segment 'GTV' is empty"),
+        (
+            ["--labels", str(tmp_path / "empty.nrrd"), "--meta", str(root / "meta.json")],
+            "empty.nrrd): the label file has no labelled voxel",
+        ),
         (["--labels", label, "--meta", str(tmp_path / "none.json")], "no such metadata file"),
         (
             ["--labels", str(tmp_path / "shifted.nrrd"), "--meta", str(root / "meta.json")],

@@ -3,7 +3,10 @@
 Each family registers its own sub-command through an ``add_parser(subparsers)`` function in its
 ``cli`` module (``oncoqi.dicom.cli``, ``oncoqi.phantom.cli``, ...); a sub-command stores its
 handler as ``func`` and returns the process exit code. Expected problems (:class:`OncoQIError`)
-are printed as one ``error:`` line without a traceback and give exit code 2.
+are printed as one ``error:`` line without a traceback and give exit code 2. Anything else is a bug:
+one ``internal error:`` line that says where to report it, exit code 1 (Python's own for an uncaught
+exception), and the traceback only with ``-v``, so that a user sees one line and a report can carry
+the details.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +33,12 @@ COMMAND_MODULES = (
     "oncoqi.batch.cli",
     "oncoqi.demo",
 )
+
+#: Where bugs are reported (``[project.urls]`` of pyproject.toml; the core is not always installed as a
+#: distribution, inside Slicer say, so it is not read from the package metadata).
+ISSUES_URL = "https://github.com/OncoQI/SlicerOncoQI/issues"
+#: Exit code of a bug (an unexpected exception), as Python gives for an uncaught one.
+BUG_EXIT_CODE = 1
 
 
 #: ``oncoqi --help``: plain text, shown as written.
@@ -108,6 +118,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print("error: out of memory (the input is too large for this machine's memory)", file=sys.stderr)
         return 2
+    except Exception as exc:  # noqa: BLE001 - a bug: one line for the user, the traceback with -v for a report
+        return report_bug(exc, verbose=args.verbose)
+
+
+def report_bug(exc: Exception, *, verbose: bool) -> int:
+    """Print the one line of an unexpected exception (a bug), after its traceback with ``verbose``.
+
+    Returns
+    -------
+    int
+        :data:`BUG_EXIT_CODE`.
+    """
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    message = " ".join(str(exc).split())
+    where = "see the details above" if verbose else "rerun with -v for the details"
+    print(
+        f"internal error: {type(exc).__name__}{': ' + message if message else ''}; {where} and report it at {ISSUES_URL}",
+        file=sys.stderr,
+    )
+    return BUG_EXIT_CODE
 
 
 def check_outputs(args: argparse.Namespace) -> list[Path]:

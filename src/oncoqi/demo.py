@@ -103,10 +103,9 @@ def run_demo(args: argparse.Namespace) -> int:
     """Unpack the sample, run the batch on it, print each result against the truth. Returns the exit code."""
     start = time.perf_counter()
     out = Path(args.out)
-    if args.model is None:  # say it once, before unpacking anything
-        from oncoqi.lung.segment import resolve_model
+    from oncoqi.lung.segment import check_model
 
-        resolve_model(None)
+    check_model(args.model)  # a missing or bad model: said once, before unpacking anything
     sample = extract_sample(out / "sample")
     truth = json.loads((sample / "truth" / "truth.json").read_text())
     print(f"sample study unpacked in {sample}")

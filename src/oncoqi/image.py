@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import SimpleITK as sitk
 
+from oncoqi.errors import GeometryError, InputError
+
 
 @dataclass
 class Image:
@@ -76,6 +78,24 @@ class Image:
         inv = np.linalg.inv(self.affine[:3, :3])
         return (lps - self.affine[:3, 3]) @ inv.T
 
+    def lps_extent(self, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The LPS box (mm, lowest and highest corner) that holds the voxels, or only those where ``mask``
+        is true, each voxel counted to its faces (half a voxel beyond its centre); None for an empty ``mask``.
+
+        Messages give it, so that a user sees where a label lies against an image in the units of a viewer.
+        """
+        if mask is None:
+            lo, hi = np.zeros(3), np.array(self.size, float) - 1
+        else:
+            kji = np.argwhere(mask)
+            if kji.size == 0:
+                return None
+            lo, hi = kji.min(axis=0)[::-1].astype(float), kji.max(axis=0)[::-1].astype(float)
+        lo, hi = lo - 0.5, hi + 0.5
+        corners = np.array([[(hi if (n >> a) & 1 else lo)[a] for a in range(3)] for n in range(8)])
+        lps = self.index_to_lps(corners)
+        return lps.min(axis=0), lps.max(axis=0)
+
     @property
     def voxel_volume_ml(self) -> float:
         """Volume of one voxel in millilitres."""
@@ -133,3 +153,49 @@ class Image:
             np.array(img.GetDirection()).reshape(3, 3),
             dict(metadata),
         )
+
+
+def format_extent(extent: tuple[np.ndarray, np.ndarray]) -> str:
+    """``x -190.0..190.0, y -30.0..10.0, z -84.0..-12.0 mm (LPS)`` for an :meth:`Image.lps_extent` box."""
+    lo, hi = extent
+    return ", ".join(f"{axis} {a:.1f}..{b:.1f}" for axis, a, b in zip("xyz", lo, hi)) + " mm (LPS)"
+
+
+def require_labelled(label: Image, name: str, what: str = "label file") -> None:
+    """Refuse a label image without a labelled voxel, saying so, rather than letting it surface later as an
+    empty segment "on the PET grid" or as a measurement of nothing.
+
+    Raises
+    ------
+    InputError
+        When every voxel of ``label`` is 0; ``name`` (the file) and ``what`` it is open the message.
+    """
+    if not np.any(label.array):
+        raise InputError(f"{name}: the {what} has no labelled voxel (every voxel is 0)")
+
+
+def require_overlap(label: Image, image: Image, label_name: str, image_name: str) -> None:
+    """Refuse a label whose labelled voxels lie wholly outside ``image``, giving both extents.
+
+    Without this, a label in another place (another patient's frame, a wrong origin) ends in a
+    message about its grid ("0.37 voxels off") or in an empty segment, which hides that the two never
+    meet. The test is on the LPS boxes: boxes apart means no voxel in common. A label without a
+    labelled voxel passes (:func:`require_labelled` is about that).
+
+    Raises
+    ------
+    GeometryError
+        When the box of the labelled voxels and the box of ``image`` do not meet; the message names
+        ``label_name`` and ``image_name`` and gives both boxes.
+    """
+    labelled = label.lps_extent(label.array != 0)
+    if labelled is None:
+        return
+    whole = image.lps_extent()
+    assert whole is not None
+    if np.all(labelled[0] <= whole[1]) and np.all(whole[0] <= labelled[1]):
+        return
+    raise GeometryError(
+        f"{label_name}: the label does not overlap the {image_name}: its labelled voxels lie at "
+        f"{format_extent(labelled)}, the {image_name} at {format_extent(whole)}"
+    )

@@ -125,8 +125,8 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
     Raises
     ------
     OncoQIError
-        When no ``--model`` is given and the shipped model is missing: every study would fail
-        alike, so it is said once, before any work.
+        When the model (``--model``, or the shipped one when none is given) is missing or cannot be
+        loaded: every study would fail alike, so it is said once, before any work.
     """
     options = StudyOptions(
         model=args.model,
@@ -138,10 +138,9 @@ def options_from_args(args: argparse.Namespace) -> StudyOptions:
         min_volume_ml=args.min_volume,
         qc=not args.no_qc,
     )
-    if options.model is None:
-        from oncoqi.lung.segment import resolve_model
+    from oncoqi.lung.segment import check_model
 
-        resolve_model(None)
+    check_model(options.model)
     return options
 
 

@@ -7,7 +7,9 @@
    SeriesInstanceUIDs), whose series are first downloaded with :func:`oncoqi.tcia.download_series`
    into ``OUT/downloads`` (resumable too: complete series are not fetched again).
 2. **Resume**: a study whose ``done.json`` verifies (:func:`oncoqi.batch.study.load_done`) is
-   ``skipped`` and its rows are reused; a failed or interrupted study is redone; ``force`` redoes all.
+   ``skipped`` and its rows are reused; a failed or interrupted study is redone; one whose PET part
+   failed has only its PET part redone (its CT results are reused, see :mod:`oncoqi.batch.study`);
+   ``force`` redoes all, the CT part of those too.
 3. **Schedule**: ``workers == 1``: one study after the other in this process; ``workers > 1``: a
    :class:`concurrent.futures.ProcessPoolExecutor` of fresh (spawned) processes, each single-threaded
    (``OMP_NUM_THREADS``, ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS`` = 1 and one onnxruntime thread
@@ -24,6 +26,7 @@ studies, capped at :data:`MAX_EXIT_CODE`.
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -41,6 +44,7 @@ from oncoqi.batch.html import write_html_report
 from oncoqi.batch.selection import StudyInput, find_override_problems, group_studies
 from oncoqi.batch.study import (
     DONE,
+    DONE_NAME,
     FAILED,
     QC_NAME,
     SKIPPED,
@@ -71,6 +75,10 @@ RESULTS_PARQUET = "results.parquet"
 FAILURES_CSV = "failures.csv"
 REPORT_HTML = "report.html"
 DOWNLOADS_DIR = "downloads"
+#: The note of a run without pyarrow. Logged at INFO, not WARNING: results.csv holds the same table, the
+#: Parquet copy is an optional extra, and a WARNING line was the first thing ``oncoqi demo`` showed on a
+#: plain install (``oncoqi batch`` still prints it among its notes).
+NO_PARQUET_NOTE = "results.parquet not written: pyarrow is not installed (pip install 'oncoqi[batch]')"
 #: Environment variables that make numerical libraries single-threaded in worker processes.
 SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
@@ -386,16 +394,30 @@ def _cohort_studies(src: Path, out: Path, scan_inputs: list[Path]) -> tuple[list
 
 def _resume(studies: list[StudyInput], out: Path, force: bool) -> tuple[dict[str, StudyResult], list[StudyInput]]:
     """Step 2: the results of the studies already complete (skipped, rows reused), and the studies to run
-    (new, failed, or done with a failed part, such as a PET that could not be read)."""
+    (new, failed, or done with a failed part, such as a PET that could not be read: the study redoes
+    only that part). With ``force`` every study is run, and the marker of one with a failed part is
+    removed first, so that it is redone whole."""
     results: dict[str, StudyResult] = {}
     todo: list[StudyInput] = []
     for study in studies:
-        done = None if force else load_done(study_folder(out, study))
+        folder = study_folder(out, study)
+        done = None if force else load_done(folder)
         if done is not None and not done.get("failed_part"):
-            results[study.key] = skipped_result(study, study_folder(out, study), done)
-        else:
-            todo.append(study)
+            results[study.key] = skipped_result(study, folder, done)
+            continue
+        if force and _has_failed_part(folder):
+            (folder / DONE_NAME).unlink()
+        todo.append(study)
     return results, todo
+
+
+def _has_failed_part(folder: Path) -> bool:
+    """Whether the study's ``done.json`` (verified or not) records a failed part."""
+    try:
+        done = json.loads((folder / DONE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(done, dict) and bool(done.get("failed_part"))
 
 
 def _run_and_follow(
@@ -453,7 +475,7 @@ def _write_outputs(result: CohortResult, download_failures: list[dict[str, Any]]
         result.files["results.parquet"] = write_results_parquet(result.rows, out / RESULTS_PARQUET)
     else:
         (out / RESULTS_PARQUET).unlink(missing_ok=True)
-        result.notes.append("results.parquet not written: pyarrow is not installed (pip install 'oncoqi[batch]')")
+        result.notes.append(NO_PARQUET_NOTE)
     result.files["failures.csv"] = write_failures_csv(result.failures, out / FAILURES_CSV)
     studies_html = [
         {
@@ -513,11 +535,17 @@ def run_cohort(
     src = Path(input_path)
     if not src.exists():
         raise InputError(f"{src}: no such folder or manifest file")
+    new = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     result = CohortResult(out_dir=out)
-    scan_inputs, download_failures = _scan_inputs(src, out, cohort)
+    try:
+        scan_inputs, download_failures = _scan_inputs(src, out, cohort)
+        studies, scan = _cohort_studies(src, out, scan_inputs)
+    except OncoQIError:
+        if new and not any(out.iterdir()):
+            out.rmdir()  # an input without a study leaves no empty output folder behind
+        raise
     result.notes.extend(f["reason"] for f in download_failures)
-    studies, scan = _cohort_studies(src, out, scan_inputs)
     result.series = {s.series_uid: s for s in scan.series}
     unknown = find_override_problems(studies, options.series)
     if unknown:
@@ -528,7 +556,7 @@ def run_cohort(
     result.studies = sorted(results.values(), key=lambda r: (r.patient_id, r.study_uid))
     _write_outputs(result, download_failures)
     for note in result.notes:
-        log.warning("%s", note)
+        log.log(logging.INFO if note == NO_PARQUET_NOTE else logging.WARNING, "%s", note)
     return result
 
 

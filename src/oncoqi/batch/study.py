@@ -17,12 +17,20 @@ Steps (each logged to the study's ``log.txt``):
    written atomically. A study is complete exactly when its ``done.json`` exists and every file it
    lists still has its checksum (:func:`load_done`).
 
+A study whose PET part failed keeps its CT results, and ``done.json`` says so (``failed_part``) and
+holds the CT part's rows and record (``ct_part``). A rerun takes it up again but redoes only the PET
+part: when that ``done.json`` still verifies, was written by this version with the same CT options
+(model, series, minimum volume) and the same CT is chosen, step 2 reads its label maps and
+``lesions.json`` back instead of segmenting, and keeps its CT SEG and SR as they are (the CT is still
+loaded, for the QC picture). Anything else redoes the whole study.
+
 Output folder of a study: ``OUT/<PatientID>/<StudyInstanceUID>/`` (characters other than letters,
 digits, ``.``, ``_`` and ``-`` replaced by ``_``).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -68,6 +76,10 @@ PET_REPORT_DIR = "pet"
 OUTPUT_FILES = (QC_NAME, LABELS_NAME, LUNGS_NAME, PET_LABELS_NAME, LESIONS_NAME) + tuple(
     f"{d}/{n}" for d in (CT_REPORT_DIR, PET_REPORT_DIR) for n in ("seg.dcm", "sr.dcm")
 )
+#: What the CT part writes, kept by a rerun that redoes only a failed PET part.
+CT_OUTPUTS = (LABELS_NAME, LUNGS_NAME, LESIONS_NAME, f"{CT_REPORT_DIR}/seg.dcm", f"{CT_REPORT_DIR}/sr.dcm")
+#: The options (:class:`StudyOptions` fields) the CT part's results depend on.
+CT_OPTIONS = ("model", "series", "min_volume_ml")
 #: Format name and version of ``done.json``.
 DONE_FORMAT = "oncoqi-batch-study"
 DONE_VERSION = 1
@@ -206,11 +218,71 @@ class _StudyLog(logging.Handler):
         self.buffer.write(f"{stamp} {message}\n")
 
 
-def _clear_outputs(folder: Path) -> None:
-    """Remove what an earlier (failed or forced) run left, marker first: the study is then not complete."""
+def _clear_outputs(folder: Path, keep: tuple[str, ...] = ()) -> None:
+    """Remove what an earlier (failed or forced) run left but ``keep``, marker first: the study is then not complete."""
     (folder / DONE_NAME).unlink(missing_ok=True)
     for name in OUTPUT_FILES:
+        if name not in keep:
+            (folder / name).unlink(missing_ok=True)
+
+
+def _earlier_ct_part(folder: Path, options: StudyOptions) -> dict[str, Any] | None:
+    """The verified ``done.json`` of an earlier run whose PET part alone failed, when its CT results can
+    stand for this run's (same version, same CT options, every CT output listed); else None."""
+    done = load_done(folder)
+    if done is None or done.get("failed_part") != "pet" or not isinstance(done.get("ct_part"), dict):
+        return None
+    ours = json.loads(json.dumps({name: asdict(options)[name] for name in CT_OPTIONS}))
+    recorded = done.get("options") if isinstance(done.get("options"), dict) else {}
+    if done.get("oncoqi") != __version__ or {name: recorded.get(name) for name in CT_OPTIONS} != ours:
+        return None
+    return done if all(name in done["files"] for name in (LABELS_NAME, LUNGS_NAME, LESIONS_NAME)) else None
+
+
+@dataclass
+class _CtResults:
+    """The CT part's results read back from its files: what the PET part and the QC picture use of a segmentation."""
+
+    labels: Image
+    lungs: Image
+    lesions: list[Any]
+
+
+def _reused_ct_part(
+    earlier: dict[str, Any], choice: SeriesChoice, folder: Path, say: Callable[[str], None]
+) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]] | None:
+    """Step 2 from an earlier run whose PET part failed: its label maps, lesions, rows and record, as
+    :func:`_ct_part` returns them; None (and its CT outputs removed) when they cannot stand for this run's."""
+    from oncoqi.dicom import read_volume_file
+    from oncoqi.lung.measure import LesionMeasurement
+
+    why = "another CT is chosen now" if choice.ct.series_uid != earlier.get("ct_series_uid") else ""
+    try:
+        if not why:
+            ct_part = earlier["ct_part"]
+            lesions = [
+                LesionMeasurement(**{**d, **{k: _tuples(v) for k, v in d.items() if isinstance(v, list)}})
+                for d in json.loads((folder / LESIONS_NAME).read_text(encoding="utf-8"))
+            ]
+            seg = _CtResults(read_volume_file(folder / LABELS_NAME), read_volume_file(folder / LUNGS_NAME), lesions)
+            rows = copy.deepcopy(ct_part["rows"])
+            for row in rows:
+                row["pet_series_uid"] = choice.pet.series_uid if choice.pet is not None else ""
+            say(
+                f"CT part of the earlier run reused ({len(lesions)} lesion(s)); its PET part failed: {earlier['error']}"
+            )
+            return seg, rows, list(ct_part["warnings"]), copy.deepcopy(ct_part["info"])
+    except (OncoQIError, OSError, ValueError, TypeError, KeyError) as exc:
+        why = f"its results cannot be read back ({type(exc).__name__}: {exc})"
+    say(f"CT part of the earlier run not reused: {why}; it is redone")
+    for name in CT_OUTPUTS:
         (folder / name).unlink(missing_ok=True)
+    return None
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back as the tuples of a :class:`~oncoqi.lung.measure.LesionMeasurement` (points, point pairs)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _choose_and_load_ct(study: StudyInput, override: tuple[str, ...]) -> tuple[SeriesChoice, Image]:
@@ -480,16 +552,21 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
     say = capture.line
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _clear_outputs(folder)
+        earlier = _earlier_ct_part(folder, options)
+        _clear_outputs(folder, keep=CT_OUTPUTS if earlier is not None else ())
         say(f"oncoqi {__version__} batch: study {study.key} ({len(study.series)} series)")
         say(f"options: {json.dumps(asdict(options))}")
         choice, ct = _chosen_ct(study, options, result, say)
-        seg, rows, study_warnings, info = _ct_part(study, choice, ct, folder, options, say)
+        reused = _reused_ct_part(earlier, choice, folder, say) if earlier is not None else None
+        seg, rows, study_warnings, info = reused or _ct_part(study, choice, ct, folder, options, say)
+        ct_record = copy.deepcopy({"rows": rows, "warnings": study_warnings, "info": info})  # for a PET-only rerun
         suv = None
         on_pet = None
         if choice.pet is not None and seg.lesions:
             try:
-                suv, on_pet = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
+                pet_rows = copy.deepcopy(rows)  # the CT's rows stay as they are if the PET part fails half-way
+                suv, on_pet = _pet_part(choice, seg, pet_rows, folder, options, say, study_warnings, info)
+                rows = pet_rows
             except OncoQIError as exc:  # a bad PET must not throw away the CT's results
                 _record_pet_failure(result, exc, folder, say, study_warnings)
         if options.qc:
@@ -503,7 +580,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         result.rows = rows
         result.seconds = time.perf_counter() - start
         say(f"done in {result.seconds:.1f} s; writing {DONE_NAME}")
-        done = _done_record(study, result, choice, info, options, folder)
+        done = {**_done_record(study, result, choice, info, options, folder), "ct_part": ct_record}
         result.status = DONE
         _write_log(capture, folder)
         write_text(json.dumps(done, indent=2, allow_nan=False, default=_json_default) + "\n", folder / DONE_NAME)

@@ -35,7 +35,7 @@ from oncoqi.lung.click import add_lesions_at_points, point_index
 from oncoqi.lung.isolation import isolate_lungs
 from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.qc import write_lung_qc
-from oncoqi.lung.segment import TUMOUR_LABEL_FILE, resolve_model, segment_ct
+from oncoqi.lung.segment import TUMOUR_LABEL_FILE, check_model, resolve_model, segment_ct
 from oncoqi.lung.training import ensemble, train, tune
 from oncoqi.lung.training.data import (
     LARGE_TUMOUR_ML,
@@ -691,6 +691,7 @@ def _add_tune_parser(sub: argparse._SubParsersAction) -> None:
 
 def _tune(args: argparse.Namespace, log: Callable[[str], None] = print) -> int:
     model = resolve_model(args.model)
+    check_model(model)  # a missing or bad model: said before the phantoms are made
     cases = tune.case_probabilities(phantom_cases(args.phantoms, args.seed), model, args.threads)
     best, scored = tune.choose(cases)
     for s in sorted(scored, key=lambda x: (-x.worst, -x.objective))[:10]:

@@ -93,6 +93,20 @@ def resolve_model(model_path: str | os.PathLike | None) -> Path:
     return shipped
 
 
+def check_model(model_path: str | os.PathLike | None) -> None:
+    """Load the tumour model once (None: the shipped one), so that a command running many studies says
+    that it is missing or bad once, before any work, instead of failing every study alike.
+
+    Raises
+    ------
+    OncoQIError
+        :class:`NoModelError` as :func:`resolve_model`; :class:`ModelError` when there is no such file or
+        it is not a loadable ONNX model; an error naming onnxruntime when it is not installed.
+    """
+    with OnnxSegmenter(resolve_model(model_path), threads=1):
+        pass
+
+
 @dataclass
 class TumourSegmentation:
     """The lung tumours found by :func:`segment_ct`, with the lung masks and probability, every image on the CT's own grid.

@@ -64,11 +64,13 @@ def match_cases(pred: Path, gt: Path, **extra: Path | None) -> list[tuple[str, d
         if not path.exists():
             raise InputError(f"{path}: no such file or folder ({role})")
     if not gt.is_dir():
-        if any(path.is_dir() for path in roles.values()):
-            raise InputError(f"{gt} is a file: give files for PRED and the other inputs too, not folders")
+        folder = next((f"{path} ({role})" for role, path in roles.items() if path.is_dir()), None)
+        if folder is not None:
+            raise InputError(f"{folder}: is a folder, but GT {gt} is a file: give files for every input, not folders")
         return [(case_name(gt) or gt.stem, roles)]
-    if not all(path.is_dir() for path in roles.values()):
-        raise InputError(f"{gt} is a folder: give folders for PRED and the other inputs too")
+    file = next((f"{path} ({role})" for role, path in roles.items() if not path.is_dir()), None)
+    if file is not None:
+        raise InputError(f"{file}: is a file, but GT {gt} is a folder: give folders for every input")
     listings = {role: _entries(path) for role, path in roles.items()}
     names = sorted(listings["gt"])
     if not names:

@@ -29,9 +29,9 @@ import sys
 import numpy as np
 
 from oncoqi.atomic import write_volume
-from oncoqi.dicom import read_volume_file
+from oncoqi.dicom import read_label_file
 from oncoqi.errors import InputError
-from oncoqi.image import Image
+from oncoqi.image import Image, require_labelled, require_overlap
 from oncoqi.jsonio import strict
 from oncoqi.pet.enums import SUVType
 from oncoqi.pet.indices import PETIndices, compute_indices
@@ -312,6 +312,14 @@ def _load_suv(pet: str, series_uid: str | None, flavour: str) -> tuple[PETSeries
     return series, apply_suv(series.image, factors, suv_type), tuple(factors.warnings)
 
 
+def _read_labels_on(path: str, pet: Image) -> Image:
+    """A label map that has a labelled voxel within the PET image; else one line that says which is wrong."""
+    labels = read_label_file(path)
+    require_labelled(labels, path)
+    require_overlap(labels, pet, path, "PET image")
+    return labels
+
+
 def _indices(args: argparse.Namespace) -> int:
     _, suv, suv_warnings = _load_suv(args.pet, args.series_uid, args.suv)
     segments = read_segments(args.labels, suv, args.label)
@@ -360,7 +368,7 @@ def _segment(args: argparse.Namespace) -> int:
     if args.label is not None and not args.region:
         raise InputError("--label selects a label of --region; give --region too")
     if args.region:
-        region = read_volume_file(args.region)
+        region = _read_labels_on(args.region, suv)
         if not suv.same_grid(region):
             region = transfer_labels(region, suv, "nearest")
             notes.append(f"{args.region} resampled onto the PET grid (nearest neighbour)")
@@ -401,7 +409,7 @@ def _segment(args: argparse.Namespace) -> int:
 
 def _transfer(args: argparse.Namespace) -> int:
     series = load_pet_series(args.pet, args.series_uid)
-    labels = read_volume_file(args.labels)
+    labels = _read_labels_on(args.labels, series.image)
     out = transfer_labels(labels, series.image, args.method)
     write_volume(out, args.out)
     for v in (int(x) for x in np.unique(labels.array) if x != 0):

@@ -20,7 +20,7 @@ import SimpleITK as sitk
 
 from oncoqi.dicom import read_label_file
 from oncoqi.errors import GeometryError, InputError
-from oncoqi.image import Image
+from oncoqi.image import Image, require_labelled, require_overlap
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +116,7 @@ def _seg_segments(path: Path, reference: Image, only: int | None) -> list[Segmen
     for n in numbers:
         mask = data.mask(n)
         img = mask.with_array(mask.array.astype(np.uint8))
+        require_overlap(img, reference, f"{path} segment {n}", "PET image")
         on_grid, warnings = _on_grid(img, reference, f"SEG segment {n}")
         description = data.segment(n)
         out.append(Segment(n, on_grid, 1, description.label, warnings, description.to_json()["algorithm"]))
@@ -142,7 +143,10 @@ def read_segments(path: str | os.PathLike, reference: Image, label: int | None =
     Raises
     ------
     InputError
-        When the file cannot be read, holds non-integer labels, or ``label`` is absent.
+        When the file cannot be read, holds non-integer labels or no labelled voxel, or ``label`` is
+        absent.
+    GeometryError
+        When the labelled voxels lie wholly outside the PET image (the message gives both extents).
     """
     path = Path(path)
     if not path.is_file():
@@ -151,6 +155,8 @@ def read_segments(path: str | os.PathLike, reference: Image, label: int | None =
         segments = _seg_segments(path, reference, label)
     else:
         img = read_label_file(path)
+        require_labelled(img, str(path))
+        require_overlap(img, reference, str(path), "PET image")
         as_int = Image(img.array.astype(np.int32), img.spacing, img.origin, img.direction)
         labels, warnings = _on_grid(as_int, reference, path.name)
         values = [int(v) for v in np.unique(labels.array) if v != 0]

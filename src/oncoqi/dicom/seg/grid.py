@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from oncoqi.errors import GeometryError
-from oncoqi.image import Image
+from oncoqi.image import Image, require_overlap
 
 #: Two axes are the same direction when their unit vectors' dot product is within this of +-1.
 DIRECTION_TOL = 1e-4
@@ -58,12 +58,14 @@ def align_to_grid(label: Image, grid: Image, name: str) -> np.ndarray:
     Raises
     ------
     GeometryError
-        When an axis of the label has no parallel axis in the grid, the spacings differ, the
-        voxel centres are off the grid's, or labelled voxels fall outside the grid. The message
-        gives both geometries.
+        When the labelled voxels lie wholly outside the grid (the message gives both extents), an
+        axis of the label has no parallel axis in the grid, the spacings differ, the voxel centres
+        are off the grid's, or labelled voxels fall outside the grid. The message gives both
+        geometries.
     """
     if label.same_grid(grid):
         return label.array
+    require_overlap(label, grid, name, "source series")
 
     def refuse(why: str) -> GeometryError:
         return GeometryError(

@@ -35,7 +35,7 @@ from oncoqi.dicom.seg.grid import align_to_grid
 from oncoqi.dicom.seg.metadata import SegmentationMetadata, SegmentDescription
 from oncoqi.dicom.source import SourceSeries, load_source
 from oncoqi.errors import InputError
-from oncoqi.image import Image
+from oncoqi.image import Image, require_labelled
 
 #: Equipment written into the SEG (Enhanced General Equipment module).
 MANUFACTURER = "OncoQI"
@@ -161,8 +161,9 @@ def segment_frames(
     Raises
     ------
     InputError
-        When the number of label images does not match the metadata, a label image holds
-        values that no segment describes, non-integer or negative values, or a segment is empty.
+        When the number of label images does not match the metadata, a label image has no
+        labelled voxel, holds values that no segment describes, non-integer or negative values, or a
+        segment is empty.
     GeometryError
         When a label image is not on the source grid.
     """
@@ -172,6 +173,8 @@ def segment_frames(
             f"{metadata.number_of_label_files} (highest labels_file + 1)"
         )
     names = [_label_name(label, n) for n, label in enumerate(labels)]
+    for label, name in zip(labels, names, strict=True):
+        require_labelled(label, name, "label file" if label.metadata.get("path") else "label image")
     arrays = [align_to_grid(label, source.grid, name) for label, name in zip(labels, names, strict=True)]
     occupied = np.zeros(source.grid.array.shape[0], dtype=bool)
     for array in arrays:
