@@ -236,6 +236,8 @@ def test_process_gives_coded_segments_and_a_table_equal_to_the_core(logic, ct_no
         assert table_column(table, column) == [sign * r["centroid_lps_mm"][axis] for r in records], column
     assert table_column(table, "Side") == [r["side"] for r in records]
     assert table_column(table, "Slices") == [r["n_slices"] for r in records]
+    assert table_column(table, "Doubts") == ["; ".join(r["doubts"]) for r in records]
+    assert table_column(table, "Source") == [r["source"] for r in records]
     assert table.GetColumnUnitLabel("Volume (ml)") == "ml"
 
     # The lung mask, as a second segmentation, equals the core's.

@@ -102,7 +102,13 @@ class TableColumn:
 #: Columns of the lesion table, one row per lesion in label order. The centroid is in RAS, the
 #: frame Slicer shows coordinates in (``lesions.json`` of the command line has it in LPS).
 TABLE_COLUMNS: tuple[TableColumn, ...] = (
-    TableColumn("Label", "label", "int", "", "Label value: 1 GTV-1 (largest lesion), 2..n the others by volume"),
+    TableColumn(
+        "Label",
+        "label",
+        "int",
+        "",
+        "Label value: 1 GTV-1 (the largest lesion with no doubt), 2..n the others, undoubted ones first",
+    ),
     TableColumn("Segment", "name", "str", "", "Segment name"),
     TableColumn("Volume (ml)", "volume_ml", "float", "ml", "Lesion volume"),
     TableColumn("RECIST (mm)", "recist_mm", "float", "mm", "Longest axial diameter (RECIST 1.1 long axis)"),
@@ -114,6 +120,15 @@ TABLE_COLUMNS: tuple[TableColumn, ...] = (
     TableColumn("Slices", "n_slices", "int", "", "Axial slices the lesion spans"),
     TableColumn("Mean HU", "mean_hu", "float", "HU", "Mean CT number inside the lesion"),
     TableColumn("Confidence", "confidence", "float", "", "Mean network probability inside the lesion"),
+    TableColumn(
+        "Doubts",
+        "doubts_text",
+        "str",
+        "",
+        "Why the lesion may not be a tumour (a thin sheet, at the scan's edge, low confidence, not FDG-avid); "
+        "empty when there is no doubt",
+    ),
+    TableColumn("Source", "source", "str", "", "network: found automatically; point: added at a placed point"),
 )
 
 
@@ -283,6 +298,7 @@ def table_values(lesion: LesionMeasurement) -> dict[str, Any]:
     """A lesion's cells by :data:`TABLE_COLUMNS` key (``to_dict`` plus its name and RAS centroid)."""
     values = lesion.to_dict()
     values["name"] = lesion_name(lesion.label)
+    values["doubts_text"] = "; ".join(lesion.doubts)
     ras = LPS_TO_RAS @ np.asarray(lesion.centroid_lps_mm, dtype=float)
     values["centroid_r"], values["centroid_a"], values["centroid_s"] = (float(v) for v in ras)
     return values
@@ -480,6 +496,7 @@ def summary_text(result: LungTumorResult, max_lesions: int = SUMMARY_LESIONS) ->
         lines.append(
             f"{lesion_name(lesion.label)}: {lesion.volume_ml:.1f} ml, RECIST {lesion.recist_mm:.1f} mm "
             f"x {lesion.perpendicular_mm:.1f} mm, {lesion.side}"
+            + (f"; doubtful: {'; '.join(lesion.doubts)}" if lesion.doubts else "")
         )
     if len(result.lesions) > max_lesions:
         lines.append(f"... and {len(result.lesions) - max_lesions} smaller (see the table)")
