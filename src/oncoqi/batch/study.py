@@ -51,6 +51,7 @@ from oncoqi.dicom.scan import SeriesInfo
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 from oncoqi.jsonio import strict
+from oncoqi.progress import Reporter, stages_of
 
 log = logging.getLogger(__name__)
 
@@ -413,19 +414,21 @@ def _ct_part(
     folder: Path,
     options: StudyOptions,
     say: Callable[[str], None],
+    stages: Reporter,
 ) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]]:
     """Lung tumours of the CT: label images, ``lesions.json``, the CT SEG/SR and the table rows.
 
     Returns the segmentation, the rows (one per lesion), the study's warnings and its record for
-    ``done.json``.
+    ``done.json``. ``stages`` is told ``lungs``, ``network``, ``lesions`` and ``write``.
     """
     from oncoqi.lung.segment import segment_ct
     from oncoqi.report.lung import write_lesion_report
 
-    seg = segment_ct(ct, options.model, threads=options.threads, name=choice.ct.name)
+    seg = segment_ct(ct, options.model, threads=options.threads, progress=stages, name=choice.ct.name)
     if options.min_volume_ml > 0:
         dropped = _drop_small(seg, options.min_volume_ml)
         say(f"{dropped} lesion(s) smaller than {options.min_volume_ml:g} ml dropped")
+    stages.stage("write")
     volumes = seg.masks.volume_ml
     say(
         f"lungs: right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml; "
@@ -450,7 +453,12 @@ def _ct_part(
     return seg, rows, study_warnings, info
 
 
-def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOptions | None = None) -> StudyResult:
+def run_study(
+    study: StudyInput,
+    out_root: str | os.PathLike,
+    options: StudyOptions | None = None,
+    reporter: Reporter | None = None,
+) -> StudyResult:
     """Process one study into ``out_root/<patient>/<study>/`` (steps in the module documentation).
 
     Never raises for a bad study: the error (one line, naming the file or series) is returned in a
@@ -464,6 +472,9 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         The cohort's output folder.
     options
         Processing options, the same for every study (default: :class:`StudyOptions` defaults).
+    reporter
+        Told the stages (:mod:`oncoqi.progress`): ``read``, ``lungs``, ``network``, ``lesions``,
+        ``write`` (the CT's results), then with a PET ``pet`` and ``write`` (QC picture, ``done.json``).
 
     Returns
     -------
@@ -478,20 +489,24 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
     root_logger = logging.getLogger("oncoqi")
     root_logger.addHandler(capture)
     say = capture.line
+    stages = stages_of(reporter)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         _clear_outputs(folder)
         say(f"oncoqi {__version__} batch: study {study.key} ({len(study.series)} series)")
         say(f"options: {json.dumps(asdict(options))}")
+        stages.stage("read")
         choice, ct = _chosen_ct(study, options, result, say)
-        seg, rows, study_warnings, info = _ct_part(study, choice, ct, folder, options, say)
+        seg, rows, study_warnings, info = _ct_part(study, choice, ct, folder, options, say, stages)
         suv = None
         on_pet = None
         if choice.pet is not None and seg.lesions:
+            stages.stage("pet")
             try:
                 suv, on_pet = _pet_part(choice, seg, rows, folder, options, say, study_warnings, info)
             except OncoQIError as exc:  # a bad PET must not throw away the CT's results
                 _record_pet_failure(result, exc, folder, say, study_warnings)
+            stages.stage("write")
         if options.qc:
             from oncoqi.batch.qc import write_study_qc
 
@@ -511,6 +526,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         _record_failure(result, exc, start, capture, folder)
     finally:
         root_logger.removeHandler(capture)
+        stages.close()
     return result
 
 
