@@ -203,7 +203,7 @@ class OncoQILungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObserva
             self._pollTimer.stop()
             return
         if not job.done:
-            self._showProgress(job.progress)
+            self._showProgress(job.stage, job.progress)
             return
         self._pollTimer.stop()
         self._job = None
@@ -216,16 +216,23 @@ class OncoQILungTumorSegmentationWidget(ScriptedLoadableModuleWidget, VTKObserva
         finally:
             self._updateButtons()
 
-    def _showProgress(self, progress) -> None:
-        if progress is None:
+    def _showProgress(self, stage, progress) -> None:
+        """The job's stage (``oncoqi.progress``) as text; the network's slices done as a filling bar."""
+        if stage is None:
             return
-        done, total = progress
-        if done < total:
+        name = stage[0]
+        if name == "network" and progress is not None:
+            done, total = progress
             self.ui.progressBar.setRange(0, total)
             self.ui.progressBar.value = done
             self.ui.statusLabel.text = _("Running the network: {done} of {total} slices").format(done=done, total=total)
+            return
+        self.ui.progressBar.setRange(0, 0)
+        if name == "lungs":
+            self.ui.statusLabel.text = _("Finding the lungs...")
+        elif name == "network":
+            self.ui.statusLabel.text = _("Preparing the network's input...")
         else:
-            self.ui.progressBar.setRange(0, 0)
             self.ui.statusLabel.text = _("Labelling and measuring the lesions...")
 
     def _finishJob(self, job, inputVolume) -> None:

@@ -22,6 +22,7 @@ CORE = REPO_ROOT / "src" / "oncoqi"
 #: other.
 LAYERS: dict[str, int] = {
     "errors": 0,
+    "progress": 0,  # stage reports of long work: imports nothing of the core
     "image": 1,
     "metrics": 2,
     "atomic": 2,

@@ -110,6 +110,28 @@ def test_job_returns_the_result_and_the_last_progress(extension_paths) -> None:
     assert job.progress == (3, 3) and seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
 
 
+def test_job_keeps_the_stage_its_work_reports(extension_paths) -> None:
+    from OncoQILungTumorSegmentationLib.job import BackgroundJob
+
+    seen = []
+
+    def work(progress, cancel):
+        seen.append(job.stage)
+        progress.stage("lungs")
+        seen.append(job.stage)
+        progress.stage("network")
+        progress(1, 4)  # the network's callback: the stage's fraction too
+        seen.append((job.stage, job.progress))
+        progress.stage("lesions")
+        return "answer"
+
+    job = BackgroundJob(work)
+    job.start()
+    assert job.wait(10) and job.result() == "answer"
+    assert seen == [None, ("lungs", 0.0), (("network", 0.25), (1, 4))]
+    assert job.stage == ("lesions", 0.0) and job.progress == (1, 4)
+
+
 def test_job_hands_its_error_to_the_caller_and_stops_when_cancelled(extension_paths) -> None:
     from OncoQILungTumorSegmentationLib.job import BackgroundJob
 
@@ -318,6 +340,7 @@ def test_job_segments_in_the_background_and_the_nodes_come_on_apply(
     assert main not in threads  # the core ran on the worker thread
     assert reports[0][0] == 0 and reports[-1][0] == reports[-1][1] == len(core_result.slices_run)
     assert job.progress == reports[-1]
+    assert job.stage == ("lesions", 0.0)  # the core's last stage reached the job
 
     result = job.result()
     np.testing.assert_array_equal(result.segmentation.labels.array, core_result.labels.array)
@@ -465,6 +488,30 @@ def test_widget_runs_the_job_and_writes_the_result_when_polled(widget, core_resu
     assert status[-1] == f"... and {len(core_result.lesions) - 5} smaller (see the table)"
     assert (ui.applyButton.enabled, ui.cancelButton.enabled, ui.progressBar.visible) == (True, False, False)
     assert ui.lesionTableView.mrmlTableNode() is p.outputTable
+
+
+@pytest.mark.slicer
+def test_widget_shows_the_stage_and_fills_the_bar_with_the_network_slices(widget) -> None:
+    ui = widget.ui
+    shown = []
+    for stage, progress in [
+        (("lungs", 0.0), None),
+        (("network", 0.0), None),
+        (("network", 0.5), (3, 6)),
+        (("network", 1.0), (6, 6)),
+        (("lesions", 0.0), (6, 6)),
+    ]:
+        widget._showProgress(stage, progress)
+        shown.append((ui.statusLabel.text, ui.progressBar.maximum, ui.progressBar.value))
+    assert [text for text, _, _ in shown] == [
+        "Finding the lungs...",
+        "Preparing the network's input...",
+        "Running the network: 3 of 6 slices",
+        "Running the network: 6 of 6 slices",
+        "Labelling and measuring the lesions...",
+    ]
+    assert [maximum for _, maximum, _ in shown] == [0, 0, 6, 6, 0]  # 0: Qt's busy bar
+    assert [value for _, _, value in shown[2:4]] == [3, 6]
 
 
 @pytest.mark.slicer

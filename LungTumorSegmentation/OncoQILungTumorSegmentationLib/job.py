@@ -16,13 +16,34 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from oncoqi.errors import CancelToken
+from oncoqi.progress import Reporter
 
 T = TypeVar("T")
 
 #: Called as ``progress(done, total)`` (from the worker thread).
 Progress = Callable[[int, int], None]
-#: The job's work: gets the progress callback and the cancel token, returns the result.
+#: The job's work: gets the progress callback and the cancel token, returns the result. The callback
+#: is a :class:`oncoqi.progress.Reporter`: work that reports stages (``segment_ct``) reports them through it.
 Work = Callable[[Progress, CancelToken], T]
+
+
+class _JobReporter(Reporter):
+    """What a job hands its work: the ``progress(done, total)`` callback, and as a reporter the stages too."""
+
+    def __init__(self, job: BackgroundJob) -> None:
+        self._job = job
+
+    def stage(self, name: str) -> None:
+        super().stage(name)
+        self._job._stage = (name, 0.0)
+
+    def fraction(self, value: float) -> None:
+        if self.current is not None:
+            self._job._stage = (self.current, float(value))
+
+    def __call__(self, done: int, total: int) -> None:
+        self._job._report(done, total)
+        super().__call__(done, total)
 
 
 class BackgroundJob(Generic[T]):
@@ -60,6 +81,7 @@ class BackgroundJob(Generic[T]):
         self.cancel_event = cancel_event if cancel_event is not None else CancelToken()
         self._finished = threading.Event()
         self._progress: tuple[int, int] | None = None
+        self._stage: tuple[str, float] | None = None
         self._result: T | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -77,7 +99,7 @@ class BackgroundJob(Generic[T]):
 
     def _run(self) -> None:
         try:
-            self._result = self._work(self._report, self.cancel_event)
+            self._result = self._work(_JobReporter(self), self.cancel_event)
         except Exception as exc:  # noqa: BLE001 - handed to the main thread through result()/error
             self._error = exc
         finally:
@@ -87,6 +109,11 @@ class BackgroundJob(Generic[T]):
     def progress(self) -> tuple[int, int] | None:
         """The last ``(done, total)`` reported, or None before the first report."""
         return self._progress
+
+    @property
+    def stage(self) -> tuple[str, float] | None:
+        """The last ``(stage, fraction)`` the work reported (:mod:`oncoqi.progress`), or None before the first."""
+        return self._stage
 
     @property
     def done(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from oncoqi.batch.study import DONE_NAME, LABELS_NAME, LUNGS_NAME
 from oncoqi.dicom import read_image
 from oncoqi.lung.naming import lesion_name
 from oncoqi.phantom.sample import extract_sample
+from oncoqi.progress import for_terminal
 
 #: Columns of the lesion table printed by the demo: (header, results key, format).
 TABLE = (
@@ -78,6 +80,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", metavar="M.onnx", help="tumour model (default: the shipped one)")
     parser.add_argument("--force", action="store_true", help="redo the study even when it is complete")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines per stage on stderr (shown only on a terminal)"
+    )
     parser.set_defaults(func=run_demo, output_folders=("out",))
 
 
@@ -113,7 +118,14 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"1. oncoqi batch {sample} --out {out / 'batch'}")
     # one study: onnxruntime may use every core (a cohort run uses one per study and runs studies in parallel)
     options = StudyOptions(model=args.model, threads=None)
-    result = run_cohort(sample, out / "batch", options, CohortOptions(force=args.force, progress=False))
+    with for_terminal(sys.stderr, quiet=args.quiet, prefix="  ") as stages:
+        result = run_cohort(
+            sample,
+            out / "batch",
+            options,
+            CohortOptions(force=args.force, progress=False),
+            on_stage=lambda _key, stage, fraction: stages.update(stage, fraction),
+        )
     (study,) = result.studies
     if study.status == "failed":
         print(f"  failed: {study.error} (log: {study.folder / 'log.txt'})")

@@ -112,6 +112,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-qc", action="store_true", help="do not write the QC pictures")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or per-study lines")
+    p.add_argument("-q", "--quiet", dest="no_progress", action="store_true", help="the same as --no-progress")
     g = p.add_argument_group("manifest input")
     g.add_argument("--api-url", help="NBIA v4 API base URL (default: TCIA's)")
     g.add_argument("--source", choices=("nbia", "idc"), default="nbia", help="archive of the manifest's series")

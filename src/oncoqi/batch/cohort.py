@@ -31,11 +31,14 @@ import logging
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_completed, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 from tqdm import tqdm
@@ -64,6 +67,7 @@ from oncoqi.batch.table import (
 )
 from oncoqi.dicom.scan import ScanResult, SeriesInfo, scan_series
 from oncoqi.errors import InputError, OncoQIError
+from oncoqi.progress import Relay
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,13 @@ SINGLE_THREAD_ENV = {
 }
 #: Called in the calling process with each finished study (e.g. by the Slicer script).
 StudyCallback = Callable[[StudyResult], None]
+#: Called in the calling process as ``on_stage(study key, stage, fraction)`` while a study runs
+#: (stages of :mod:`oncoqi.progress`; fraction 0 when a stage starts).
+StageCallback = Callable[[str, str, float], None]
+#: Seconds the calling process waits for a worker's study before it passes on the stages reported meanwhile.
+STAGE_POLL_S = 0.2
+#: In a worker process: the queue its studies' stages go to (set by :func:`_init_stage_queue`).
+_stage_queue: Any = None
 
 
 class DaskMissingError(OncoQIError):
@@ -287,6 +298,47 @@ def _dask_client(scheduler: Any) -> tuple[Any, bool]:
         raise InputError(f"cannot connect to the Dask scheduler {scheduler}: {exc}") from exc
 
 
+def _init_stage_queue(queue: Any) -> None:
+    """Worker process initialiser: where :func:`_run_study_reporting` puts its study's stages."""
+    global _stage_queue
+    _stage_queue = queue
+
+
+def _run_study_reporting(study: StudyInput, out_dir: Path, options: StudyOptions) -> StudyResult:
+    """:func:`run_study` in a worker process, its stages put on the queue as ``(key, stage, fraction)``."""
+    queue = _stage_queue
+    return run_study(study, out_dir, options, Relay(lambda stage, fraction: queue.put((study.key, stage, fraction))))
+
+
+def _pass_on_stages(queue: Any, on_stage: StageCallback) -> None:
+    """Hand every stage the workers have reported so far to ``on_stage`` (in this process)."""
+    while True:
+        try:
+            on_stage(*queue.get_nowait())
+        except Empty:
+            return
+
+
+def _follow_pool(
+    pending: dict[Future, StudyInput],
+    out_dir: Path,
+    finished: Callable[[StudyResult], None],
+    queue: Any,
+    on_stage: StageCallback | None,
+) -> None:
+    """Wait for the pool's studies, calling ``finished`` as each ends; with a stage queue, its stages on the way."""
+    if queue is None or on_stage is None:
+        for future in as_completed(pending):
+            finished(_collect(future, pending[future], out_dir))
+        return
+    waiting = set(pending)
+    while waiting:
+        ended, waiting = wait(waiting, timeout=STAGE_POLL_S, return_when=FIRST_COMPLETED)
+        _pass_on_stages(queue, on_stage)
+        for future in ended:
+            finished(_collect(future, pending[future], out_dir))
+
+
 def _run_all(
     todo: list[StudyInput],
     out_dir: Path,
@@ -294,8 +346,13 @@ def _run_all(
     workers: int,
     scheduler: Any,
     finished: Callable[[StudyResult], None],
+    on_stage: StageCallback | None = None,
 ) -> None:
-    """Run ``todo`` in the chosen mode, calling ``finished`` in this process as each study ends."""
+    """Run ``todo`` in the chosen mode, calling ``finished`` in this process as each study ends.
+
+    ``on_stage`` follows the stages of the studies run here or in worker processes (through a
+    queue: a study's last stages may come after its result); a Dask cluster's workers report none.
+    """
     if not todo:
         return
     if scheduler is not None:
@@ -313,14 +370,23 @@ def _run_all(
         return
     if workers <= 1:
         for study in todo:
-            finished(run_study(study, out_dir, options))
+            reporter = None if on_stage is None else Relay(partial(on_stage, study.key))
+            finished(run_study(study, out_dir, options, reporter))
         return
     with single_threaded_env():
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
-            pending: dict[Future, StudyInput] = {pool.submit(run_study, s, out_dir, options): s for s in todo}
-            for future in as_completed(pending):
-                finished(_collect(future, pending[future], out_dir))
+        queue = context.Queue() if on_stage is not None else None
+        with ProcessPoolExecutor(
+            max_workers=min(workers, len(todo)),
+            mp_context=context,
+            initializer=_init_stage_queue if queue is not None else None,
+            initargs=(queue,) if queue is not None else (),
+        ) as pool:
+            work = run_study if queue is None else _run_study_reporting
+            pending: dict[Future, StudyInput] = {pool.submit(work, s, out_dir, options): s for s in todo}
+            _follow_pool(pending, out_dir, finished, queue, on_stage)
+        if queue is not None and on_stage is not None:
+            _pass_on_stages(queue, on_stage)  # what the workers sent last, flushed as they stopped
 
 
 def _collect(future: Any, study: StudyInput, out_dir: Path) -> StudyResult:
@@ -351,7 +417,8 @@ class CohortOptions:
     force
         Redo studies that are already complete.
     progress
-        Show a tqdm progress bar and one status line per study on stderr.
+        Show a tqdm progress bar and one status line per study on stderr, and when stderr is a
+        terminal, each running study's stage in the bar.
     api_url, source, download_dir
         For a manifest: the NBIA API URL, ``nbia`` or ``idc``, and where the series are downloaded
         (default ``out_dir/downloads``).
@@ -420,6 +487,45 @@ def _has_failed_part(folder: Path) -> bool:
     return isinstance(done, dict) and bool(done.get("failed_part"))
 
 
+@dataclass
+class _BarPostfix:
+    """The batch bar's postfix: the studies done, skipped and failed so far, and each running study's stage.
+
+    A running study shows as ``s3: network 40%``, ``s3`` being the cohort's third study (a study's
+    key is too long for a bar), so that a study of minutes shows it is moving.
+    """
+
+    bar: Any
+    numbers: dict[str, int]
+    show_stages: bool
+    counts: dict[str, int] = field(default_factory=dict)
+    running: dict[str, str] = field(default_factory=dict)
+    ended: set[str] = field(default_factory=set)
+    drawn: float = 0.0
+
+    def stage(self, key: str, stage: str, fraction: float) -> None:
+        """A study's stage (``on_stage``); redrawn at once for a new stage, at most every :data:`STAGE_POLL_S` otherwise."""
+        if not self.show_stages or key in self.ended:  # a worker's late report of a study that has ended
+            return
+        self.running[key] = stage + (f" {fraction:.0%}" if fraction > 0 else "")
+        now = time.monotonic()
+        if fraction == 0 or now - self.drawn >= STAGE_POLL_S:
+            self.drawn = now
+            self.bar.set_postfix(self.items(), refresh=True)
+
+    def end(self, key: str, counts: dict[str, int]) -> None:
+        """A study ended: it leaves the running ones, the counts are new (drawn with the bar's next update)."""
+        self.ended.add(key)
+        self.running.pop(key, None)
+        self.counts = counts
+        self.bar.set_postfix(self.items(), refresh=False)
+
+    def items(self) -> dict[str, Any]:
+        running = sorted(self.running.items(), key=lambda item: self.numbers.get(item[0], 0))
+        now = ", ".join(f"s{self.numbers.get(key, 0)}: {text}" for key, text in running)
+        return {**self.counts, "now": now} if now else dict(self.counts)
+
+
 def _run_and_follow(
     studies: list[StudyInput],
     results: dict[str, StudyResult],
@@ -428,9 +534,19 @@ def _run_and_follow(
     options: StudyOptions,
     cohort: CohortOptions,
     on_study: StudyCallback | None,
+    on_stage: StageCallback | None = None,
 ) -> None:
-    """Step 3: run ``todo`` into ``results``, following every study as it ends (bar, status line, ``on_study``)."""
+    """Step 3: run ``todo`` into ``results``, following every study as it ends (bar, status line, ``on_study``)
+    and, on a terminal, the stage of each study while it runs (the bar's postfix; ``on_stage`` too)."""
     bar = tqdm(total=len(studies), desc="batch", unit="study", disable=not cohort.progress, dynamic_ncols=True)
+    postfix = _BarPostfix(
+        bar, {s.key: n for n, s in enumerate(studies, 1)}, show_stages=cohort.progress and sys.stderr.isatty()
+    )
+
+    def staged(key: str, stage: str, fraction: float) -> None:
+        postfix.stage(key, stage, fraction)
+        if on_stage is not None:
+            on_stage(key, stage, fraction)
 
     def finished(r: StudyResult) -> None:
         results[r.key] = r
@@ -442,15 +558,16 @@ def _run_and_follow(
             detail += f"; {r.failed_part.upper()} part failed: {r.error}"
         if cohort.progress:
             bar.write(f"{r.status:<7} {r.key}: {detail}", file=sys.stderr)
-        bar.update(1)
         counts = {s: sum(1 for x in results.values() if x.status == s) for s in (DONE, SKIPPED, FAILED)}
-        bar.set_postfix(counts, refresh=False)
+        postfix.end(r.key, counts)  # before the update, which draws it
+        bar.update(1)
 
     try:
         for study in studies:
             if study.key in results:
                 finished(results[study.key])
-        _run_all(todo, out, options, cohort.workers, cohort.scheduler, finished)
+        follow = staged if postfix.show_stages or on_stage is not None else None
+        _run_all(todo, out, options, cohort.workers, cohort.scheduler, finished, follow)
     finally:
         bar.close()
 
@@ -497,6 +614,7 @@ def run_cohort(
     cohort: CohortOptions | None = None,
     *,
     on_study: StudyCallback | None = None,
+    on_stage: StageCallback | None = None,
 ) -> CohortResult:
     """Process every study of a folder or manifest into ``out_dir`` (steps in the module documentation).
 
@@ -513,6 +631,12 @@ def run_cohort(
         manifest download (default: :class:`CohortOptions` defaults).
     on_study
         Called in this process with each study's result as it finishes (skipped ones included).
+    on_stage
+        Called in this process as ``on_stage(key, stage, fraction)`` while a study runs, here or in a
+        worker process (not on a Dask cluster): the stages of :mod:`oncoqi.progress`, fraction 0 as
+        a stage starts. A study goes through ``read``, ``lungs``, ``network``, ``lesions`` and
+        ``write`` (the CT's results), then, with a PET, ``pet`` and ``write`` again (the QC picture
+        and ``done.json``).
 
     Returns
     -------
@@ -552,7 +676,7 @@ def run_cohort(
         result.notes.append(f"series chosen by UID (series) found in no study: {', '.join(unknown)}")
 
     results, todo = _resume(studies, out, cohort.force)
-    _run_and_follow(studies, results, todo, out, options, cohort, on_study)
+    _run_and_follow(studies, results, todo, out, options, cohort, on_study, on_stage)
     result.studies = sorted(results.values(), key=lambda r: (r.patient_id, r.study_uid))
     _write_outputs(result, download_failures)
     for note in result.notes:

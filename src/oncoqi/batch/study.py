@@ -59,6 +59,7 @@ from oncoqi.dicom.scan import SeriesInfo
 from oncoqi.errors import OncoQIError
 from oncoqi.image import Image
 from oncoqi.jsonio import strict
+from oncoqi.progress import Reporter, stages_of
 
 log = logging.getLogger(__name__)
 
@@ -485,19 +486,21 @@ def _ct_part(
     folder: Path,
     options: StudyOptions,
     say: Callable[[str], None],
+    stages: Reporter,
 ) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]]:
     """Lung tumours of the CT: label images, ``lesions.json``, the CT SEG/SR and the table rows.
 
     Returns the segmentation, the rows (one per lesion), the study's warnings and its record for
-    ``done.json``.
+    ``done.json``. ``stages`` is told ``lungs``, ``network``, ``lesions`` and ``write``.
     """
     from oncoqi.lung.segment import segment_ct
     from oncoqi.report.lung import write_lesion_report
 
-    seg = segment_ct(ct, options.model, threads=options.threads, name=choice.ct.name)
+    seg = segment_ct(ct, options.model, threads=options.threads, progress=stages, name=choice.ct.name)
     if options.min_volume_ml > 0:
         dropped = _drop_small(seg, options.min_volume_ml)
         say(f"{dropped} lesion(s) smaller than {options.min_volume_ml:g} ml dropped")
+    stages.stage("write")
     volumes = seg.masks.volume_ml
     say(
         f"lungs: right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml; "
@@ -522,7 +525,12 @@ def _ct_part(
     return seg, rows, study_warnings, info
 
 
-def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOptions | None = None) -> StudyResult:
+def run_study(
+    study: StudyInput,
+    out_root: str | os.PathLike,
+    options: StudyOptions | None = None,
+    reporter: Reporter | None = None,
+) -> StudyResult:
     """Process one study into ``out_root/<patient>/<study>/`` (steps in the module documentation).
 
     Never raises for a bad study: the error (one line, naming the file or series) is returned in a
@@ -536,6 +544,9 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         The cohort's output folder.
     options
         Processing options, the same for every study (default: :class:`StudyOptions` defaults).
+    reporter
+        Told the stages (:mod:`oncoqi.progress`): ``read``, ``lungs``, ``network``, ``lesions``,
+        ``write`` (the CT's results), then with a PET ``pet`` and ``write`` (QC picture, ``done.json``).
 
     Returns
     -------
@@ -550,25 +561,29 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
     root_logger = logging.getLogger("oncoqi")
     root_logger.addHandler(capture)
     say = capture.line
+    stages = stages_of(reporter)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         earlier = _earlier_ct_part(folder, options)
         _clear_outputs(folder, keep=CT_OUTPUTS if earlier is not None else ())
         say(f"oncoqi {__version__} batch: study {study.key} ({len(study.series)} series)")
         say(f"options: {json.dumps(asdict(options))}")
+        stages.stage("read")
         choice, ct = _chosen_ct(study, options, result, say)
         reused = _reused_ct_part(earlier, choice, folder, say) if earlier is not None else None
-        seg, rows, study_warnings, info = reused or _ct_part(study, choice, ct, folder, options, say)
+        seg, rows, study_warnings, info = reused or _ct_part(study, choice, ct, folder, options, say, stages)
         ct_record = copy.deepcopy({"rows": rows, "warnings": study_warnings, "info": info})  # for a PET-only rerun
         suv = None
         on_pet = None
         if choice.pet is not None and seg.lesions:
+            stages.stage("pet")
             try:
                 pet_rows = copy.deepcopy(rows)  # the CT's rows stay as they are if the PET part fails half-way
                 suv, on_pet = _pet_part(choice, seg, pet_rows, folder, options, say, study_warnings, info)
                 rows = pet_rows
             except OncoQIError as exc:  # a bad PET must not throw away the CT's results
                 _record_pet_failure(result, exc, folder, say, study_warnings)
+            stages.stage("write")
         if options.qc:
             from oncoqi.batch.qc import write_study_qc
 
@@ -588,6 +603,7 @@ def run_study(study: StudyInput, out_root: str | os.PathLike, options: StudyOpti
         _record_failure(result, exc, start, capture, folder)
     finally:
         root_logger.removeHandler(capture)
+        stages.close()
     return result
 
 

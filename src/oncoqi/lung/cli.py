@@ -24,8 +24,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from tqdm import tqdm
-
 from oncoqi.atomic import write_text, write_volume
 from oncoqi.dicom import read_image, read_label_file
 from oncoqi.errors import InputError
@@ -53,6 +51,7 @@ from oncoqi.lung.training.unet import UNetOptions
 from oncoqi.metrics import DEFAULT_TOLERANCE_MM, EvaluationCase, evaluate_set
 from oncoqi.metrics.matching import match_cases
 from oncoqi.metrics.report import print_report, report_dict
+from oncoqi.progress import for_terminal
 from oncoqi.report.lung import write_lesion_report
 
 #: ``oncoqi lung --help``: plain text, shown as written.
@@ -280,6 +279,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     seg.add_argument("--dicom-seg", action="store_true", help="write the DICOM SEG + SR into --out (as --report OUT)")
     seg.add_argument("--force", action="store_true", help="with --report, replace an existing seg.dcm/sr.dcm")
+    seg.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress lines per stage on stderr (shown only on a terminal)"
+    )
     seg.set_defaults(
         func=_segment,
         output_folders=("out", "report"),
@@ -320,41 +322,40 @@ def _segment(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     if args.dicom_seg and not args.report:
         args.report = args.out
-    ct = read_image(args.input, args.series_uid)
-    if args.report and ct.metadata.get("source") != "dicom":
-        raise InputError(f"{args.input}: --report needs the CT as a DICOM series (the SEG references its instances)")
-    for point in args.point or ():  # before the network's minutes, not after
-        point_index(ct, point, f"the CT {args.input}")
-    with tqdm(desc="segmenting", unit=" slices", leave=False, disable=not sys.stderr.isatty()) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.n = done
-            bar.refresh()
-
-        result = segment_ct(ct, model, threads=args.threads, progress=progress, name=str(args.input))
-    if args.point:
-        result, notes = add_lesions_at_points(ct, result, args.point)
-        print("\n".join(notes))
     out = Path(args.out)
-    records = [lesion.to_dict() for lesion in result.lesions]
-    write_volume(result.labels, out / TUMOUR_LABEL_FILE)
-    write_volume(result.lungs, out / "lung_mask.nrrd")
-    write_text(json.dumps(records, indent=2) + "\n", out / "lesions.json")
-    print(f"{out}: {len(records)} lesion(s)")
+    written = None
+    with for_terminal(sys.stderr, quiet=args.quiet) as stages:  # stage lines end before anything else is printed
+        stages.stage("read")
+        ct = read_image(args.input, args.series_uid)
+        if args.report and ct.metadata.get("source") != "dicom":
+            raise InputError(
+                f"{args.input}: --report needs the CT as a DICOM series (the SEG references its instances)"
+            )
+        for point in args.point or ():  # before the network's minutes, not after
+            point_index(ct, point, f"the CT {args.input}")
+        result = segment_ct(ct, model, threads=args.threads, progress=stages, name=str(args.input))
+        notes = []
+        if args.point:
+            result, notes = add_lesions_at_points(ct, result, args.point)
+        stages.stage("write")
+        records = [lesion.to_dict() for lesion in result.lesions]
+        write_volume(result.labels, out / TUMOUR_LABEL_FILE)
+        write_volume(result.lungs, out / "lung_mask.nrrd")
+        write_text(json.dumps(records, indent=2) + "\n", out / "lesions.json")
+        if args.report and result.lesions:
+            written = write_lesion_report(
+                ct.metadata["files"], result.labels, result.lesions, args.report, force=args.force
+            )
+    print("\n".join([*notes, f"{out}: {len(records)} lesion(s)"]))
     for r in records:
         print(
             f"  {r['label']}: {r['volume_ml']:.1f} ml, RECIST {r['recist_mm']:.1f} mm, {r['side']}, "
             f"confidence {r['confidence']:.2f}" + (f"; doubtful: {'; '.join(r['doubts'])}" if r["doubts"] else "")
         )
-    if args.report:
-        if not result.lesions:
-            print("no lesion found: no DICOM report written", file=sys.stderr)
-        else:
-            written = write_lesion_report(
-                ct.metadata["files"], result.labels, result.lesions, args.report, force=args.force
-            )
-            print(f"  report: {written.seg_path}, {written.sr_path}")
+    if written is not None:
+        print(f"  report: {written.seg_path}, {written.sr_path}")
+    elif args.report:
+        print("no lesion found: no DICOM report written", file=sys.stderr)
     return 0
 
 

@@ -46,6 +46,7 @@ from oncoqi.lung.postprocess import LesionRules, label_lesions
 from oncoqi.lung.preprocess import preprocess
 from oncoqi.lung.primary import order_by_evidence
 from oncoqi.metrics.surface import bounding_box
+from oncoqi.progress import Reporter, stages_of
 
 #: File name of the shipped model inside the package's ``data`` folder.
 MODEL_FILE = "lung_unet.onnx"
@@ -204,7 +205,7 @@ def tumour_probability(
     ct: Image,
     model_path: str | os.PathLike | None = None,
     threads: int | None = None,
-    progress: Progress | None = None,
+    progress: Progress | Reporter | None = None,
     cancel: CancelToken | None = None,
     *,
     batch_size: int = 2,
@@ -215,8 +216,11 @@ def tumour_probability(
     :func:`segment_ct` labels and measures the result; :mod:`oncoqi.lung.training.tune` relabels it with
     every candidate post-processing. Parameters and errors as :func:`segment_ct`.
     """
+    stages = stages_of(progress)
     with OnnxSegmenter(resolve_model(model_path), threads=threads) as segmenter:
+        stages.stage("lungs")
         masks = isolate_lungs(ct, name=name)
+        stages.stage("network")
         pre = preprocess(ct, segmenter.preprocess_options)
         search_net = pre.to_network_grid(masks.search_region, "label")
         run = np.flatnonzero(search_net.any(axis=(1, 2)))
@@ -239,7 +243,7 @@ def segment_ct(
     ct: Image,
     model_path: str | os.PathLike | None = None,
     threads: int | None = None,
-    progress: Progress | None = None,
+    progress: Progress | Reporter | None = None,
     cancel: CancelToken | None = None,
     *,
     threshold: float | None = None,
@@ -257,7 +261,9 @@ def segment_ct(
     threads
         onnxruntime threads (``None``: one per physical core).
     progress
-        Called as ``progress(done, total)`` with network slices done.
+        Called as ``progress(done, total)`` with network slices done. A
+        :class:`~oncoqi.progress.Reporter` is also told the stages: ``lungs`` (step 1),
+        ``network`` (steps 2-4, its fraction the slices done) and ``lesions`` (steps 5-6).
     cancel
         Cancel it from another thread to stop at the next batch (raises
         :class:`~oncoqi.errors.Cancelled`).
@@ -283,6 +289,7 @@ def segment_ct(
         When the CT has no lungs, is not a CT, or is not axial.
     """
     found = tumour_probability(ct, model_path, threads, progress, cancel, batch_size=batch_size, name=name)
+    stages_of(progress).stage("lesions")
     cut = found.threshold if threshold is None else float(threshold)
     labels = label_lesions(
         found.probability, cut, found.rules, search_mask=found.masks.search_region, ct=ct, lungs=found.masks.lungs
