@@ -5,7 +5,9 @@ Select a PET volume and a segmentation: the module computes the PET-IndiC indice
 segment on the SUVbw image into a table node, recomputing shortly after each edit of the
 segmentation. It also segments lesions by SUV thresholds (fixed, percentage of the local SUVmax,
 background-adapted) from a seed point, offers PET display presets, and exports the indices as
-DICOM SEG + TID 1500 SR through OncoQIQuantitativeReporting's writer. Everything but the Widget lives in
+DICOM SEG + TID 1500 SR through OncoQIQuantitativeReporting's writer. "Measure lung lesions on PET"
+measures OncoQILungTumorSegmentation's lesions on the PET of the same study and lets FDG avidity
+choose GTV-1 (``OncoQIPETIndiCLib.lunglesions``, as ``oncoqi batch``). Everything but the Widget lives in
 ``OncoQIPETIndiCLib`` (Qt-free), so it also runs under pytest on ``slicer-core``.
 """
 
@@ -62,7 +64,11 @@ class OncoQIPETIndiC(ScriptedLoadableModule):
             "the PET's DICOM headers, else from the volume attribute 'OncoQI.SUVbwFactor'; otherwise "
             "the values are taken as SUV and every row says so. Segments drawn on another grid (e.g. the CT) are "
             "transferred onto the PET grid keeping their volume. The table recomputes shortly after "
-            "each edit. 'Segment' thresholds the SUV around a seed point (fixed SUV, percentage of "
+            "each edit. 'Measure lung lesions on PET' takes a lung tumour segmentation and the CT it was "
+            "made on: each lesion's indices on the PET, and the PET as evidence for GTV-1 (a lesion with "
+            "SUVmax under 2.5 is doubted as not FDG-avid, and GTV-1 becomes the largest undoubted lesion: "
+            "the segments are renamed and the panel says why), plus GTV-1 thresholded on the PET. "
+            "'Segment' thresholds the SUV around a seed point (fixed SUV, percentage of "
             "the local SUVmax, or background-adapted); 'Export' writes a DICOM SEG and SR."
         ) + help_footer("petindic.md")
         self.parent.acknowledgementText = _("Part of the OncoQI extension. The index set follows QIICR's PET-IndiC.")
@@ -87,6 +93,10 @@ class OncoQIPETIndiCParameterNode:
         Where Export writes seg.dcm and sr.dcm.
     indicesTable
         The output table (created on first use).
+    ctVolume
+        The CT the lung tumour segmentation was made on (Measure lung lesions on PET).
+    petLesions
+        Output of Measure lung lesions on PET: GTV-1 thresholded on the PET (created on first use).
     """
 
     inputVolume: vtkMRMLScalarVolumeNode
@@ -97,6 +107,8 @@ class OncoQIPETIndiCParameterNode:
     autoUpdate: bool = True
     exportFolder: pathlib.Path
     indicesTable: vtkMRMLTableNode
+    ctVolume: vtkMRMLScalarVolumeNode
+    petLesions: vtkMRMLSegmentationNode
 
 
 class OncoQIPETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
@@ -127,6 +139,7 @@ class OncoQIPETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.ui.applyButton.connect("clicked(bool)", self.onApplyButton)
+        self.ui.lungLesionsButton.connect("clicked(bool)", self.onLungLesionsButton)
         self.ui.segmentButton.connect("clicked(bool)", self.onSegmentButton)
         self.ui.exportButton.connect("clicked(bool)", self.onExportButton)
         self.ui.fdgPresetButton.connect("clicked(bool)", lambda checked=False: self.onPresetButton("fdg"))
@@ -172,6 +185,7 @@ class OncoQIPETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         ready = bool(p and p.inputVolume and p.segmentation)
         self.ui.applyButton.enabled = ready
+        self.ui.lungLesionsButton.enabled = ready and bool(p.ctVolume)
         self.ui.segmentButton.enabled = ready and bool(p.seedPoint)
         self.ui.exportButton.enabled = ready
         self.ui.fdgPresetButton.enabled = self.ui.rainbowPresetButton.enabled = bool(p and p.inputVolume)
@@ -202,6 +216,17 @@ class OncoQIPETIndiCWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         p = self._parameterNode
         with slicer.util.tryWithErrorDisplay(_("Failed to compute the indices."), waitCursor=True):
             p.indicesTable = self.logic.computeIndices(p.inputVolume, p.segmentation, p.indicesTable)
+
+    def onLungLesionsButton(self) -> None:
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("Failed to measure the lung lesions on the PET."), waitCursor=True):
+            written = self.logic.measureLungLesionsOnPET(
+                p.inputVolume, p.segmentation, p.ctVolume, p.indicesTable, p.petLesions, (p.method, p.thresholdValue)
+            )
+            p.indicesTable, p.petLesions = written.table, written.petSegmentation
+            self.ui.statusLabel.text = written.status
+        # renaming the segments is an edit: the table just made must not be replaced by the plain indices
+        self._recomputeTimer.stop()
 
     def onSegmentButton(self) -> None:
         p = self._parameterNode
@@ -266,6 +291,47 @@ class OncoQIPETIndiCLogic(ScriptedLoadableModuleLogic):
         logging.info("OncoQIPETIndiC: indices of %d segments of '%s'", len(rows), segmentation.GetName())
         return tableNode
 
+    def measureLungLesionsOnPET(
+        self,
+        inputVolume,
+        segmentation,
+        ctVolume,
+        tableNode=None,
+        petSegmentation=None,
+        threshold=("background", 50.0),
+        dicomHeaders=None,
+    ):
+        """Measure a lung tumour segmentation on the PET and let the PET's evidence choose GTV-1.
+
+        See ``OncoQIPETIndiCLib.lunglesions``: the lesion segments are measured on ``ctVolume``,
+        numbered by evidence with their SUVmax on ``inputVolume`` (the segments are renamed when
+        that changes GTV-1 or the numbering), each lesion's indices and doubts fill ``tableNode``
+        (a new table when None), and GTV-1 thresholded on the PET (``threshold``: method and value)
+        becomes a segment of ``petSegmentation`` (a new segmentation when None).
+
+        Returns
+        -------
+        OncoQIPETIndiCLib.lunglesions.WrittenLungLesions
+            ``table``, ``petSegmentation`` and ``status`` (what changed and why, for the panel).
+        """
+        if not inputVolume or not segmentation or not ctVolume:
+            raise ValueError("PET volume, segmentation or CT volume is invalid")
+        _ensureCore()
+        from OncoQIPETIndiCLib.lunglesions import (
+            WrittenLungLesions,
+            measure_lung_lesions_on_pet,
+            write_lung_lesions_on_pet,
+        )
+
+        result = measure_lung_lesions_on_pet(segmentation, ctVolume, inputVolume, threshold, dicomHeaders)
+        if tableNode is None:
+            name = f"{segmentation.GetName()} lesions on PET"
+            tableNode = slicer.mrmlScene.AddNewNodeByClass("vtkMRMLTableNode", name)
+        petSegmentation = write_lung_lesions_on_pet(result, segmentation, inputVolume, tableNode, petSegmentation)
+        status = result.status(inputVolume.GetName())
+        logging.info("OncoQIPETIndiC: %s", status.replace("\n", " "))
+        return WrittenLungLesions(tableNode, petSegmentation, status)
+
     def thresholdSegment(
         self, inputVolume, segmentation, method, value, seedRas=None, regionSegmentId=None, background=None
     ):
@@ -327,6 +393,8 @@ class OncoQIPETIndiCTest(ScriptedLoadableModuleTest):
     def runTest(self) -> None:
         self.setUp()
         self.test_OncoQIPETIndiCLogic()
+        self.setUp()
+        self.test_OncoQIPETIndiCLungLesionsOnPET()
         self.setUp()
         self.test_OncoQIPETIndiCParameterNode()
 
@@ -393,6 +461,54 @@ class OncoQIPETIndiCTest(ScriptedLoadableModuleTest):
         shiftedNode = volume_node_from_image(slicer.mrmlScene, shifted, "shifted", labelmap=True)
         with self.assertRaises(GeometryError):
             logic.computeIndices(petNode, shiftedNode)
+        self.delayDisplay("Test passed")
+
+    def test_OncoQIPETIndiCLungLesionsOnPET(self) -> None:
+        self.delayDisplay("The PET's evidence makes the FDG-avid lesion GTV-1, not the larger one")
+        _ensureCore()
+        from OncoQISlicer.mrml import segmentation_node_from_labels, volume_node_from_image
+
+        from oncoqi.phantom import PhantomOptions, TumourSpec, make_petct
+        from OncoQIPETIndiCLib.suv import SUV_FACTOR_ATTRIBUTE
+
+        lowSuv, avidSuv = 1.6, 8.0
+        study = make_petct(
+            PhantomOptions(
+                seed=3,
+                size=128,
+                slices=60,
+                noise_hu=0.0,
+                blur_mm=0.0,
+                pet_blur_mm=6.0,
+                pet_noise=0.0,
+                tumours=(
+                    TumourSpec(volume_ml=30.0, shape="round", location="parenchyma", suv=lowSuv),
+                    TumourSpec(volume_ml=12.0, shape="round", location="parenchyma", suv=avidSuv),
+                ),
+            )
+        )
+        ctNode = volume_node_from_image(slicer.mrmlScene, study.ct, "CT")
+        petNode = volume_node_from_image(slicer.mrmlScene, study.pet, "PET")
+        petNode.SetAttribute(SUV_FACTOR_ATTRIBUTE, repr(study.truth["pet"]["suvbw_factor"]))
+        # by size, as the CT alone numbers them: the 30 ml mass of SUV 1.6 is GTV-1
+        lesions = segmentation_node_from_labels(
+            slicer.mrmlScene, study.tumour_label, {1: "GTV-1", 2: "Lesion 2"}, reference_volume_node=ctNode
+        )
+        largeId, avidId = lesions.GetSegmentation().GetSegmentIDs()
+
+        written = OncoQIPETIndiCLogic().measureLungLesionsOnPET(petNode, lesions, ctNode, threshold=("percent", 41.0))
+        segmentation = lesions.GetSegmentation()
+        self.assertEqual(segmentation.GetNthSegmentID(0), avidId)
+        self.assertEqual(segmentation.GetSegment(avidId).GetName(), "GTV-1")
+        self.assertEqual(segmentation.GetSegment(largeId).GetName(), "Lesion 2")
+        self.assertIn("the former GTV-1 (30.0 ml) is not FDG-avid (SUVmax 1.6)", written.status)
+        table = written.table
+        self.assertEqual(table.GetNumberOfRows(), 3)  # two lesions and GTV-1 thresholded on the PET
+        column = table.GetTable().GetColumnByName
+        self.assertEqual([column("doubts").GetValue(r) for r in range(2)], ["", "not FDG-avid (SUVmax 1.6)"])
+        self.assertAlmostEqual(column("suv_max").GetValue(0) / avidSuv, 1.0, delta=0.01)
+        self.assertAlmostEqual(column("suv_max").GetValue(1) / lowSuv, 1.0, delta=0.01)
+        self.assertEqual(written.petSegmentation.GetSegmentation().GetNumberOfSegments(), 1)
         self.delayDisplay("Test passed")
 
     def test_OncoQIPETIndiCParameterNode(self) -> None:

@@ -14,7 +14,7 @@ half, so that its volume is preserved; a note in the row says so.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -193,14 +193,34 @@ def segmentation_indices_from_nodes(
     return suv, segment_indices(suv, segment_masks_on_pet(segmentation_node, pet_node, suv.image))
 
 
-def _cell(key: str, value: object) -> object:
+def _cell(key: str, value: object, text_columns: frozenset[str] = TEXT_COLUMNS) -> object:
     if key == "suv_peak_lps_mm":
         return "" if value is None else ", ".join(f"{x:.2f}" for x in value)  # type: ignore[attr-defined]
     if key == "warnings":
         return "; ".join(value)  # type: ignore[arg-type]
-    if key in TEXT_COLUMNS:
+    if key in text_columns:
         return str(value)
     return float("nan") if value is None else float(value)  # type: ignore[arg-type]
+
+
+def write_table(
+    table_node: slicer.vtkMRMLTableNode,
+    columns: Sequence[str],
+    records: Sequence[Mapping[str, object]],
+    text_columns: frozenset[str] = TEXT_COLUMNS,
+) -> None:
+    """Replace the table's content with one row per record, ``columns`` in order.
+
+    Numbers that could not be computed (None) are NaN; lists of warnings are joined by "; ".
+    """
+    table = vtk.vtkTable()
+    for key in columns:
+        array = vtk.vtkStringArray() if key in text_columns else vtk.vtkDoubleArray()
+        array.SetName(key)
+        for record in records:
+            array.InsertNextValue(_cell(key, record[key], text_columns))
+        table.AddColumn(array)
+    table_node.SetAndObserveTable(table)
 
 
 def write_indices_table(table_node: slicer.vtkMRMLTableNode, rows: Sequence[SegmentIndices]) -> None:
@@ -208,13 +228,5 @@ def write_indices_table(table_node: slicer.vtkMRMLTableNode, rows: Sequence[Segm
 
     Indices that could not be computed (None) are NaN; the reason is in the ``warnings`` column.
     """
-    table = vtk.vtkTable()
-    for key in TABLE_COLUMNS:
-        array = vtk.vtkStringArray() if key in TEXT_COLUMNS else vtk.vtkDoubleArray()
-        array.SetName(key)
-        for row in rows:
-            array.InsertNextValue(
-                _cell(key, {"segment": row.name, "segment_id": row.segment_id, **row.indices.to_dict()}[key])
-            )
-        table.AddColumn(array)
-    table_node.SetAndObserveTable(table)
+    records = [{"segment": row.name, "segment_id": row.segment_id, **row.indices.to_dict()} for row in rows]
+    write_table(table_node, TABLE_COLUMNS, records)

@@ -13,6 +13,9 @@ DICOM encoders (:mod:`oncoqi.dicom.seg`, :mod:`oncoqi.dicom.sr`), which compute 
     Lung tumour lesions as a SEG + SR (:func:`write_lesion_report`).
 :mod:`oncoqi.report.pet`
     PET-IndiC indices as a SEG + SR (:func:`write_indices_report`).
+:mod:`oncoqi.report.evidence`
+    GTV-1 by evidence with a PET: the CT lesions' SUVmax (:func:`oncoqi.pet.ct_lesions_on_pet`)
+    given to :func:`oncoqi.lung.primary.order_by_evidence` (``order_lesions_on_pet``).
 """
 
 from oncoqi.report.lung import write_lesion_report
