@@ -534,3 +534,31 @@ def test_a_bad_pet_keeps_the_ct_results_and_is_listed_as_a_pet_failure(
     assert rows_of(out) == [r for r in rows_of(whole) if r[1] == rows[0]["study_uid"]]
     assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model)) == 0  # now complete: skipped
     assert len(segmented) == 2
+
+
+def test_the_pet_is_evidence_for_gtv1_before_anything_is_written(tmp_path):
+    """A large lesion on tissue without uptake is doubted with the PET; the smaller FDG-avid tumour becomes GTV-1."""
+    from types import SimpleNamespace
+
+    from oncoqi.batch.study import _pet_evidence
+    from oncoqi.dicom.scan import scan_series
+    from oncoqi.lung.measure import measure_lesions
+
+    phantom = make_petct(_options(11))
+    write_study(phantom, tmp_path / "study")
+    pet_series = next(s for s in scan_series(tmp_path / "study").series if s.modality == "PT")
+    tumour = phantom.tumour_label.array == 1
+    labels = np.zeros(tumour.shape, np.uint8)
+    labels[tumour] = 2
+    k = int(np.argwhere(tumour)[:, 0].mean())
+    labels[k - 3 : k + 4, 0:12, 0:12] = 1  # a compact block in the air by the body: large, and no uptake
+    image = phantom.ct.with_array(labels)
+    lesions = measure_lesions(image, phantom.ct)
+    assert lesions[0].volume_ml > lesions[1].volume_ml
+    seg = SimpleNamespace(labels=image, lesions=lesions)
+    said = []
+    _pet_evidence(seg, SimpleNamespace(pet=pet_series), said.append)
+    assert seg.lesions[0].volume_ml == pytest.approx(lesions[1].volume_ml) and seg.lesions[0].doubts == ()
+    assert seg.lesions[1].doubts and seg.lesions[1].doubts[-1].startswith("not FDG-avid (SUVmax ")
+    np.testing.assert_array_equal(seg.labels.array == 1, tumour)
+    assert any(line.startswith("GTV-1 is now the") and "not FDG-avid (SUVmax" in line for line in said), said

@@ -107,6 +107,13 @@ GLOSSARY: dict[str, Column] = {
         "is sure of, near its detection threshold for a doubtful one. It is the model's own score, not a "
         "probability of malignancy.",
     ),
+    "doubts": Column(
+        "Doubts",
+        "",
+        "Why the lesion may not be a tumour: a thin sheet rather than a mass, at the scan's edge (its first or last "
+        "slice), low confidence (below 0.6), or not FDG-avid (SUVmax below 2.5 on the study's PET). GTV-1 is the "
+        "largest lesion without a doubt; a doubted GTV-1 means every lesion is doubted.",
+    ),
     "suv_max": Column(
         "SUVmax", "g/ml", f"Highest {_SUVBW} in the CT lesion, read on the PET voxels whose centre lies in it."
     ),
@@ -156,6 +163,7 @@ SHOWN = (
     "recist_mm",
     "side",
     "confidence",
+    "doubts",
     "suv_max",
     "suv_peak",
     "suv_mean",
@@ -168,7 +176,7 @@ SHOWN = (
     "warnings",
 )
 #: Shown columns holding text (left-aligned); numbers are right-aligned.
-TEXT_COLUMNS = frozenset({"patient_id", "study_uid", "lesion", "side", "thr_method", "warnings"})
+TEXT_COLUMNS = frozenset({"patient_id", "study_uid", "lesion", "side", "doubts", "thr_method", "warnings"})
 #: Short identifiers kept on one line (a PatientID or "Lesion 2" broken in two reads as two values).
 NO_WRAP = frozenset({"patient_id", "lesion"})
 #: Plural of each counted word that does not just take an s.

@@ -40,7 +40,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -323,15 +323,39 @@ def _num(value: Any) -> str:
 
 
 def _drop_small(seg: Any, min_volume_ml: float) -> int:
-    """Drop lesions below ``min_volume_ml`` from a segmentation (labels are by decreasing volume); returns how many."""
-    keep = sum(1 for lesion in seg.lesions if lesion.volume_ml >= min_volume_ml)
-    dropped = len(seg.lesions) - keep
+    """Drop lesions below ``min_volume_ml`` from a segmentation, the others keeping their order; returns how many."""
+    kept = [lesion for lesion in seg.lesions if lesion.volume_ml >= min_volume_ml]
+    dropped = len(seg.lesions) - len(kept)
     if dropped:
-        array = seg.labels.array.copy()
-        array[array > keep] = 0
-        seg.labels = seg.labels.with_array(array)
-        seg.lesions = seg.lesions[:keep]
+        relabel = np.zeros(int(seg.labels.array.max(initial=0)) + 1, seg.labels.array.dtype)
+        for new, lesion in enumerate(kept, start=1):
+            relabel[lesion.label] = new
+        seg.labels = seg.labels.with_array(relabel[seg.labels.array])
+        seg.lesions = [replace(lesion, label=new) for new, lesion in enumerate(kept, start=1)]
     return dropped
+
+
+def _pet_evidence(seg: Any, choice: SeriesChoice, say: Callable[[str], None]) -> None:
+    """Number the lesions again with the PET as evidence (:func:`oncoqi.report.evidence.order_lesions_on_pet`).
+
+    Each lesion's SUVmax joins the evidence that it is a tumour before anything is written, so
+    GTV-1 is not a lesion the PET shows to be inert. A PET that cannot be read here is left to the
+    PET part, which reports why.
+    """
+    from oncoqi.pet import SUVType, apply_suv, compute_suv_factors, load_pet_series
+    from oncoqi.report.evidence import describe_renumbering, order_lesions_on_pet
+
+    assert choice.pet is not None
+    try:
+        pet = load_pet_series(choice.pet)
+        suv = apply_suv(pet.image, compute_suv_factors(pet.datasets), SUVType.BW)
+        found = order_lesions_on_pet(suv, seg.labels, seg.lesions)
+    except OncoQIError as exc:
+        say(f"PET not used as evidence for GTV-1: {exc}")
+        return
+    seg.labels, seg.lesions = found.labels, found.lesions
+    for line in describe_renumbering(found):
+        say(line)
 
 
 def _lesion_row(study: StudyInput, choice: SeriesChoice, lesion: Any) -> dict[str, Any]:
@@ -349,6 +373,7 @@ def _lesion_row(study: StudyInput, choice: SeriesChoice, lesion: Any) -> dict[st
         "perpendicular_mm": float(lesion.perpendicular_mm),
         "side": lesion.side,
         "confidence": None if lesion.confidence is None else float(lesion.confidence),
+        "doubts": "; ".join(lesion.doubts),
     }
 
 
@@ -500,6 +525,8 @@ def _ct_part(
     if options.min_volume_ml > 0:
         dropped = _drop_small(seg, options.min_volume_ml)
         say(f"{dropped} lesion(s) smaller than {options.min_volume_ml:g} ml dropped")
+    if choice.pet is not None and seg.lesions:
+        _pet_evidence(seg, choice, say)
     stages.stage("write")
     volumes = seg.masks.volume_ml
     say(

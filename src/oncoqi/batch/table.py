@@ -10,13 +10,16 @@ patient_id          PatientID
 study_uid           StudyInstanceUID
 ct_series_uid       the CT segmented
 pet_series_uid      the PET used (empty: CT only)
-lesion              ``GTV-1`` (largest), ``Lesion 2``, ...; ``none`` for a study without lesion
+lesion              ``GTV-1`` (the largest undoubted lesion), ``Lesion 2``, ...; ``none`` for a
+                    study without lesion
 label               label value in ``tumor_label.nrrd`` and the SEG segment
 volume_ml           lesion volume on the CT (ml)
 recist_mm           RECIST longest axial diameter (mm)
 perpendicular_mm    longest diameter perpendicular to it on the same slice (mm)
 side                ``right``, ``left`` or ``both`` lungs
 confidence          mean tumour probability of the lesion's voxels
+doubts              why the lesion may not be a tumour (:mod:`oncoqi.lung.primary`), ``;``-separated;
+                    empty when there is no doubt
 suv_max, suv_peak   SUVbw max and peak (1 ml sphere) of the CT lesion on the PET grid
 suv_mean            its mean SUVbw
 mtv_ml, tlg         its volume on the PET grid (ml) and total lesion glycolysis (SUV x ml)
@@ -55,6 +58,7 @@ RESULT_COLUMNS = (
     "perpendicular_mm",
     "side",
     "confidence",
+    "doubts",
     "suv_max",
     "suv_peak",
     "suv_mean",
