@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from oncoqi.lung.preprocess import PreprocessOptions
@@ -47,6 +48,29 @@ def shift_model(path: Path, grid: PreprocessOptions, threshold: float = 0.5) -> 
         helper.make_node("Mul", ["shifted", "scale"], ["tumour_probability"]),
     ]
     return _save(nodes, constants, path, grid, threshold, None)
+
+
+def conv_model(path: Path, grid: PreprocessOptions, threshold: float = 0.5, seed: int = 0) -> Path:
+    """A small convolutional network (two 3 x 3 convolutions with random weights, ELU, sigmoid) with our
+    input/output convention: what quantization acts on, unlike the arithmetic-only models above."""
+    TensorProto, helper = _onnx()
+    rng = np.random.default_rng(seed)
+    w1, w2 = rng.normal(0, 0.02, (8, 1, 3, 3)), rng.normal(0, 0.3, (1, 8, 3, 3))
+    constants = [
+        helper.make_tensor("w1", TensorProto.FLOAT, w1.shape, w1.ravel().tolist()),
+        helper.make_tensor("b1", TensorProto.FLOAT, [8], rng.normal(0, 0.5, 8).tolist()),
+        helper.make_tensor("w2", TensorProto.FLOAT, w2.shape, w2.ravel().tolist()),
+        helper.make_tensor("b2", TensorProto.FLOAT, [1], [0.0]),
+    ]
+    nodes = [
+        helper.make_node("Transpose", ["ct_codes"], ["nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["nchw", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Elu", ["c1"], ["e1"]),
+        helper.make_node("Conv", ["e1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Sigmoid", ["c2"], ["p"]),
+        helper.make_node("Transpose", ["p"], ["tumour_probability"], perm=[0, 2, 3, 1]),
+    ]
+    return _save(nodes, constants, path, grid, threshold, {"oncoqi.tuning": "none"})
 
 
 def _onnx() -> tuple:

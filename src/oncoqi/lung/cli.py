@@ -210,6 +210,23 @@ Examples:
 """
 
 
+#: ``oncoqi lung quantize --help``.
+QUANTIZE_DESCRIPTION = """\
+Make an int8 copy of a tumour model: the same network, about 1.8x faster.
+
+The convolutions' weights become 8-bit integers (per output channel) and
+their inputs 8-bit with a scale chosen on calibration slices: synthetic
+training phantoms, preprocessed as inference does. Everything the model
+carries (preprocessing, threshold, lesion rules) is kept, and
+oncoqi.quantized in its metadata says what was done. Needs the train extra
+(onnx). Whether it may replace the float model: Docs/model-card.md.
+"""
+QUANTIZE_EPILOG = """\
+Examples:
+  oncoqi lung quantize runs/mirror.onnx --out runs/mirror-int8.onnx
+  oncoqi lung quantize lung_unet.onnx --phantoms 4 --out int8.onnx --force
+"""
+
 #: What each writing sub-command leaves in its folders (the overwrite rule replaces them as a whole).
 ISOLATE_FILES = ("lung_mask.nrrd", "search_region.nrrd", "body_mask.nrrd", "lungs.json", "lung_qc.png")
 REPORT_FILES = ("seg.dcm", "sr.dcm")
@@ -293,6 +310,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_train_parser(lsub)
     _add_tune_parser(lsub)
     _add_ensemble_parser(lsub)
+    _add_quantize_parser(lsub)
 
 
 def _isolate(args: argparse.Namespace) -> int:
@@ -725,6 +743,35 @@ def _add_ensemble_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
     p.set_defaults(func=_ensemble, output_files=("out",))
+
+
+def _add_quantize_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``oncoqi lung quantize``."""
+    p = sub.add_parser(
+        "quantize",
+        help="make an int8 copy of a tumour model, about 1.8x faster (needs the 'train' extra)",
+        description=QUANTIZE_DESCRIPTION,
+        epilog=QUANTIZE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="the float ONNX tumour model")
+    p.add_argument("--out", required=True, help="the int8 model's .onnx file")
+    p.add_argument("--phantoms", type=int, default=8, help="synthetic calibration cases (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="their set seed (default 0, the training set)")
+    p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.set_defaults(func=_quantize, output_files=("out",))
+
+
+def _quantize(args: argparse.Namespace) -> int:
+    from oncoqi.lung.training.data import phantom_cases
+    from oncoqi.lung.training.quantize import quantize_model
+
+    if args.phantoms < 1:
+        raise TrainingError(f"--phantoms must be >= 1, got {args.phantoms}")
+    check_model(args.model)
+    cases = phantom_cases(args.phantoms, args.seed)
+    quantize_model(args.model, args.out, cases, f"{args.phantoms} phantoms of set seed {args.seed}")
+    return 0
 
 
 def _ensemble(args: argparse.Namespace) -> int:
