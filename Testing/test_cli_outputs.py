@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[list[str], str]] = {
     "lung isolate": (["lung", "isolate", "{missing}", "--out", "{out}"], "folder"),
     "lung train": (["lung", "train", "--phantoms", "2", "--out", "{out}"], "folder"),
     "lung ensemble": (["lung", "ensemble", "{missing}", "{missing}", "--out", "{out}"], "file"),
+    "lung quantize": (["lung", "quantize", "{missing}", "--out", "{out}"], "file"),
     "batch": (["batch", "{missing}", "--out", "{out}"], "folder"),
     "report write": (
         ["report", "write", "--source", "{missing}", "--labels", "{missing}", "--meta", "{missing}", "--out", "{out}"],
@@ -195,6 +196,7 @@ EXISTING: dict[str, tuple[list[str], str]] = {
         "l.nrrd",
     ),
     "lung ensemble": (["lung", "ensemble", "{missing}", "{missing}", "--out", "{out}/e.onnx"], "e.onnx"),
+    "lung quantize": (["lung", "quantize", "{missing}", "--out", "{out}/q.onnx"], "q.onnx"),
 }
 
 
