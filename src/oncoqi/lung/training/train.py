@@ -366,8 +366,7 @@ def train(
     log
         Called with one line per case prepared and per epoch.
     recipe
-        The settings ``options`` and ``prepared`` were built from, stored in ``resume.npz`` so that
-        a resumed run can rebuild them (:class:`ResumeState`).
+        The settings ``options`` and ``prepared`` came from, kept in ``resume.npz`` (:class:`ResumeState`).
     resume
         The state of a stopped run of the same recipe: training goes on from its next epoch.
     stop_after_s
