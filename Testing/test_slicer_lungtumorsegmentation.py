@@ -13,22 +13,29 @@ tumour, is skipped without it.
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
-from helpers.lung import small_identity_model
+from conftest import module_folder
+from helpers.known_models import half_blind_model
+from helpers.lung import IDENTITY_THRESHOLD, SMALL_GRID, small_identity_model
 from oncoqi import __version__
 from oncoqi.dicom import read_image
-from oncoqi.errors import Cancelled, OncoQIError
+from oncoqi.errors import Cancelled, InputError, OncoQIError
 from oncoqi.image import Image
 from oncoqi.lung import EmptyVolumeError, NotCTError
 from oncoqi.lung.isolation import LungNotFoundError
 from oncoqi.lung.naming import lesion_name
 from oncoqi.lung.segment import NoModelError, TumourSegmentation, default_model_path, segment_ct
+from oncoqi.phantom import PhantomOptions, TumourSpec, make_ct
 from oncoqi.phantom.sample import extract_sample
+from oncoqi.phantom.tissues import Tissue
 
 MODULE = "OncoQILungTumorSegmentation"
 #: Seconds a background job may take on the sample (it takes about 3 s with the test graph).
@@ -546,3 +553,215 @@ def test_widget_shows_one_message_when_the_job_fails(widget, mrml_scene, tmp_pat
     assert message.startswith("Lung tumor segmentation failed.\n\nno trained model:")
     assert widget.ui.statusLabel.text == "Failed: nothing was added to the scene."
     assert widget.ui.applyButton.enabled and mrml_scene.GetNumberOfNodes() == count
+
+
+# --- a missed tumour recovered from a markup point (issue 25) ------------------------------------
+
+
+def _deepest_lps(image: Image, mask: np.ndarray) -> np.ndarray:
+    """The LPS point (mm) of the mask's voxel farthest from its border: where a reader clicks."""
+    depth = ndimage.distance_transform_edt(mask, sampling=image.spacing[::-1])
+    return image.index_to_lps(np.array(np.unravel_index(np.argmax(depth), mask.shape)[::-1], float))
+
+
+@pytest.fixture(scope="module")
+def missed(tmp_path_factory) -> SimpleNamespace:
+    """A phantom with two tumours on the right that the automatic pass misses.
+
+    Tumour 1 (8 ml) lies against the mediastinum, tumour 2 (6 ml) in the lung parenchyma. The
+    "network" is the identity graph blind to the right half of the image (``half_blind_model``): it
+    finds the dense tissue of the left side as lesions and sees nothing of either tumour, so a click
+    outlines them by growing on the CT. (The shipped model misses tumour 1 too, with a probability
+    of 0.001 at most in it; the module's Test class checks that case in Slicer.)
+    """
+    options = PhantomOptions(
+        seed=1,
+        size=128,
+        slices=50,
+        slice_thickness_mm=5.0,
+        tumours=(TumourSpec(location="mediastinum", volume_ml=8.0), TumourSpec(location="parenchyma", volume_ml=6.0)),
+    )
+    phantom = make_ct(options)
+    truths = [phantom.tumour_label.array == value for value in (1, 2)]
+    lps = [_deepest_lps(phantom.ct, truth) for truth in truths]
+    assert all(point[0] < 0 for point in lps)  # both on the patient's right, where the model is blind
+    # The middle of the right lung's parenchyma: aerated, and the model sees nothing there.
+    lung = phantom.tissue.array == Tissue.LUNG
+    lung[:, :, lung.shape[2] // 2 :] = False
+    return SimpleNamespace(
+        ct=phantom.ct,
+        truths=truths,
+        lps=lps,
+        ras=[point * [-1, -1, 1] for point in lps],
+        air_ras=_deepest_lps(phantom.ct, lung) * [-1, -1, 1],
+        model=half_blind_model(tmp_path_factory.mktemp("blind") / "half_blind.onnx", SMALL_GRID, IDENTITY_THRESHOLD),
+    )
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2.0 * np.count_nonzero(a & b) / (np.count_nonzero(a) + np.count_nonzero(b))
+
+
+def _point_list(scene, name: str, *positions_ras):
+    node = scene.AddNewNodeByClass("vtkMRMLMarkupsFiducialNode", name)
+    for position in positions_ras:
+        node.AddControlPoint(*(float(v) for v in position))
+    return node
+
+
+def _same_segments(before: np.ndarray, after: np.ndarray) -> bool:
+    """Every label of ``before`` is one label of ``after`` with exactly the same voxels (its number may change)."""
+    for value in np.unique(before[before > 0]):
+        (new,) = np.unique(after[before == value])
+        if not np.array_equal(after == new, before == value):
+            return False
+    return True
+
+
+@pytest.mark.slicer
+def test_points_on_missed_tumours_add_them_as_lesions(logic, mrml_scene, missed) -> None:
+    from OncoQISlicer.mrml import labels_from_segmentation_node, volume_node_from_image
+
+    from oncoqi.lung.click import add_lesions_at_points
+
+    ct_node = volume_node_from_image(mrml_scene, missed.ct, "phantom CT")
+    nodes = logic.process(ct_node, modelPath=missed.model, threads=1)
+    before, _names = labels_from_segmentation_node(nodes.segmentation, ct_node)
+    assert before.array.any() and not any(before.array[truth].any() for truth in missed.truths)  # both missed
+    first = _point_list(mrml_scene, "missed", missed.ras[0])
+
+    added = logic.addLesionsAtPoints(ct_node, first)
+
+    assert (added.nodes.segmentation, added.nodes.table) == (nodes.segmentation, nodes.table)  # rewritten in place
+    assert len(added.notes) == 1 and re.fullmatch(r"missed-1: lesion of \d+\.\d ml added", added.notes[0])
+    once, names = labels_from_segmentation_node(nodes.segmentation, ct_node)
+    assert names == {value: lesion_name(value) for value in range(1, len(names) + 1)}
+    assert _same_segments(before.array, once.array)  # the network's lesions keep their voxels
+    sources = table_column(nodes.table, "Source")
+    assert sources.count("point") == 1 and len(sources) == len(names) == before.array.max() + 1
+    row = sources.index("point")
+    name, label = table_column(nodes.table, "Segment")[row], table_column(nodes.table, "Label")[row]
+    assert names[label] == name
+    assert _dice(once.array == label, missed.truths[0]) >= 0.8
+    segmentation = nodes.segmentation.GetSegmentation()
+    segment = segmentation.GetSegment(segmentation.GetSegmentIdBySegmentName(name))
+    assert segment_tag(segment, "DICOM.SegmentAlgorithmType") == "SEMIAUTOMATIC"
+    assert segment_tag(segment, "OncoQI.LesionLabel") == str(label)
+    assert "added at a point" in logic.summaryText(added.result)
+
+    # Later, two points on the second tumour in another list (the second 3 mm off its centre): one
+    # lesion is added, and the first point's lesion stays as it was.
+    later = _point_list(mrml_scene, "later", missed.ras[1], missed.ras[1] + [3.0, 0.0, 0.0])
+    second = logic.addLesionsAtPoints(ct_node, later)
+    twice, names = labels_from_segmentation_node(nodes.segmentation, ct_node)
+    assert second.notes[0].startswith("later-1: lesion of ") and second.notes[0].endswith(" ml added")
+    i, j, k = np.rint(missed.ct.lps_to_index(missed.lps[1] + [-3.0, 0.0, 0.0])).astype(int)
+    assert second.notes[1] == f"later-2: inside {names[int(twice.array[k, j, i])]} already, nothing added"
+    assert _same_segments(once.array, twice.array)
+    rows = [n for n, source in enumerate(table_column(nodes.table, "Source")) if source == "point"]
+    labels = [table_column(nodes.table, "Label")[n] for n in rows]
+    assert len(labels) == 2
+    for truth in missed.truths:  # each tumour is one of the two point lesions
+        assert max(_dice(twice.array == value, truth) for value in labels) >= 0.8
+
+    # What the command line gives with the same points: oncoqi lung segment --point X Y Z --point X Y Z.
+    found = segment_ct(missed.ct, missed.model, threads=1)
+    expected, _notes = add_lesions_at_points(missed.ct, found, missed.lps)
+    np.testing.assert_array_equal(twice.array, expected.labels.array)
+    assert table_column(nodes.table, "Source") == [lesion.source for lesion in expected.lesions]
+
+    # Clicking again adds nothing and leaves the nodes as they are.
+    again = logic.addLesionsAtPoints(ct_node, first)
+    assert re.fullmatch(r"missed-1: inside (GTV-1|Lesion \d+) already, nothing added", again.notes[0]), again.notes
+    np.testing.assert_array_equal(labels_from_segmentation_node(nodes.segmentation, ct_node)[0].array, twice.array)
+
+
+@pytest.mark.slicer
+def test_points_are_refused_without_a_result_outside_the_ct_on_air_or_after_an_edit(logic, mrml_scene, missed) -> None:
+    from OncoQISlicer.mrml import labels_from_segmentation_node, volume_node_from_image
+
+    ct_node = volume_node_from_image(mrml_scene, missed.ct, "phantom CT")
+    points = _point_list(mrml_scene, "missed", missed.ras[0])
+    count = mrml_scene.GetNumberOfNodes()
+    with pytest.raises(InputError, match=r"no lesion segmentation of 'phantom CT' to add to: click Apply first"):
+        logic.addLesionsAtPoints(ct_node, points)
+    assert not logic.hasResult(ct_node) and mrml_scene.GetNumberOfNodes() == count
+
+    nodes = logic.process(ct_node, modelPath=missed.model, threads=1)
+    assert logic.hasResult(ct_node)
+    written, _names = labels_from_segmentation_node(nodes.segmentation, ct_node)
+    refused = [
+        (None, "choose a point list and place a point on each missed tumor"),
+        (_point_list(mrml_scene, "empty"), "point list 'empty' has no point: place one on each missed tumor"),
+        (
+            _point_list(mrml_scene, "far", missed.ras[0], (0.0, 0.0, 900.0)),
+            r"point 'far-2' at RAS \(0.0, 0.0, 900.0\) mm is outside the CT 'phantom CT': move it onto the tumor",
+        ),
+        (
+            _point_list(mrml_scene, "air", missed.air_ras),
+            r"point 'air-1' at RAS \([-\d., ]+\) mm is in aerated lung \(-\d+ HU\) and the network saw nothing there",
+        ),
+    ]
+    count = mrml_scene.GetNumberOfNodes()
+    for bad, message in refused:
+        with pytest.raises(InputError, match=message):
+            logic.addLesionsAtPoints(ct_node, bad)
+    assert mrml_scene.GetNumberOfNodes() == count
+
+    # An edited segmentation is not rewritten (that would undo the edit).
+    segmentation = nodes.segmentation.GetSegmentation()
+    segmentation.RemoveSegment(segmentation.GetNthSegmentID(segmentation.GetNumberOfSegments() - 1))
+    edited, _names = labels_from_segmentation_node(nodes.segmentation, ct_node)
+    with pytest.raises(InputError, match="'phantom CT lung tumors' was edited after it was written"):
+        logic.addLesionsAtPoints(ct_node, points)
+    np.testing.assert_array_equal(labels_from_segmentation_node(nodes.segmentation, ct_node)[0].array, edited.array)
+    assert not np.array_equal(edited.array, written.array)
+
+    # Only the last Apply's result is kept, and forgetting it (scene close) refuses again.
+    logic.forgetResult()
+    with pytest.raises(InputError, match="click Apply first"):
+        logic.addLesionsAtPoints(ct_node, points)
+
+
+@pytest.mark.slicer
+@pytest.mark.parametrize("version", ["v5.8.0", "v5.12.0"])
+def test_widget_adds_lesions_at_the_chosen_points_after_apply(
+    slicer_layer_factory, mrml_scene, missed, monkeypatch, version
+) -> None:
+    from OncoQISlicer.mrml import volume_node_from_image
+
+    import oncoqi.lung.segment
+
+    monkeypatch.setattr(oncoqi.lung.segment, "default_model_path", lambda: missed.model)
+    layer = slicer_layer_factory(version)
+    widget = layer.create_widget(layer.load_module(MODULE, module_folder(MODULE)), MODULE)
+    ui, p = widget.ui, widget._parameterNode
+    ct_node = volume_node_from_image(mrml_scene, missed.ct, "phantom CT")
+    ui.inputSelector.setCurrentNode(ct_node)
+    ui.threadsSpinBox.value = 1
+    points = _point_list(mrml_scene, "missed", missed.ras[0])
+    ui.lesionPointsSelector.setCurrentNode(points)
+    assert p.lesionPoints is points
+    assert not ui.addLesionsButton.enabled and ui.addLesionsButton.toolTip.startswith("Click Apply first")
+    ui.addLesionsButton.clicked.emit(False)  # even if a click reached the slot: one message, nothing added
+    ((_title, text),) = layer.app.dialogs
+    assert text.startswith("Cannot add lesions at these points.") and "click Apply first" in text
+    errors = len(layer.slot_errors)  # tryWithErrorDisplay re-raises after its message; PythonQt prints it
+
+    ui.applyButton.click()
+    assert not ui.addLesionsButton.enabled  # not while the job runs
+    _poll_until_finished(widget)
+    assert ui.addLesionsButton.enabled
+    lesions = p.outputSegmentation.GetSegmentation().GetNumberOfSegments()
+
+    ui.addLesionsButton.click()
+    assert len(layer.app.dialogs) == 1 and len(layer.slot_errors) == errors
+    assert p.outputSegmentation.GetSegmentation().GetNumberOfSegments() == lesions + 1
+    assert table_column(p.outputTable, "Source").count("point") == 1
+    status = ui.statusLabel.text.splitlines()
+    assert re.fullmatch(r"missed-1: lesion of \d+\.\d ml added", status[0])
+    assert status[1].startswith(f"phantom CT: {lesions + 1} lesion(s)")
+    assert "added at a point" in ui.statusLabel.text
+
+    ui.lesionPointsSelector.setCurrentNode(None)
+    assert not ui.addLesionsButton.enabled and ui.addLesionsButton.toolTip.startswith("Choose a point list")

@@ -147,12 +147,16 @@ class LungTumorResult:
     algorithm_version
         oncoqi version and model identity (file name and the start of its SHA-256), recorded in
         the segments so a report says which model made them.
+    ct
+        The CT the core ran on (:func:`segment_image` keeps it): lesions added later at points
+        (:mod:`~OncoQILungTumorSegmentationLib.points`) are outlined on exactly these voxels.
     """
 
     ct_name: str
     segmentation: TumourSegmentation
     model_path: Path
     algorithm_version: str
+    ct: Image | None = None
 
     @property
     def lesions(self) -> list[LesionMeasurement]:
@@ -248,7 +252,7 @@ def segment_image(
     result = segment_ct(
         ct, model, threads=threads or default_threads(), progress=progress, cancel=cancel, name=f"volume '{name}'"
     )
-    return LungTumorResult(ct_name=name, segmentation=result, model_path=model, algorithm_version=version)
+    return LungTumorResult(ct_name=name, segmentation=result, model_path=model, algorithm_version=version, ct=ct)
 
 
 def terminology_entry(
@@ -336,10 +340,14 @@ def _tag_segments(
             segment.SetTag(tag, value)
 
 
-def _algorithm_tags(result: LungTumorResult) -> dict[str, str]:
-    """The segment tags that credit the algorithm (type, name, version) in a DICOM SEG export."""
+def _algorithm_tags(result: LungTumorResult, source: str = "network") -> dict[str, str]:
+    """The segment tags that credit the algorithm (type, name, version) in a DICOM SEG export.
+
+    A lesion the network found is AUTOMATIC; one outlined around a point a reader placed
+    (``source`` "point") is SEMIAUTOMATIC, DICOM's type for a segmentation made with user assistance.
+    """
     return {
-        ALGORITHM_TYPE_TAG: "AUTOMATIC",
+        ALGORITHM_TYPE_TAG: "SEMIAUTOMATIC" if source == "point" else "AUTOMATIC",
         ALGORITHM_NAME_TAG: ALGORITHM_NAME,
         ALGORITHM_VERSION_TAG: result.algorithm_version,
     }
@@ -358,11 +366,10 @@ def _lesion_segmentation(
         reference_volume_node=reference,
         name=name,
     )
-    algorithm = _algorithm_tags(result)
     _tag_segments(
         node,
         [lesion_terminology(lesion) for lesion in lesions],
-        [{**algorithm, LESION_LABEL_TAG: str(lesion.label)} for lesion in lesions],
+        [{**_algorithm_tags(result, lesion.source), LESION_LABEL_TAG: str(lesion.label)} for lesion in lesions],
     )
     return node
 
@@ -496,6 +503,7 @@ def summary_text(result: LungTumorResult, max_lesions: int = SUMMARY_LESIONS) ->
         lines.append(
             f"{lesion_name(lesion.label)}: {lesion.volume_ml:.1f} ml, RECIST {lesion.recist_mm:.1f} mm "
             f"x {lesion.perpendicular_mm:.1f} mm, {lesion.side}"
+            + ("; added at a point" if lesion.source == "point" else "")
             + (f"; doubtful: {'; '.join(lesion.doubts)}" if lesion.doubts else "")
         )
     if len(result.lesions) > max_lesions:

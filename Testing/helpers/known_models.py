@@ -28,6 +28,23 @@ def identity_model(
     return _save([node], [scale], path, grid, threshold, metadata)
 
 
+def half_blind_model(path: Path, grid: PreprocessOptions, threshold: float) -> Path:
+    """The identity model (``codes / 255``) with 0 in the first half of the network grid's columns.
+
+    On an axial CT the first columns are the patient's right (LPS x grows to the left), so this
+    "network" misses every tumour of the right side and finds everything dense on the left: a
+    known miss, for the tests of recovering a missed tumour from a point placed in it.
+    """
+    import numpy as np
+
+    TensorProto, helper = _onnx()
+    gain = np.full((1, grid.rows, grid.columns, 1), 1.0 / 255.0, np.float32)
+    gain[:, :, : grid.columns // 2] = 0.0
+    scale = helper.make_tensor("scale", TensorProto.FLOAT, list(gain.shape), gain.ravel().tolist())
+    node = helper.make_node("Mul", ["ct_codes", "scale"], ["tumour_probability"])
+    return _save([node], [scale], path, grid, threshold, None)
+
+
 def shift_model(path: Path, grid: PreprocessOptions, threshold: float = 0.5) -> Path:
     """An ONNX model whose output is ``codes / 255`` moved one column to the right (column 0: 0).
 
