@@ -81,3 +81,22 @@ def test_segment_cli_adds_the_lesion_at_the_point(tmp_path, capsys):
         assert "added" in out and [r["source"] for r in records].count("point") == 1
         clicked = next(r for r in records if r["source"] == "point")
         assert not any("confidence" in d for d in clicked["doubts"])
+
+
+def test_lesions_added_in_earlier_calls_stay_the_readers(tmp_path):
+    from oncoqi.lung.click import add_lesions_at_points
+    from oncoqi.lung.segment import TumourSegmentation
+
+    ct, truth = _chest()
+    hu = ct.array.copy()
+    k, j, i = np.ogrid[:40, :80, :80]
+    second = ((k - 20) * SPACING[2]) ** 2 + ((j - 15) * SPACING[1]) ** 2 + ((i - 65) * SPACING[0]) ** 2 <= 6.0**2
+    hu[second] = 40.0
+    ct = ct.with_array(hu)
+    empty = ct.with_array(np.zeros(ct.array.shape, np.uint8))
+    found = TumourSegmentation(empty, empty, ct.with_array(np.zeros(ct.array.shape, np.float32)), [], None, 0.5, None)
+    once, _ = add_lesions_at_points(ct, found, [ct.index_to_lps(np.array([45.0, 40.0, 20.0]))])
+    twice, notes = add_lesions_at_points(ct, once, [ct.index_to_lps(np.array([65.0, 15.0, 20.0]))])
+    assert [m.source for m in twice.lesions] == ["point", "point"] and notes[0].endswith("added")
+    assert not any(d.startswith("low confidence") for m in twice.lesions for d in m.doubts)
+    assert _dice(twice.labels.array == 1, truth) >= 0.8  # the larger one is GTV-1

@@ -40,6 +40,7 @@ def test_lesion_report_codes_and_values(study, tmp_path):
     assert names == ["GTV-1", "Lesion 2"]
     assert seg.metadata.segments[0].type.value == "86049000"
     assert seg.metadata.segments[1].anatomic_region.value == "39607008"
+    assert [s.algorithm_type for s in seg.metadata.segments] == ["AUTOMATIC", "AUTOMATIC"]
     rows = read_measurement_report(written.sr_path).rows()
     long_axis = [r for r in rows if r["quantity_code"] == "103339001 SCT"]
     assert len(long_axis) == 2
@@ -61,3 +62,13 @@ def test_empty_result_is_refused(study, tmp_path):
     with pytest.raises(InputError, match="no lesion"):
         write_lesion_report(study / "CT", labels, [], tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_lesion_added_at_a_point_is_semiautomatic_in_the_seg(study, tmp_path):
+    from dataclasses import replace
+
+    labels = read_image(study / "truth" / "tumor_label.nrrd")
+    lesions = measure_lesions(labels, read_image(study / "CT"))
+    lesions[1] = replace(lesions[1], source="point")
+    seg = read_segmentation(write_lesion_report(study / "CT", labels, lesions, tmp_path).seg_path)
+    assert [s.algorithm_type for s in seg.metadata.segments] == ["AUTOMATIC", "SEMIAUTOMATIC"]

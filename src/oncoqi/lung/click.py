@@ -224,7 +224,8 @@ def add_lesions_at_points(
         When a point is outside the CT, or on aerated lung where the network saw nothing.
     """
     labels = found.labels.array.copy()
-    notes, added = [], set()
+    notes = []
+    from_points = {m.label for m in found.lesions if m.source == "point"}  # earlier calls: still the reader's
     for point in points:
         seed = point_index(ct, point)
         if labels[seed]:
@@ -237,11 +238,11 @@ def add_lesions_at_points(
         label = int(labels.max(initial=0)) + 1
         labels = labels.astype(np.promote_types(labels.dtype, np.min_scalar_type(label)))
         labels[mask] = label
-        added.add(label)
+        from_points.add(label)
         notes.append(f"point {_mm(point)}: lesion of {mask.sum() * ct.voxel_volume_ml:.1f} ml added")
     relabelled = found.labels.with_array(labels, **{**found.labels.metadata, "lesions": int(labels.max(initial=0))})
     lesions = [
-        replace(m, source="point") if m.label in added else m
+        replace(m, source="point") if m.label in from_points else m
         for m in measure_lesions(relabelled, ct, found.probability, found.lungs)
     ]
     relabelled, lesions = order_by_evidence(relabelled, lesions)

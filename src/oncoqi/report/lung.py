@@ -4,7 +4,8 @@ Each lesion of the label image becomes one SEG segment coded as Slicer's termino
 QIICR tools code tumours: category 49755003 SCT "Morphologically abnormal structure", type 86049000 SCT
 "Neoplasm, Primary" for GTV-1 (label 1) and 108369006 SCT "Neoplasm" for the other lesions,
 anatomic region 39607008 SCT "Lung" with the lesion's side as modifier, algorithm type AUTOMATIC
-with the algorithm name and version. The SR group of each lesion holds the volume and the CT
+(SEMIAUTOMATIC for a lesion a reader added with a point, :mod:`oncoqi.lung.click`) with the
+algorithm name and version. The SR group of each lesion holds the volume and the CT
 statistics (HU mean/min/max/std, :mod:`oncoqi.report.measure`) computed from the CT, plus the RECIST long axis
 (103339001 SCT) and its perpendicular (131189007 SCT) measured by :mod:`oncoqi.lung.measure`.
 """
@@ -62,9 +63,10 @@ def write_lesion_report(
     """
     if not lesions:
         raise InputError(f"{out_dir}: no lesion to report (the segmentation is empty)")
-    algorithm = {"type": "AUTOMATIC", "name": ALGORITHM_NAME, "version": __version__}
     segments = []
     for lesion in lesions:
+        kind = "SEMIAUTOMATIC" if lesion.source == "point" else "AUTOMATIC"
+        algorithm = {"type": kind, "name": ALGORITHM_NAME, "version": __version__}
         data = {
             "label": lesion_name(lesion.label),
             "category": "morphologically_abnormal_structure",
