@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import (
+    bench_lung_fresh,
     bench_lung_isolation,
     bench_lung_segmentation,
     bench_metrics,
@@ -210,3 +211,39 @@ def test_lung_segmentation_page_names_each_false_lesion() -> None:
     assert "20% of tumours part-solid or ground glass" in bench_lung_segmentation.markdown(dict(results, subsolid=0.2))
     assert "60-300 ml" not in text
     assert "40% of tumours drawn 60-300 ml" in bench_lung_segmentation.markdown(dict(results, large=0.4))
+
+
+def test_fresh_set_markdown_and_missed_bars():
+    summary = {
+        "cases": 40,
+        "cases_with_tumour": 33,
+        "dsc_median": 0.86,
+        "hd95_median_mm": 7.5,
+        "sensitivity": 0.9,
+        "specificity": 0.97,
+        "gtv1_true": 0.97,
+        "clicks": 3,
+        "clicks_meeting_bar": 2,
+        "click_dsc_median": 0.85,
+        "click_dsc_min": 0.41,
+    }
+    checks = [
+        {"study": "phantom ct --seed 3", "lesions": 1, "gtv1_on_tumour": False, "gtv1_ml": 2.1, "gtv1_doubts": []}
+    ]
+    results = {
+        "provenance": ["Run on a test machine."],
+        "model": "m.onnx",
+        "fresh": {"summary": summary},
+        "checks": checks,
+    }
+    text = bench_lung_fresh.markdown(results)
+    summary_table, checks_table = tables(text)
+    assert "| GTV-1 on a true tumour | 0.970 | >= 0.95 |" in summary_table
+    assert "| one click per missed tumour: DSC >= 0.8 | 2 of 3; median 0.850 (min 0.410) | all |" in summary_table
+    assert checks_table[2] == "| `oncoqi phantom ct --seed 3` | 1 | False | 2.1 | - |"
+    missed = bench_lung_fresh.missed_bars(summary)
+    assert missed == [
+        "hd95_median_mm 7.500 (bar 5.0)",
+        "sensitivity 0.900 (bar 0.95)",
+        "clicks with DSC >= 0.8: 2 of 3",
+    ]
