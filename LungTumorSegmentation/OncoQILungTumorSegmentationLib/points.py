@@ -9,8 +9,7 @@ on the CT grid, the nodes it was written to, and the points added so far.
 
 Every click starts again from Apply's own result with all the points added so far plus the new
 ones, in one call of the core: the lesions shown are always what ``oncoqi lung segment --point``
-gives with the same points, whatever the order of the clicks, and a lesion added earlier keeps
-its source "point" (the core sets it only for the lesions its call adds). The lesion segmentation
+gives with the same points, whatever the order of the clicks. The lesion segmentation
 and the table are rewritten by :func:`~OncoQILungTumorSegmentationLib.segmentation.write_results`,
 so names, colours, terminology, Doubts and Source are those of Apply; the lung segmentation is
 left as it is. A segmentation the user has edited since it was written is not rewritten (that
