@@ -211,13 +211,13 @@ def test_segment_ct_outputs_on_the_input_grid(tmp_path, phantom):
     pre = preprocess(ct, SMALL_GRID)
     expected = pre.to_input_grid(pre.array / np.float32(255.0), "probability").array
     np.testing.assert_allclose(result.probability.array[search], expected[search], atol=1e-5)
-    # lesions: inside the search region, above the threshold, label 1 the largest
+    # lesions: inside the search region, above the threshold, label 1 the largest undoubted one
     labels = result.labels.array
     assert labels.max() == len(result.lesions) >= 1
     assert not labels[result.masks.search_region.array == 0].any()
     assert (result.probability.array[labels > 0] >= IDENTITY_THRESHOLD).all()
-    volumes = [lesion.volume_ml for lesion in result.lesions]
-    assert volumes == sorted(volumes, reverse=True)
+    order = [(bool(lesion.doubts), -lesion.volume_ml) for lesion in result.lesions]
+    assert order == sorted(order) and [lesion.label for lesion in result.lesions] == list(range(1, labels.max() + 1))
     assert all(IDENTITY_THRESHOLD <= lesion.confidence <= 1.0 for lesion in result.lesions)
 
 
