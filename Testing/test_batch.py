@@ -34,7 +34,16 @@ from oncoqi.batch import (
 )
 from oncoqi.batch.cohort import MAX_EXIT_CODE, is_manifest
 from oncoqi.batch.selection import lung_slice_count
-from oncoqi.batch.study import CT_OUTPUTS, DONE_NAME, LABELS_NAME, LOG_NAME, QC_NAME, study_folder
+from oncoqi.batch.study import (
+    CT_OUTPUTS,
+    DONE_NAME,
+    LABELS_NAME,
+    LESIONS_NAME,
+    LOG_NAME,
+    LUNGS_NAME,
+    QC_NAME,
+    study_folder,
+)
 from oncoqi.batch.table import RESULT_COLUMNS, read_results_csv
 from oncoqi.dicom import read_volume_file, scan_series
 from oncoqi.lung.preprocess import PreprocessOptions
@@ -475,9 +484,10 @@ def test_a_bad_pet_keeps_the_ct_results_and_is_listed_as_a_pet_failure(
     """A PET whose SUV cannot be computed (no Radiopharmaceutical Information Sequence) fails only the
     PET part: the CT lesions stay in results.csv, the CT SEG and SR are written, failures.csv names the
     part and the reason, the exit code counts it. A rerun redoes only the PET part: the CT is not
-    segmented again and its outputs are left as they are, whether the PET is still bad (the study is
-    listed again) or fixed (the PET columns are filled, as a run on the good PET fills them); --force
-    redoes the whole study."""
+    segmented again; with the PET still bad its outputs are left as they are (the study is listed
+    again); with the PET fixed the PET columns are filled and the PET's evidence, which the failed
+    run could not use, doubts and numbers the lesions as a run on the good PET does; --force redoes
+    the whole study."""
     import oncoqi.lung.segment
 
     segmented: list[str] = []
@@ -524,7 +534,10 @@ def test_a_bad_pet_keeps_the_ct_results_and_is_listed_as_a_pet_failure(
     shutil.rmtree(study / "PET")
     shutil.copytree(one_study / "PET", study / "PET")
     assert batch(str(tmp_path / "in"), "--out", str(out), "--model", str(model)) == 0
-    assert len(segmented) == 2 and _ct_outputs(folder) == ct_before
+    assert len(segmented) == 2 and _ct_outputs(folder)[LUNGS_NAME] == ct_before[LUNGS_NAME]
+    whole_folder = Path(first_run[0]) / folder.relative_to(out)
+    for name in (LABELS_NAME, LESIONS_NAME):  # the lesions as the whole run on the good PET has them
+        assert (folder / name).read_bytes() == (whole_folder / name).read_bytes(), name
     assert failures_of(out) == [] and load_done(folder)["failed_part"] == ""
     assert (folder / "pet" / "seg.dcm").is_file() and (folder / "pet" / "sr.dcm").is_file()
     rows = read_results_csv(out / "results.csv")

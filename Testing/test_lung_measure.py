@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -216,6 +217,9 @@ def test_measurement_serialises_to_the_lesions_json_keys():
     assert set(d) == required | extras
     assert d["label"] == 1 and d["volume_ml"] == pytest.approx(2 * 6 * 6 * 2 / 1000) and len(d["centroid_lps_mm"]) == 3
     assert isinstance(m, LesionMeasurement) and len(d["recist_endpoints_lps_mm"]) == 2
+    # and back, as a rerun reads lesions.json (doubts included)
+    doubted = replace(m, doubts=("low confidence (0.55)",), source="point")
+    assert LesionMeasurement.from_dict(json.loads(json.dumps(doubted.to_dict()))) == doubted
 
 
 def test_images_on_another_grid_are_rejected():

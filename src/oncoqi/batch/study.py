@@ -261,10 +261,8 @@ def _reused_ct_part(
     try:
         if not why:
             ct_part = earlier["ct_part"]
-            lesions = [
-                LesionMeasurement(**{**d, **{k: _tuples(v) for k, v in d.items() if isinstance(v, list)}})
-                for d in json.loads((folder / LESIONS_NAME).read_text(encoding="utf-8"))
-            ]
+            records = json.loads((folder / LESIONS_NAME).read_text(encoding="utf-8"))
+            lesions = [LesionMeasurement.from_dict(record) for record in records]
             seg = _CtResults(read_volume_file(folder / LABELS_NAME), read_volume_file(folder / LUNGS_NAME), lesions)
             rows = copy.deepcopy(ct_part["rows"])
             for row in rows:
@@ -279,11 +277,6 @@ def _reused_ct_part(
     for name in CT_OUTPUTS:
         (folder / name).unlink(missing_ok=True)
     return None
-
-
-def _tuples(value: Any) -> Any:
-    """JSON lists back as the tuples of a :class:`~oncoqi.lung.measure.LesionMeasurement` (points, point pairs)."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 def _choose_and_load_ct(study: StudyInput, override: tuple[str, ...]) -> tuple[SeriesChoice, Image]:
@@ -519,7 +512,6 @@ def _ct_part(
     ``done.json``. ``stages`` is told ``lungs``, ``network``, ``lesions`` and ``write``.
     """
     from oncoqi.lung.segment import segment_ct
-    from oncoqi.report.lung import write_lesion_report
 
     seg = segment_ct(ct, options.model, threads=options.threads, progress=stages, name=choice.ct.name)
     if options.min_volume_ml > 0:
@@ -533,23 +525,63 @@ def _ct_part(
         f"lungs: right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml; "
         f"{len(seg.lesions)} lesion(s) at threshold {seg.threshold:.3g}"
     )
-    write_volume(seg.labels.with_array(seg.labels.array.astype(np.int16)), folder / LABELS_NAME)
     write_volume(seg.lungs.with_array(seg.lungs.array.astype(np.uint8)), folder / LUNGS_NAME)
-    write_text(json.dumps([m.to_dict() for m in seg.lesions], indent=2) + "\n", folder / LESIONS_NAME)
-    rows = [_lesion_row(study, choice, lesion) for lesion in seg.lesions]
-    study_warnings: list[str] = []
-    if seg.lesions:
-        write_lesion_report(choice.ct, seg.labels, seg.lesions, folder / CT_REPORT_DIR, force=True)
-        say(f"CT SEG/SR written: {CT_REPORT_DIR}/seg.dcm, {CT_REPORT_DIR}/sr.dcm")
-    else:
-        study_warnings.append("no lesion found: no SEG/SR written")
-        say("warning: no lesion found; no SEG/SR written")
+    rows = _write_lesions(study, choice, seg, folder, say)
+    study_warnings = [] if seg.lesions else ["no lesion found: no SEG/SR written"]
     info: dict[str, Any] = {
         "ct": {"size": list(ct.size), "spacing_mm": list(ct.spacing), "series": choice.ct.name},
         "lung_volume_ml": {k: float(v) for k, v in volumes.items()},
         "threshold": float(seg.threshold),
     }
     return seg, rows, study_warnings, info
+
+
+def _write_lesions(
+    study: StudyInput, choice: SeriesChoice, seg: Any, folder: Path, say: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """The lesions' files (label map, ``lesions.json``, CT SEG/SR) and their table rows."""
+    from oncoqi.report.lung import write_lesion_report
+
+    write_volume(seg.labels.with_array(seg.labels.array.astype(np.int16)), folder / LABELS_NAME)
+    write_text(json.dumps([m.to_dict() for m in seg.lesions], indent=2) + "\n", folder / LESIONS_NAME)
+    if seg.lesions:
+        write_lesion_report(choice.ct, seg.labels, seg.lesions, folder / CT_REPORT_DIR, force=True)
+        say(f"CT SEG/SR written: {CT_REPORT_DIR}/seg.dcm, {CT_REPORT_DIR}/sr.dcm")
+    else:
+        say("warning: no lesion found; no SEG/SR written")
+    return [_lesion_row(study, choice, lesion) for lesion in seg.lesions]
+
+
+def _reuse(
+    earlier: dict[str, Any], study: StudyInput, choice: SeriesChoice, folder: Path, say: Callable[[str], None]
+) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]] | None:
+    """The earlier run's CT part (:func:`_reused_ct_part`), with the PET's evidence when there is a PET."""
+    reused = _reused_ct_part(earlier, choice, folder, say)
+    if reused is not None and choice.pet is not None and reused[0].lesions:
+        reused = _reused_with_pet_evidence(reused, study, choice, folder, say)
+    return reused
+
+
+def _reused_with_pet_evidence(
+    reused: tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]],
+    study: StudyInput,
+    choice: SeriesChoice,
+    folder: Path,
+    say: Callable[[str], None],
+) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]]:
+    """A reused CT part with the PET's evidence (:func:`_pet_evidence`), which its run could not use.
+
+    The earlier run's PET failed, so its lesions were numbered and doubted without it. When the PET
+    now changes a doubt or the numbering, the lesions' files and rows are written again from the
+    segmentation read back: the same results as a whole run, without segmenting again.
+    """
+    seg, rows, warnings, info = reused
+    before = [m.to_dict() for m in seg.lesions]
+    _pet_evidence(seg, choice, say)
+    if [m.to_dict() for m in seg.lesions] == before:
+        return reused
+    say("the PET changed the lesions' doubts or numbering: their files are written again (not segmented again)")
+    return seg, _write_lesions(study, choice, seg, folder, say), warnings, info
 
 
 def run_study(
@@ -597,7 +629,7 @@ def run_study(
         say(f"options: {json.dumps(asdict(options))}")
         stages.stage("read")
         choice, ct = _chosen_ct(study, options, result, say)
-        reused = _reused_ct_part(earlier, choice, folder, say) if earlier is not None else None
+        reused = _reuse(earlier, study, choice, folder, say) if earlier is not None else None
         seg, rows, study_warnings, info = reused or _ct_part(study, choice, ct, folder, options, say, stages)
         ct_record = copy.deepcopy({"rows": rows, "warnings": study_warnings, "info": info})  # for a PET-only rerun
         suv = None

@@ -44,7 +44,7 @@ object boundary (half a pixel outside the boundary pixel centres).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -88,6 +88,13 @@ class LesionMeasurement:
     doubts: tuple[str, ...] = ()
     source: str = "network"
 
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> LesionMeasurement:
+        """A measurement read back from its ``lesions.json`` record (:meth:`to_dict`): lists become tuples
+        again, and keys that are not fields (``doubtful``, derived from ``doubts``) are left out."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{key: _tuples(value) for key, value in record.items() if key in names})
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict; tuples become lists."""
         out = asdict(self)
@@ -97,6 +104,11 @@ class LesionMeasurement:
         for key in ("recist_endpoints_lps_mm", "perpendicular_endpoints_lps_mm"):
             out[key] = [list(p) for p in getattr(self, key)]
         return out
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back as tuples (points, point pairs, doubts)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
 
 
 class SliceGeometry:
