@@ -342,7 +342,7 @@ def _pet_evidence(seg: Any, choice: SeriesChoice, say: Callable[[str], None]) ->
     try:
         pet = load_pet_series(choice.pet)
         suv = apply_suv(pet.image, compute_suv_factors(pet.datasets), SUVType.BW)
-        found = order_lesions_on_pet(suv, seg.labels, seg.lesions)
+        found = order_lesions_on_pet(suv, seg.labels, seg.lesions, measure=False)  # the PET part measures them
     except OncoQIError as exc:
         say(f"PET not used as evidence for GTV-1: {exc}")
         return

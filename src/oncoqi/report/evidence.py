@@ -53,7 +53,7 @@ class LesionsOnPET:
         The former label of each lesion -> its new label.
     on_pet
         :func:`~oncoqi.pet.ct_lesions_on_pet` of the renumbered labels: indices by new label and
-        the PET-thresholded lesion around the new GTV-1.
+        the PET-thresholded lesion around the new GTV-1 (None when not asked to measure them).
     suvmax
         SUVmax by new label, as the evidence used it (a lesion smaller than a PET voxel on the PET
         grid has none and is not judged on it).
@@ -62,7 +62,7 @@ class LesionsOnPET:
     labels: Image
     lesions: list[LesionMeasurement]
     renumbered: dict[int, int]
-    on_pet: CTLesionsOnPET
+    on_pet: CTLesionsOnPET | None
     suvmax: dict[int, float]
 
 
@@ -87,6 +87,7 @@ def order_lesions_on_pet(
     method: str = "background",
     value: float = 50.0,
     margin_mm: float = 10.0,
+    measure: bool = True,
 ) -> LesionsOnPET:
     """Number the CT lesions by evidence including their SUVmax, and measure them on the PET.
 
@@ -102,6 +103,9 @@ def order_lesions_on_pet(
         The bounds of the doubts (:class:`~oncoqi.lung.primary.EvidenceRules`; its defaults when None).
     method, value, margin_mm
         The PET-thresholded lesion around GTV-1 (:func:`~oncoqi.pet.ct_lesions_on_pet`).
+    measure
+        Measure the renumbered lesions on the PET (``on_pet``); False when the caller does it
+        itself later (``oncoqi batch``'s PET part), which saves a second pass over the PET.
 
     Returns
     -------
@@ -112,6 +116,9 @@ def order_lesions_on_pet(
     relabelled, ordered = order_by_evidence(labels, lesions, rules or EvidenceRules(), suvmax=former_suvmax)
     renumbered = _renumbering(labels, relabelled)
     primary = ordered[0].centroid_lps_mm if ordered else None
+    suvmax = {renumbered[old]: value for old, value in former_suvmax.items()}
+    if not measure:
+        return LesionsOnPET(relabelled, ordered, renumbered, None, suvmax)
     on_pet = ct_lesions_on_pet(
         suv,
         relabelled,
@@ -122,7 +129,6 @@ def order_lesions_on_pet(
         value=value,
         margin_mm=margin_mm,
     )
-    suvmax = {renumbered[old]: value for old, value in former_suvmax.items()}
     return LesionsOnPET(relabelled, ordered, renumbered, on_pet, suvmax)
 
 
