@@ -549,11 +549,15 @@ def test_a_bad_pet_keeps_the_ct_results_and_is_listed_as_a_pet_failure(
     assert len(segmented) == 2
 
 
-def test_the_pet_is_evidence_for_gtv1_before_anything_is_written(tmp_path):
-    """A large lesion on tissue without uptake is doubted with the PET; the smaller FDG-avid tumour becomes GTV-1."""
+def test_the_pet_is_evidence_for_gtv1_before_anything_is_written(tmp_path, monkeypatch):
+    """A large lesion on tissue without uptake is doubted with the PET; the smaller FDG-avid tumour becomes GTV-1.
+
+    The PET is read once: the PET part that measures the lesions afterwards gets the same reading.
+    """
     from types import SimpleNamespace
 
-    from oncoqi.batch.study import _pet_evidence
+    import oncoqi.pet
+    from oncoqi.batch.study import _pet_evidence, _StudyPet
     from oncoqi.dicom.scan import scan_series
     from oncoqi.lung.measure import measure_lesions
 
@@ -570,7 +574,12 @@ def test_the_pet_is_evidence_for_gtv1_before_anything_is_written(tmp_path):
     assert lesions[0].volume_ml > lesions[1].volume_ml
     seg = SimpleNamespace(labels=image, lesions=lesions)
     said = []
-    _pet_evidence(seg, SimpleNamespace(pet=pet_series), said.append)
+    reads = []
+    load = oncoqi.pet.load_pet_series
+    monkeypatch.setattr(oncoqi.pet, "load_pet_series", lambda series: reads.append(series) or load(series))
+    pet = _StudyPet(pet_series)
+    _pet_evidence(seg, pet, said.append)
+    assert pet.suv()[0] is pet.suv()[0] and reads == [pet_series]
     assert seg.lesions[0].volume_ml == pytest.approx(lesions[1].volume_ml) and seg.lesions[0].doubts == ()
     assert seg.lesions[1].doubts and seg.lesions[1].doubts[-1].startswith("not FDG-avid (SUVmax ")
     np.testing.assert_array_equal(seg.labels.array == 1, tumour)

@@ -328,20 +328,45 @@ def _drop_small(seg: Any, min_volume_ml: float) -> int:
     return dropped
 
 
-def _pet_evidence(seg: Any, choice: SeriesChoice, say: Callable[[str], None]) -> None:
+class _StudyPet:
+    """The study's PET series and its SUVbw, read at the first :meth:`suv` call and kept.
+
+    Why: the PET is evidence for GTV-1 before the CT's results are written, and then the PET part
+    measures the lesions on it; both use one reading (a PET series is hundreds of files). A PET
+    that cannot be read raises the same error at every call.
+    """
+
+    def __init__(self, series: SeriesInfo) -> None:
+        self.series = series
+        self._read: tuple[Image, Any] | OncoQIError | None = None
+
+    def suv(self) -> tuple[Image, Any]:
+        """The SUVbw volume and the :class:`~oncoqi.pet.SUVFactors` it was computed with."""
+        from oncoqi.pet import SUVType, apply_suv, compute_suv_factors, load_pet_series
+
+        if self._read is None:
+            try:
+                pet = load_pet_series(self.series)
+                factors = compute_suv_factors(pet.datasets)
+                self._read = (apply_suv(pet.image, factors, SUVType.BW), factors)
+            except OncoQIError as exc:
+                self._read = exc
+        if isinstance(self._read, OncoQIError):
+            raise self._read
+        return self._read
+
+
+def _pet_evidence(seg: Any, pet: _StudyPet, say: Callable[[str], None]) -> None:
     """Number the lesions again with the PET as evidence (:func:`oncoqi.report.evidence.order_lesions_on_pet`).
 
     Each lesion's SUVmax joins the evidence that it is a tumour before anything is written, so
     GTV-1 is not a lesion the PET shows to be inert. A PET that cannot be read here is left to the
     PET part, which reports why.
     """
-    from oncoqi.pet import SUVType, apply_suv, compute_suv_factors, load_pet_series
     from oncoqi.report.evidence import describe_renumbering, order_lesions_on_pet
 
-    assert choice.pet is not None
     try:
-        pet = load_pet_series(choice.pet)
-        suv = apply_suv(pet.image, compute_suv_factors(pet.datasets), SUVType.BW)
+        suv, _ = pet.suv()
         found = order_lesions_on_pet(suv, seg.labels, seg.lesions, measure=False)  # the PET part measures them
     except OncoQIError as exc:
         say(f"PET not used as evidence for GTV-1: {exc}")
@@ -385,16 +410,9 @@ class _PetSegments:
         self.results.append(indices)
 
 
-def _suv_image(
-    choice: SeriesChoice, say: Callable[[str], None], study_warnings: list[str], info: dict[str, Any]
-) -> Image:
+def _suv_image(pet: _StudyPet, say: Callable[[str], None], study_warnings: list[str], info: dict[str, Any]) -> Image:
     """SUVbw from the PET's headers, its factors and their notes recorded in the log, the warnings and ``done.json``."""
-    from oncoqi.pet import SUVType, apply_suv, compute_suv_factors, load_pet_series
-
-    assert choice.pet is not None
-    pet = load_pet_series(choice.pet)
-    factors = compute_suv_factors(pet.datasets)
-    suv = apply_suv(pet.image, factors, SUVType.BW)
+    suv, factors = pet.suv()
     say(f"PET: SUVbw factor {factors.suvbw if factors.suvbw is not None else 'per frame'}")
     info["suv"] = {
         "suvbw": factors.suvbw,
@@ -426,7 +444,7 @@ def _add_thresholded(row: dict[str, Any], name: str, primary: Any, segments: _Pe
 
 
 def _pet_part(
-    choice: SeriesChoice,
+    pet: _StudyPet,
     seg: Any,
     rows: list[dict[str, Any]],
     folder: Path,
@@ -445,8 +463,7 @@ def _pet_part(
     from oncoqi.pet import SUVType, ct_lesions_on_pet
     from oncoqi.report.pet import write_indices_report
 
-    assert choice.pet is not None
-    suv = _suv_image(choice, say, study_warnings, info)
+    suv = _suv_image(pet, say, study_warnings, info)
     primary = next((lesion for lesion in seg.lesions if lesion.label == 1), None)
     found = ct_lesions_on_pet(
         suv,
@@ -485,7 +502,7 @@ def _pet_part(
         )
     if segments.masks:
         write_indices_report(
-            choice.pet,
+            pet.series,
             segments.masks,
             segments.results,
             folder / PET_REPORT_DIR,
@@ -505,11 +522,13 @@ def _ct_part(
     options: StudyOptions,
     say: Callable[[str], None],
     stages: Reporter,
+    pet: _StudyPet | None,
 ) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]]:
     """Lung tumours of the CT: label images, ``lesions.json``, the CT SEG/SR and the table rows.
 
     Returns the segmentation, the rows (one per lesion), the study's warnings and its record for
-    ``done.json``. ``stages`` is told ``lungs``, ``network``, ``lesions`` and ``write``.
+    ``done.json``. ``stages`` is told ``lungs``, ``network``, ``lesions`` and ``write``; ``pet``,
+    the study's PET if it has one, is evidence for GTV-1.
     """
     from oncoqi.lung.segment import segment_ct
 
@@ -517,8 +536,8 @@ def _ct_part(
     if options.min_volume_ml > 0:
         dropped = _drop_small(seg, options.min_volume_ml)
         say(f"{dropped} lesion(s) smaller than {options.min_volume_ml:g} ml dropped")
-    if choice.pet is not None and seg.lesions:
-        _pet_evidence(seg, choice, say)
+    if pet is not None and seg.lesions:
+        _pet_evidence(seg, pet, say)
     stages.stage("write")
     volumes = seg.masks.volume_ml
     say(
@@ -553,12 +572,17 @@ def _write_lesions(
 
 
 def _reuse(
-    earlier: dict[str, Any], study: StudyInput, choice: SeriesChoice, folder: Path, say: Callable[[str], None]
+    earlier: dict[str, Any],
+    study: StudyInput,
+    choice: SeriesChoice,
+    folder: Path,
+    say: Callable[[str], None],
+    pet: _StudyPet | None,
 ) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]] | None:
     """The earlier run's CT part (:func:`_reused_ct_part`), with the PET's evidence when there is a PET."""
     reused = _reused_ct_part(earlier, choice, folder, say)
-    if reused is not None and choice.pet is not None and reused[0].lesions:
-        reused = _reused_with_pet_evidence(reused, study, choice, folder, say)
+    if reused is not None and pet is not None and reused[0].lesions:
+        reused = _reused_with_pet_evidence(reused, study, choice, folder, say, pet)
     return reused
 
 
@@ -568,6 +592,7 @@ def _reused_with_pet_evidence(
     choice: SeriesChoice,
     folder: Path,
     say: Callable[[str], None],
+    pet: _StudyPet,
 ) -> tuple[Any, list[dict[str, Any]], list[str], dict[str, Any]]:
     """A reused CT part with the PET's evidence (:func:`_pet_evidence`), which its run could not use.
 
@@ -577,7 +602,7 @@ def _reused_with_pet_evidence(
     """
     seg, rows, warnings, info = reused
     before = [m.to_dict() for m in seg.lesions]
-    _pet_evidence(seg, choice, say)
+    _pet_evidence(seg, pet, say)
     if [m.to_dict() for m in seg.lesions] == before:
         return reused
     say("the PET changed the lesions' doubts or numbering: their files are written again (not segmented again)")
@@ -629,16 +654,17 @@ def run_study(
         say(f"options: {json.dumps(asdict(options))}")
         stages.stage("read")
         choice, ct = _chosen_ct(study, options, result, say)
-        reused = _reuse(earlier, study, choice, folder, say) if earlier is not None else None
-        seg, rows, study_warnings, info = reused or _ct_part(study, choice, ct, folder, options, say, stages)
+        pet = _StudyPet(choice.pet) if choice.pet is not None else None
+        reused = _reuse(earlier, study, choice, folder, say, pet) if earlier is not None else None
+        seg, rows, study_warnings, info = reused or _ct_part(study, choice, ct, folder, options, say, stages, pet)
         ct_record = copy.deepcopy({"rows": rows, "warnings": study_warnings, "info": info})  # for a PET-only rerun
         suv = None
         on_pet = None
-        if choice.pet is not None and seg.lesions:
+        if pet is not None and seg.lesions:
             stages.stage("pet")
             try:
                 pet_rows = copy.deepcopy(rows)  # the CT's rows stay as they are if the PET part fails half-way
-                suv, on_pet = _pet_part(choice, seg, pet_rows, folder, options, say, study_warnings, info)
+                suv, on_pet = _pet_part(pet, seg, pet_rows, folder, options, say, study_warnings, info)
                 rows = pet_rows
             except OncoQIError as exc:  # a bad PET must not throw away the CT's results
                 _record_pet_failure(result, exc, folder, say, study_warnings)
