@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
+import SimpleITK as sitk
 
 from oncoqi.errors import GeometryError
 from oncoqi.image import Image
@@ -17,6 +20,8 @@ from oncoqi.lung import (
 )
 
 SMALL = PreprocessOptions(columns=96, rows=80)
+#: The module (``oncoqi.lung.preprocess`` is the function that oncoqi.lung exports).
+preprocess_module = importlib.import_module("oncoqi.lung.preprocess")
 
 
 def _rotation_z(degrees: float) -> np.ndarray:
@@ -139,6 +144,36 @@ def test_probability_maps_back_linearly():
     assert back.array.dtype == np.float32
     x_in = ct.index_to_lps(np.stack([np.arange(40.0), np.zeros(40), np.zeros(40)], axis=1))[:, 0]
     np.testing.assert_allclose(back.array[1, 7, :], 0.01 * x_in, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(DIRECTIONS))
+@pytest.mark.parametrize("kind", ["label", "probability"])
+def test_resampling_slab_by_slab_gives_the_whole_volume_resampling(name, kind, monkeypatch):
+    """The grids are resampled a slab at a time, each from the part of the source it reaches: the same values."""
+    ct = _ct(shape=(6, 40, 50), spacing=(0.7, 0.8, 2.5), direction=DIRECTIONS[name])
+    pre = preprocess(ct, PreprocessOptions(columns=96, rows=96))
+    rng = np.random.default_rng(2)
+    values = np.zeros(pre.array.shape, np.float32 if kind == "probability" else np.uint8)
+    values[1:4, 30:45, 20:41] = rng.integers(1, 9, size=(3, 15, 21))  # inside the field of view
+    values[5, 0:3, 90:96] = 7  # at the grid's corner
+    grid = pre.input_grid
+    whole = sitk.GetArrayFromImage(
+        sitk.Resample(
+            pre.network_grid.image(values).to_sitk(),
+            grid.size,
+            sitk.Transform(),
+            sitk.sitkNearestNeighbor if kind == "label" else sitk.sitkLinear,
+            grid.origin,
+            grid.spacing,
+            grid.direction,
+            0.0,
+            sitk.sitkUInt8 if kind == "label" else sitk.sitkFloat32,
+        )
+    )
+    monkeypatch.setattr(preprocess_module, "RESAMPLE_SLAB", 2)  # 3 slabs on these 6 slices
+    back = pre.to_input_grid(values, kind)
+    assert back.array.dtype == whole.dtype and back.array.any()
+    np.testing.assert_array_equal(back.array, whole)
 
 
 def test_bad_input_is_refused_with_a_message():

@@ -21,6 +21,7 @@ the parts of the input outside the network's field of view set to 0.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -35,6 +36,8 @@ from oncoqi.lung.ct import check_axial, check_ct
 AIR_HU = -1000.0
 
 Kind = Literal["label", "probability"]
+#: Slices of the target grid resampled at a time (:meth:`GridGeometry.resample`).
+RESAMPLE_SLAB = 16
 
 
 class PreprocessOptionError(InputError):
@@ -114,19 +117,67 @@ class GridGeometry:
         """An :class:`Image` of ``array`` (shape ``(k, j, i)`` of this grid) on this grid."""
         return Image(array, self.spacing, self.origin, np.reshape(self.direction, (3, 3)), dict(metadata))
 
+    @property
+    def affine(self) -> np.ndarray:
+        """4x4 matrix mapping ``(i, j, k, 1)`` voxel indices to LPS millimetres (as :attr:`Image.affine`)."""
+        m = np.eye(4)
+        m[:3, :3] = np.reshape(self.direction, (3, 3)) * np.asarray(self.spacing)[None, :]
+        m[:3, 3] = self.origin
+        return m
+
+    def sub(self, box: tuple[slice, slice, slice]) -> GridGeometry:
+        """The grid of the voxels ``[box]`` (``[k, j, i]`` slices, step 1, within the grid), at the same positions."""
+        start = np.array([b.start for b in box[::-1]], float)
+        origin = self.affine[:3, :3] @ start + self.affine[:3, 3]
+        size = tuple(b.stop - b.start for b in box[::-1])
+        return GridGeometry(size, self.spacing, tuple(float(v) for v in origin), self.direction)
+
+    def reach(self, other: GridGeometry) -> tuple[slice, slice, slice] | None:
+        """The ``[k, j, i]`` box of this grid's voxels within one voxel of ``other``'s voxels' box; None if none.
+
+        Why: resampling onto ``other`` (linear or nearest) reads only these voxels.
+        """
+        last = np.array(other.size, float) - 1.0
+        corners = np.array([[i, j, k, 1.0] for i in (0, last[0]) for j in (0, last[1]) for k in (0, last[2])])
+        ijk = (np.linalg.inv(self.affine) @ (other.affine @ corners.T))[:3].T
+        low, high = np.floor(ijk.min(axis=0)) - 1, np.ceil(ijk.max(axis=0)) + 2
+        box = [slice(int(max(0, lo)), int(min(n, hi))) for lo, hi, n in zip(low, high, self.size)]
+        return None if any(b.start >= b.stop for b in box) else (box[2], box[1], box[0])
+
     def resample(self, image: Image, kind: Kind) -> np.ndarray:
         """Values of ``image`` (any grid in the same frame) at this grid's voxel centres.
 
         Labels keep their dtype (nearest neighbour); probabilities become float32 (linear).
-        Points outside ``image`` get 0.
+        Points outside ``image`` get 0. The grid is filled :data:`RESAMPLE_SLAB` slices at a time,
+        each from the part of ``image`` it reaches (:meth:`reach`), which gives the values of one
+        whole-volume resampling without its whole-volume copies: on a 512 x 512 x 150 CT they were
+        0.5 GB at the pipeline's peak.
         """
         if kind not in ("label", "probability"):
             raise ValueError(f"kind must be 'label' or 'probability', not {kind!r}")
+        out = np.zeros(self.size[::-1], image.array.dtype if kind == "label" else np.float32)
+        for slab, target, part in self.slabs(image):
+            if part is not None:
+                out[slab] = target.resample_whole(part, kind)
+        return out
+
+    def slabs(self, image: Image) -> Iterator[tuple[tuple[slice, slice, slice], GridGeometry, Image | None]]:
+        """This grid :data:`RESAMPLE_SLAB` slices at a time: each slab's box, its grid, and the part of ``image``
+        it reaches (:meth:`reach`; None when the slab lies outside ``image``)."""
+        source = GridGeometry.of(image)
+        for k in range(0, self.size[2], RESAMPLE_SLAB):
+            slab = (slice(k, min(k + RESAMPLE_SLAB, self.size[2])), slice(0, self.size[1]), slice(0, self.size[0]))
+            target = self.sub(slab)
+            reach = source.reach(target)
+            yield slab, target, None if reach is None else image.crop(reach)
+
+    def resample_whole(self, image: Image, kind: Kind, outside: float = 0.0) -> np.ndarray:
+        """:meth:`resample` in one SimpleITK call (``outside``: the value of points outside ``image``)."""
         source = image.to_sitk()
         interpolator = sitk.sitkNearestNeighbor if kind == "label" else sitk.sitkLinear
         pixel = source.GetPixelID() if kind == "label" else sitk.sitkFloat32
         out = sitk.Resample(
-            source, self.size, sitk.Transform(), interpolator, self.origin, self.spacing, self.direction, 0.0, pixel
+            source, self.size, sitk.Transform(), interpolator, self.origin, self.spacing, self.direction, outside, pixel
         )
         return sitk.GetArrayFromImage(out)
 
@@ -270,19 +321,12 @@ def preprocess(
     """
     check_ct(ct)
     grid = network_geometry(ct, options, centre_lps)
-    source = ct.to_sitk()
-    resampled = sitk.Resample(
-        source,
-        grid.size,
-        sitk.Transform(),
-        sitk.sitkLinear,
-        grid.origin,
-        grid.spacing,
-        grid.direction,
-        AIR_HU,
-        sitk.sitkFloat32,
-    )
-    codes = lung_window(sitk.GetArrayFromImage(resampled), options)
+    # A slab at a time (GridGeometry.slabs): the float32 CT on the network grid and the coding's
+    # temporaries of the whole volume would be 0.6 GB on a 512 x 512 x 150 CT, the pipeline's peak.
+    codes = np.full(grid.size[::-1], lung_window(np.array([AIR_HU]), options)[0], np.uint8)
+    for slab, target, part in grid.slabs(ct):
+        if part is not None:
+            codes[slab] = lung_window(target.resample_whole(part, "probability", outside=AIR_HU), options)
     image = grid.image(codes, modality="CT", units="lung window code", window=options.window, levels=options.levels)
     return Preprocessed(image=image, input_grid=GridGeometry.of(ct), options=options)
 
