@@ -143,7 +143,7 @@ def case_probabilities(cases: Iterable[Case], model: Path, threads: int | None =
     for case in cases:
         if case.lungs is None:
             raise TuningError(f"{case.name}: tuning needs the case's lung mask (1 right, 2 left)")
-        result = tumour_probability(case.ct, model, threads=threads, name=case.name)
+        result = tumour_probability(case.ct, model, threads=threads, name=case.name, step_mm=0)
         # Every candidate setting relabels the case: keep only the rows and columns where a lesion
         # can be (any candidate threshold, or truth), with all slices for the vessel test.
         box = _box(result.probability.array >= min(THRESHOLDS), case.label.array != 0)
