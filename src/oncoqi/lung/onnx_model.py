@@ -125,6 +125,10 @@ class OnnxSegmenter:
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads or 0
         so.inter_op_num_threads = 1
+        # No memory pattern (one block planned for all of a shape's intermediate tensors): on the
+        # 368 x 448 window of the benchmark's 512 x 512 CT, batch 2, it held 0.38 GB at its peak
+        # against 0.24 GB without, at the same speed (0.31 s per slice either way, 2 cores, quiet)
+        so.enable_mem_pattern = False
         so.log_severity_level = 3
         try:
             self._session: ort.InferenceSession | None = ort.InferenceSession(
