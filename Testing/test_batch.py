@@ -107,6 +107,18 @@ def rows_of(out: Path) -> list[tuple[str, ...]]:
     return sorted(tuple(r[c] for c in RESULT_COLUMNS) for r in read_results_csv(out / "results.csv"))
 
 
+#: The worker-mode tests run on ``site1``, half the cohort: four studies, the corrupted one among them,
+#: enough for two at a time and a failure, in half the time of the whole cohort.
+HALF = "site1"
+HALF_SEEDS = SEEDS[1::2]
+
+
+def half_rows_of(out: Path) -> list[tuple[str, ...]]:
+    """:func:`rows_of` for the studies of :data:`HALF` only."""
+    patients = {f"OQI-PHANTOM-{seed}" for seed in HALF_SEEDS}
+    return [row for row in rows_of(out) if row[0] in patients]
+
+
 def failures_of(out: Path) -> list[dict[str, str]]:
     with (out / "failures.csv").open(newline="") as f:
         return list(csv.DictReader(f))
@@ -291,11 +303,18 @@ def test_rerun_skips_complete_studies_redoes_failed_and_force_redoes_all(
     assert not (work / "results.parquet").exists() and "pyarrow is not installed" in capsys.readouterr().err
 
 
+def test_half_the_cohort_is_site1_with_the_corrupted_study(cohort, first_run):
+    """What the worker-mode tests below rely on: their input holds the failure and three good studies."""
+    assert sorted(p.name for p in (cohort / HALF).iterdir()) == [f"case{seed}" for seed in HALF_SEEDS]
+    assert BROKEN_SEED in HALF_SEEDS and len(HALF_SEEDS) == 4
+    assert {row[0] for row in half_rows_of(first_run[0])} == {f"OQI-PHANTOM-{s}" for s in HALF_SEEDS[:-1]}
+
+
 def test_same_results_with_two_worker_processes(first_run, cohort, model, tmp_path):
     out, _ = first_run
-    code = batch(str(cohort), "--out", str(tmp_path / "w2"), "--model", str(model), "--workers", "2")
+    code = batch(str(cohort / HALF), "--out", str(tmp_path / "w2"), "--model", str(model), "--workers", "2")
     assert code == 1
-    assert rows_of(tmp_path / "w2") == rows_of(out)
+    assert rows_of(tmp_path / "w2") == half_rows_of(out)
     assert failures_of(tmp_path / "w2") == failures_of(out)
 
 
@@ -306,7 +325,7 @@ def test_same_results_on_a_dask_local_cluster(first_run, cohort, model, tmp_path
         n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
         code = batch(
-            str(cohort),
+            str(cohort / HALF),
             "--out",
             str(tmp_path / "dask"),
             "--model",
@@ -315,7 +334,7 @@ def test_same_results_on_a_dask_local_cluster(first_run, cohort, model, tmp_path
             cluster.scheduler_address,
         )
     assert code == 1
-    assert rows_of(tmp_path / "dask") == rows_of(out)
+    assert rows_of(tmp_path / "dask") == half_rows_of(out)
     assert failures_of(tmp_path / "dask") == failures_of(out)
 
 
