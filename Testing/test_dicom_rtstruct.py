@@ -11,8 +11,7 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from helpers.datasets import dataset
-from oncoqi.dicom import load_series, scan_series
+from helpers.datasets import lung1_ct_and_rtstruct, lung1_label
 from oncoqi.dicom.rtstruct import RT_STRUCTURE_SET_STORAGE, RTStructError, read_rtstruct, rois_to_label
 from oncoqi.image import Image
 
@@ -118,24 +117,16 @@ def test_files_that_are_not_a_structure_set_are_refused(tmp_path):
         read_rtstruct(tmp_path)
 
 
-@pytest.fixture(scope="module")
-def lung1():
-    root = dataset("nsclc-radiomics-lung1-001")
-    scan = scan_series(root)
-    (ct_series,) = [s for s in scan.series if s.modality == "CT"]
-    (rt_series,) = [s for s in scan.series if s.modality == "RTSTRUCT"]
-    return load_series(ct_series), read_rtstruct(rt_series.files[0])
-
-
-def test_lung1_gtv_and_lungs(lung1):
-    ct, ss = lung1
+def test_lung1_gtv_and_lungs():
+    # read and rasterised once per session (helpers.datasets): the lung isolation's bar uses them too
+    ct, ss = lung1_ct_and_rtstruct()
     assert ss.roi_names == ["GTV-1", "Spinal-Cord", "Lung-Left", "Lung-Right"]
     assert ss.referenced_series_uids == [ct.metadata["series_uid"]]
-    gtv = rois_to_label(ss, ct, "GTV-1")
+    gtv = lung1_label("GTV-1")
     assert gtv.metadata["max_off_plane_mm"] < 0.01
     volume = gtv.array.sum() * ct.voxel_volume_ml
     assert volume == pytest.approx(156.0, rel=0.02)  # the dataset's documented GTV-1 volume
-    lungs = rois_to_label(ss, ct, ["Lung-Right", "Lung-Left"]).array
+    lungs = lung1_label("Lung-Right", "Lung-Left").array
     right, left = ((lungs == v).sum() * ct.voxel_volume_ml for v in (1, 2))
     assert 2000 < left < right < 4000
     # the right lung lies on the patient's right (LPS -x) of the left lung

@@ -426,13 +426,13 @@ def test_dcmqi_pet_report_gives_its_reference_values():
 def test_qin_headneck_report_agrees_with_the_pet_indices(tmp_path):
     """The 11 lesions of QIN-HEADNECK-01-0139 on its whole-body PET, against oncoqi.pet's PET-IndiC indices."""
     root = dataset("qin-headneck-01-0139-pet") / "qin-headneck-01-0139" / "test" / "data" / "seg_dicom4qi" / "data_3"
-    built = write_sr(tmp_path / "sr.dcm", root / "mask" / "mask.dcm", root / "image")
+    source = load_source(root / "image")  # read once, for the report and the indices it is checked against
+    built = write_sr(tmp_path / "sr.dcm", root / "mask" / "mask.dcm", source)
     report = read_measurement_report(tmp_path / "sr.dcm")
     assert len(report.groups) == 11
     # no Tracking ID in this SEG: the labels, made unique where ten lesions share one
     assert report.groups[0].tracking_id == "Neoplasm, Primary"
     assert report.groups[1].tracking_id == "Neoplasm, Secondary (segment 2)"
-    source = load_source(root / "image")
     suv, _ = source_values(source)
     labels = read_segmentation(root / "mask" / "mask.dcm", source).labels[0]
     for number in (1, 4, 10):

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image as PILImage
 
-from helpers.datasets import dataset
-from oncoqi.dicom import load_series, read_image, scan_series
-from oncoqi.dicom.rtstruct import read_rtstruct, rois_to_label
+from helpers.datasets import lung1_ct_and_rtstruct, lung1_label
+from oncoqi.dicom import read_image
 from oncoqi.errors import GeometryError
 from oncoqi.image import Image
 from oncoqi.lung import EmptyVolumeError, LungNotFoundError, NotCTError, isolate_lungs, write_lung_qc
@@ -176,16 +175,16 @@ def _colour_pixels(png: PILImage.Image, colour: tuple[int, int, int]) -> int:
 
 
 def test_lung1_lungs_match_the_expert_contours(tmp_path):
-    """Validation bar: Dice >= 0.95 against LUNG1-001's Lung-Left + Lung-Right (RTSTRUCT)."""
-    scan = scan_series(dataset("nsclc-radiomics-lung1-001"))
-    ct = load_series(next(s for s in scan.series if s.modality == "CT"))
-    ss = read_rtstruct(next(s for s in scan.series if s.modality == "RTSTRUCT").files[0])
+    """Validation bar: Dice >= 0.95 against LUNG1-001's Lung-Left + Lung-Right (RTSTRUCT).
+
+    The CT and the contours' labels are read once per session (``test_dicom_rtstruct`` checks them)."""
+    ct, _ = lung1_ct_and_rtstruct()
     masks = isolate_lungs(ct, name="LUNG1-001")
-    reference = rois_to_label(ss, ct, ["Lung-Right", "Lung-Left"])
+    reference = lung1_label("Lung-Right", "Lung-Left")
     assert dice(masks.lungs.array, reference.array) >= 0.95  # measured 0.968
     assert dice(masks.lungs.array == 1, reference.array == 1) >= 0.95
     assert dice(masks.lungs.array == 2, reference.array == 2) >= 0.95
-    gtv = rois_to_label(ss, ct, "GTV-1").array.astype(bool)
+    gtv = lung1_label("GTV-1").array.astype(bool)
     assert (masks.search_region.array.astype(bool) & gtv).sum() >= 0.95 * gtv.sum()  # measured 0.995
     png = PILImage.open(write_lung_qc(ct, masks, tmp_path / "lung1.png", reference=reference))
     assert _colour_pixels(png, REFERENCE_COLOUR) > 500

@@ -215,16 +215,21 @@ def _petct_options(seed: int) -> PhantomOptions:
     )
 
 
-@pytest.fixture(scope="module")
-def petct_study(tmp_path_factory) -> tuple[Path, Path]:
-    """One small PET/CT study (as ``test_batch``'s) and a known-output model on its small grid."""
-    from helpers.known_models import identity_model
+def _one_lesion_model(path: Path) -> Path:
+    """A known-output model that finds one lesion (the whole search region) on the small grid: these tests
+    look at the stages, and each further lesion would only add a SEG segment and an SR group to write."""
+    from helpers.known_models import constant_model
     from oncoqi.lung.preprocess import PreprocessOptions
 
+    return constant_model(path, PreprocessOptions(pixel_mm=4.0, columns=96, rows=96))
+
+
+@pytest.fixture(scope="module")
+def petct_study(tmp_path_factory) -> tuple[Path, Path]:
+    """One small PET/CT study (as ``test_batch``'s) and a one-lesion known-output model on its small grid."""
     folder = tmp_path_factory.mktemp("petct")
     write_study(make_petct(_petct_options(101)), folder / "study")
-    model = identity_model(folder / "identity.onnx", PreprocessOptions(pixel_mm=4.0, columns=96, rows=96), 0.9)
-    return folder / "study", model
+    return folder / "study", _one_lesion_model(folder / "constant.onnx")
 
 
 def test_run_cohort_relays_each_study_stage_in_order(petct_study, tmp_path):
@@ -280,10 +285,7 @@ def test_batch_workers_relay_their_stages_through_a_queue(petct_study, tmp_path)
 
 
 def test_demo_prints_its_stages_on_a_terminal_and_nothing_when_quiet(tmp_path, monkeypatch, capsys):
-    from helpers.known_models import identity_model
-    from oncoqi.lung.preprocess import PreprocessOptions
-
-    model = identity_model(tmp_path / "identity.onnx", PreprocessOptions(pixel_mm=4.0, columns=96, rows=96), 0.9)
+    model = _one_lesion_model(tmp_path / "constant.onnx")
     tty = FakeTTY()
     monkeypatch.setattr(sys, "stderr", tty)
     assert oncoqi.cli.main(["demo", "--out", str(tmp_path / "demo"), "--model", str(model)]) == 0

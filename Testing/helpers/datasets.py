@@ -7,6 +7,7 @@ non-commercial use only). A test that needs one calls :func:`dataset`; when the 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tarfile
@@ -36,6 +37,32 @@ def dataset(name: str) -> Path:
             tar.extractall(dest, filter="data")
         done.write_text(stamp)
     return dest
+
+
+@functools.cache
+def lung1_ct_and_rtstruct() -> tuple[Any, Any]:
+    """LUNG1-001's CT (an :class:`oncoqi.image.Image`) and its RTSTRUCT, read once per test session.
+
+    The RTSTRUCT test and the lung isolation's validation bar both look at this CT and its expert
+    contours; reading the 134 slices and the contours takes seconds. Callers must not change them.
+    Skips the test when the data is absent, as :func:`dataset` does.
+    """
+    from oncoqi.dicom import load_series, scan_series
+    from oncoqi.dicom.rtstruct import read_rtstruct
+
+    scan = scan_series(dataset("nsclc-radiomics-lung1-001"))
+    (ct_series,) = [s for s in scan.series if s.modality == "CT"]
+    (rt_series,) = [s for s in scan.series if s.modality == "RTSTRUCT"]
+    return load_series(ct_series), read_rtstruct(rt_series.files[0])
+
+
+@functools.cache
+def lung1_label(*rois: str) -> Any:
+    """``rois_to_label(rtstruct, ct, list(rois))`` on :func:`lung1_ct_and_rtstruct`, made once per session."""
+    from oncoqi.dicom.rtstruct import rois_to_label
+
+    ct, rtstruct = lung1_ct_and_rtstruct()
+    return rois_to_label(rtstruct, ct, list(rois))
 
 
 def dataset_or_none(name: str) -> Path | None:

@@ -28,6 +28,25 @@ def identity_model(
     return _save([node], [scale], path, grid, threshold, metadata)
 
 
+def constant_model(path: Path, grid: PreprocessOptions, value: float = 0.9, threshold: float = 0.5) -> Path:
+    """An ONNX model whose output is ``value`` on every pixel (``codes * 0 + value``).
+
+    Above ``threshold`` it "segments" the whole search region as one lesion: for tests of the
+    pipeline's plumbing (stages, progress, files) that need a lesion but not many, since every
+    lesion costs a SEG segment and an SR measurement group to write.
+    """
+    TensorProto, helper = _onnx()
+    constants = [
+        helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("value", TensorProto.FLOAT, [], [value]),
+    ]
+    nodes = [
+        helper.make_node("Mul", ["ct_codes", "zero"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "value"], ["tumour_probability"]),
+    ]
+    return _save(nodes, constants, path, grid, threshold, None)
+
+
 def half_blind_model(path: Path, grid: PreprocessOptions, threshold: float) -> Path:
     """The identity model (``codes / 255``) with 0 in the first half of the network grid's columns.
 
