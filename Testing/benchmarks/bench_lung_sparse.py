@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(summary)
     if args.out:
-        write_text(args.out, json.dumps({"step_mm": SPARSE_STEP_MM, "rows": rows, "summary": summary}, indent=1))
+        write_text(json.dumps({"step_mm": SPARSE_STEP_MM, "rows": rows, "summary": summary}, indent=1), args.out)
     return 0
 
 
