@@ -32,8 +32,8 @@ tumour is then clicked twice, at its deepest voxel (the middle a reader clicks,
 
 Each row gives the click's DSC against the tumour, the tumour's volume, what it touches
 (``lung``: free in the lung; else ``mediastinum``, ``chest_wall``, ``abdomen``, from the phantom's
-truth), its shape and solid fraction, the method that outlined it (``network`` or ``ct``) and the
-seconds the outline took. The summary gives, per mode and click, the median DSC and the share at
+truth), its shape, the method that outlined it (``ct``, ``network``, or ``refused`` for a point
+taken as aerated lung: nothing added) and the seconds the outline took. The summary gives, per mode and click, the median DSC and the share at
 or above 0.8 (issue 25's bar); the exit code is 0.
 """
 
@@ -57,8 +57,9 @@ from scipy import ndimage
 
 import oncoqi.phantom
 from oncoqi.atomic import atomic_path, write_text
+from oncoqi.errors import InputError
 from oncoqi.image import Image
-from oncoqi.lung.click import outline_click
+from oncoqi.lung.click import ClickOutline, outline_click
 from oncoqi.lung.segment import TumourSegmentation, resolve_model, segment_ct
 from oncoqi.lung.training.data import phantom_case
 from oncoqi.phantom import PhantomOptions, PhantomResult
@@ -187,7 +188,10 @@ def click_rows(study: Study) -> list[dict[str, Any]]:
                 if point is None:
                     continue
                 start = time.perf_counter()
-                outline = outline_click(ct, point, found.probability, body=found.masks.body)
+                try:
+                    outline = outline_click(ct, point, found.probability, body=found.masks.body)
+                except InputError:  # refused (on aerated lung): nothing added
+                    outline = ClickOutline(np.zeros(ct.array.shape, bool), "refused")
                 seconds = time.perf_counter() - start
                 added = outline.mask & (found.labels.array == 0)  # what add_lesions_at_points adds
                 rows.append(

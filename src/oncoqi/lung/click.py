@@ -88,7 +88,7 @@ class ClickOptions:
     relative_threshold: float = 0.5
     marker_fraction: float = 0.5
     thick_factor: float = 1.5
-    far_factor: float = 3.0
+    far_factor: float = 2.0
     ball_factor: float = 1.3
     opening_fraction: float = 0.3
     margin_mm: float = 2.0
@@ -193,7 +193,9 @@ def outline_click(
                 "place it inside the lesion"
             )
     out = np.zeros(ct.array.shape, bool)
-    out[box] = ndimage.binary_fill_holes(mask)
+    if mask.any():
+        window = _around(mask, 0.0, ct.spacing[::-1])
+        out[box][window] = ndimage.binary_fill_holes(mask[window])
     return ClickOutline(out, method)
 
 
@@ -268,11 +270,12 @@ def _halo_level(
     its median CT number must be above the lung's by :data:`HALO_FRACTION` of the way to the
     lesion's (a solid tumour's blurred edge has faded to the lung's within that distance).
     """
-    outside = ndimage.distance_transform_edt(~lesion, sampling=spacing)
-    shell = (outside > HALO_MM[0]) & (outside <= HALO_MM[1]) & (hu < 0.5 * (level + lung))
+    window = _around(lesion, HALO_MM[1], spacing)
+    outside = ndimage.distance_transform_edt(~lesion[window], sampling=spacing)
+    shell = (outside > HALO_MM[0]) & (outside <= HALO_MM[1]) & (hu[window] < 0.5 * (level + lung))
     if shell.sum() < 27:
         return None
-    median = float(np.median(hu[shell]))
+    median = float(np.median(hu[window][shell]))
     return median if median > lung + HALO_FRACTION * (level - lung) else None
 
 
@@ -284,12 +287,37 @@ def _outline(
     spacing: tuple[float, float, float],
     options: ClickOptions,
 ) -> np.ndarray:
-    """The lesion around ``seed`` whose tissue is the CT at or above ``threshold`` (steps 1-4)."""
+    """The lesion around ``seed`` whose tissue is the CT at or above ``threshold`` (steps 1-4).
+
+    Steps 3-4 run in the part of the box within ``far_factor`` radii of the centre (and the seed):
+    what lies beyond is the other side's anyway, and a small tumour then costs a small box.
+    """
     tissue = hu >= threshold
     air = ~tissue if body is None else ~tissue & body
     centre, radius = _sphere(~air, seed, spacing, options.max_radius_mm)
-    from_centre = _distance_mm(hu.shape, centre, spacing[::-1])
-    depth = ndimage.distance_transform_edt(~air, sampling=spacing)
+    reach = options.far_factor * radius + 2.0 * max(spacing)
+    corners = np.array([seed, centre])
+    low = np.maximum(corners.min(axis=0) - np.ceil(reach / np.asarray(spacing)).astype(int), 0)
+    high = np.minimum(corners.max(axis=0) + np.ceil(reach / np.asarray(spacing)).astype(int) + 1, hu.shape)
+    window = tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+    local = [tuple(int(v) for v in point - low) for point in corners]
+    out = np.zeros(hu.shape, bool)
+    out[window] = _separate(tissue[window], air[window], local[0], local[1], spacing, radius, options)
+    return out
+
+
+def _separate(
+    tissue: np.ndarray,
+    air: np.ndarray,
+    seed: tuple[int, ...],
+    centre: tuple[int, ...],
+    spacing: tuple[float, float, float],
+    radius: float,
+    options: ClickOptions,
+) -> np.ndarray:
+    """The lesion's tissue apart from the tissue it abuts (steps 3-4), ``radius`` (mm) around ``centre``."""
+    from_centre = _distance_mm(tissue.shape, centre, spacing[::-1])
+    depth = ndimage.distance_transform_edt(~air, sampling=spacing).astype(np.float32)
     other = (depth >= options.thick_factor * radius) | (from_centre > options.far_factor * radius)
     markers = np.where(tissue & other, _OTHER, 0).astype(np.int32)
     if tissue[centre]:
@@ -357,9 +385,18 @@ def _fibonacci_sphere(n: int) -> np.ndarray:
 _DIRECTIONS = _fibonacci_sphere(RAY_COUNT)
 
 
+def _around(mask: np.ndarray, pad_mm: float, spacing: tuple[float, float, float]) -> tuple[slice, ...]:
+    """The bounding box of ``mask`` (not empty) grown by ``pad_mm`` and a voxel, within the array."""
+    pad = np.ceil(pad_mm / np.asarray(spacing)).astype(int) + 1
+    where = np.argwhere(mask)
+    low = np.maximum(where.min(axis=0) - pad, 0)
+    high = np.minimum(where.max(axis=0) + pad + 1, mask.shape)
+    return tuple(slice(int(a), int(b)) for a, b in zip(low, high))
+
+
 def _without_thin(
     lesion: np.ndarray,
-    seed: tuple[int, int, int],
+    seed: tuple[int, ...],
     spacing: tuple[float, float, float],
     radius: float,
     options: ClickOptions,
@@ -367,10 +404,7 @@ def _without_thin(
     """``lesion`` without what is thinner than ``radius`` (mm) farther than ``options.margin_mm`` from the rest (step 4)."""
     if radius <= 0 or not lesion.any():
         return lesion
-    pad = int(np.ceil((radius + options.margin_mm) / min(spacing))) + 1
-    lo = np.maximum(np.min(np.argwhere(lesion), axis=0) - pad, 0)
-    hi = np.max(np.argwhere(lesion), axis=0) + pad + 1
-    window = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi))
+    window = _around(lesion, radius + options.margin_mm, spacing)
     part = lesion[window]
     inner = ndimage.distance_transform_edt(part, sampling=spacing) >= radius
     opened = ndimage.distance_transform_edt(~inner, sampling=spacing) <= radius
