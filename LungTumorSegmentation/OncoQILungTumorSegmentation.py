@@ -598,7 +598,7 @@ class OncoQILungTumorSegmentationTest(ScriptedLoadableModuleTest):
         label = sources.index("point") + 1  # rows are in label order
         lesion = after.array == label
         dice = 2 * np.count_nonzero(lesion & truth) / (np.count_nonzero(lesion) + np.count_nonzero(truth))
-        self.assertGreaterEqual(dice, 0.8)  # 0.90 with the shipped model (grown on the CT)
+        self.assertGreaterEqual(dice, 0.8)  # 0.92 with the shipped model (outlined on the CT)
         for value in range(1, int(before.array.max()) + 1):  # the network's lesions keep their voxels
             self.assertEqual(len(np.unique(after.array[before.array == value])), 1)
             self.assertEqual(

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import (
+    bench_lung_click,
     bench_lung_fresh,
     bench_lung_isolation,
     bench_lung_segmentation,
@@ -247,3 +248,32 @@ def test_fresh_set_markdown_and_missed_bars():
         "sensitivity 0.900 (bar 0.95)",
         "clicks with DSC >= 0.8: 2 of 3",
     ]
+
+
+def test_click_page_summarises_each_mode_and_click_and_lists_every_click() -> None:
+    argv = ["--groups", "hard", "--markdown", "x.md"]
+    row = {
+        "case": "hard-778-0",
+        "tumour": 1,
+        "mode": "missed",
+        "click": "centre",
+        "truth_ml": 10.07,
+        "added_ml": 11.2,
+        "where": "mediastinum",
+        "shape": "spiculated",
+        "method": "ct",
+        "dsc": 0.9,
+        "seconds": 0.21,
+    }
+    rows = [
+        row,
+        dict(row, click="off", dsc=0.5, seconds=0.4),
+        dict(row, mode="blind", dsc=0.85),
+        dict(row, mode="blind", case="hard-778-2", dsc=0.75),
+    ]
+    text = bench_lung_click.markdown(rows, bench_lung_click.provenance(bench_lung_click.__file__, argv))
+    summary, clicks = check_page(text, "bench_lung_click.py", argv)
+    assert summary[2] == "| missed | centre | 1 | 0.900 | 1 | hard-778-0 tumour 1 (mediastinum): 0.900 | 0.21 |"
+    assert summary[4] == "| blind | centre | 2 | 0.800 | 1 | hard-778-2 tumour 1 (mediastinum): 0.750 | 0.21 |"
+    assert len(clicks) == 2 + len(rows)
+    assert len(tables(bench_lung_click.markdown(rows, [], every_click=False))) == 1

@@ -95,16 +95,25 @@ def gtv1_on_tumour(result: TumourSegmentation, truth: Image) -> bool | None:
     return bool(((result.labels.array == 1) & (truth.array != 0)).any())
 
 
+def missed_tumours(result: TumourSegmentation, truth: Image) -> list[int]:
+    """The labels of the true tumours that no lesion of ``result`` overlaps (the ones a reader clicks on)."""
+    found = result.labels.array != 0
+    return [int(value) for value in np.unique(truth.array)[1:] if not (found & (truth.array == value)).any()]
+
+
+def deepest_point(image: Image, mask: np.ndarray) -> np.ndarray:
+    """The LPS point (mm) of the voxel of ``mask`` farthest from its edge: the middle a reader clicks."""
+    depth = ndimage.distance_transform_edt(mask, sampling=image.spacing[::-1])
+    deepest = np.array(np.unravel_index(int(np.argmax(depth)), mask.shape), float)
+    return image.index_to_lps(deepest[::-1])
+
+
 def clicks(ct: Image, result: TumourSegmentation, truth: Image) -> list[dict[str, Any]]:
     """One click at the deepest voxel of each true tumour no lesion overlaps; the DSC of what it adds."""
     rows = []
-    for value in np.unique(truth.array)[1:]:
+    for value in missed_tumours(result, truth):
         tumour = truth.array == value
-        if (tumour & (result.labels.array != 0)).any():
-            continue
-        depth = ndimage.distance_transform_edt(tumour, sampling=ct.spacing[::-1])
-        deepest = np.array(np.unravel_index(int(np.argmax(depth)), tumour.shape), float)
-        point = ct.index_to_lps(deepest[::-1])
+        point = deepest_point(ct, tumour)
         start = time.perf_counter()
         clicked, _ = add_lesions_at_points(ct, result, [point])
         added = (clicked.labels.array != 0) & (result.labels.array == 0)
