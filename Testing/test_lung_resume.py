@@ -43,6 +43,12 @@ def test_a_run_in_pieces_ends_exactly_where_the_run_in_one_piece_does(tmp_path, 
     assert "1 of 2 epochs done" in out and "--resume" in out
     assert _state(pieces).epoch == 1 and [int(r["piece"]) for r in _log(pieces)] == [1]
     checkpoint = str(pieces / "resume.npz")
+    # A checkpoint travels as resume.npz and the best epoch's weights: without them, one clear line.
+    best = pieces / "best.weights.h5"
+    best.rename(tmp_path / "elsewhere.h5")
+    assert main(["lung", "train", "--resume", checkpoint]) == 2
+    assert f"{best}: the best epoch's weights are missing beside resume.npz" in capsys.readouterr().err
+    (tmp_path / "elsewhere.h5").rename(best)
     assert main(["lung", "train", "--resume", checkpoint]) == 0
     assert "best validation Dice" in capsys.readouterr().out
     a, b = _state(whole), _state(pieces)

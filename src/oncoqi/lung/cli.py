@@ -31,6 +31,7 @@ from oncoqi.image import Image
 from oncoqi.jsonio import strict
 from oncoqi.lung.click import add_lesions_at_points, point_index
 from oncoqi.lung.isolation import isolate_lungs
+from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter
 from oncoqi.lung.preprocess import PreprocessOptions
 from oncoqi.lung.qc import write_lung_qc
 from oncoqi.lung.segment import TUMOUR_LABEL_FILE, check_model, resolve_model, segment_ct
@@ -530,6 +531,20 @@ def _add_sampling_options(p: argparse.ArgumentParser) -> None:
         "domes) instead of anywhere in the search region (default 0)",
     )
     p.add_argument(
+        "--mine-from",
+        metavar="MODEL",
+        help="before the first epoch, run this ONNX model on the training slices and keep where it is wrong "
+        "(false positives and missed tumour); --mined of the crops are centred there (a fine-tuning round: "
+        "--init-from the same model)",
+    )
+    p.add_argument(
+        "--mined",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of crops centred on a mistake mined with --mine-from (default 0)",
+    )
+    p.add_argument(
         "--negative-ratio",
         type=float,
         default=SliceOptions.negative_ratio,
@@ -628,6 +643,7 @@ def _resumed_args(args: argparse.Namespace) -> tuple[argparse.Namespace, train.R
     if args.out is not None and Path(args.out).resolve() != folder:
         raise TrainingError(f"--resume goes on in the checkpoint's folder {folder}, not {args.out}")
     state = train.ResumeState.load(args.resume)
+    state.check_folder(folder)
     recipe = {key: state.recipe[key] for key in args.recipe_defaults if key in state.recipe}
     resumed = argparse.Namespace(**{**vars(args), **recipe, "out": str(folder)})
     return resumed, state
@@ -638,9 +654,12 @@ def _train(args: argparse.Namespace) -> int:
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
     shares = {"--subsolid": args.subsolid, "--large-tumours": args.large_tumours, "--hard-cases": args.hard_cases}
-    for flag, share in (*shares.items(), ("--flip", args.flip), ("--hard-negatives", args.hard_negatives)):
+    shares.update({"--flip": args.flip, "--hard-negatives": args.hard_negatives, "--mined": args.mined})
+    for flag, share in shares.items():
         if not 0.0 <= share <= 1.0:
             raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
+    if bool(args.mined) != bool(args.mine_from):
+        raise TrainingError("--mine-from MODEL and --mined SHARE go together")
     options = TrainOptions(
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
@@ -648,6 +667,8 @@ def _train(args: argparse.Namespace) -> int:
         crop=args.crop,
         tumour_fraction=args.tumour_fraction,
         hard_negatives=args.hard_negatives,
+        mine_from=args.mine_from,
+        mined=args.mined,
         learning_rate=args.learning_rate,
         dice_start=args.dice_start,
         dice_end=args.dice_end,
@@ -663,6 +684,8 @@ def _train(args: argparse.Namespace) -> int:
             min_negatives=args.min_negatives,
         ),
     )
+    if args.mine_from:  # before the cases are prepared, so a wrong model fails in seconds, not minutes
+        _check_mining_model(args.mine_from, options.preprocess.channels)
     started = time.perf_counter()
     phantoms = PhantomSetOptions(
         count=args.phantoms or 0,
@@ -689,6 +712,22 @@ def _train(args: argparse.Namespace) -> int:
         f"({(time.perf_counter() - started) / 60:.1f} min{done})"
     )
     return 0
+
+
+def _check_mining_model(path: str, channels: int) -> None:
+    """Fail now when ``--mine-from`` is not a model the training slices can be run through.
+
+    Raises
+    ------
+    oncoqi.lung.onnx_model.ModelError
+        When the model is missing, unloadable, or takes another number of slices per input.
+    """
+    with OnnxSegmenter(path) as segmenter:
+        if segmenter.channels != channels:
+            raise ModelError(
+                f"{path}: --mine-from takes {segmenter.channels} slice(s) per input, this run's network "
+                f"{channels} (--context-mm)"
+            )
 
 
 def _add_tune_parser(sub: argparse._SubParsersAction) -> None:

@@ -541,12 +541,19 @@ def crop_centre(
     *,
     hard: HardNegatives | None = None,
     image: np.ndarray | None = None,
+    focus: tuple[int, int] | None = None,
 ) -> tuple[int, int]:
     """Top-left corner of a ``size`` crop: near a tumour pixel with probability ``tumour_fraction``
     (jittered by up to a third of the crop, so the tumour is not always central), else centred
     on a random search-region pixel (or anywhere when the slice has none); with ``hard`` (and the
-    slice's middle channel ``image``) some of those on dense tissue (:class:`HardNegatives`)."""
+    slice's middle channel ``image``) some of those on dense tissue (:class:`HardNegatives`).
+    With ``focus`` (row, column: a mined mistake, :mod:`oncoqi.lung.training.mining`), near that
+    pixel, jittered as a tumour's."""
     rows, columns = mask.shape
+    if focus is not None:
+        jitter = rng.integers(-(size // 3), size // 3 + 1, 2)
+        cy, cx = focus[0] + int(jitter[0]), focus[1] + int(jitter[1])
+        return int(np.clip(cy - size // 2, 0, rows - size)), int(np.clip(cx - size // 2, 0, columns - size))
     dense = None
     if hard is not None and image is not None and hard.fraction and rng.random() < hard.fraction:
         dense = search.astype(bool) & (image >= hard.dense_code) & ~mask.astype(bool)
@@ -578,8 +585,10 @@ def sample_crop(
     tumour_fraction: float,
     *,
     hard: HardNegatives | None = None,
+    focus: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One augmented training crop of slice ``index`` (see the module doc; ``hard``: :class:`HardNegatives`).
+    """One augmented training crop of slice ``index`` (see the module doc; ``hard``: :class:`HardNegatives`;
+    ``focus``: a pixel the crop is centred near, :func:`crop_centre`).
 
     Returns
     -------
@@ -587,7 +596,9 @@ def sample_crop(
         uint8 codes ``(size, size, channels)`` and the 0/1 mask ``(size, size)``.
     """
     middle = slices.images[index, ..., slices.images.shape[-1] // 2]
-    y0, x0 = crop_centre(slices.masks[index], slices.search[index], rng, tumour_fraction, size, hard=hard, image=middle)
+    y0, x0 = crop_centre(
+        slices.masks[index], slices.search[index], rng, tumour_fraction, size, hard=hard, image=middle, focus=focus
+    )
     # Augment a margin around the crop, not the whole slice: rotation about the crop's centre
     # brings in real neighbouring anatomy rather than padding.
     margin = size // 2

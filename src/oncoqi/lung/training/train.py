@@ -65,6 +65,7 @@ from oncoqi.lung.training.data import (
     TrainingError,
     sample_crop,
 )
+from oncoqi.lung.training.mining import Mistakes, mine_mistakes
 from oncoqi.lung.training.unet import UNetOptions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -103,6 +104,10 @@ class TrainOptions:
     hard_negatives
         Share of the other crops centred on dense tissue of the search region (hila, vessels,
         borders, domes: :class:`~oncoqi.lung.training.data.HardNegatives`); 0 keeps the random stream.
+    mine_from, mined
+        An ONNX model whose mistakes on the training slices are mined before the first epoch
+        (:mod:`oncoqi.lung.training.mining`), and the share of crops centred on one of them
+        (0 keeps the random stream).
     learning_rate, min_learning_rate, clip_norm
         Start and end of the cosine-annealed Adam learning rate; global gradient-norm clip.
     dice_start, dice_end, dice_epochs
@@ -131,6 +136,8 @@ class TrainOptions:
     crop: int = 160
     tumour_fraction: float = 0.5
     hard_negatives: float = 0.0
+    mine_from: str | None = None
+    mined: float = 0.0
     learning_rate: float = 2e-4
     min_learning_rate: float = 1e-5
     clip_norm: float = 1.0
@@ -154,9 +161,11 @@ class TrainOptions:
             raise TrainingError("dice_start and dice_end must be in [0, 1] and dice_epochs >= 0")
         if not 0.0 < self.validation_fraction < 1.0:
             raise TrainingError(f"validation_fraction must be in (0, 1), got {self.validation_fraction}")
-        for name in ("tumour_fraction", "hard_negatives"):
+        for name in ("tumour_fraction", "hard_negatives", "mined"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise TrainingError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.mined and not self.mine_from:
+            raise TrainingError("mined > 0 needs mine_from, the model whose mistakes are mined")
         divisor = self.unet.divisor
         grid = (self.preprocess.rows, self.preprocess.columns)
         if grid[0] % divisor or grid[1] % divisor:
@@ -257,6 +266,20 @@ class ResumeState:
             raise TrainingError(f"{path}: checkpoint format {state.get('format')}, this version reads {RESUME_FORMAT}")
         fields = ("recipe", "epoch", "history", "best_dice", "best_epoch", "rng", "started_from")
         return cls(**{name: state[name] for name in fields}, variables=variables, optimizer=optimizer)
+
+    def check_folder(self, folder: Path) -> None:
+        """Check that ``folder`` holds what the checkpoint does not: the best epoch's weights.
+
+        Raises
+        ------
+        TrainingError
+            When an epoch was best and its ``best.weights.h5`` is not in ``folder``.
+        """
+        best = Path(folder) / CHECKPOINT_NAME
+        if self.best_epoch and not best.is_file():
+            raise TrainingError(
+                f"{best}: the best epoch's weights are missing beside {RESUME_NAME}; a checkpoint travels as both files"
+            )
 
 
 def _count(names: list[str], prefix: str) -> int:
@@ -399,7 +422,7 @@ def train(
     else:  # the weights come from the checkpoint: the ONNX model it started from is not read again
         model, started_from = _initial_model(replace(options, init_from=None), log)[0], resume.started_from
     train_set, val_set = _split(prepared, options, log)
-    run = _Run(model, options, out, started_from, (train_set, val_set), recipe or {})
+    run = _Run(model, options, out, started_from, (train_set, val_set), recipe or {}, _mined(options, train_set, log))
     if resume is not None:
         run.restore(resume)
         log(f"resumed after epoch {resume.epoch} of {options.epochs} (piece {run.piece})")
@@ -422,6 +445,23 @@ def train(
             )
             return run.result()
     return run.finish()
+
+
+def _mined(options: TrainOptions, train_set: SliceSet, log: Callable[[str], None]) -> Mistakes | None:
+    """The mistakes of ``options.mine_from`` on the training slices (None when the run mines none)."""
+    if not (options.mine_from and options.mined):
+        return None
+    log(f"mining the mistakes of {options.mine_from} on {len(train_set)} training slices")
+
+    def progress(done: int, total: int) -> None:
+        if done % 1000 == 0 or done == total:
+            log(f"mined {done} of {total} slices")
+
+    mistakes = mine_mistakes(options.mine_from, train_set, progress=progress)
+    log(mistakes.summary())
+    if not len(mistakes):
+        raise TrainingError(f"{options.mine_from} makes no mistake on the training slices: nothing to mine")
+    return mistakes
 
 
 def _initial_model(options: TrainOptions, log: Callable[[str], None]) -> tuple[keras.Model, str]:
@@ -472,13 +512,14 @@ class _Run:
         started_from: str,
         data: tuple[SliceSet, SliceSet],
         recipe: dict[str, Any],
+        mistakes: Mistakes | None = None,
     ) -> None:
         import keras
         import tensorflow as tf
 
         self.model, self.options, self.out, self.started_from = model, options, out, started_from
         self.train_set, self.val_set = data
-        self.recipe = recipe
+        self.recipe, self.mistakes = recipe, mistakes
         self.rng = np.random.default_rng([options.seed, 3])
         self.fill = int(lung_window(np.array([AIR_HU]), options.preprocess)[0])
         dense = int(lung_window(np.array([DENSE_HU]), options.preprocess)[0])
@@ -503,6 +544,7 @@ class _Run:
         TrainingError
             When the checkpoint's variables do not fit this network and optimiser.
         """
+        state.check_folder(self.out)
         self.optimizer.build(self.model.trainable_variables)
         for what, variables, values in (
             ("network", self.model.variables, state.variables),
@@ -608,6 +650,11 @@ class _Run:
         """One augmented crop of each of ``batch_size`` random training slices, and their masks, as float32."""
         options = self.options
         index = self.rng.integers(len(self.train_set), size=options.batch_size)
+        focus: list[tuple[int, int] | None] = [None] * options.batch_size
+        if self.mistakes is not None:  # drawn only when mining, so runs without it keep their random stream
+            for k in range(options.batch_size):
+                if self.rng.random() < options.mined:
+                    index[k], focus[k] = self.mistakes.draw(self.rng)
         pairs = [
             sample_crop(
                 self.train_set,
@@ -618,8 +665,9 @@ class _Run:
                 options.crop,
                 options.tumour_fraction,
                 hard=self.hard,
+                focus=f,
             )
-            for i in index
+            for i, f in zip(index, focus)
         ]
         x = np.stack([p[0] for p in pairs]).astype(np.float32)
         y = np.stack([p[1] for p in pairs])[..., None].astype(np.float32)
@@ -643,6 +691,8 @@ class _Run:
         options = self.options
         metadata = model_metadata(options.preprocess, options.threshold, options.unet, options.unet.divisor)
         flips = f", crops mirrored left to right with p={options.augment.p_flip:g}" if options.augment.p_flip else ""
+        if options.mined:
+            flips += f", {options.mined:g} of the crops on the mined mistakes of {Path(str(options.mine_from)).name}"
         trained_on = f"; trained on {options.data}" if options.data else ""
         metadata["oncoqi.training"] = note + flips + self.started_from + trained_on
         return export_onnx(self.model, self.out / MODEL_NAME, metadata)
