@@ -9,7 +9,7 @@ Run (the older checkout as a git worktree)::
 
     git worktree add --detach ../before a592d8d
     PYTHONPATH=src .venv/bin/python Testing/benchmarks/bench_lung_speed_before_after.py ../before/src \\
-        [--int8 int8.onnx]
+        [--int8 int8.onnx] [--model OTHER.onnx ...]
 """
 
 from __future__ import annotations
@@ -58,6 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before", type=Path, help="the older checkout's src folder")
     parser.add_argument("--int8", type=Path, help="also run this checkout with this (quantized) model")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        action="append",
+        default=[],
+        help="also run this checkout with this model (repeatable; each row is named after the file)",
+    )
     args = parser.parse_args(argv)
     model = default_model_path()
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = [("before", args.before, model), ("now", HERE, model)]
         if args.int8:
             runs.append(("now int8", HERE, args.int8))
+        runs += [(f"now {extra.name}", HERE, extra) for extra in args.model]
         runs += [("before", args.before, model), ("now", HERE, model)]
         rows = [run(name, src, volume, m, Path(tmp) / f"out{n}") for n, (name, src, m) in enumerate(runs)]
     print(json.dumps(rows))
