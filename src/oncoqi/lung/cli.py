@@ -162,8 +162,8 @@ trained in pieces (--stop-after MINUTES ends a piece); to go on elsewhere,
 carry resume.npz with best.weights.h5. --mine-from MODEL --mined SHARE
 feeds a model's mistakes back: it runs MODEL on the training slices first and
 centres that share of the crops on its false positives and missed tumour.
-Tune the model after (oncoqi lung tune). What each option does and the runs behind
-the shipped model: Docs/model-card.md.
+Tune the model after (oncoqi lung tune). What each option does and the runs
+behind the shipped model: Docs/model-card.md.
 """
 TRAIN_EPILOG = """\
 Examples:
@@ -173,8 +173,8 @@ Examples:
   oncoqi lung train --phantoms 160 --epochs 60 --hard-cases 0.5 \\
       --hard-negatives 0.5 --stop-after 120 --out runs/long
   oncoqi lung train --resume runs/long/resume.npz --stop-after 120
-  oncoqi lung train --phantoms 160 --init-from runs/long/lung_unet.onnx \
-      --mine-from runs/long/lung_unet.onnx --mined 0.3 --epochs 15 \
+  oncoqi lung train --phantoms 160 --init-from runs/long/lung_unet.onnx \\
+      --mine-from runs/long/lung_unet.onnx --mined 0.3 --epochs 15 \\
       --out runs/mined
 """
 
