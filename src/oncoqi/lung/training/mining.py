@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from oncoqi.lung.onnx_model import ModelError, OnnxSegmenter
+from oncoqi.lung.segment import network_window
 from oncoqi.lung.training.data import SliceSet
 
 #: At most this many mistake pixels are kept per slice (evenly spaced over its list): a crop is
@@ -69,22 +70,6 @@ class Mistakes:
         )
 
 
-def _window(search: np.ndarray, divisor: int) -> tuple[slice, slice] | None:
-    """The search region's bounding box, grown to multiples of ``divisor`` inside the slice (None: empty)."""
-    rows, columns = np.nonzero(search)
-    if not len(rows):
-        return None
-    bounds = []
-    for low, high, size in (
-        (rows.min(), rows.max() + 1, search.shape[0]),
-        (columns.min(), columns.max() + 1, search.shape[1]),
-    ):
-        length = min(size, -(-(high - low) // divisor) * divisor)
-        start = int(np.clip(low - (length - (high - low)) // 2, 0, size - length))
-        bounds.append(slice(start, start + length))
-    return bounds[0], bounds[1]
-
-
 def mine_mistakes(
     model: str | Path,
     slices: SliceSet,
@@ -123,8 +108,8 @@ def mine_mistakes(
         threshold, divisor = segmenter.threshold, segmenter.divisor
         stack = np.arange(channels)[None, :]
         for i in range(len(slices)):
-            window = _window(slices.search[i], divisor)
-            if window is not None:
+            if slices.search[i].any():
+                window = network_window(slices.search[i][None], divisor)  # the window inference runs on
                 image = np.moveaxis(slices.images[i][window], -1, 0)
                 found = segmenter.predict(image, batch_size=1, indices=stack)[0] >= threshold
                 search = slices.search[i][window].astype(bool)
