@@ -523,6 +523,19 @@ def test_hard_share_places_training_tumours_against_the_mediastinum_or_chest_wal
     assert touching[1.0] > touching[0.0] + 0.05, touching
 
 
+def test_contrast_share_enhances_the_blood_of_training_phantoms_and_nothing_else():
+    from oncoqi.lung.training.data import CONTRAST_HU
+
+    for index in range(3):
+        plain, enhanced = _plain_case(index), training_case(index, contrast=1.0)
+        assert np.array_equal(plain.label.array, enhanced.label.array)  # the same study, only enhanced
+        assert np.array_equal(plain.lungs.array, enhanced.lungs.array)
+        rise = enhanced.ct.array.astype(float) - plain.ct.array
+        # the densest soft tissue (the heart's blood) rises by the drawn enhancement
+        assert CONTRAST_HU[0] - 30 < np.percentile(rise, 99.5) < CONTRAST_HU[1] + 30
+        assert abs(np.median(rise[plain.ct.array < -700])) < 5  # aerated lung and air do not
+
+
 def test_hard_negatives_centre_tumour_free_crops_on_dense_tissue():
     from oncoqi.lung.training.data import HardNegatives, crop_centre
 
@@ -547,6 +560,7 @@ def test_hard_negatives_centre_tumour_free_crops_on_dense_tissue():
         (["--phantoms", "4", "--flip", "2"], "--flip must be between 0 and 1"),
         (["--phantoms", "4", "--hard-cases", "2"], "--hard-cases must be between 0 and 1"),
         (["--phantoms", "4", "--hard-negatives", "-1"], "--hard-negatives must be between 0 and 1"),
+        (["--phantoms", "4", "--contrast", "1.2"], "--contrast must be between 0 and 1"),
         (["--phantoms", "4", "--init-from", "missing.onnx"], "missing.onnx: no such model file"),
     ],
 )

@@ -217,6 +217,8 @@ def test_option_ranges_are_checked():
         PhantomOptions(slice_thickness_mm=12.0)
     with pytest.raises(PhantomOptionError, match="location"):
         TumourSpec(location="liver")
+    with pytest.raises(PhantomOptionError, match="contrast_hu"):
+        PhantomOptions(contrast_hu=-10.0)
 
 
 # -- CT content ----------------------------------------------------------------------------
@@ -246,6 +248,21 @@ def test_ct_numbers_of_regions(study):
     assert both.sum() > 100
     assert np.all(couch_top[both] > body_bottom[both])
     assert np.median(hu[couch]) > -500
+
+
+def test_contrast_raises_blood_and_each_tissue_by_its_share(study):
+    """An enhanced study is the same anatomy with blood raised by ``contrast_hu`` and the other
+    classes by their share of it (ENHANCEMENT): tumours a fifth, aerated lung not at all."""
+    plain = make_ct(replace(SMALL, noise_hu=0.0))
+    enhanced = make_ct(replace(SMALL, noise_hu=0.0, contrast_hu=200.0))
+    tissue = plain.tissue.array
+    assert np.array_equal(tissue, enhanced.tissue.array)
+    ball = ndimage.generate_binary_structure(3, 1)
+    rise = enhanced.ct.array.astype(float) - plain.ct.array
+    for t, expected in ((Tissue.BLOOD, 200.0), (Tissue.TUMOUR, 40.0), (Tissue.MUSCLE, 20.0), (Tissue.LUNG, 0.0)):
+        core = ndimage.binary_erosion(tissue == t, ball, iterations=2)
+        assert core.sum() > 20, t
+        assert abs(np.median(rise[core]) - expected) <= 8.0, (t, np.median(rise[core]))
 
 
 def test_blob_paints_only_over_its_host():
@@ -613,6 +630,7 @@ def test_cli_help_documents_every_option(capsys):
         "--z-extent",
         "--noise",
         "--blur",
+        "--contrast",
         "--pet-size",
         "--pet-fov",
         "--pet-slice-thickness",

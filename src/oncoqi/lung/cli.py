@@ -37,6 +37,7 @@ from oncoqi.lung.qc import write_lung_qc
 from oncoqi.lung.segment import TUMOUR_LABEL_FILE, check_model, resolve_model, segment_ct
 from oncoqi.lung.training import ensemble, train, tune
 from oncoqi.lung.training.data import (
+    CONTRAST_HU,
     LARGE_TUMOUR_ML,
     AugmentOptions,
     PhantomSetOptions,
@@ -508,6 +509,14 @@ def _add_case_options(p: argparse.ArgumentParser) -> None:
         "like the soft tissue they abut (default 0: anywhere)",
     )
     p.add_argument(
+        "--contrast",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help=f"share of phantoms with intravenous contrast, blood raised {CONTRAST_HU[0]:g}-{CONTRAST_HU[1]:g} HU "
+        "(default 0: none)",
+    )
+    p.add_argument(
         "--workers",
         type=int,
         default=default_workers(),
@@ -622,6 +631,7 @@ def _data_note(args: argparse.Namespace) -> str:
             (f"subsolid {args.subsolid:g}", args.subsolid),
             (f"large tumours {args.large_tumours:g}", args.large_tumours),
             (f"hard cases {args.hard_cases:g}", args.hard_cases),
+            (f"contrast {args.contrast:g}", args.contrast),
         )
         if on
     ]
@@ -660,6 +670,7 @@ def _train(args: argparse.Namespace) -> int:
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
     shares = {"--subsolid": args.subsolid, "--large-tumours": args.large_tumours, "--hard-cases": args.hard_cases}
+    shares["--contrast"] = args.contrast
     shares.update({"--flip": args.flip, "--hard-negatives": args.hard_negatives, "--mined": args.mined})
     for flag, share in shares.items():
         if not 0.0 <= share <= 1.0:
@@ -701,6 +712,7 @@ def _train(args: argparse.Namespace) -> int:
         subsolid=args.subsolid,
         large=args.large_tumours,
         hard=args.hard_cases,
+        contrast=args.contrast,
     )
     prepared = prepare_slices(
         load_cases(args.cases) if args.cases else None,

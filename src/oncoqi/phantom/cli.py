@@ -141,6 +141,13 @@ def _add_ct_options(parser: argparse.ArgumentParser, d: PhantomOptions) -> None:
         metavar="MM",
         help="CT blur FWHM; 0 turns off blur and partial-volume averaging (default: %(default)s mm)",
     )
+    ct.add_argument(
+        "--contrast",
+        type=float,
+        default=d.contrast_hu,
+        metavar="HU",
+        help="intravenous contrast: how far blood rises, e.g. 150 (default: %(default)s, none)",
+    )
 
 
 def _add_pet_options(parser: argparse.ArgumentParser, d: PhantomOptions) -> None:
@@ -225,6 +232,7 @@ def options_from_args(args: argparse.Namespace) -> PhantomOptions:
         slices=slices if slices is not None else PhantomOptions().slices,
         noise_hu=args.noise,
         blur_mm=args.blur,
+        contrast_hu=args.contrast,
         pet_size=args.pet_size,
         pet_fov_mm=args.pet_fov,
         pet_slice_thickness_mm=args.pet_slice_thickness,

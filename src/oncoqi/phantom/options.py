@@ -72,6 +72,10 @@ class PhantomOptions:
     noise_hu, blur_mm
         CT noise standard deviation (HU) and scanner blur FWHM (mm); with blur, voxel
         averaging (partial volume) is added too, 0 turns all smoothing off.
+    contrast_hu
+        Intravenous contrast: how far blood rises above its unenhanced CT number (HU; about
+        100-250 in a portal-venous or arterial chest CT), other tissues by their share
+        (:data:`oncoqi.phantom.tissues.ENHANCEMENT`); 0 (the default) is a study without contrast.
     pet_size, pet_fov_mm, pet_slice_thickness_mm
         PET matrix, field of view (default: the CT's) and slice spacing; default size gives
         4 mm pixels. The PET covers the CT's z range.
@@ -90,6 +94,7 @@ class PhantomOptions:
     slices: int = 100
     noise_hu: float = 12.0
     blur_mm: float = 1.0
+    contrast_hu: float = 0.0
     pet_size: int | None = None
     pet_fov_mm: float | None = None
     pet_slice_thickness_mm: float = 4.0
@@ -111,6 +116,7 @@ class PhantomOptions:
         _check("slices", self.slices, 4, 1000)
         _check("noise_hu", self.noise_hu, 0.0, 300.0)
         _check("blur_mm", self.blur_mm, 0.0, 10.0)
+        _check("contrast_hu", self.contrast_hu, 0.0, 400.0)
         _check("pet_size", self.pet_size, 16, 512)
         _check("pet_fov_mm", self.pet_fov_mm, 150.0, 800.0)
         _check("pet_slice_thickness_mm", self.pet_slice_thickness_mm, 1.0, 10.0)

@@ -1,10 +1,11 @@
 """Turn tissue maps into CT numbers and PET activity.
 
 CT
-    class mean HU plus a smooth texture (strongest in lung, with a gravity-dependent density
-    gradient and the anatomy's patchy dependent density along the posterior pleura),
-    pulmonary vessels and bronchi blended in by their partial-volume coverage, tumours; then scanner blur with voxel averaging (partial volume at every boundary) and
-    correlated noise; stored as integer HU.
+    class mean HU (raised where the study has intravenous contrast) plus a smooth texture
+    (strongest in lung, with a gravity-dependent density gradient and the anatomy's patchy
+    dependent density along the posterior pleura), pulmonary vessels and bronchi blended in by
+    their partial-volume coverage, tumours; then scanner blur with voxel averaging (partial volume
+    at every boundary) and correlated noise; stored as integer HU.
 PET
     class activity evaluated on a grid ``PET_SUPERSAMPLING`` times finer and averaged into the
     PET voxels (exact partial volume), then optional resolution blur and count-dependent noise.
@@ -22,7 +23,7 @@ from scipy import ndimage
 
 from oncoqi.phantom.anatomy import Anatomy
 from oncoqi.phantom.grid import Grid, smooth_noise
-from oncoqi.phantom.tissues import GROUND_GLASS_HU, GROUND_GLASS_TEXTURE_HU, HU, TEXTURE_HU, Tissue, lookup
+from oncoqi.phantom.tissues import GROUND_GLASS_HU, GROUND_GLASS_TEXTURE_HU, TEXTURE_HU, Tissue, enhanced_hu, lookup
 from oncoqi.phantom.tumours import PlacedTumour
 from oncoqi.phantom.vessels import TubeTree, rasterise
 
@@ -70,7 +71,7 @@ class LungTrees:
 
 @dataclass(frozen=True)
 class CtScanOptions:
-    """How the CT scanner degrades the image (:func:`render_ct`).
+    """How the CT was acquired and how the scanner degrades the image (:func:`render_ct`).
 
     Attributes
     ----------
@@ -78,10 +79,14 @@ class CtScanOptions:
         Standard deviation of the correlated noise (HU); 0 for none.
     blur_mm
         Scanner blur FWHM (mm), with voxel averaging (partial volume); 0 for neither.
+    contrast_hu
+        Intravenous contrast: how far blood rises above its unenhanced CT number (HU), the other
+        classes by :data:`oncoqi.phantom.tissues.ENHANCEMENT`; 0 for a study without contrast.
     """
 
     noise_hu: float
     blur_mm: float
+    contrast_hu: float = 0.0
 
 
 def render_ct(
@@ -100,6 +105,7 @@ def render_ct(
     hazy rim of a part-solid tumour); the other tumour voxels are solid.
     """
     noise_hu, blur_mm = scan.noise_hu, scan.blur_mm
+    class_hu = enhanced_hu(scan.contrast_hu)
     lung = tissue == Tissue.LUNG
     vessel = _union(trees.vessels, grid)
     wall = _union(trees.airways, grid, scale=1.25, grow=0.4)
@@ -111,7 +117,7 @@ def render_ct(
     final[tumour_label > 0] = Tissue.TUMOUR
 
     texture = smooth_noise(grid.shape, tuple(2.0 / s for s in grid.spacing[::-1]), rng)
-    hu = lookup(HU)[tissue] + lookup(TEXTURE_HU)[tissue] * texture
+    hu = lookup(class_hu)[tissue] + lookup(TEXTURE_HU)[tissue] * texture
     _, y, z = grid.axes()
     front, back = anatomy.body_yc - 0.6 * anatomy.body_b, anatomy.vertebra_y
     gradient = (60.0 * np.clip((y - front) / (back - front), 0.0, 1.0) ** 1.5).astype(np.float32)
@@ -119,10 +125,12 @@ def render_ct(
     dependent = anatomy.dependent.hu(lung, grid.spacing[::-1], y, z, anatomy.vertebra_y, anatomy.lung_z_range, rng)
     if dependent is not None:
         hu += dependent
-    hu = np.where(lung, hu * (1 - vessel) + HU[Tissue.PULMONARY_VESSEL] * vessel, hu)
-    hu = np.where(lung, hu * (1 - wall) + HU[Tissue.BRONCHUS_WALL] * (wall - lumen) + HU[Tissue.BRONCHUS] * lumen, hu)
+    hu = np.where(lung, hu * (1 - vessel) + class_hu[Tissue.PULMONARY_VESSEL] * vessel, hu)
+    hu = np.where(
+        lung, hu * (1 - wall) + class_hu[Tissue.BRONCHUS_WALL] * (wall - lumen) + class_hu[Tissue.BRONCHUS] * lumen, hu
+    )
     tumour = tumour_label > 0
-    hu[tumour] = HU[Tissue.TUMOUR] + TEXTURE_HU[Tissue.TUMOUR] * texture[tumour]
+    hu[tumour] = class_hu[Tissue.TUMOUR] + TEXTURE_HU[Tissue.TUMOUR] * texture[tumour]
     if ground_glass is not None:
         hu[ground_glass] = GROUND_GLASS_HU + GROUND_GLASS_TEXTURE_HU * texture[ground_glass]
     if blur_mm > 0:

@@ -22,7 +22,7 @@ from oncoqi.phantom.anatomy import Anatomy
 from oncoqi.phantom.grid import Grid
 from oncoqi.phantom.options import PhantomOptions, TumourSpec
 from oncoqi.phantom.render import PET_SUPERSAMPLING, CtScanOptions, LungTrees, PetRegion, render_ct, render_pet
-from oncoqi.phantom.tissues import HU, LUNG, SUV, Tissue, members
+from oncoqi.phantom.tissues import LUNG, SUV, Tissue, enhanced_hu, members
 from oncoqi.phantom.tumours import (
     LOCATIONS,
     SHAPES,
@@ -123,7 +123,7 @@ def _make(options: PhantomOptions, with_pet: bool) -> PhantomResult:
         anatomy,
         tumour_label,
         LungTrees(vessels, airways),
-        CtScanOptions(noise_hu=options.noise_hu, blur_mm=options.blur_mm),
+        CtScanOptions(noise_hu=options.noise_hu, blur_mm=options.blur_mm, contrast_hu=options.contrast_hu),
         ct_rng,
         _ground_glass(tumours, options.tumours, tumour_label, ct_grid),
     )
@@ -368,7 +368,7 @@ def _truth(
         },
         "lung_labels": {"1": "right", "2": "left"},
         "tissue_classes": {str(int(t)): t.name.lower() for t in Tissue},
-        "ct_hu": {t.name.lower(): HU[t] for t in Tissue},
+        "ct_hu": {t.name.lower(): hu for t, hu in enhanced_hu(result.options.contrast_hu).items()},
         "lung_volume_ml": {
             side: float((result.lung_mask.array == value).sum()) * ct.voxel_volume_ml
             for side, value in (("right", 1), ("left", 2))

@@ -71,6 +71,9 @@ HARD_LOCATIONS = ("mediastinum", "chest_wall")
 #: The phantom's own draw stops at 60 ml, but primary NSCLC is often bigger: in the external set of
 #: Primakov et al. (2022) 66 of 236 GTVs exceed 150 ml. 300 ml is the generator's ceiling.
 LARGE_TUMOUR_ML = (60.0, 300.0)
+#: Range (HU, uniform) of the rise of blood in the share of training phantoms drawn with
+#: intravenous contrast (``contrast``): from a late venous phase to an arterial one.
+CONTRAST_HU = (80.0, 280.0)
 
 
 class TrainingError(OncoQIError):
@@ -134,9 +137,10 @@ class PhantomSetOptions:
     ----------
     count
         How many cases (0: none).
-    size, z_mm, wide_geometry, subsolid, large, hard
+    size, z_mm, wide_geometry, subsolid, large, hard, contrast
         As :func:`phantom_case` takes them (CT matrix, longest thorax length in mm, the wide
-        acquisition range, and the shares of part-solid, of large and of hard-placed tumours).
+        acquisition range, the shares of part-solid, of large and of hard-placed tumours, and
+        the share of studies with intravenous contrast).
     """
 
     count: int = 0
@@ -146,6 +150,7 @@ class PhantomSetOptions:
     subsolid: float = 0.0
     large: float = 0.0
     hard: float = 0.0
+    contrast: float = 0.0
 
 
 @dataclass
@@ -292,6 +297,7 @@ def phantom_case(
     subsolid: float = 0.0,
     large: float = 0.0,
     hard: float = 0.0,
+    contrast: float = 0.0,
 ) -> Case:
     """Synthetic case ``index`` of the set drawn with ``seed``, with hard-randomised options.
 
@@ -331,6 +337,11 @@ def phantom_case(
         (:data:`HARD_LOCATIONS`, half each) instead of anywhere: the tumours the networks missed,
         whose CT number is that of the soft tissue they abut, so only their bulge into the lung
         shows them. 0 (the default) keeps the random stream unchanged.
+    contrast
+        The share of studies with intravenous contrast, blood raised by :data:`CONTRAST_HU`
+        (:attr:`oncoqi.phantom.PhantomOptions.contrast_hu`): most staging CT of lung cancer is
+        enhanced, and enhanced hilar vessels were false lesions on real CT. 0 (the default) keeps
+        the random stream unchanged.
     """
     from oncoqi.phantom import TumourPlacementError, make_ct
 
@@ -343,6 +354,8 @@ def phantom_case(
             options = _large_tumours(options, rng, large)
         if hard:  # likewise
             options = _hard_tumours(options, rng, hard)
+        if contrast and rng.random() < contrast:  # likewise
+            options = replace(options, contrast_hu=float(rng.uniform(*CONTRAST_HU)))
         try:
             result = make_ct(options)
         except TumourPlacementError:
@@ -419,6 +432,7 @@ def _phantom_slices(
         subsolid=phantoms.subsolid,
         large=phantoms.large,
         hard=phantoms.hard,
+        contrast=phantoms.contrast,
     )
     return _slices_or_reason(case, options, np.random.default_rng([seed, index, 1]))
 
