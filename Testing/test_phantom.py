@@ -250,7 +250,7 @@ def test_ct_numbers_of_regions(study):
     assert np.median(hu[couch]) > -500
 
 
-def test_contrast_raises_blood_and_each_tissue_by_its_share(study):
+def test_contrast_raises_blood_and_each_tissue_by_its_share():
     """An enhanced study is the same anatomy with blood raised by ``contrast_hu`` and the other
     classes by their share of it (ENHANCEMENT): tumours a fifth, aerated lung not at all."""
     plain = make_ct(replace(SMALL, noise_hu=0.0))

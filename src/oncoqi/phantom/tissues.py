@@ -76,8 +76,8 @@ HU: dict[Tissue, float] = {
 #: rise of blood in HU) that each class takes up, as in a portal-venous chest CT: blood in the heart,
 #: great vessels and pulmonary vessels all of it, the liver and spleen about half, the myocardium
 #: half, lymph nodes and tumours a fifth (NSCLC enhances 20-60 HU), muscle a tenth. Without it every
-#: vessel had the CT number of a tumour, and the networks took enhanced hilar vessels on real
-#: CT for tumours.
+#: vessel has the CT number of a tumour, while on an enhanced real CT (LIDC-IDRI-1011) the lung
+#: networks' false lesions outside the lungs had that of enhanced blood.
 ENHANCEMENT: dict[Tissue, float] = {
     Tissue.BLOOD: 1.0,
     Tissue.PULMONARY_VESSEL: 1.0,

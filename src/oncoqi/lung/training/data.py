@@ -340,8 +340,8 @@ def phantom_case(
     contrast
         The share of studies with intravenous contrast, blood raised by :data:`CONTRAST_HU`
         (:attr:`oncoqi.phantom.PhantomOptions.contrast_hu`): most staging CT of lung cancer is
-        enhanced, and enhanced hilar vessels were false lesions on real CT. 0 (the default) keeps
-        the random stream unchanged.
+        enhanced, and false lesions outside the lungs of a contrast CT (LIDC-IDRI-1011) had the
+        CT number of enhanced blood. 0 (the default) keeps the random stream unchanged.
     """
     from oncoqi.phantom import TumourPlacementError, make_ct
 
