@@ -18,6 +18,7 @@ probability), and how much they hold outside it.
 Run::
 
     PYTHONPATH=src python Testing/benchmarks/bench_lung_components.py --model training/hc12_mined.onnx
+    PYTHONPATH=src python Testing/benchmarks/bench_lung_components.py --model M --cases 0 --threshold 0.7
 """
 
 from __future__ import annotations
@@ -112,15 +113,18 @@ def real_cases() -> list[tuple[str, Image, np.ndarray | None]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--cases", type=int, default=20, help="tuning-set cases (set seed 500)")
+    parser.add_argument("--cases", type=int, default=20, help="tuning-set cases (set seed 500; 0: the real CTs only)")
+    parser.add_argument("--threshold", type=float, help="probability threshold (default: the model's)")
     args = parser.parse_args(argv)
     with OnnxSegmenter(args.model, threads=1) as segmenter:
         rules, threshold = replace(segmenter.lesion_rules, min_lung_fraction=0.0), segmenter.threshold
+    threshold = threshold if args.threshold is None else args.threshold
     cases = list(phantom_cases(args.cases, 500))
-    judged = tune._judge(tune.case_probabilities(cases, args.model, 2), threshold)
-    for floor in FLOORS:
-        setting = tune._score(judged, threshold, replace(rules, min_lung_fraction=floor))
-        print(f"lung-fraction floor {floor:g}: {setting.note(args.cases, 500)}")
+    if cases:
+        judged = tune._judge(tune.case_probabilities(cases, args.model, 2), threshold)
+        for floor in FLOORS:
+            setting = tune._score(judged, threshold, replace(rules, min_lung_fraction=floor))
+            print(f"lung-fraction floor {floor:g}: {setting.note(args.cases, 500)}")
     for case in cases:
         components(case.name, case.ct, case.label.array != 0, args.model, rules, threshold)
     for name, ct, truth in real_cases():
