@@ -669,9 +669,15 @@ def _train(args: argparse.Namespace) -> int:
     args, state = _resumed_args(args)
     if args.phantoms is not None and args.phantoms < 2:
         raise TrainingError(f"--phantoms must be >= 2 (one case is held out for validation), got {args.phantoms}")
-    shares = {"--subsolid": args.subsolid, "--large-tumours": args.large_tumours, "--hard-cases": args.hard_cases}
-    shares.update({"--contrast": args.contrast, "--flip": args.flip, "--hard-negatives": args.hard_negatives})
-    shares["--mined"] = args.mined
+    shares = {
+        "--subsolid": args.subsolid,
+        "--large-tumours": args.large_tumours,
+        "--hard-cases": args.hard_cases,
+        "--contrast": args.contrast,
+        "--flip": args.flip,
+        "--hard-negatives": args.hard_negatives,
+        "--mined": args.mined,
+    }
     for flag, share in shares.items():
         if not 0.0 <= share <= 1.0:
             raise TrainingError(f"{flag} must be between 0 and 1, got {share:g}")
