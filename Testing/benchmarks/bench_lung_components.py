@@ -35,7 +35,7 @@ from oncoqi.dicom import read_image
 from oncoqi.dicom.lidc import consensus_label, read_lidc_xml
 from oncoqi.image import Image
 from oncoqi.lung.onnx_model import OnnxSegmenter
-from oncoqi.lung.postprocess import DENSE_HU, LesionRules, find_components
+from oncoqi.lung.postprocess import DENSE_HU, Components, LesionRules, find_components
 from oncoqi.lung.segment import tumour_probability
 from oncoqi.lung.training import tune
 from oncoqi.lung.training.data import phantom_cases
@@ -60,12 +60,10 @@ def aerated_shell(inside: np.ndarray, ct: np.ndarray, spacing: tuple[float, floa
     return float((ct[box][shell] < DENSE_HU).mean())
 
 
-def components(
-    name: str, ct: Image, truth: np.ndarray | None, model: Path, rules: LesionRules, threshold: float
+def describe(
+    name: str, ct: Image, truth: np.ndarray | None, probability: Image, found: Components, rules: LesionRules
 ) -> None:
-    """Print one line per component the model keeps on ``ct`` (``truth``: tumour voxels, or None)."""
-    result = tumour_probability(ct, model, threads=2, name=name)
-    found = find_components(result.probability, threshold, result.masks.search_region, result.masks.lungs, ct)
+    """Print one line per component of ``found`` that ``rules`` keep (``truth``: tumour voxels, or None)."""
     kept = np.flatnonzero(found.dropped(rules) == "")
     if truth is not None and truth.any():
         ours = np.isin(found.labels, kept + 1)
@@ -73,7 +71,7 @@ def components(
         print(
             f"{name}: truth {truth.sum() * ml:.1f} ml, found {(truth & ours).sum() * ml:.1f} ml, missed "
             f"{missed.sum() * ml:.1f} ml (median {_median(ct.array[missed])} HU, probability "
-            f"{_median(result.probability.array[missed], 4)}), kept outside it {extra.sum() * ml:.1f} ml "
+            f"{_median(probability.array[missed], 4)}), kept outside it {extra.sum() * ml:.1f} ml "
             f"(median {_median(ct.array[extra])} HU)"
         )
     for index in kept:
@@ -84,6 +82,19 @@ def components(
             f"aerated shell {aerated_shell(inside, ct.array, ct.spacing):.2f}",
             flush=True,
         )
+
+
+def tuning_set(count: int, model: Path) -> list[tune.CaseProbability]:
+    """Tuning-set cases with the network's probability, each run once and, unlike
+    :func:`oncoqi.lung.training.tune.case_probabilities`, not cropped, so that the shells are whole."""
+    out = []
+    for case in phantom_cases(count, 500):
+        result = tumour_probability(case.ct, model, threads=2, name=case.name, step_mm=0)  # dense, as tuning
+        search, truth = result.masks.search_region, case.label.array != 0
+        out.append(
+            tune.CaseProbability(case.name, case.ct, result.probability, search, truth, case.lungs, result.masks.lungs)
+        )
+    return out
 
 
 def _median(values: np.ndarray, digits: int = 0) -> str:
@@ -119,16 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     with OnnxSegmenter(args.model, threads=1) as segmenter:
         rules, threshold = replace(segmenter.lesion_rules, min_lung_fraction=0.0), segmenter.threshold
     threshold = threshold if args.threshold is None else args.threshold
-    cases = list(phantom_cases(args.cases, 500))
-    if cases:
-        judged = tune._judge(tune.case_probabilities(cases, args.model, 2), threshold)
-        for floor in FLOORS:
-            setting = tune._score(judged, threshold, replace(rules, min_lung_fraction=floor))
-            print(f"lung-fraction floor {floor:g}: {setting.note(args.cases, 500)}")
-    for case in cases:
-        components(case.name, case.ct, case.label.array != 0, args.model, rules, threshold)
+    judged = tune._judge(tuning_set(args.cases, args.model), threshold)
+    for floor in FLOORS if judged else ():
+        setting = tune._score(judged, threshold, replace(rules, min_lung_fraction=floor))
+        print(f"lung-fraction floor {floor:g}: {setting.note(args.cases, 500)}")
+    for j in judged:
+        describe(j.case.name, j.case.ct, j.case.truth, j.case.probability, j.components, rules)
     for name, ct, truth in real_cases():
-        components(name, ct, truth, args.model, rules, threshold)
+        result = tumour_probability(ct, args.model, threads=2, name=name)
+        found = find_components(result.probability, threshold, result.masks.search_region, result.masks.lungs, ct)
+        describe(name, ct, truth, result.probability, found, rules)
     return 0
 
 
