@@ -1,4 +1,4 @@
-"""The benchmark's 512 x 512 x 150 CT end to end, an older checkout against this one, alternately in one script.
+"""A CT end to end (the benchmark's 512 x 512 x 150 one, or ``--ct``), an older checkout against this one, alternately.
 
 Why: a speed change is judged against the pipeline before it on the same machine at the same time
 (machines and their load differ by more than most changes). Each run is ``oncoqi lung segment`` in
@@ -9,7 +9,10 @@ Run (the older checkout as a git worktree)::
 
     git worktree add --detach ../before a592d8d
     PYTHONPATH=src .venv/bin/python Testing/benchmarks/bench_lung_speed_before_after.py ../before/src \\
-        [--int8 int8.onnx] [--model OTHER.onnx ...]
+        [--int8 int8.onnx] [--model OTHER.onnx ...] [--ct CT]
+
+``--ct`` times another CT (a DICOM folder or a volume file, anything ``oncoqi lung segment`` reads)
+instead of the 512 x 512 x 150 phantom of seed 4242.
 """
 
 from __future__ import annotations
@@ -65,12 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="also run this checkout with this model (repeatable; each row is named after the file)",
     )
+    parser.add_argument("--ct", type=Path, help="time this CT instead of the 512 x 512 x 150 phantom")
     args = parser.parse_args(argv)
     model = default_model_path()
     with tempfile.TemporaryDirectory() as tmp:
-        study = make_ct(PhantomOptions(seed=4242, size=512, slices=150, slice_thickness_mm=2.0))
-        volume = write_volume(study.ct, Path(tmp) / "ct.nrrd")
-        del study
+        if args.ct is not None:
+            volume = args.ct
+        else:
+            study = make_ct(PhantomOptions(seed=4242, size=512, slices=150, slice_thickness_mm=2.0))
+            volume = write_volume(study.ct, Path(tmp) / "ct.nrrd")
+            del study
         runs = [("before", args.before, model), ("now", HERE, model)]
         if args.int8:
             runs.append(("now int8", HERE, args.int8))
