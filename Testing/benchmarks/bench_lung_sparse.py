@@ -23,7 +23,7 @@ import importlib.util
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from oncoqi.atomic import write_text
 from oncoqi.dicom import read_image
 from oncoqi.image import Image
 from oncoqi.lung.postprocess import label_lesions
-from oncoqi.lung.segment import SPARSE_STEP_MM, resolve_model, tumour_probability
+from oncoqi.lung.segment import SPARSE_STEP_MM, TumourProbability, resolve_model, tumour_probability
 from oncoqi.lung.training.data import phantom_case
 from oncoqi.phantom import PhantomOptions, make_ct
 
@@ -79,20 +79,24 @@ def development_cases(cases: int) -> Iterator[tuple[str, Image]]:
         yield "CTChest4", read_image(slicerio.get_testdata_file("CTChest4.nrrd"))
 
 
-def _lesions(ct: Image, model: Path, step_mm: float) -> tuple[np.ndarray, int, float]:
-    """Lesion labels as segment_ct makes them (before the evidence ordering), slices run, seconds."""
-    start = time.perf_counter()
-    found = tumour_probability(ct, model, threads=2, step_mm=step_mm)
-    seconds = time.perf_counter() - start
-    labels = label_lesions(
+def lesion_labels(found: TumourProbability, ct: Image) -> np.ndarray:
+    """The lesion label array :func:`oncoqi.lung.segment.segment_ct` makes of ``found`` (before the evidence ordering)."""
+    return label_lesions(
         found.probability,
         found.threshold,
         found.rules,
         search_mask=found.masks.search_region,
         ct=ct,
         lungs=found.masks.lungs,
-    )
-    return labels.array, len(found.slices_run), seconds
+    ).array
+
+
+def _lesions(ct: Image, model: Path, step_mm: float) -> tuple[np.ndarray, int, float]:
+    """Lesion labels, slices run, seconds."""
+    start = time.perf_counter()
+    found = tumour_probability(ct, model, threads=2, step_mm=step_mm)
+    seconds = time.perf_counter() - start
+    return lesion_labels(found, ct), len(found.slices_run), seconds
 
 
 def compare(name: str, ct: Image, model: Path) -> dict[str, Any]:
@@ -118,14 +122,22 @@ def compare(name: str, ct: Image, model: Path) -> dict[str, Any]:
     return row
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=10, help="synthetic development cases (default 10)")
+def rows_on_development_cases(
+    compare_case: Callable[[str, Image, Path], dict[str, Any]], argv: list[str] | None, description: str, cases: int
+) -> tuple[list[dict[str, Any]], Path | None]:
+    """``--cases`` (default ``cases``), ``--model`` and ``--out`` from ``argv``; ``compare_case(name, ct, model)``
+    on each of :func:`development_cases`. Returns its rows and where to write them (None: nowhere)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--cases", type=int, default=cases, help=f"synthetic development cases (default {cases})")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = parser.parse_args(argv)
     model = resolve_model(args.model)
-    rows = [compare(name, ct, model) for name, ct in development_cases(args.cases)]
+    return [compare_case(name, ct, model) for name, ct in development_cases(args.cases)], args.out
+
+
+def main(argv: list[str] | None = None) -> int:
+    rows, out = rows_on_development_cases(compare, argv, __doc__.splitlines()[0], 10)
     dense = sum(r["seconds_dense"] for r in rows)
     sparse = sum(r["seconds_sparse"] for r in rows)
     summary = {
@@ -137,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         "speed_ratio": round(dense / sparse, 2),
     }
     print(summary)
-    if args.out:
-        write_text(json.dumps({"step_mm": SPARSE_STEP_MM, "rows": rows, "summary": summary}, indent=1), args.out)
+    if out:
+        write_text(json.dumps({"step_mm": SPARSE_STEP_MM, "rows": rows, "summary": summary}, indent=1), out)
     return 0
 
 

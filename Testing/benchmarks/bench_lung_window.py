@@ -20,7 +20,6 @@ Run::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -33,14 +32,13 @@ import numpy as np
 from oncoqi.atomic import write_text
 from oncoqi.image import Image
 from oncoqi.lung import segment
-from oncoqi.lung.postprocess import label_lesions
-from oncoqi.lung.segment import resolve_model, tumour_probability
+from oncoqi.lung.segment import TumourProbability, tumour_probability
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_lung_sparse import development_cases  # noqa: E402  (the same development cases)
+from bench_lung_sparse import lesion_labels, rows_on_development_cases  # noqa: E402  (the same cases)
 
 
-def _run(ct: Image, model: Path, whole_slices: bool) -> tuple[Any, np.ndarray, int, float]:
+def _run(ct: Image, model: Path, whole_slices: bool) -> tuple[TumourProbability, np.ndarray, int, float]:
     """The pipeline's probability, its lesion labels, the network pixels and the seconds."""
     pixels = []
     predict = segment.OnnxSegmenter.predict
@@ -49,24 +47,15 @@ def _run(ct: Image, model: Path, whole_slices: bool) -> tuple[Any, np.ndarray, i
         pixels.append(len(indices) * slices.shape[1] * slices.shape[2])
         return predict(model, slices, *args, indices=indices, **kwargs)
 
-    with mock.patch.object(segment.OnnxSegmenter, "predict", counting):
-        if whole_slices:
-            with mock.patch.object(segment, "network_window", lambda search, divisor: (slice(None), slice(None))):
-                start = time.perf_counter()
-                found = tumour_probability(ct, model, threads=2)
-        else:
-            start = time.perf_counter()
-            found = tumour_probability(ct, model, threads=2)
+    window = (lambda search, divisor: (slice(None), slice(None))) if whole_slices else segment.network_window
+    with (
+        mock.patch.object(segment.OnnxSegmenter, "predict", counting),
+        mock.patch.object(segment, "network_window", window),
+    ):
+        start = time.perf_counter()
+        found = tumour_probability(ct, model, threads=2)
         seconds = time.perf_counter() - start
-    labels = label_lesions(
-        found.probability,
-        found.threshold,
-        found.rules,
-        search_mask=found.masks.search_region,
-        ct=ct,
-        lungs=found.masks.lungs,
-    )
-    return found, labels.array, sum(pixels), seconds
+    return found, lesion_labels(found, ct), sum(pixels), seconds
 
 
 def compare(name: str, ct: Image, model: Path) -> dict[str, Any]:
@@ -91,21 +80,15 @@ def compare(name: str, ct: Image, model: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=4, help="synthetic development cases (default 4)")
-    parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
-    parser.add_argument("--out", type=Path, help="write the rows as JSON here")
-    args = parser.parse_args(argv)
-    model = resolve_model(args.model)
-    rows = [compare(name, ct, model) for name, ct in development_cases(args.cases)]
+    rows, out = rows_on_development_cases(compare, argv, __doc__.splitlines()[0], 4)
     summary = {
         "cases": len(rows),
         "identical_lesions": sum(r["identical_lesions"] for r in rows),
         "max_difference_in_search": max(r["max_difference_in_search"] for r in rows),
     }
     print(summary)
-    if args.out:
-        write_text(json.dumps({"rows": rows, "summary": summary}, indent=2) + "\n", args.out)
+    if out:
+        write_text(json.dumps({"rows": rows, "summary": summary}, indent=2) + "\n", out)
     return 0
 
 

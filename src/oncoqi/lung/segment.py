@@ -63,8 +63,8 @@ TUMOUR_LABEL_FILE = "tumor_label.nrrd"
 #: whole slice's to 2e-7 on 9 of 11 development CTs, 1.4e-5 on one and 5e-4 on the demo sample's,
 #: with the same lesions on all 11 (``Testing/benchmarks/bench_lung_window.py --cases 4``; 4e-7 on
 #: the first measurement's three CTs): all but the demo sample's inside the 1e-4 that Keras and ONNX
-#: are held to, and no lesion changes, so a model's tuning and measured accuracy stay valid. A margin of 64 was faster but changed the
-#: probability by up to 0.02, and 32 by 0.5.
+#: are held to, and no lesion changes, so a model's tuning and measured accuracy stay valid. A margin
+#: of 64 was faster but changed the probability by up to 0.02, and 32 by 0.5.
 WINDOW_MARGIN_PX = 96
 #: The first network pass runs on search-region slices at most this far apart (mm); the slices between
 #: run only next to a slice where the network saw something (:func:`network_pass`). Why 6 mm: the smallest
